@@ -1,0 +1,73 @@
+//! Timestamps: exchange times in milliseconds, local receive times in nanoseconds.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch, as venues stamp their events (`T`, `E`, `ts`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct TimestampMs(pub i64);
+
+impl TimestampMs {
+    /// Returns the current wall-clock time.
+    pub fn now() -> Self {
+        Self(UnixNanos::now().0.div_euclid(1_000_000))
+    }
+
+    /// Returns the raw milliseconds.
+    pub const fn as_millis(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TimestampMs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
+
+/// Nanoseconds since the Unix epoch, on the local wall clock: when a frame was received.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct UnixNanos(pub i64);
+
+impl UnixNanos {
+    /// Returns the current wall-clock time. A clock before 1970 reads as 0 and one past
+    /// 2262 saturates, rather than failing.
+    pub fn now() -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|elapsed| i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Self(nanos)
+    }
+
+    /// Returns the time truncated to milliseconds.
+    pub const fn to_millis(self) -> TimestampMs {
+        TimestampMs(self.0.div_euclid(1_000_000))
+    }
+}

@@ -1,0 +1,222 @@
+//! Field conversions shared by the simd-json parsers and the serde_json baseline, so both
+//! normalize a frame the same way and differ only in how they decode JSON.
+
+use super::frame::{FrameKind, ParseError};
+use crate::model::{Level, Price, Qty, Side, Symbol};
+
+/// Parses a non-negative price.
+pub(crate) fn price(kind: FrameKind, field: &'static str, text: &str) -> Result<Price, ParseError> {
+    Price::parse_non_negative(text).map_err(|source| ParseError::Decimal {
+        kind,
+        field,
+        source,
+    })
+}
+
+/// Parses a non-negative quantity.
+pub(crate) fn qty(kind: FrameKind, field: &'static str, text: &str) -> Result<Qty, ParseError> {
+    Qty::parse_non_negative(text).map_err(|source| ParseError::Decimal {
+        kind,
+        field,
+        source,
+    })
+}
+
+/// Parses a trade price, which must be above zero.
+pub(crate) fn trade_price(
+    kind: FrameKind,
+    field: &'static str,
+    text: &str,
+) -> Result<Price, ParseError> {
+    let value = price(kind, field, text)?;
+    if value.is_zero() {
+        return Err(ParseError::InvalidValue {
+            kind,
+            field,
+            reason: "a trade price must be above zero",
+        });
+    }
+    Ok(value)
+}
+
+/// Parses a trade size, which must be above zero.
+pub(crate) fn trade_qty(
+    kind: FrameKind,
+    field: &'static str,
+    text: &str,
+) -> Result<Qty, ParseError> {
+    let value = qty(kind, field, text)?;
+    if value.is_zero() {
+        return Err(ParseError::InvalidValue {
+            kind,
+            field,
+            reason: "a trade size must be above zero",
+        });
+    }
+    Ok(value)
+}
+
+/// Parses a symbol.
+pub(crate) fn symbol(
+    kind: FrameKind,
+    field: &'static str,
+    text: &str,
+) -> Result<Symbol, ParseError> {
+    Symbol::new(text).map_err(|source| ParseError::Symbol {
+        kind,
+        field,
+        source,
+    })
+}
+
+/// Checks that the symbol inside a payload is the one its stream or topic names.
+pub(crate) fn same_symbol(
+    kind: FrameKind,
+    channel: Symbol,
+    payload: Symbol,
+) -> Result<Symbol, ParseError> {
+    if channel == payload {
+        Ok(payload)
+    } else {
+        Err(ParseError::SymbolMismatch {
+            kind,
+            channel,
+            payload,
+        })
+    }
+}
+
+/// Parses Bybit's taker side (`"Buy"` or `"Sell"`).
+pub(crate) fn bybit_side(
+    kind: FrameKind,
+    field: &'static str,
+    text: &str,
+) -> Result<Side, ParseError> {
+    match text {
+        "Buy" => Ok(Side::Buy),
+        "Sell" => Ok(Side::Sell),
+        _ => Err(ParseError::InvalidValue {
+            kind,
+            field,
+            reason: "expected \"Buy\" or \"Sell\"",
+        }),
+    }
+}
+
+/// Parses one `[price, size]` book level.
+pub(crate) fn level(
+    kind: FrameKind,
+    field: &'static str,
+    price_text: &str,
+    qty_text: &str,
+) -> Result<Level, ParseError> {
+    Ok(Level {
+        price: price(kind, field, price_text)?,
+        qty: qty(kind, field, qty_text)?,
+    })
+}
+
+/// Checks that a Binance payload's symbol is the one its stream name carries
+/// (`btcusdt@aggTrade` carries `BTCUSDT`), without building a second symbol on the hot path.
+pub(crate) fn check_stream_symbol(
+    kind: FrameKind,
+    stream: Option<&str>,
+    payload: Symbol,
+) -> Result<Symbol, ParseError> {
+    let Some(stream) = stream else {
+        return Ok(payload);
+    };
+    let prefix = stream.split_once('@').map_or(stream, |(symbol, _)| symbol);
+    if prefix.eq_ignore_ascii_case(payload.as_str()) {
+        return Ok(payload);
+    }
+    Err(match symbol(FrameKind::Envelope, "stream", prefix) {
+        Ok(channel) => ParseError::SymbolMismatch {
+            kind,
+            channel,
+            payload,
+        },
+        Err(err) => err,
+    })
+}
+
+/// Returns the symbol part of a Binance stream name (`btcusdt@aggTrade` -> `BTCUSDT`).
+pub(crate) fn binance_stream_symbol(stream: &str) -> Result<Symbol, ParseError> {
+    let name = stream.split_once('@').map_or(stream, |(symbol, _)| symbol);
+    symbol(FrameKind::Envelope, "stream", name)
+}
+
+/// Returns the number of levels of a Binance partial-depth stream name
+/// (`btcusdt@depth20@100ms` -> 20), or `None` for any other stream.
+pub(crate) fn binance_partial_depth_levels(stream: &str) -> Option<u32> {
+    let (_, channel) = stream.split_once('@')?;
+    let channel = channel.split_once('@').map_or(channel, |(head, _)| head);
+    let levels = channel.strip_prefix("depth")?;
+    match levels {
+        "5" | "10" | "20" => levels.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Returns the request id if a Bybit `req_id` is a canonical unsigned number (we only send
+/// those), else `None`.
+pub(crate) fn numeric_request_id(text: &str) -> Option<u64> {
+    if text.is_empty() || (text.len() > 1 && text.starts_with('0')) {
+        return None;
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Extracts the topic a Bybit rejection names (`"error:handler not found,topic:orderbook.500.BTCUSDT"`).
+pub(crate) fn bybit_rejected_topic(message: &str) -> Option<Box<str>> {
+    let (_, rest) = message.split_once("topic:")?;
+    let topic = rest.split([',', ' ', ';']).next()?.trim();
+    (!topic.is_empty()).then(|| super::frame::clip(topic))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_binance_stream_names() {
+        assert_eq!(
+            binance_stream_symbol("bnbbtc@aggTrade").unwrap().as_str(),
+            "BNBBTC"
+        );
+        assert!(binance_stream_symbol("bnb/btc@aggTrade").is_err());
+        assert_eq!(
+            binance_partial_depth_levels("bnbbtc@depth20@100ms"),
+            Some(20)
+        );
+        assert_eq!(binance_partial_depth_levels("bnbbtc@depth5"), Some(5));
+        assert_eq!(binance_partial_depth_levels("bnbbtc@depth@100ms"), None);
+        assert_eq!(binance_partial_depth_levels("bnbbtc@depth7"), None);
+        assert_eq!(binance_partial_depth_levels("bnbbtc"), None);
+    }
+
+    #[test]
+    fn reads_bybit_request_ids_and_rejected_topics() {
+        assert_eq!(numeric_request_id("10001"), Some(10001));
+        assert_eq!(numeric_request_id(""), None);
+        assert_eq!(numeric_request_id("007"), None);
+        assert_eq!(numeric_request_id("abc"), None);
+        assert_eq!(
+            bybit_rejected_topic("error:handler not found,topic:orderbook.500.BTCUSDT").as_deref(),
+            Some("orderbook.500.BTCUSDT")
+        );
+        assert_eq!(bybit_rejected_topic("error:invalid op"), None);
+        assert_eq!(bybit_rejected_topic("topic:"), None);
+    }
+
+    #[test]
+    fn trade_values_must_be_positive() {
+        assert!(trade_price(FrameKind::Trade, "p", "0").is_err());
+        assert!(trade_qty(FrameKind::Trade, "q", "0.000").is_err());
+        assert!(trade_qty(FrameKind::Trade, "q", "-1").is_err());
+        assert!(trade_qty(FrameKind::Trade, "q", "0.1").is_ok());
+    }
+}

@@ -1,0 +1,27 @@
+//! The connection role: everything between a venue's WebSocket and the normalized events
+//! that the aggregators consume.
+//!
+//! - [`frame`]: the [`FrameParser`] trait, frame kinds and the typed [`ParseError`].
+//! - [`venues`]: one simd-json parser per venue.
+//! - [`baseline`]: the same parsers on serde_json, kept as the benchmark baseline and as a
+//!   differential oracle in tests.
+
+pub mod baseline;
+mod fields;
+pub mod frame;
+mod tape;
+pub mod venues;
+
+pub use frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, FrameParser, ParseError};
+pub use venues::{BinanceSpotParser, BinanceUsdmParser, BybitParser};
+
+use crate::model::Venue;
+
+/// Returns the simd-json parser for `venue`.
+pub fn parser_for(venue: Venue, max_frame_bytes: usize) -> Box<dyn FrameParser> {
+    match venue {
+        Venue::BinanceSpot => Box::new(BinanceSpotParser::new(max_frame_bytes)),
+        Venue::BinanceUsdm => Box::new(BinanceUsdmParser::new(max_frame_bytes)),
+        Venue::BybitSpot | Venue::BybitLinear => Box::new(BybitParser::new(venue, max_frame_bytes)),
+    }
+}

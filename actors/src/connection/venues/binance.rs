@@ -1,0 +1,187 @@
+//! What Binance spot and USD-M share: the combined-stream envelope
+//! (`{"stream":"<symbol>@<channel>","data":{...}}`), `aggTrade`, `kline`, `serverShutdown`,
+//! and the answers to our requests.
+//!
+//! Dispatch is by the payload's event type `e`, whatever the order of keys; partial-depth
+//! payloads carry no `e` and are recognised by their stream name. When the envelope names a
+//! symbol, the payload's `s` must agree with it.
+
+use simd_json::tape::Value;
+
+use crate::connection::fields;
+use crate::connection::frame::{FrameKind, ParseError, clip};
+use crate::connection::tape::{Field, Obj, pick};
+use crate::model::{
+    Control, FillRange, Kline, KlineInterval, MarketEvent, Side, Symbol, TimestampMs, Trade,
+    TradeFlags, TradeId, UnixNanos, Venue,
+};
+
+/// Parses a venue-specific payload: the stream name when the frame came in an envelope,
+/// and the payload object.
+pub(crate) type PayloadParser =
+    fn(Option<&str>, Obj<'_, '_>, UnixNanos) -> Result<MarketEvent, ParseError>;
+
+/// Parses one Binance frame: envelope, bare event, or an answer to one of our requests
+/// (`{"result":null,"id":1}`, `{"code":2,"msg":"..."}`, `{"error":{"code":2,"msg":"..."},"id":1}`).
+pub(crate) fn parse_frame(
+    root: Value<'_, '_>,
+    received_at: UnixNanos,
+    payload: PayloadParser,
+) -> Result<MarketEvent, ParseError> {
+    let root = Obj::new(root, FrameKind::Envelope, "frame")?;
+    let f = pick!(root;
+        stream = "stream", data = "data", event = "e",
+        id = "id", result = "result", error = "error", code = "code", msg = "msg",
+    );
+    if f.stream().is_present() {
+        return payload(
+            Some(f.stream().str()?),
+            f.data().obj(FrameKind::Envelope)?,
+            received_at,
+        );
+    }
+    if f.event().is_present() {
+        return payload(None, root, received_at);
+    }
+    let kind = FrameKind::Response;
+    let request_id = f.id().of_kind(kind).opt_u64()?;
+    let rejection = if f.error().is_present() {
+        let error = pick!(f.error().obj(kind)?; code = "code", msg = "msg");
+        Some((error.code(), error.msg()))
+    } else if f.code().is_present() {
+        Some((f.code().of_kind(kind), f.msg().of_kind(kind)))
+    } else {
+        None
+    };
+    if let Some((code, msg)) = rejection {
+        return Ok(MarketEvent::Control(Control::Rejected {
+            request_id,
+            code: code.opt_i64()?,
+            message: clip(msg.opt_str()?.unwrap_or_default()),
+            topic: None,
+        }));
+    }
+    if request_id.is_some() || f.result().is_seen() {
+        return Ok(MarketEvent::Control(Control::Ack { request_id }));
+    }
+    Err(ParseError::UnknownShape)
+}
+
+/// Returns the event type `e` of a payload, if it has one.
+pub(crate) fn event_type<'i>(data: &Obj<'_, 'i>) -> Result<Option<&'i str>, ParseError> {
+    data.field("e").opt_str()
+}
+
+/// Returns the error for an event type this venue does not handle.
+pub(crate) fn unsupported_event(event: &str) -> ParseError {
+    ParseError::UnsupportedEvent { event: clip(event) }
+}
+
+/// Returns the error for a payload without an event type on a stream this venue does not handle.
+pub(crate) fn unsupported_stream(stream: Option<&str>) -> ParseError {
+    match stream {
+        Some(stream) => ParseError::UnsupportedStream {
+            stream: clip(stream),
+        },
+        None => ParseError::UnknownShape,
+    }
+}
+
+/// Reads the payload's symbol field and checks it against the stream name, if any.
+pub(crate) fn payload_symbol(
+    stream: Option<&str>,
+    field: &Field<'_, '_>,
+    kind: FrameKind,
+) -> Result<Symbol, ParseError> {
+    let symbol = fields::symbol(kind, "s", field.str()?)?;
+    fields::check_stream_symbol(kind, stream, symbol)
+}
+
+/// Parses an `aggTrade` payload.
+pub(crate) fn agg_trade(
+    venue: Venue,
+    stream: Option<&str>,
+    data: Obj<'_, '_>,
+    received_at: UnixNanos,
+) -> Result<MarketEvent, ParseError> {
+    let kind = FrameKind::AggTrade;
+    let f = pick!(data.as_kind(kind);
+        symbol = "s", id = "a", price = "p", qty = "q", buyer_is_maker = "m",
+        trade_time = "T", event_time = "E", first = "f", last = "l",
+    );
+    let trade = Trade {
+        venue,
+        symbol: payload_symbol(stream, &f.symbol(), kind)?,
+        id: TradeId::Number(f.id().u64()?),
+        price: f.price().trade_price()?,
+        qty: f.qty().trade_qty()?,
+        side: Side::from_buyer_is_maker(f.buyer_is_maker().bool()?),
+        trade_time: TimestampMs(f.trade_time().i64()?),
+        event_time: TimestampMs(f.event_time().i64()?),
+        received_at,
+        flags: TradeFlags::AGGREGATE,
+        sequence: None,
+        fills: Some(FillRange {
+            first: f.first().u64()?,
+            last: f.last().u64()?,
+        }),
+    };
+    Ok(MarketEvent::Trades(vec![trade]))
+}
+
+/// Parses a `kline` payload.
+pub(crate) fn kline(
+    venue: Venue,
+    stream: Option<&str>,
+    data: Obj<'_, '_>,
+    received_at: UnixNanos,
+) -> Result<MarketEvent, ParseError> {
+    let kind = FrameKind::Kline;
+    let outer = pick!(data.as_kind(kind); symbol = "s", event_time = "E", k = "k");
+    let symbol = payload_symbol(stream, &outer.symbol(), kind)?;
+    let k = pick!(outer.k().obj(kind)?;
+        open_time = "t", close_time = "T", symbol = "s", interval = "i", first = "f", last = "L",
+        open = "o", close = "c", high = "h", low = "l", volume = "v", trades = "n", closed = "x",
+        quote_volume = "q", taker_buy = "V", taker_buy_quote = "Q",
+    );
+    if let Some(inner) = k.symbol().opt_str()? {
+        fields::same_symbol(kind, symbol, fields::symbol(kind, "s", inner)?)?;
+    }
+    let interval =
+        KlineInterval::from_binance(k.interval().str()?).ok_or(ParseError::InvalidValue {
+            kind,
+            field: "i",
+            reason: "unknown kline interval",
+        })?;
+    let kline = Kline {
+        venue,
+        symbol,
+        interval,
+        open_time: TimestampMs(k.open_time().i64()?),
+        close_time: TimestampMs(k.close_time().i64()?),
+        open: k.open().price()?,
+        high: k.high().price()?,
+        low: k.low().price()?,
+        close: k.close().price()?,
+        volume: k.volume().qty()?,
+        quote_volume: k.quote_volume().qty()?,
+        taker_buy_volume: k.taker_buy().opt_qty()?,
+        taker_buy_quote_volume: k.taker_buy_quote().opt_qty()?,
+        trade_count: k.trades().opt_u64()?,
+        // Binance sends -1 for the trade ids of a candle without trades.
+        first_trade_id: k.first().i64()?.try_into().ok(),
+        last_trade_id: k.last().i64()?.try_into().ok(),
+        closed: k.closed().bool()?,
+        event_time: TimestampMs(outer.event_time().i64()?),
+        received_at,
+    };
+    Ok(MarketEvent::Klines(vec![kline]))
+}
+
+/// Parses a `serverShutdown` announcement.
+pub(crate) fn server_shutdown(data: Obj<'_, '_>) -> Result<MarketEvent, ParseError> {
+    let data = data.as_kind(FrameKind::ServerShutdown);
+    Ok(MarketEvent::Control(Control::ServerShutdown {
+        event_time: TimestampMs(data.field("E").i64()?),
+    }))
+}

@@ -1,0 +1,146 @@
+//! Binance spot frames, from `wss://stream.binance.com:9443/stream?streams=...`:
+//! `@trade`, `@aggTrade`, `@depth@100ms` (diff depth with `U`/`u`), `@depth<N>` (partial
+//! depth), `@kline_<i>`, `serverShutdown`, and request answers.
+
+use super::binance::{self, PayloadParser};
+use crate::connection::fields;
+use crate::connection::frame::{FrameKind, FrameParser, ParseError};
+use crate::connection::tape::{Obj, TapeDecoder, pick};
+use crate::model::{
+    BookDelta, BookSnapshot, DeltaSequence, MarketEvent, Side, SnapshotSequence, TimestampMs,
+    Trade, TradeFlags, TradeId, UnixNanos, Venue,
+};
+
+const VENUE: Venue = Venue::BinanceSpot;
+
+/// Parser for Binance spot combined-stream frames.
+#[derive(Debug)]
+pub struct BinanceSpotParser {
+    decoder: TapeDecoder,
+}
+
+impl BinanceSpotParser {
+    /// Creates a parser that rejects frames over `max_frame_bytes`.
+    pub fn new(max_frame_bytes: usize) -> Self {
+        Self {
+            decoder: TapeDecoder::new(max_frame_bytes),
+        }
+    }
+}
+
+impl FrameParser for BinanceSpotParser {
+    fn venue(&self) -> Venue {
+        VENUE
+    }
+
+    fn parse(&mut self, frame: &[u8], received_at: UnixNanos) -> Result<MarketEvent, ParseError> {
+        const PAYLOAD: PayloadParser = payload;
+        self.decoder.decode(frame, |root| {
+            binance::parse_frame(root, received_at, PAYLOAD)
+        })
+    }
+}
+
+fn payload(
+    stream: Option<&str>,
+    data: Obj<'_, '_>,
+    received_at: UnixNanos,
+) -> Result<MarketEvent, ParseError> {
+    match binance::event_type(&data)? {
+        Some("aggTrade") => binance::agg_trade(VENUE, stream, data, received_at),
+        Some("trade") => trade(stream, data, received_at),
+        Some("depthUpdate") => depth_update(stream, data, received_at),
+        Some("kline") => binance::kline(VENUE, stream, data, received_at),
+        Some("serverShutdown") => binance::server_shutdown(data),
+        Some(other) => Err(binance::unsupported_event(other)),
+        None => match stream {
+            Some(name) if fields::binance_partial_depth_levels(name).is_some() => {
+                partial_depth(name, data, received_at)
+            }
+            _ => Err(binance::unsupported_stream(stream)),
+        },
+    }
+}
+
+/// `{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}`
+fn trade(
+    stream: Option<&str>,
+    data: Obj<'_, '_>,
+    received_at: UnixNanos,
+) -> Result<MarketEvent, ParseError> {
+    let kind = FrameKind::Trade;
+    let f = pick!(data.as_kind(kind);
+        symbol = "s", id = "t", price = "p", qty = "q", buyer_is_maker = "m",
+        trade_time = "T", event_time = "E",
+    );
+    let trade = Trade {
+        venue: VENUE,
+        symbol: binance::payload_symbol(stream, &f.symbol(), kind)?,
+        id: TradeId::Number(f.id().u64()?),
+        price: f.price().trade_price()?,
+        qty: f.qty().trade_qty()?,
+        side: Side::from_buyer_is_maker(f.buyer_is_maker().bool()?),
+        trade_time: TimestampMs(f.trade_time().i64()?),
+        event_time: TimestampMs(f.event_time().i64()?),
+        received_at,
+        flags: TradeFlags::NONE,
+        sequence: None,
+        fills: None,
+    };
+    Ok(MarketEvent::Trades(vec![trade]))
+}
+
+/// `{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}`
+fn depth_update(
+    stream: Option<&str>,
+    data: Obj<'_, '_>,
+    received_at: UnixNanos,
+) -> Result<MarketEvent, ParseError> {
+    let kind = FrameKind::DepthUpdate;
+    let f = pick!(data.as_kind(kind);
+        symbol = "s", first = "U", last = "u", bids = "b", asks = "a", event_time = "E",
+    );
+    let first_update_id = f.first().u64()?;
+    let final_update_id = f.last().u64()?;
+    if first_update_id > final_update_id {
+        return Err(ParseError::InvalidValue {
+            kind,
+            field: "U",
+            reason: "first update id is after the final update id",
+        });
+    }
+    Ok(MarketEvent::BookDelta(BookDelta {
+        venue: VENUE,
+        symbol: binance::payload_symbol(stream, &f.symbol(), kind)?,
+        sequence: DeltaSequence::BinanceSpot {
+            first_update_id,
+            final_update_id,
+        },
+        bids: f.bids().levels()?,
+        asks: f.asks().levels()?,
+        event_time: TimestampMs(f.event_time().i64()?),
+        transaction_time: None,
+        received_at,
+    }))
+}
+
+/// `{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"]]}` on
+/// `bnbbtc@depth20@100ms`: the symbol is only in the stream name.
+fn partial_depth(
+    stream: &str,
+    data: Obj<'_, '_>,
+    received_at: UnixNanos,
+) -> Result<MarketEvent, ParseError> {
+    let f = pick!(data.as_kind(FrameKind::PartialDepth); last = "lastUpdateId", bids = "bids", asks = "asks");
+    Ok(MarketEvent::BookSnapshot(BookSnapshot {
+        venue: VENUE,
+        symbol: fields::binance_stream_symbol(stream)?,
+        sequence: SnapshotSequence::Binance {
+            last_update_id: f.last().u64()?,
+        },
+        bids: f.bids().levels()?,
+        asks: f.asks().levels()?,
+        event_time: None,
+        received_at,
+    }))
+}

@@ -1,1 +1,24 @@
-//! placeholder during bootstrap
+//! WADM (wAIckoff Data Manager): exchange feeds in, volume profile and order flow out.
+//!
+//! This crate is the binary's thin library: [`run`] starts the whole daemon in-process, so
+//! tests can drive it exactly as `wadm run` does.
+//!
+//! # Layout
+//! - [`config`]: layered, validated configuration.
+//! - [`telemetry`]: tracing, the Prometheus recorder, build information.
+//! - [`app`]: the composition root that builds and runs the daemon.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod telemetry;
+
+use std::future::Future;
+
+pub use config::Config;
+
+/// Runs the daemon with `config` until `shutdown` resolves, then stops cleanly.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    app::run(config, shutdown).await
+}

@@ -1,1 +1,146 @@
-fn main() {}
+//! The `wadm` command line: `wadm run` (the default), `wadm check-config`, `wadm --version`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info, warn};
+use wadm::config::{self, LoadOptions, Loaded};
+use wadm::telemetry;
+
+/// Exit status for an invalid configuration.
+const EXIT_BAD_CONFIG: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wadm",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("WADM_GIT_SHA"), ")"),
+    about = "wAIckoff Data Manager: exchange feeds in, volume profile and order flow out"
+)]
+struct Cli {
+    /// Configuration file, layered over config/default.toml (environment variables still win).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (the default when no command is given).
+    Run,
+    /// Validate the configuration and print the effective result, secrets redacted.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let options = LoadOptions::new(cli.config.clone(), environment());
+    match cli.command.unwrap_or(Command::Run) {
+        Command::CheckConfig => check_config(&options),
+        Command::Run => run(&options),
+    }
+}
+
+/// The process environment as a map; variables that are not valid UTF-8 cannot be
+/// configuration and are left out.
+fn environment() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
+}
+
+fn load(options: &LoadOptions) -> Result<Loaded, ExitCode> {
+    config::load(options).map_err(|err| {
+        eprintln!("{err}");
+        ExitCode::from(EXIT_BAD_CONFIG)
+    })
+}
+
+fn check_config(options: &LoadOptions) -> ExitCode {
+    let loaded = match load(options) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let files: Vec<String> = loaded
+        .files
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
+    println!(
+        "# configuration is valid (files: {})",
+        if files.is_empty() {
+            "none".into()
+        } else {
+            files.join(", ")
+        }
+    );
+    print!("{}", loaded.effective_toml());
+    ExitCode::SUCCESS
+}
+
+fn run(options: &LoadOptions) -> ExitCode {
+    let loaded = match load(options) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    if let Err(err) = telemetry::init_tracing(&loaded.config.log) {
+        eprintln!("{err:#}");
+        return ExitCode::FAILURE;
+    }
+    let files: Vec<String> = loaded
+        .files
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
+    info!(files = %files.join(","), "effective configuration (secrets redacted):\n{}", loaded.effective_toml());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("wadm")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            error!(error = %err, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        wadm::run(loaded.config, shutdown).await
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error!(error = format!("{err:#}"), "wadm failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM. A second signal exits at once.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        info!(
+            signal = name,
+            "shutdown signal received; a second signal exits at once"
+        );
+        tokio::spawn(async move {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            warn!(signal = name, "second shutdown signal: exiting at once");
+            std::process::exit(130);
+        });
+    })
+}

@@ -3,16 +3,19 @@
 //!
 //! - [`frame`]: the [`FrameParser`] trait, frame kinds and the typed [`ParseError`].
 //! - [`venues`]: one simd-json parser per venue.
+//! - [`streams`]: the streams each venue offers, by their venue-native names.
 //! - [`baseline`]: the same parsers on serde_json, kept as the benchmark baseline and as a
 //!   differential oracle in tests.
 
 pub mod baseline;
 mod fields;
 pub mod frame;
+pub mod streams;
 mod tape;
 pub mod venues;
 
 pub use frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, FrameParser, ParseError};
+pub use streams::{Stream, StreamClass, UnknownStream};
 pub use venues::{BinanceSpotParser, BinanceUsdmParser, BybitParser};
 
 use crate::model::Venue;

@@ -1,0 +1,390 @@
+//! From [`RawConfig`] to [`Config`]: every value parsed and checked, every problem
+//! reported with its path, all at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+use wadm_actors::connection::{Stream, StreamClass};
+use wadm_actors::model::{Price, Symbol, Venue};
+use wadm_supervision::{RestartParams, RestartPolicy};
+
+use super::raw::{RawConfig, RawVenue};
+use super::{
+    ApiConfig, Config, LogConfig, LogFormat, Problem, ProfileConfig, RetentionConfig, Secret,
+    StorageConfig, SymbolConfig, VenueConfig,
+};
+
+/// Collects problems while reading values; each reader returns a fallback on error so
+/// validation goes on.
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems
+            .push(Problem::new(path.into(), message.into()));
+    }
+
+    fn duration(&mut self, path: &str, text: &str) -> Duration {
+        match humantime::parse_duration(text.trim()) {
+            Ok(duration) if !duration.is_zero() => duration,
+            Ok(_) => {
+                self.problem(path, "must be longer than zero");
+                Duration::from_secs(1)
+            }
+            Err(err) => {
+                self.problem(
+                    path,
+                    format!("{text:?} is not a duration such as \"2s\" or \"5m\" ({err})"),
+                );
+                Duration::from_secs(1)
+            }
+        }
+    }
+
+    fn positive_decimal(&mut self, path: &str, text: &str) -> Option<Price> {
+        match Price::parse_non_negative(text.trim()) {
+            Ok(value) if value.is_positive() => Some(value),
+            Ok(_) => {
+                self.problem(path, "must be greater than zero");
+                None
+            }
+            Err(err) => {
+                self.problem(
+                    path,
+                    format!("{text:?} is not a plain decimal such as \"0.01\" ({err})"),
+                );
+                None
+            }
+        }
+    }
+
+    fn symbol(&mut self, path: &str, text: &str) -> Option<Symbol> {
+        Symbol::new(text.trim())
+            .map_err(|err| self.problem(path, format!("{text:?} is not a symbol ({err})")))
+            .ok()
+    }
+
+    fn url(&mut self, path: &str, text: &str, schemes: &[&str]) -> Option<Url> {
+        match Url::parse(text.trim()) {
+            Ok(url) if schemes.contains(&url.scheme()) && url.host().is_some() => Some(url),
+            Ok(url) => {
+                self.problem(
+                    path,
+                    format!(
+                        "{text:?} must be a {} URL with a host, not {}",
+                        schemes.join(" or "),
+                        url.scheme()
+                    ),
+                );
+                None
+            }
+            Err(err) => {
+                self.problem(path, format!("{text:?} is not a URL ({err})"));
+                None
+            }
+        }
+    }
+}
+
+/// Validates a raw configuration.
+pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
+    let mut check = Checker {
+        problems: Vec::new(),
+    };
+
+    let format = match raw.log.format.as_str() {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            check.problem(
+                "log.format",
+                format!("{other:?} is not one of \"text\", \"json\""),
+            );
+            LogFormat::Text
+        }
+    };
+    if let Err(err) = tracing_subscriber::EnvFilter::try_new(&raw.log.level) {
+        check.problem(
+            "log.level",
+            format!(
+                "{:?} is not a tracing filter such as \"info\" or \"wadm=debug,info\" ({err})",
+                raw.log.level
+            ),
+        );
+    }
+    let log = LogConfig {
+        filter: raw.log.level.clone(),
+        format,
+    };
+
+    let bind = raw
+        .api
+        .bind
+        .trim()
+        .parse::<SocketAddr>()
+        .unwrap_or_else(|err| {
+            check.problem(
+                "api.bind",
+                format!(
+                    "{:?} is not a socket address such as \"127.0.0.1:8920\" ({err})",
+                    raw.api.bind
+                ),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 8920))
+        });
+    let api = ApiConfig { bind };
+
+    let storage = storage(&mut check, raw);
+
+    let retention = RetentionConfig {
+        raw_trades: check.duration("retention.raw_trades", &raw.retention.raw_trades),
+        bars_1m: check.duration("retention.bars_1m", &raw.retention.bars_1m),
+        bars_1h: check.duration("retention.bars_1h", &raw.retention.bars_1h),
+        book_snapshots: check.duration("retention.book_snapshots", &raw.retention.book_snapshots),
+        klines: check.duration("retention.klines", &raw.retention.klines),
+        data_quality: check.duration("retention.data_quality", &raw.retention.data_quality),
+    };
+
+    let s = &raw.supervision;
+    let params = RestartParams {
+        initial_backoff: check.duration("supervision.initial_backoff", &s.initial_backoff),
+        max_backoff: check.duration("supervision.max_backoff", &s.max_backoff),
+        multiplier: s.multiplier,
+        jitter: s.jitter,
+        reset_after: check.duration("supervision.reset_after", &s.reset_after),
+        max_restarts: s.max_restarts,
+        window: check.duration("supervision.window", &s.window),
+    };
+    let supervision = RestartPolicy::try_new(params).unwrap_or_else(|invalid| {
+        for problem in invalid.problems {
+            check.problem(format!("supervision.{}", problem.field), problem.message);
+        }
+        RestartPolicy::default()
+    });
+
+    if raw.profile.default_row_ticks == 0 {
+        check.problem("profile.default_row_ticks", "must be at least 1");
+    }
+    let profile = ProfileConfig {
+        default_row_ticks: raw.profile.default_row_ticks.max(1),
+    };
+
+    let venues: Vec<VenueConfig> = raw
+        .venues
+        .iter()
+        .into_iter()
+        .zip(Venue::ALL)
+        .filter_map(|((name, table), venue)| self::venue(&mut check, venue, name, table))
+        .collect();
+
+    let symbols = symbols(&mut check, raw, &venues);
+
+    if check.problems.is_empty() {
+        Ok(Config {
+            log,
+            api,
+            storage,
+            retention,
+            supervision,
+            profile,
+            venues,
+            symbols,
+        })
+    } else {
+        Err(check.problems)
+    }
+}
+
+fn storage(check: &mut Checker, raw: &RawConfig) -> StorageConfig {
+    let uri = raw.storage.mongodb.uri.trim();
+    let kind = match raw.storage.kind.as_str() {
+        "auto" if uri.is_empty() => "embedded",
+        "auto" => "mongodb",
+        kind @ ("embedded" | "mongodb") => kind,
+        other => {
+            check.problem(
+                "storage.type",
+                format!("{other:?} is not one of \"auto\", \"embedded\", \"mongodb\""),
+            );
+            "embedded"
+        }
+    };
+    if kind == "embedded" {
+        if raw.storage.embedded.path.trim().is_empty() {
+            check.problem("storage.embedded.path", "must name a directory");
+        }
+        return StorageConfig::Embedded {
+            path: PathBuf::from(raw.storage.embedded.path.trim()),
+        };
+    }
+    if uri.is_empty() {
+        check.problem(
+            "storage.mongodb.uri",
+            "must be set when storage.type is \"mongodb\" (or set MONGODB_URI)",
+        );
+    } else if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+        // The URI may hold a password: never echo it.
+        check.problem(
+            "storage.mongodb.uri",
+            "must start with mongodb:// or mongodb+srv://",
+        );
+    }
+    let database = raw.storage.mongodb.database.trim();
+    if database.is_empty()
+        || database.len() > 63
+        || database.contains(['/', '\\', '.', ' ', '"', '$'])
+    {
+        check.problem(
+            "storage.mongodb.database",
+            format!("{database:?} is not a MongoDB database name (1 to 63 characters, none of / \\ . space \" $)"),
+        );
+    }
+    StorageConfig::MongoDb {
+        uri: Secret::new(uri.to_owned()),
+        database: database.to_owned(),
+    }
+}
+
+fn venue(check: &mut Checker, venue: Venue, name: &str, raw: &RawVenue) -> Option<VenueConfig> {
+    let path = |key: &str| format!("venues.{name}.{key}");
+    let problems_before = check.problems.len();
+    let mut symbols = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (index, text) in raw.symbols.iter().enumerate() {
+        if let Some(symbol) = check.symbol(&format!("{}[{index}]", path("symbols")), text) {
+            if seen.insert(symbol) {
+                symbols.push(symbol);
+            } else {
+                check.problem(path("symbols"), format!("{symbol} is listed twice"));
+            }
+        }
+    }
+    let mut streams = Vec::new();
+    let mut classes = BTreeMap::new();
+    for (index, text) in raw.streams.iter().enumerate() {
+        match Stream::parse(venue, text.trim()) {
+            Ok(stream) => {
+                let class = stream.class();
+                if class != StreamClass::Klines
+                    && let Some(previous) = classes.insert(class.as_str(), text.clone())
+                {
+                    check.problem(
+                        path("streams"),
+                        format!(
+                            "{previous:?} and {text:?} both carry {}; choose one",
+                            class.as_str()
+                        ),
+                    );
+                }
+                if streams.contains(&stream) {
+                    check.problem(path("streams"), format!("{text:?} is listed twice"));
+                } else {
+                    streams.push(stream);
+                }
+            }
+            Err(err) => check.problem(format!("{}[{index}]", path("streams")), err.to_string()),
+        }
+    }
+    if raw.enabled && symbols.is_empty() && raw.symbols.is_empty() {
+        check.problem(
+            path("symbols"),
+            "an enabled venue needs at least one symbol",
+        );
+    }
+    if raw.enabled && streams.is_empty() && raw.streams.is_empty() {
+        check.problem(
+            path("streams"),
+            "an enabled venue needs at least one stream",
+        );
+    }
+    let ws_url = check.url(&path("ws_url"), &raw.ws_url, &["ws", "wss"]);
+    let rest_url = check.url(&path("rest_url"), &raw.rest_url, &["http", "https"]);
+    let mut tick_sizes = BTreeMap::new();
+    for (symbol, tick) in &raw.tick_sizes {
+        let key = format!("{}.{symbol}", path("tick_sizes"));
+        if let (Some(symbol), Some(tick)) = (
+            check.symbol(&key, symbol),
+            check.positive_decimal(&key, tick),
+        ) {
+            tick_sizes.insert(symbol, tick);
+        }
+    }
+    if check.problems.len() > problems_before {
+        return None;
+    }
+    Some(VenueConfig {
+        venue,
+        enabled: raw.enabled,
+        symbols,
+        ws_url: ws_url?,
+        rest_url: rest_url?,
+        streams,
+        tick_sizes,
+    })
+}
+
+fn symbols(
+    check: &mut Checker,
+    raw: &RawConfig,
+    venues: &[VenueConfig],
+) -> BTreeMap<Symbol, SymbolConfig> {
+    let mut symbols = BTreeMap::new();
+    for (name, table) in &raw.symbols {
+        let path = |key: &str| format!("symbols.{name}.{key}");
+        let Some(symbol) = check.symbol(&format!("symbols.{name}"), name) else {
+            continue;
+        };
+        let tick_size = table
+            .tick_size
+            .as_deref()
+            .and_then(|text| check.positive_decimal(&path("tick_size"), text));
+        let row_size = table
+            .row_size
+            .as_deref()
+            .and_then(|text| check.positive_decimal(&path("row_size"), text));
+        if let Some(row) = row_size {
+            if let Some(tick) = tick_size
+                && !row.is_multiple_of(tick)
+            {
+                check.problem(
+                    path("row_size"),
+                    format!("{row} is not a whole multiple of the tick size {tick}"),
+                );
+            }
+            for venue in venues {
+                if let Some(&tick) = venue.tick_sizes.get(&symbol)
+                    && !row.is_multiple_of(tick)
+                {
+                    check.problem(
+                        path("row_size"),
+                        format!(
+                            "{row} is not a whole multiple of {symbol}'s tick size {tick} on {}",
+                            venue.venue
+                        ),
+                    );
+                }
+            }
+        }
+        if symbols
+            .insert(
+                symbol,
+                SymbolConfig {
+                    tick_size,
+                    row_size,
+                },
+            )
+            .is_some()
+        {
+            check.problem(
+                format!("symbols.{name}"),
+                format!("{symbol} is configured twice (symbol names ignore case)"),
+            );
+        }
+    }
+    symbols
+}

@@ -1,0 +1,62 @@
+//! Telemetry setup: the tracing subscriber, the Prometheus recorder, and build information.
+//!
+//! The recorder is process-global and installed once; [`metrics_handle`] returns it to
+//! whoever renders `/metrics`, so the daemon can be started several times in one test
+//! process.
+
+use std::io::IsTerminal as _;
+use std::sync::OnceLock;
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// The crate version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git commit the binary was built from (`unknown` outside a checkout).
+pub const GIT_SHA: &str = env!("WADM_GIT_SHA");
+
+/// Name of the build information gauge (always 1, labelled with version and commit).
+pub const BUILD_INFO: &str = "wadm_build_info";
+
+/// Installs the global tracing subscriber, writing to stderr.
+pub fn init_tracing(log: &LogConfig) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&log.filter)
+        .with_context(|| format!("invalid log filter {:?}", log.filter))?;
+    // Colours only on a terminal: files, pipes and journald get plain text.
+    let ansi = std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    let installed = match log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    installed.map_err(|err| anyhow::anyhow!("cannot install the tracing subscriber: {err}"))
+}
+
+/// Returns the handle of the global Prometheus recorder, installing it on first use.
+pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|err| err.to_string())
+        })
+        .clone()
+        .map_err(|err| anyhow::anyhow!("cannot install the Prometheus recorder: {err}"))
+}
+
+/// Sets `wadm_build_info{version, git_sha}` to 1.
+pub fn record_build_info() {
+    metrics::describe_gauge!(
+        BUILD_INFO,
+        "Always 1; labelled with the version and git commit of the running binary."
+    );
+    metrics::gauge!(BUILD_INFO, "version" => VERSION, "git_sha" => GIT_SHA).set(1.0);
+}

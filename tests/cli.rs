@@ -1,0 +1,201 @@
+//! The `wadm` command line, run as a real process.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::Daemon;
+use nix::sys::signal::Signal;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A configuration that reaches nothing outside 127.0.0.1.
+const LOCAL_CONFIG: &str = r#"
+[api]
+bind = "127.0.0.1:0"
+
+[storage.embedded]
+path = "data"
+
+[venues.binance-spot]
+ws_url = "ws://127.0.0.1:9"
+rest_url = "http://127.0.0.1:9"
+
+[venues.bybit-spot]
+ws_url = "ws://127.0.0.1:9/v5/public/spot"
+rest_url = "http://127.0.0.1:9"
+"#;
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> String {
+    let path = dir.path().join("wadm.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn check_config_with_three_different_mistakes_names_all_three_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        r#"
+[api]
+bnid = "127.0.0.1:8920"          # mistake 1: unknown key
+
+[retention]
+raw_trades = "1 fortnight"       # mistake 2: not a duration
+
+[symbols.BTCUSDT]
+tick_size = "0.3"
+row_size = "10"                  # mistake 3: not a whole multiple of the tick size
+"#,
+    );
+    let output = Command::new(common::wadm_binary())
+        .args(["check-config", "--config", &config])
+        .current_dir(dir.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("3 problems"), "{stderr}");
+    assert!(stderr.contains("api.bnid: unknown key"), "{stderr}");
+    assert!(
+        stderr.contains("retention.raw_trades: \"1 fortnight\" is not a duration"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("symbols.BTCUSDT.row_size: 10 is not a whole multiple of the tick size 0.3"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, LOCAL_CONFIG);
+    let output = Command::new(common::wadm_binary())
+        .args(["check-config", "--config", &config])
+        .current_dir(dir.path())
+        .env_clear()
+        .env(
+            "MONGODB_URI",
+            "mongodb://wadm:hunter2-secret@127.0.0.1:27017/?authSource=admin",
+        )
+        .env("BYBIT_SYMBOLS", "SOLUSDT,DOGEUSDT")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("# configuration is valid"), "{stdout}");
+    assert!(
+        stdout.contains("uri = \"mongodb://wadm:****@127.0.0.1:27017/?authSource=admin\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("symbols = [\"SOLUSDT\", \"DOGEUSDT\"]"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+}
+
+#[test]
+fn a_missing_config_file_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(common::wadm_binary())
+        .args(["run", "--config", "does-not-exist.toml"])
+        .current_dir(dir.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("does-not-exist.toml: cannot be read")
+    );
+}
+
+#[test]
+fn version_names_the_crate_version() {
+    let output = Command::new(common::wadm_binary())
+        .arg("--version")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        stdout.starts_with(&format!("wadm {} (", env!("CARGO_PKG_VERSION"))),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_logs_its_redacted_configuration_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, LOCAL_CONFIG);
+    let mut daemon = Daemon::start(
+        &["run", "--config", &config],
+        &[(
+            "MONGODB_URI",
+            "mongodb://wadm:hunter2-secret@127.0.0.1:1/?authSource=admin",
+        )],
+        dir.path(),
+    );
+    daemon.wait_for_line("wadm started", DEADLINE);
+    daemon.signal(Signal::SIGTERM);
+    let (status, stderr) = daemon.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("effective configuration"), "{stderr}");
+    assert!(
+        stderr.contains("mongodb://wadm:****@127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("signal=\"SIGTERM\"") || stderr.contains("signal=SIGTERM"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("wadm stopped"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password leaked into the logs:\n{stderr}"
+    );
+}
+
+#[test]
+fn run_is_the_default_command_and_stops_cleanly_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, LOCAL_CONFIG);
+    let mut daemon = Daemon::start(&["--config", &config], &[], dir.path());
+    daemon.wait_for_line("wadm started", DEADLINE);
+    daemon.signal(Signal::SIGINT);
+    let (status, stderr) = daemon.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("wadm stopped"), "{stderr}");
+}
+
+#[test]
+fn run_with_an_invalid_environment_value_exits_2_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, LOCAL_CONFIG);
+    let output = Command::new(common::wadm_binary())
+        .args(["run", "--config", &config])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("WADM__API__BIND", "not-an-address")
+        .env("COLLECTORS_ENABLED", "kraken")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("api.bind"), "{stderr}");
+    assert!(stderr.contains("env COLLECTORS_ENABLED"), "{stderr}");
+    assert!(!stderr.contains("wadm started"));
+}

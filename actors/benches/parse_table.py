@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the README table of `cargo bench --bench parse` from criterion's saved estimates.
 
-Usage: cargo bench -p wadm-actors --bench parse && python3 actors/benches/parse_table.py
+Usage: cargo bench --bench parse && python3 actors/benches/parse_table.py
 """
 import json
 import pathlib

@@ -277,12 +277,9 @@ fn binance_frame(
         (None, None) => None,
     };
     if let Some((code, message)) = rejected {
-        return Ok(MarketEvent::Control(Control::Rejected {
-            request_id: top.id,
-            code,
-            message: clip(message.unwrap_or_default()),
-            topic: None,
-        }));
+        return Ok(MarketEvent::Control(fields::binance_rejection(
+            top.id, code, message,
+        )));
     }
     if top.id.is_some() || top.result.0 {
         return Ok(MarketEvent::Control(Control::Ack { request_id: top.id }));
@@ -375,13 +372,7 @@ fn binance_payload(
             let kind = FrameKind::DepthUpdate;
             let w: DepthWire<'_> = decode_raw(data)?;
             expect_event(kind, &w.e, "depthUpdate")?;
-            if w.first > w.u {
-                return Err(ParseError::InvalidValue {
-                    kind,
-                    field: "U",
-                    reason: "first update id is after the final update id",
-                });
-            }
+            fields::depth_update_ids(w.first, w.u)?;
             let (sequence, transaction_time) = match venue {
                 Venue::BinanceUsdm => (
                     DeltaSequence::BinanceUsdm {
@@ -691,20 +682,11 @@ fn bybit_frame(
 }
 
 fn bybit_response(top: &BybitTop<'_>) -> Result<MarketEvent, ParseError> {
-    let request_id = top.req_id.as_deref().and_then(fields::numeric_request_id);
-    let control = match (top.op.as_deref(), top.success) {
-        (_, Some(false)) => {
-            let message = top.ret_msg.as_deref().unwrap_or_default();
-            Control::Rejected {
-                request_id,
-                code: None,
-                message: clip(message),
-                topic: fields::bybit_rejected_topic(message),
-            }
-        }
-        (Some("pong"), _) | (Some("ping"), Some(true)) => Control::Pong { request_id },
-        (_, Some(true)) => Control::Ack { request_id },
-        _ => return Err(ParseError::UnknownShape),
-    };
+    let control = fields::bybit_response(
+        top.op.as_deref(),
+        top.success,
+        top.req_id.as_deref(),
+        top.ret_msg.as_deref(),
+    )?;
     Ok(MarketEvent::Control(control))
 }

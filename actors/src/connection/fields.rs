@@ -1,8 +1,9 @@
 //! Field conversions shared by the simd-json parsers and the serde_json baseline, so both
 //! normalize a frame the same way and differ only in how they decode JSON.
 
+use super::frame::clip;
 use super::frame::{FrameKind, ParseError};
-use crate::model::{Level, Price, Qty, Side, Symbol};
+use crate::model::{Control, Level, Price, Qty, Side, Symbol};
 
 /// Parses a non-negative price.
 pub(crate) fn price(kind: FrameKind, field: &'static str, text: &str) -> Result<Price, ParseError> {
@@ -175,6 +176,58 @@ pub(crate) fn bybit_rejected_topic(message: &str) -> Option<Box<str>> {
     let (_, rest) = message.split_once("topic:")?;
     let topic = rest.split([',', ' ', ';']).next()?.trim();
     (!topic.is_empty()).then(|| super::frame::clip(topic))
+}
+
+/// Checks that a diff-depth event's first update id `U` is not after its final id `u`.
+pub(crate) fn depth_update_ids(first: u64, last: u64) -> Result<(u64, u64), ParseError> {
+    if first > last {
+        return Err(ParseError::InvalidValue {
+            kind: FrameKind::DepthUpdate,
+            field: "U",
+            reason: "first update id is after the final update id",
+        });
+    }
+    Ok((first, last))
+}
+
+/// Builds the control message for a Binance error answer.
+pub(crate) fn binance_rejection(
+    request_id: Option<u64>,
+    code: Option<i64>,
+    message: Option<&str>,
+) -> Control {
+    Control::Rejected {
+        request_id,
+        code,
+        message: clip(message.unwrap_or_default()),
+        topic: None,
+    }
+}
+
+/// Maps a Bybit answer (`op`, `success`, `req_id`, `ret_msg`) to a control message:
+/// `success: false` is a rejection (naming the topic if the message does), a pong answers
+/// our ping, any other success is an ack.
+pub(crate) fn bybit_response(
+    op: Option<&str>,
+    success: Option<bool>,
+    request_id: Option<&str>,
+    message: Option<&str>,
+) -> Result<Control, ParseError> {
+    let request_id = request_id.and_then(numeric_request_id);
+    match (op, success) {
+        (_, Some(false)) => {
+            let message = message.unwrap_or_default();
+            Ok(Control::Rejected {
+                request_id,
+                code: None,
+                message: clip(message),
+                topic: bybit_rejected_topic(message),
+            })
+        }
+        (Some("pong"), _) | (Some("ping"), Some(true)) => Ok(Control::Pong { request_id }),
+        (_, Some(true)) => Ok(Control::Ack { request_id }),
+        _ => Err(ParseError::UnknownShape),
+    }
 }
 
 #[cfg(test)]

@@ -16,15 +16,15 @@ pub mod venues;
 
 pub use frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, FrameParser, ParseError};
 pub use streams::{Stream, StreamClass, UnknownStream};
-pub use venues::{BinanceSpotParser, BinanceUsdmParser, BybitParser};
+pub use venues::{BinanceParser, BybitParser};
 
 use crate::model::Venue;
 
 /// Returns the simd-json parser for `venue`.
 pub fn parser_for(venue: Venue, max_frame_bytes: usize) -> Box<dyn FrameParser> {
     match venue {
-        Venue::BinanceSpot => Box::new(BinanceSpotParser::new(max_frame_bytes)),
-        Venue::BinanceUsdm => Box::new(BinanceUsdmParser::new(max_frame_bytes)),
+        Venue::BinanceSpot => Box::new(BinanceParser::spot(max_frame_bytes)),
+        Venue::BinanceUsdm => Box::new(BinanceParser::usdm(max_frame_bytes)),
         Venue::BybitSpot | Venue::BybitLinear => Box::new(BybitParser::new(venue, max_frame_bytes)),
     }
 }

@@ -9,8 +9,9 @@
 use simd_json::tape::Value;
 
 use crate::connection::fields;
+use crate::connection::frame::FrameParser;
 use crate::connection::frame::{FrameKind, ParseError, clip};
-use crate::connection::tape::{Field, Obj, pick};
+use crate::connection::tape::{Field, Obj, TapeDecoder, pick};
 use crate::model::{
     Control, FillRange, Kline, KlineInterval, MarketEvent, Side, Symbol, TimestampMs, Trade,
     TradeFlags, TradeId, UnixNanos, Venue,
@@ -20,6 +21,46 @@ use crate::model::{
 /// and the payload object.
 pub(crate) type PayloadParser =
     fn(Option<&str>, Obj<'_, '_>, UnixNanos) -> Result<MarketEvent, ParseError>;
+
+/// Parser for Binance combined-stream frames of one venue (spot or USD-M).
+#[derive(Debug)]
+pub struct BinanceParser {
+    venue: Venue,
+    decoder: TapeDecoder,
+    payload: PayloadParser,
+}
+
+impl BinanceParser {
+    /// Creates a Binance spot parser that rejects frames over `max_frame_bytes`.
+    pub fn spot(max_frame_bytes: usize) -> Self {
+        Self {
+            venue: Venue::BinanceSpot,
+            decoder: TapeDecoder::new(max_frame_bytes),
+            payload: super::binance_spot::payload,
+        }
+    }
+
+    /// Creates a Binance USD-M parser that rejects frames over `max_frame_bytes`.
+    pub fn usdm(max_frame_bytes: usize) -> Self {
+        Self {
+            venue: Venue::BinanceUsdm,
+            decoder: TapeDecoder::new(max_frame_bytes),
+            payload: super::binance_usdm::payload,
+        }
+    }
+}
+
+impl FrameParser for BinanceParser {
+    fn venue(&self) -> Venue {
+        self.venue
+    }
+
+    fn parse(&mut self, frame: &[u8], received_at: UnixNanos) -> Result<MarketEvent, ParseError> {
+        let payload = self.payload;
+        self.decoder
+            .decode(frame, |root| parse_frame(root, received_at, payload))
+    }
+}
 
 /// Parses one Binance frame: envelope, bare event, or an answer to one of our requests
 /// (`{"result":null,"id":1}`, `{"code":2,"msg":"..."}`, `{"error":{"code":2,"msg":"..."},"id":1}`).
@@ -54,12 +95,11 @@ pub(crate) fn parse_frame(
         None
     };
     if let Some((code, msg)) = rejection {
-        return Ok(MarketEvent::Control(Control::Rejected {
+        return Ok(MarketEvent::Control(fields::binance_rejection(
             request_id,
-            code: code.opt_i64()?,
-            message: clip(msg.opt_str()?.unwrap_or_default()),
-            topic: None,
-        }));
+            code.opt_i64()?,
+            msg.opt_str()?,
+        )));
     }
     if request_id.is_some() || f.result().is_seen() {
         return Ok(MarketEvent::Control(Control::Ack { request_id }));
@@ -95,6 +135,14 @@ pub(crate) fn payload_symbol(
 ) -> Result<Symbol, ParseError> {
     let symbol = fields::symbol(kind, "s", field.str()?)?;
     fields::check_stream_symbol(kind, stream, symbol)
+}
+
+/// Reads and checks the first and final update ids (`U`, `u`) of a diff-depth payload.
+pub(crate) fn depth_update_ids(
+    first: &Field<'_, '_>,
+    last: &Field<'_, '_>,
+) -> Result<(u64, u64), ParseError> {
+    fields::depth_update_ids(first.u64()?, last.u64()?)
 }
 
 /// Parses an `aggTrade` payload.

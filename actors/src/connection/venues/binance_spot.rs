@@ -2,10 +2,10 @@
 //! `@trade`, `@aggTrade`, `@depth@100ms` (diff depth with `U`/`u`), `@depth<N>` (partial
 //! depth), `@kline_<i>`, `serverShutdown`, and request answers.
 
-use super::binance::{self, PayloadParser};
+use super::binance;
 use crate::connection::fields;
-use crate::connection::frame::{FrameKind, FrameParser, ParseError};
-use crate::connection::tape::{Obj, TapeDecoder, pick};
+use crate::connection::frame::{FrameKind, ParseError};
+use crate::connection::tape::{Obj, pick};
 use crate::model::{
     BookDelta, BookSnapshot, DeltaSequence, MarketEvent, Side, SnapshotSequence, TimestampMs,
     Trade, TradeFlags, TradeId, UnixNanos, Venue,
@@ -13,35 +13,8 @@ use crate::model::{
 
 const VENUE: Venue = Venue::BinanceSpot;
 
-/// Parser for Binance spot combined-stream frames.
-#[derive(Debug)]
-pub struct BinanceSpotParser {
-    decoder: TapeDecoder,
-}
-
-impl BinanceSpotParser {
-    /// Creates a parser that rejects frames over `max_frame_bytes`.
-    pub fn new(max_frame_bytes: usize) -> Self {
-        Self {
-            decoder: TapeDecoder::new(max_frame_bytes),
-        }
-    }
-}
-
-impl FrameParser for BinanceSpotParser {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
-
-    fn parse(&mut self, frame: &[u8], received_at: UnixNanos) -> Result<MarketEvent, ParseError> {
-        const PAYLOAD: PayloadParser = payload;
-        self.decoder.decode(frame, |root| {
-            binance::parse_frame(root, received_at, PAYLOAD)
-        })
-    }
-}
-
-fn payload(
+/// Parses a payload of this venue.
+pub(super) fn payload(
     stream: Option<&str>,
     data: Obj<'_, '_>,
     received_at: UnixNanos,
@@ -100,15 +73,7 @@ fn depth_update(
     let f = pick!(data.as_kind(kind);
         symbol = "s", first = "U", last = "u", bids = "b", asks = "a", event_time = "E",
     );
-    let first_update_id = f.first().u64()?;
-    let final_update_id = f.last().u64()?;
-    if first_update_id > final_update_id {
-        return Err(ParseError::InvalidValue {
-            kind,
-            field: "U",
-            reason: "first update id is after the final update id",
-        });
-    }
+    let (first_update_id, final_update_id) = binance::depth_update_ids(&f.first(), &f.last())?;
     Ok(MarketEvent::BookDelta(BookDelta {
         venue: VENUE,
         symbol: binance::payload_symbol(stream, &f.symbol(), kind)?,

@@ -2,42 +2,15 @@
 //! `@depth@100ms` from the `/public` route (diff depth with `U`, `u` and `pu`),
 //! `serverShutdown`, and request answers.
 
-use super::binance::{self, PayloadParser};
-use crate::connection::frame::{FrameKind, FrameParser, ParseError};
-use crate::connection::tape::{Obj, TapeDecoder, pick};
+use super::binance;
+use crate::connection::frame::{FrameKind, ParseError};
+use crate::connection::tape::{Obj, pick};
 use crate::model::{BookDelta, DeltaSequence, MarketEvent, TimestampMs, UnixNanos, Venue};
 
 const VENUE: Venue = Venue::BinanceUsdm;
 
-/// Parser for Binance USD-M combined-stream frames.
-#[derive(Debug)]
-pub struct BinanceUsdmParser {
-    decoder: TapeDecoder,
-}
-
-impl BinanceUsdmParser {
-    /// Creates a parser that rejects frames over `max_frame_bytes`.
-    pub fn new(max_frame_bytes: usize) -> Self {
-        Self {
-            decoder: TapeDecoder::new(max_frame_bytes),
-        }
-    }
-}
-
-impl FrameParser for BinanceUsdmParser {
-    fn venue(&self) -> Venue {
-        VENUE
-    }
-
-    fn parse(&mut self, frame: &[u8], received_at: UnixNanos) -> Result<MarketEvent, ParseError> {
-        const PAYLOAD: PayloadParser = payload;
-        self.decoder.decode(frame, |root| {
-            binance::parse_frame(root, received_at, PAYLOAD)
-        })
-    }
-}
-
-fn payload(
+/// Parses a payload of this venue.
+pub(super) fn payload(
     stream: Option<&str>,
     data: Obj<'_, '_>,
     received_at: UnixNanos,
@@ -63,15 +36,7 @@ fn depth_update(
         symbol = "s", first = "U", last = "u", previous = "pu", bids = "b", asks = "a",
         event_time = "E", transaction_time = "T",
     );
-    let first_update_id = f.first().u64()?;
-    let final_update_id = f.last().u64()?;
-    if first_update_id > final_update_id {
-        return Err(ParseError::InvalidValue {
-            kind,
-            field: "U",
-            reason: "first update id is after the final update id",
-        });
-    }
+    let (first_update_id, final_update_id) = binance::depth_update_ids(&f.first(), &f.last())?;
     Ok(MarketEvent::BookDelta(BookDelta {
         venue: VENUE,
         symbol: binance::payload_symbol(stream, &f.symbol(), kind)?,

@@ -11,8 +11,8 @@ use crate::connection::fields;
 use crate::connection::frame::{FrameKind, FrameParser, ParseError, clip};
 use crate::connection::tape::{Field, Obj, TapeDecoder, pick};
 use crate::model::{
-    BookDelta, BookSnapshot, Control, DeltaSequence, Kline, KlineInterval, MarketEvent,
-    SnapshotSequence, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
+    BookDelta, BookSnapshot, DeltaSequence, Kline, KlineInterval, MarketEvent, SnapshotSequence,
+    Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
 };
 
 /// Parser for Bybit v5 public frames of one venue (spot or linear).
@@ -284,26 +284,12 @@ fn klines(
 /// `{"req_id":"1","op":"pong","args":["1675418560633"],"conn_id":"..."}` (spot).
 fn response(root: Obj<'_, '_>) -> Result<MarketEvent, ParseError> {
     let f = pick!(root; op = "op", success = "success", request_id = "req_id", message = "ret_msg");
-    let op = f.op().opt_str()?;
-    let success = f.success().opt_bool()?;
-    let request_id = f
-        .request_id()
-        .opt_str()?
-        .and_then(fields::numeric_request_id);
-    let control = match (op, success) {
-        (_, Some(false)) => {
-            let message = f.message().opt_str()?.unwrap_or_default();
-            Control::Rejected {
-                request_id,
-                code: None,
-                message: clip(message),
-                topic: fields::bybit_rejected_topic(message),
-            }
-        }
-        (Some("pong"), _) | (Some("ping"), Some(true)) => Control::Pong { request_id },
-        (_, Some(true)) => Control::Ack { request_id },
-        _ => return Err(ParseError::UnknownShape),
-    };
+    let control = fields::bybit_response(
+        f.op().opt_str()?,
+        f.success().opt_bool()?,
+        f.request_id().opt_str()?,
+        f.message().opt_str()?,
+    )?;
     Ok(MarketEvent::Control(control))
 }
 

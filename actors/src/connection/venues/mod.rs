@@ -8,8 +8,7 @@ mod bybit;
 
 pub(crate) use bybit::Topic as BybitTopic;
 
-pub use binance_spot::BinanceSpotParser;
-pub use binance_usdm::BinanceUsdmParser;
+pub use binance::BinanceParser;
 pub use bybit::BybitParser;
 
 /// Parses a Bybit topic name; `None` for topics WADM does not handle.

@@ -1,18 +1,34 @@
-//! Supervision building blocks for WADM: restart policies as data and the pure backoff
-//! schedule they produce.
+//! Supervision building blocks for WADM: restart policies as data, the pure backoff schedule
+//! and restart bookkeeping, a supervisor actor on ractor, and the status registry every
+//! actor reports into.
 //!
 //! This crate knows nothing about markets, venues or symbols: it is generic over what it
-//! supervises, so the connection, aggregator, persistence and API actors can all share it.
+//! supervises, so the connection, aggregator, persistence and API actors all share it.
 //!
 //! # Layout
 //! - [`policy`]: [`RestartPolicy`], validated from configuration by [`RestartPolicy::try_new`].
 //! - [`backoff`]: [`backoff_delay`] (the deterministic schedule) and [`jittered_delay`]
 //!   (the schedule with a caller-supplied random sample), both pure functions.
+//! - [`restart_log`]: [`RestartLog`], one child's failures, backoff attempts and restart window.
+//! - [`supervisor`]: the [`Supervisor`] actor, [`ChildSpec`], and root spawning with [`RootHandle`].
+//! - [`status`]: the [`StatusRegistry`] (kind, key, state, generation, restarts, last error,
+//!   start time, last data time, messages handled, queue length, drops, detail).
+//! - [`metrics`]: metric names.
 
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod metrics;
 pub mod policy;
+pub mod restart_log;
+pub mod status;
+pub mod supervisor;
 
 pub use backoff::{backoff_delay, jittered_delay, random_jittered_delay};
 pub use policy::{InvalidPolicy, PolicyProblem, RestartParams, RestartPolicy};
+pub use restart_log::{RestartDecision, RestartLog};
+pub use status::{ActorEntry, ActorState, ActorStatus, StatusRegistry, unix_millis};
+pub use supervisor::{
+    ChildContext, ChildSpec, RootExit, RootHandle, SUPERVISOR_KIND, Supervisor, SupervisorArgs,
+    SupervisorMsg,
+};

@@ -1,0 +1,459 @@
+//! A supervisor actor on ractor's supervision events: it spawns its children linked to
+//! itself, restarts any that fail (or stop unexpectedly) after the delay its
+//! [`RestartPolicy`] gives, and escalates by failing itself when a child fails more than
+//! `max_restarts` times within the window. ractor then stops the supervisor's remaining
+//! children, and its own supervisor decides what to do.
+//!
+//! Each incarnation of a child gets the next generation number of its status entry, so
+//! generations keep increasing even when a parent restarts the whole subtree.
+//!
+//! Written on core ractor rather than `ractor-supervisor` so that generations, the status
+//! registry and routing-table updates on respawn are first-class, and so that ractor's
+//! `Actor` trait stays on native async (that crate's default feature switches it to
+//! `async-trait` for the whole build).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::{
+    Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent,
+};
+use tokio::sync::oneshot;
+use tracing::{error, info, warn};
+
+use crate::metrics::{ACTOR_RESTARTS_TOTAL, SUPERVISOR_MELTDOWNS_TOTAL};
+use crate::policy::RestartPolicy;
+use crate::restart_log::{RestartDecision, RestartLog};
+use crate::status::{ActorEntry, StatusRegistry};
+
+/// What a child's start function receives.
+#[derive(Debug, Clone)]
+pub struct ChildContext {
+    /// The supervisor to link the child to.
+    pub supervisor: ActorCell,
+    /// The generation of the incarnation being started.
+    pub generation: u64,
+    /// The child's status entry, for it to report into.
+    pub status: Arc<ActorEntry>,
+}
+
+/// A boxed future that spawns one incarnation of a child.
+pub type StartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>;
+
+/// Spawns one incarnation of a child, linked to `context.supervisor`.
+pub type StartFn = Arc<dyn Fn(ChildContext) -> StartFuture + Send + Sync>;
+
+/// How to start one child and how it appears in status and metrics.
+#[derive(Clone)]
+pub struct ChildSpec {
+    /// Actor kind (`connection`, `aggregator`, `supervisor`, ...): a metric label.
+    pub kind: String,
+    /// Actor key within its kind (`binance-spot`, `binance-spot/BTCUSDT`).
+    pub key: String,
+    /// Spawns an incarnation.
+    pub start: StartFn,
+}
+
+impl fmt::Debug for ChildSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildSpec")
+            .field("kind", &self.kind)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChildSpec {
+    /// Builds a spec from a start function.
+    pub fn new<F, Fut>(kind: impl Into<String>, key: impl Into<String>, start: F) -> Self
+    where
+        F: Fn(ChildContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<ActorCell, SpawnErr>> + Send + 'static,
+    {
+        Self {
+            kind: kind.into(),
+            key: key.into(),
+            start: Arc::new(move |context| Box::pin(start(context))),
+        }
+    }
+
+    /// Builds the spec of a nested supervisor, so subtrees restart as a unit.
+    pub fn supervisor(
+        key: impl Into<String>,
+        args: impl Fn() -> SupervisorArgs + Send + Sync + 'static,
+    ) -> Self {
+        let key = key.into();
+        let name = key.clone();
+        Self::new(SUPERVISOR_KIND, key, move |context: ChildContext| {
+            let args = args();
+            let name = name.clone();
+            async move {
+                let (actor, _) = Actor::spawn_linked(
+                    None,
+                    Supervisor,
+                    SupervisorArgs { name, ..args },
+                    context.supervisor,
+                )
+                .await?;
+                Ok(actor.get_cell())
+            }
+        })
+    }
+}
+
+/// Status kind of supervisors.
+pub const SUPERVISOR_KIND: &str = "supervisor";
+
+/// Everything a supervisor needs.
+#[derive(Debug, Clone)]
+pub struct SupervisorArgs {
+    /// Its key in status (`root`, `venue/binance-spot`, `aggregators`).
+    pub name: String,
+    /// Restart policy of its children.
+    pub policy: RestartPolicy,
+    /// Children, started in order.
+    pub children: Vec<ChildSpec>,
+    /// Where every actor reports its status.
+    pub registry: Arc<StatusRegistry>,
+}
+
+/// Messages of a [`Supervisor`].
+#[derive(Debug)]
+pub enum SupervisorMsg {
+    /// Restart child `index` whose incarnation `generation` failed (sent by a timer).
+    Restart {
+        /// Position of the child.
+        index: usize,
+        /// The generation that failed; a stale timer finds a newer one and does nothing.
+        generation: u64,
+    },
+    /// Stop the children, last started first, each within `timeout`, then reply.
+    StopChildren {
+        /// How long each child may take to stop.
+        timeout: Duration,
+        /// Answered once all children are stopped.
+        reply: RpcReplyPort<()>,
+    },
+}
+
+/// The supervisor actor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Supervisor;
+
+struct Child {
+    spec: ChildSpec,
+    status: Arc<ActorEntry>,
+    cell: Option<ActorCell>,
+    generation: u64,
+    log: RestartLog,
+}
+
+/// State of a running supervisor.
+pub struct SupervisorState {
+    name: String,
+    children: Vec<Child>,
+    status: Arc<ActorEntry>,
+    stopping: bool,
+}
+
+impl fmt::Debug for SupervisorState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SupervisorState")
+            .field("name", &self.name)
+            .field("children", &self.children.len())
+            .field("stopping", &self.stopping)
+            .finish()
+    }
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let status = args.registry.entry(SUPERVISOR_KIND, &args.name);
+        status.mark_started(status.generation() + 1);
+        let children = args
+            .children
+            .into_iter()
+            .map(|spec| Child {
+                status: args.registry.entry(&spec.kind, &spec.key),
+                spec,
+                cell: None,
+                generation: 0,
+                log: RestartLog::new(args.policy),
+            })
+            .collect();
+        let mut state = SupervisorState {
+            name: args.name,
+            children,
+            status,
+            stopping: false,
+        };
+        for index in 0..state.children.len() {
+            start_child(&myself, &mut state, index).await?;
+        }
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        for child in &state.children {
+            child.status.mark_stopped();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMsg::Restart { index, generation } => {
+                let pending = state
+                    .children
+                    .get(index)
+                    .is_some_and(|child| child.cell.is_none() && child.generation == generation);
+                if pending && !state.stopping {
+                    start_child(&myself, state, index).await?;
+                }
+            }
+            SupervisorMsg::StopChildren { timeout, reply } => {
+                state.stopping = true;
+                for child in state.children.iter_mut().rev() {
+                    if let Some(cell) = child.cell.take()
+                        && let Err(err) = cell
+                            .stop_and_wait(Some("shutdown".into()), Some(timeout))
+                            .await
+                    {
+                        warn!(actor = %child.spec.key, kind = %child.spec.kind, error = %err, "child did not stop in time; killing it");
+                        cell.kill();
+                    }
+                    child.status.mark_stopped();
+                }
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, error) = match event {
+            SupervisionEvent::ActorFailed(cell, error) => (cell, format!("failed: {error}")),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (
+                cell,
+                format!(
+                    "stopped unexpectedly ({})",
+                    reason.as_deref().unwrap_or("no reason")
+                ),
+            ),
+            _ => return Ok(()),
+        };
+        let Some(index) = state.children.iter().position(|child| {
+            child
+                .cell
+                .as_ref()
+                .is_some_and(|c| c.get_id() == cell.get_id())
+        }) else {
+            return Ok(());
+        };
+        state.children[index].cell = None;
+        if state.stopping {
+            state.children[index].status.mark_stopped();
+            return Ok(());
+        }
+        on_child_failure(&myself, state, index, error)
+    }
+}
+
+/// Starts the next incarnation of child `index`; a spawn error counts as a failure.
+async fn start_child(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    index: usize,
+) -> Result<(), ActorProcessingErr> {
+    let child = &mut state.children[index];
+    let generation = child.status.generation() + 1;
+    child.generation = generation;
+    let context = ChildContext {
+        supervisor: myself.get_cell(),
+        generation,
+        status: Arc::clone(&child.status),
+    };
+    match (child.spec.start)(context).await {
+        Ok(cell) => {
+            child.cell = Some(cell);
+            child.log.started(Instant::now());
+            child.status.mark_started(generation);
+            info!(supervisor = %state.name, kind = %child.spec.kind, actor = %child.spec.key, generation, "child started");
+            Ok(())
+        }
+        Err(err) => on_child_failure(myself, state, index, format!("could not start: {err}")),
+    }
+}
+
+fn on_child_failure(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    index: usize,
+    error: String,
+) -> Result<(), ActorProcessingErr> {
+    let child = &mut state.children[index];
+    let (kind, key, generation) = (
+        child.spec.kind.clone(),
+        child.spec.key.clone(),
+        child.generation,
+    );
+    match child.log.failed(Instant::now(), fastrand::f64()) {
+        RestartDecision::Restart { attempt, delay } => {
+            warn!(
+                supervisor = %state.name,
+                kind = %kind,
+                actor = %key,
+                generation,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                error = %error,
+                "child failed; restarting"
+            );
+            child.status.mark_restarting(&error);
+            metrics::counter!(ACTOR_RESTARTS_TOTAL, "actor_kind" => kind).increment(1);
+            myself.send_after(delay, move || SupervisorMsg::Restart { index, generation });
+            Ok(())
+        }
+        RestartDecision::Escalate { restarts_in_window } => {
+            error!(
+                supervisor = %state.name,
+                kind = %kind,
+                actor = %key,
+                generation,
+                restarts_in_window,
+                error = %error,
+                "child keeps failing; supervisor gives up and escalates"
+            );
+            child.status.mark_escalated(&error);
+            metrics::counter!(SUPERVISOR_MELTDOWNS_TOTAL).increment(1);
+            let reason = format!(
+                "{kind} {key} failed {} times within the restart window; last: {error}",
+                restarts_in_window + 1
+            );
+            state.status.mark_escalated(&reason);
+            Err(reason.into())
+        }
+    }
+}
+
+/// How the root of a tree ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootExit {
+    /// It stopped normally.
+    Stopped,
+    /// It failed: a meltdown escalated all the way up.
+    Failed(String),
+}
+
+/// A spawned root supervisor and a way to learn how it ended.
+#[derive(Debug)]
+pub struct RootHandle {
+    /// The root supervisor.
+    pub supervisor: ActorRef<SupervisorMsg>,
+    /// Resolves once the root stops or fails.
+    pub exit: oneshot::Receiver<RootExit>,
+    guardian: ActorRef<()>,
+}
+
+impl RootHandle {
+    /// Stops the tree: children last-started first, each within `timeout`, then the root.
+    pub async fn shutdown(self, timeout: Duration) -> RootExit {
+        let stopped = ractor::call!(self.supervisor, |reply| SupervisorMsg::StopChildren {
+            timeout,
+            reply
+        });
+        if let Err(err) = stopped {
+            warn!(error = %err, "root supervisor did not answer the stop request");
+        }
+        self.supervisor.stop(Some("shutdown".into()));
+        let exit = tokio::time::timeout(timeout, self.exit).await;
+        self.guardian.stop(None);
+        match exit {
+            Ok(Ok(exit)) => exit,
+            Ok(Err(_)) => RootExit::Stopped,
+            Err(_) => RootExit::Failed("the root supervisor did not stop in time".into()),
+        }
+    }
+}
+
+/// Watches the root supervisor and reports how it ended.
+struct Guardian;
+
+struct GuardianState {
+    exit: Option<oneshot::Sender<RootExit>>,
+}
+
+impl Actor for Guardian {
+    type Msg = ();
+    type State = GuardianState;
+    type Arguments = oneshot::Sender<RootExit>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<()>,
+        exit: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(GuardianState { exit: Some(exit) })
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<()>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let exit = match event {
+            SupervisionEvent::ActorFailed(_, error) => RootExit::Failed(error.to_string()),
+            SupervisionEvent::ActorTerminated(..) => RootExit::Stopped,
+            _ => return Ok(()),
+        };
+        if let Some(sender) = state.exit.take() {
+            let _ = sender.send(exit);
+        }
+        Ok(())
+    }
+}
+
+impl Supervisor {
+    /// Spawns the root of a supervision tree.
+    pub async fn spawn_root(args: SupervisorArgs) -> Result<RootHandle, SpawnErr> {
+        let (exit_tx, exit) = oneshot::channel();
+        let (guardian, _) = Actor::spawn(None, Guardian, exit_tx).await?;
+        match Actor::spawn_linked(None, Supervisor, args, guardian.get_cell()).await {
+            Ok((supervisor, _)) => Ok(RootHandle {
+                supervisor,
+                exit,
+                guardian,
+            }),
+            Err(err) => {
+                guardian.stop(None);
+                Err(err)
+            }
+        }
+    }
+}

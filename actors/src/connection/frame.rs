@@ -48,6 +48,10 @@ pub enum FrameKind {
     Response,
     /// Binance `serverShutdown`.
     ServerShutdown,
+    /// A REST depth snapshot.
+    RestDepth,
+    /// A REST instrument list (Binance `exchangeInfo`, Bybit `instruments-info`).
+    RestInstruments,
 }
 
 impl FrameKind {
@@ -64,6 +68,8 @@ impl FrameKind {
             FrameKind::Kline => "kline",
             FrameKind::Response => "response",
             FrameKind::ServerShutdown => "server_shutdown",
+            FrameKind::RestDepth => "rest_depth",
+            FrameKind::RestInstruments => "rest_instruments",
         }
     }
 }
@@ -170,6 +176,14 @@ pub enum ParseError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The venue answered a REST request with an error.
+    #[error("the venue refused the request: {message}")]
+    VenueError {
+        /// The venue's error code, if any.
+        code: Option<i64>,
+        /// The venue's message, cut to [`MAX_ECHOED_TEXT`].
+        message: Box<str>,
+    },
     /// The payload's symbol differs from the one its stream or topic names.
     #[error("{kind} frame carries symbol {payload} on the stream or topic of {channel}")]
     SymbolMismatch {
@@ -198,6 +212,7 @@ impl ParseError {
             ParseError::Symbol { .. } => "invalid_symbol",
             ParseError::InvalidValue { .. } => "invalid_value",
             ParseError::SymbolMismatch { .. } => "symbol_mismatch",
+            ParseError::VenueError { .. } => "venue_error",
         }
     }
 }

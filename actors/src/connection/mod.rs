@@ -4,12 +4,16 @@
 //! - [`frame`]: the [`FrameParser`] trait, frame kinds and the typed [`ParseError`].
 //! - [`venues`]: one simd-json parser per venue.
 //! - [`streams`]: the streams each venue offers, by their venue-native names.
+//! - [`book`]: local order books kept by each venue's documented procedure.
+//! - [`rest`]: parsers of REST depth snapshots and instrument metadata.
 //! - [`baseline`]: the same parsers on serde_json, kept as the benchmark baseline and as a
 //!   differential oracle in tests.
 
 pub mod baseline;
+pub mod book;
 mod fields;
 pub mod frame;
+pub mod rest;
 pub mod streams;
 mod tape;
 pub mod venues;

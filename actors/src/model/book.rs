@@ -106,3 +106,22 @@ pub struct BookDelta {
     /// When WADM received it.
     pub received_at: UnixNanos,
 }
+
+/// The top of a local order book, as published to aggregators and the API.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BookView {
+    /// Venue of the book.
+    pub venue: Venue,
+    /// Instrument.
+    pub symbol: Symbol,
+    /// Last applied update id (Binance `u`, Bybit `u`).
+    pub update_id: u64,
+    /// Best bids, highest first.
+    pub bids: Vec<Level>,
+    /// Best asks, lowest first.
+    pub asks: Vec<Level>,
+    /// Venue time of the last applied update, when the venue gave one.
+    pub event_time: Option<TimestampMs>,
+    /// When the last applied update was received.
+    pub received_at: UnixNanos,
+}

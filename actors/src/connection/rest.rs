@@ -1,0 +1,301 @@
+//! Parsers of the REST answers the connection needs: Binance depth snapshots (the start of
+//! every Binance local book) and instrument metadata (tick and lot sizes).
+//!
+//! | venue | depth snapshot | instruments |
+//! |---|---|---|
+//! | binance-spot | `GET /api/v3/depth?symbol=S&limit=N` | `GET /api/v3/exchangeInfo?symbol=S` |
+//! | binance-usdm | `GET /fapi/v1/depth?symbol=S&limit=N` | `GET /fapi/v1/exchangeInfo` (every symbol) |
+//! | bybit-spot / bybit-linear | (books come from the WebSocket snapshot) | `GET /v5/market/instruments-info?category=spot\|linear&symbol=S` |
+
+use simd_json::tape::Value;
+
+use super::fields;
+use super::frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, ParseError, clip};
+use super::tape::{Obj, TapeDecoder, pick};
+use crate::model::{
+    BookSnapshot, InstrumentInfo, Price, SnapshotSequence, Symbol, TimestampMs, UnixNanos, Venue,
+};
+
+/// Largest REST answer accepted: a 5000-level depth snapshot is about 250 KiB, USD-M's full
+/// `exchangeInfo` about 1.5 MiB.
+pub const MAX_REST_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Parses REST answers with a reused decoder.
+#[derive(Debug)]
+pub struct RestParser {
+    decoder: TapeDecoder,
+}
+
+impl Default for RestParser {
+    fn default() -> Self {
+        Self {
+            decoder: TapeDecoder::new(MAX_REST_BODY_BYTES.max(DEFAULT_MAX_FRAME_BYTES)),
+        }
+    }
+}
+
+impl RestParser {
+    /// Parses a Binance depth snapshot:
+    /// `{"lastUpdateId":1027024,"bids":[["4.00000000","431.00000000"]],"asks":[["4.00000200","12.00000000"]]}`
+    /// (USD-M adds `"E"` and `"T"`). An error body (`{"code":-1121,"msg":"Invalid symbol."}`)
+    /// is a [`ParseError::VenueError`].
+    pub fn binance_depth(
+        &mut self,
+        venue: Venue,
+        symbol: Symbol,
+        body: &[u8],
+        received_at: UnixNanos,
+    ) -> Result<BookSnapshot, ParseError> {
+        self.decoder.decode(body, |root| {
+            let root = Obj::new(root, FrameKind::RestDepth, "body")?;
+            let f = pick!(root; last = "lastUpdateId", bids = "bids", asks = "asks", event_time = "E", code = "code", msg = "msg");
+            if f.code().is_present() && !f.last().is_present() {
+                return Err(venue_error(f.code().opt_i64()?, f.msg().opt_str()?));
+            }
+            Ok(BookSnapshot {
+                venue,
+                symbol,
+                sequence: SnapshotSequence::Binance {
+                    last_update_id: f.last().u64()?,
+                },
+                bids: f.bids().levels()?,
+                asks: f.asks().levels()?,
+                event_time: f.event_time().opt_i64()?.map(TimestampMs),
+                received_at,
+            })
+        })
+    }
+
+    /// Parses a Binance `exchangeInfo` answer into the instruments it lists:
+    /// `{"symbols":[{"symbol":"BTCUSDT","status":"TRADING","filters":[{"filterType":"PRICE_FILTER","tickSize":"0.01"},{"filterType":"LOT_SIZE","stepSize":"0.00001"}]}]}`.
+    pub fn binance_exchange_info(
+        &mut self,
+        venue: Venue,
+        body: &[u8],
+    ) -> Result<Vec<InstrumentInfo>, ParseError> {
+        self.decoder.decode(body, |root| {
+            let root = Obj::new(root, FrameKind::RestInstruments, "body")?;
+            let f = pick!(root; symbols = "symbols", code = "code", msg = "msg");
+            if f.code().is_present() && !f.symbols().is_present() {
+                return Err(venue_error(f.code().opt_i64()?, f.msg().opt_str()?));
+            }
+            let mut instruments = Vec::new();
+            for entry in f.symbols().array()?.iter() {
+                instruments.push(binance_instrument(venue, entry)?);
+            }
+            Ok(instruments)
+        })
+    }
+
+    /// Parses a Bybit `instruments-info` answer:
+    /// `{"retCode":0,"retMsg":"OK","result":{"category":"spot","list":[{"symbol":"BTCUSDT","status":"Trading","lotSizeFilter":{"basePrecision":"0.000001"},"priceFilter":{"tickSize":"0.01"}}]}}`
+    /// (linear gives `lotSizeFilter.qtyStep`).
+    pub fn bybit_instruments(
+        &mut self,
+        venue: Venue,
+        body: &[u8],
+    ) -> Result<Vec<InstrumentInfo>, ParseError> {
+        self.decoder.decode(body, |root| {
+            let kind = FrameKind::RestInstruments;
+            let root = Obj::new(root, kind, "body")?;
+            let f = pick!(root; code = "retCode", msg = "retMsg", result = "result");
+            let code = f.code().i64()?;
+            if code != 0 {
+                return Err(venue_error(Some(code), f.msg().opt_str()?));
+            }
+            let result = pick!(f.result().obj(kind)?; list = "list");
+            let mut instruments = Vec::new();
+            for entry in result.list().array()?.iter() {
+                let item = pick!(Obj::new(entry, kind, "list")?;
+                    symbol = "symbol", status = "status", lot = "lotSizeFilter", price = "priceFilter",
+                );
+                let lot = pick!(item.lot().obj(kind)?; base = "basePrecision", step = "qtyStep");
+                let price = pick!(item.price().obj(kind)?; tick = "tickSize");
+                let lot_size = match lot.step().opt_str()? {
+                    Some(step) => fields::qty(kind, "qtyStep", step)?,
+                    None => lot.base().qty()?,
+                };
+                instruments.push(InstrumentInfo {
+                    venue,
+                    symbol: fields::symbol(kind, "symbol", item.symbol().str()?)?,
+                    tick_size: positive_price(price.tick().price()?, "tickSize")?,
+                    lot_size,
+                    trading: item.status().str()? == "Trading",
+                });
+            }
+            Ok(instruments)
+        })
+    }
+}
+
+fn binance_instrument(venue: Venue, entry: Value<'_, '_>) -> Result<InstrumentInfo, ParseError> {
+    let kind = FrameKind::RestInstruments;
+    let item = pick!(Obj::new(entry, kind, "symbols")?; symbol = "symbol", status = "status", filters = "filters");
+    let mut tick_size = None;
+    let mut lot_size = None;
+    for filter in item.filters().array()?.iter() {
+        let filter = pick!(Obj::new(filter, kind, "filters")?; kind = "filterType", tick = "tickSize", step = "stepSize");
+        match filter.kind().str()? {
+            "PRICE_FILTER" => tick_size = Some(filter.tick().price()?),
+            "LOT_SIZE" => lot_size = Some(filter.step().qty()?),
+            _ => {}
+        }
+    }
+    Ok(InstrumentInfo {
+        venue,
+        symbol: fields::symbol(kind, "symbol", item.symbol().str()?)?,
+        tick_size: positive_price(
+            tick_size.ok_or(ParseError::MissingField {
+                kind,
+                field: "PRICE_FILTER",
+            })?,
+            "tickSize",
+        )?,
+        lot_size: lot_size.ok_or(ParseError::MissingField {
+            kind,
+            field: "LOT_SIZE",
+        })?,
+        trading: item.status().str()? == "TRADING",
+    })
+}
+
+fn positive_price(price: Price, field: &'static str) -> Result<Price, ParseError> {
+    if price.is_positive() {
+        Ok(price)
+    } else {
+        Err(ParseError::InvalidValue {
+            kind: FrameKind::RestInstruments,
+            field,
+            reason: "a tick size must be above zero",
+        })
+    }
+}
+
+fn venue_error(code: Option<i64>, message: Option<&str>) -> ParseError {
+    ParseError::VenueError {
+        code,
+        message: clip(message.unwrap_or("no message")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(text: &str) -> Symbol {
+        Symbol::new(text).unwrap()
+    }
+
+    #[test]
+    fn parses_binance_depth_snapshots_and_errors() {
+        let mut parser = RestParser::default();
+        let spot = br#"{"lastUpdateId":1027024,"bids":[["4.00000000","431.00000000"]],"asks":[["4.00000200","12.00000000"],["4.00000300","1.5"]]}"#;
+        let snapshot = parser
+            .binance_depth(Venue::BinanceSpot, sym("BNBBTC"), spot, UnixNanos(5))
+            .unwrap();
+        assert_eq!(
+            snapshot.sequence,
+            SnapshotSequence::Binance {
+                last_update_id: 1027024
+            }
+        );
+        assert_eq!(snapshot.bids.len(), 1);
+        assert_eq!(snapshot.asks[1].qty, "1.5".parse().unwrap());
+        assert_eq!(snapshot.event_time, None);
+        let usdm = br#"{"lastUpdateId":1027024,"E":1589436922972,"T":1589436922959,"bids":[["4.0000","431.0"]],"asks":[]}"#;
+        let snapshot = parser
+            .binance_depth(Venue::BinanceUsdm, sym("BTCUSDT"), usdm, UnixNanos(5))
+            .unwrap();
+        assert_eq!(snapshot.event_time, Some(TimestampMs(1589436922972)));
+        let error = parser
+            .binance_depth(
+                Venue::BinanceSpot,
+                sym("NOPE"),
+                br#"{"code":-1121,"msg":"Invalid symbol."}"#,
+                UnixNanos(5),
+            )
+            .unwrap_err();
+        assert_eq!(error.reason(), "venue_error");
+        assert!(error.to_string().contains("Invalid symbol."));
+        assert_eq!(
+            parser
+                .binance_depth(Venue::BinanceSpot, sym("X"), b"<html>", UnixNanos(5))
+                .unwrap_err()
+                .reason(),
+            "invalid_json"
+        );
+    }
+
+    #[test]
+    fn parses_binance_exchange_info() {
+        let body = br#"{"timezone":"UTC","symbols":[
+            {"symbol":"BTCUSDT","status":"TRADING","baseAsset":"BTC","filters":[
+                {"filterType":"PRICE_FILTER","minPrice":"0.01000000","maxPrice":"1000000.00000000","tickSize":"0.01000000"},
+                {"filterType":"LOT_SIZE","minQty":"0.00001000","maxQty":"9000.00000000","stepSize":"0.00001000"},
+                {"filterType":"NOTIONAL","minNotional":"5.00000000"}]},
+            {"symbol":"OLDUSDT","status":"BREAK","filters":[
+                {"filterType":"PRICE_FILTER","tickSize":"0.0001"},{"filterType":"LOT_SIZE","stepSize":"1"}]}]}"#;
+        let instruments = RestParser::default()
+            .binance_exchange_info(Venue::BinanceSpot, body)
+            .unwrap();
+        assert_eq!(
+            instruments[0],
+            InstrumentInfo {
+                venue: Venue::BinanceSpot,
+                symbol: sym("BTCUSDT"),
+                tick_size: "0.01".parse().unwrap(),
+                lot_size: "0.00001".parse().unwrap(),
+                trading: true,
+            }
+        );
+        assert!(!instruments[1].trading);
+        let missing = br#"{"symbols":[{"symbol":"X","status":"TRADING","filters":[{"filterType":"LOT_SIZE","stepSize":"1"}]}]}"#;
+        assert_eq!(
+            RestParser::default()
+                .binance_exchange_info(Venue::BinanceSpot, missing)
+                .unwrap_err()
+                .reason(),
+            "missing_field"
+        );
+        let zero_tick = br#"{"symbols":[{"symbol":"X","status":"TRADING","filters":[{"filterType":"PRICE_FILTER","tickSize":"0"},{"filterType":"LOT_SIZE","stepSize":"1"}]}]}"#;
+        assert_eq!(
+            RestParser::default()
+                .binance_exchange_info(Venue::BinanceSpot, zero_tick)
+                .unwrap_err()
+                .reason(),
+            "invalid_value"
+        );
+    }
+
+    #[test]
+    fn parses_bybit_instruments_for_spot_and_linear() {
+        let spot = br#"{"retCode":0,"retMsg":"OK","result":{"category":"spot","list":[{"symbol":"BTCUSDT","baseCoin":"BTC","status":"Trading","lotSizeFilter":{"basePrecision":"0.000001","quotePrecision":"0.00000001","minOrderQty":"0.000048"},"priceFilter":{"tickSize":"0.01"}}]},"time":1}"#;
+        let instruments = RestParser::default()
+            .bybit_instruments(Venue::BybitSpot, spot)
+            .unwrap();
+        assert_eq!(
+            (instruments[0].tick_size, instruments[0].lot_size),
+            ("0.01".parse().unwrap(), "0.000001".parse().unwrap())
+        );
+        let linear = br#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"BTCUSDT","status":"Trading","lotSizeFilter":{"maxOrderQty":"100","minOrderQty":"0.001","qtyStep":"0.001"},"priceFilter":{"minPrice":"0.10","tickSize":"0.10"}}],"nextPageCursor":""}}"#;
+        let instruments = RestParser::default()
+            .bybit_instruments(Venue::BybitLinear, linear)
+            .unwrap();
+        assert_eq!(
+            (instruments[0].tick_size, instruments[0].lot_size),
+            ("0.1".parse().unwrap(), "0.001".parse().unwrap())
+        );
+        let empty = br#"{"retCode":0,"retMsg":"OK","result":{"category":"spot","list":[]}}"#;
+        assert!(
+            RestParser::default()
+                .bybit_instruments(Venue::BybitSpot, empty)
+                .unwrap()
+                .is_empty()
+        );
+        let refused = br#"{"retCode":10001,"retMsg":"params error: symbol invalid","result":{}}"#;
+        let error = RestParser::default()
+            .bybit_instruments(Venue::BybitSpot, refused)
+            .unwrap_err();
+        assert!(error.to_string().contains("symbol invalid"), "{error}");
+    }
+}

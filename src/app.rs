@@ -1,14 +1,36 @@
-//! The composition root: builds the daemon from its configuration and runs it until
-//! shutdown is requested.
+//! The composition root: builds the supervision tree from configuration and runs it.
 //!
-//! For now the daemon reports its configuration, keeps its telemetry alive and stops on
-//! request; the collectors, aggregators, persistence and API actors attach here as they
-//! are built.
+//! ```text
+//! root
+//! ├── aggregators              one AggregatorActor per configured (venue, symbol)
+//! └── venue/<venue>            per enabled venue
+//!     └── connection <venue>   its sockets, books, watchdogs, rotation
+//! ```
+//!
+//! State that must outlive actor incarnations (the routing table, the trade cursors, the
+//! published books, the data-quality log, the connection budget) is created here, once, and
+//! handed to every incarnation; the aggregator supervisor installs each new aggregator in the
+//! routing table, and each connection incarnation is recorded in the [`Directory`].
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tracing::{info, warn};
+use anyhow::Context as _;
+use ractor::{Actor, ActorRef};
+use tracing::{error, info, warn};
+use wadm_actors::aggregator::{AggregatorActor, AggregatorArgs, AggregatorCounts, AggregatorMsg};
+use wadm_actors::connection::shared::{BookBoard, ConnectionBudget, Cursors, QualitySink};
+use wadm_actors::connection::status::ConnectionStatus;
+use wadm_actors::connection::{
+    ConnectionActor, ConnectionArgs, ConnectionMsg, install_crypto_provider,
+};
+use wadm_actors::model::{Symbol, Venue};
+use wadm_actors::routing::RoutingTable;
+use wadm_supervision::{
+    ChildContext, ChildSpec, RootExit, RootHandle, StatusRegistry, Supervisor, SupervisorArgs,
+};
 
 use crate::config::{Config, StorageConfig, redact_uri};
 use crate::telemetry;
@@ -16,31 +38,283 @@ use crate::telemetry;
 /// How often the Prometheus recorder's histograms are maintained.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Runs the daemon until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-    let metrics = telemetry::metrics_handle()?;
-    telemetry::record_build_info();
-    info!(
-        version = telemetry::VERSION,
-        git_sha = telemetry::GIT_SHA,
-        "wadm starting"
-    );
-    log_summary(&config);
+/// How many data-quality events are kept in memory for the API.
+const QUALITY_LOG_CAPACITY: usize = 10_000;
 
-    let upkeep = tokio::spawn(async move {
-        let mut interval = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
-        loop {
-            interval.tick().await;
-            metrics.run_upkeep();
+/// How long each actor may take to stop on shutdown.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The live incarnation of each connection actor, refreshed on every (re)spawn.
+#[derive(Debug, Default)]
+pub struct Directory {
+    connections: Mutex<HashMap<Venue, ActorRef<ConnectionMsg>>>,
+}
+
+impl Directory {
+    fn set_connection(&self, venue: Venue, actor: ActorRef<ConnectionMsg>) {
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(venue, actor);
+    }
+
+    /// Returns the current connection actor of `venue`.
+    pub fn connection(&self, venue: Venue) -> Option<ActorRef<ConnectionMsg>> {
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&venue)
+            .cloned()
+    }
+}
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Daemon {
+    /// Every actor's status.
+    pub registry: Arc<StatusRegistry>,
+    /// Routes to aggregators.
+    pub routes: Arc<RoutingTable>,
+    /// Published live books.
+    pub books: Arc<BookBoard>,
+    /// Data-quality events.
+    pub quality: QualitySink,
+    /// Current connection actors.
+    pub directory: Arc<Directory>,
+    root: RootHandle,
+    upkeep: tokio::task::JoinHandle<()>,
+}
+
+impl Daemon {
+    /// Builds and starts the supervision tree.
+    pub async fn start(config: Config) -> anyhow::Result<Daemon> {
+        install_crypto_provider();
+        let metrics = telemetry::metrics_handle()?;
+        telemetry::record_build_info();
+        wadm_supervision::metrics::describe();
+        wadm_actors::metrics::describe();
+        info!(
+            version = telemetry::VERSION,
+            git_sha = telemetry::GIT_SHA,
+            "wadm starting"
+        );
+        log_summary(&config);
+
+        let pairs: Vec<(Venue, Symbol)> = config
+            .enabled_venues()
+            .flat_map(|venue| {
+                venue
+                    .symbols
+                    .iter()
+                    .map(move |symbol| (venue.venue, *symbol))
+            })
+            .collect();
+        let registry = Arc::new(StatusRegistry::new());
+        let routes = Arc::new(RoutingTable::new(
+            pairs.iter().copied(),
+            config.aggregator.queue_capacity,
+        ));
+        let books = Arc::new(BookBoard::new(pairs.iter().copied()));
+        let quality = QualitySink::new(QUALITY_LOG_CAPACITY);
+        let directory = Arc::new(Directory::default());
+        let budget = Arc::new(ConnectionBudget::new(
+            config.connection.budget_attempts,
+            config.connection.budget_window,
+        ));
+        let settings = Arc::new(config.connection.settings.clone());
+
+        let mut children = Vec::new();
+        let aggregator_children: Vec<ChildSpec> = pairs
+            .iter()
+            .map(|&(venue, symbol)| aggregator_spec(venue, symbol, &routes))
+            .collect();
+        let aggregator_registry = Arc::clone(&registry);
+        let policy = config.supervision;
+        children.push(ChildSpec::supervisor("aggregators", move || {
+            SupervisorArgs {
+                name: String::new(),
+                policy,
+                children: aggregator_children.clone(),
+                registry: Arc::clone(&aggregator_registry),
+            }
+        }));
+        for venue in config.enabled_venues() {
+            let routes_of_venue: Arc<HashMap<Symbol, _>> = Arc::new(
+                venue
+                    .symbols
+                    .iter()
+                    .filter_map(|s| routes.slot(venue.venue, *s).map(|slot| (*s, slot)))
+                    .collect(),
+            );
+            let mut tick_overrides = venue.tick_sizes.clone();
+            for symbol in &venue.symbols {
+                if let Some(tick) = config.symbols.get(symbol).and_then(|s| s.tick_size) {
+                    tick_overrides.entry(*symbol).or_insert(tick);
+                }
+            }
+            let template = ConnectionArgs {
+                venue: venue.venue,
+                ws_url: venue.ws_url.clone(),
+                rest_url: venue.rest_url.clone(),
+                symbols: venue.symbols.clone(),
+                streams: venue.streams.clone(),
+                tick_overrides,
+                settings: Arc::clone(&settings),
+                routes: routes_of_venue,
+                cursors: Arc::new(Cursors::new(venue.symbols.iter().copied())),
+                board: Arc::clone(&books),
+                quality: quality.clone(),
+                budget: Arc::clone(&budget),
+                status: registry.entry("connection", venue.venue.as_str()),
+                generation: 0,
+            };
+            let spec = connection_spec(template, Arc::clone(&directory));
+            let venue_registry = Arc::clone(&registry);
+            children.push(ChildSpec::supervisor(
+                format!("venue/{}", venue.venue),
+                move || SupervisorArgs {
+                    name: String::new(),
+                    policy,
+                    children: vec![spec.clone()],
+                    registry: Arc::clone(&venue_registry),
+                },
+            ));
         }
-    });
+        let root = Supervisor::spawn_root(SupervisorArgs {
+            name: "root".into(),
+            policy,
+            children,
+            registry: Arc::clone(&registry),
+        })
+        .await
+        .context("the supervision tree could not start")?;
 
-    info!(api_bind = %config.api.bind, "wadm started");
-    shutdown.await;
-    info!("shutdown requested, stopping");
-    upkeep.abort();
-    info!("wadm stopped");
-    Ok(())
+        let upkeep = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+            loop {
+                interval.tick().await;
+                metrics.run_upkeep();
+            }
+        });
+        info!(api_bind = %config.api.bind, "wadm started");
+        Ok(Daemon {
+            registry,
+            routes,
+            books,
+            quality,
+            directory,
+            root,
+            upkeep,
+        })
+    }
+
+    /// Asks a venue's connection actor for its status.
+    pub async fn connection_status(&self, venue: Venue) -> Option<ConnectionStatus> {
+        let actor = self.directory.connection(venue)?;
+        ractor::call_t!(actor, ConnectionMsg::GetStatus, 5_000).ok()
+    }
+
+    /// Asks an aggregator what it has counted.
+    pub async fn aggregator_counts(
+        &self,
+        venue: Venue,
+        symbol: Symbol,
+    ) -> Option<AggregatorCounts> {
+        let slot = self.routes.slot(venue, symbol)?;
+        let (reply, answer) = ractor::concurrency::oneshot();
+        slot.send(AggregatorMsg::GetCounts(reply.into())).ok()?;
+        tokio::time::timeout(Duration::from_secs(5), answer)
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Waits until the tree fails (a meltdown escalated to the root).
+    pub async fn failed(&mut self) -> String {
+        match (&mut self.root.exit).await {
+            Ok(RootExit::Failed(reason)) => reason,
+            Ok(RootExit::Stopped) => "the supervision tree stopped".into(),
+            Err(_) => "the supervision tree vanished".into(),
+        }
+    }
+
+    /// Stops every actor (connections close their sockets) and waits for them.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        info!("shutdown requested, stopping");
+        let exit = self.root.shutdown(STOP_TIMEOUT).await;
+        self.upkeep.abort();
+        match exit {
+            RootExit::Stopped => {
+                info!("wadm stopped");
+                Ok(())
+            }
+            RootExit::Failed(reason) => Err(anyhow::anyhow!(
+                "the supervision tree did not stop cleanly: {reason}"
+            )),
+        }
+    }
+}
+
+fn aggregator_spec(venue: Venue, symbol: Symbol, routes: &Arc<RoutingTable>) -> ChildSpec {
+    let route = routes.slot(venue, symbol);
+    ChildSpec::new(
+        "aggregator",
+        format!("{venue}/{symbol}"),
+        move |context: ChildContext| {
+            let route = route.clone();
+            async move {
+                let route = route.ok_or_else(|| {
+                    ractor::SpawnErr::StartupFailed(format!("no route for {venue}/{symbol}").into())
+                })?;
+                let args = AggregatorArgs {
+                    venue,
+                    symbol,
+                    generation: context.generation,
+                    route,
+                    status: context.status,
+                };
+                let (actor, _) =
+                    Actor::spawn_linked(None, AggregatorActor, args, context.supervisor).await?;
+                Ok(actor.get_cell())
+            }
+        },
+    )
+}
+
+fn connection_spec(template: ConnectionArgs, directory: Arc<Directory>) -> ChildSpec {
+    let venue = template.venue;
+    ChildSpec::new(
+        "connection",
+        venue.as_str(),
+        move |context: ChildContext| {
+            let args = ConnectionArgs {
+                generation: context.generation,
+                status: context.status,
+                ..template.clone()
+            };
+            let directory = Arc::clone(&directory);
+            async move {
+                let (actor, _) =
+                    Actor::spawn_linked(None, ConnectionActor, args, context.supervisor).await?;
+                directory.set_connection(venue, actor.clone());
+                Ok(actor.get_cell())
+            }
+        },
+    )
+}
+
+/// Runs the daemon until `shutdown` resolves (then stops cleanly) or the supervision tree
+/// fails (then returns the error).
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let mut daemon = Daemon::start(config).await?;
+    tokio::select! {
+        () = shutdown => daemon.shutdown().await,
+        reason = daemon.failed() => {
+            error!(reason = %reason, "the supervision tree gave up");
+            let _ = daemon.shutdown().await;
+            Err(anyhow::anyhow!("the supervision tree gave up: {reason}"))
+        }
+    }
 }
 
 /// Logs what the daemon will do, one line per venue, secrets redacted.

@@ -6,19 +6,22 @@
 //! # Layout
 //! - [`config`]: layered, validated configuration.
 //! - [`telemetry`]: tracing, the Prometheus recorder, build information.
+//! - [`simulator`]: a simulated exchange on 127.0.0.1 for tests, benchmarks and `wadm simulate`.
 //! - [`app`]: the composition root that builds and runs the daemon.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod config;
+pub mod simulator;
 pub mod telemetry;
 
 use std::future::Future;
 
 pub use config::Config;
 
-/// Runs the daemon with `config` until `shutdown` resolves, then stops cleanly.
+/// Runs the daemon with `config` until `shutdown` resolves, then stops cleanly; returns an
+/// error if the supervision tree gives up first.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     app::run(config, shutdown).await
 }

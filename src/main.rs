@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 use wadm::config::{self, LoadOptions, Loaded};
+use wadm::simulator::{Pace, SimConfig, Simulator};
 use wadm::telemetry;
+use wadm_actors::model::Venue;
 
 /// Exit status for an invalid configuration.
 const EXIT_BAD_CONFIG: u8 = 2;
@@ -34,6 +36,18 @@ enum Command {
     Run,
     /// Validate the configuration and print the effective result, secrets redacted.
     CheckConfig,
+    /// Run a simulated exchange on 127.0.0.1 for every venue and symbol of the configuration.
+    Simulate {
+        /// Port to listen on.
+        #[arg(long, default_value_t = 9100)]
+        port: u16,
+        /// Send as fast as clients read instead of in real time.
+        #[arg(long)]
+        full_speed: bool,
+        /// Seed of the generated market.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -42,6 +56,11 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::CheckConfig => check_config(&options),
         Command::Run => run(&options),
+        Command::Simulate {
+            port,
+            full_speed,
+            seed,
+        } => simulate(&options, port, full_speed, seed),
     }
 }
 
@@ -119,6 +138,65 @@ fn run(options: &LoadOptions) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn simulate(options: &LoadOptions, port: u16, full_speed: bool, seed: u64) -> ExitCode {
+    let loaded = match load(options) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    if let Err(err) = telemetry::init_tracing(&loaded.config.log) {
+        eprintln!("{err:#}");
+        return ExitCode::FAILURE;
+    }
+    let mut config = SimConfig::local(&[], &[]);
+    config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    config.params.seed = seed;
+    if full_speed {
+        config.pace = Pace::FullSpeed;
+    }
+    config.venues = loaded
+        .config
+        .venues
+        .iter()
+        .map(|venue| {
+            (
+                venue.venue,
+                venue
+                    .symbols
+                    .iter()
+                    .map(|s| wadm::simulator::default_symbol(venue.venue, *s))
+                    .collect(),
+            )
+        })
+        .collect();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let simulator = match Simulator::start(config).await {
+            Ok(simulator) => simulator,
+            Err(err) => {
+                error!(error = format!("{err:#}"), "simulator failed to start");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("# simulated exchange on {}: point wadm at it with", simulator.addr());
+        for venue in Venue::ALL {
+            println!("[venues.{venue}]\nws_url = \"{}\"\nrest_url = \"{}\"", simulator.ws_url(venue), simulator.rest_url());
+        }
+        println!("# misbehave with e.g. curl -X POST 'http://{}/sim/binance-spot/disconnect?clean=false'", simulator.addr());
+        let _ = tokio::signal::ctrl_c().await;
+        simulator.stop().await;
+        ExitCode::SUCCESS
+    })
 }
 
 /// Resolves on the first SIGINT or SIGTERM. A second signal exits at once.

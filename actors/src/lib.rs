@@ -3,10 +3,16 @@
 //! # Layout
 //! - [`model`]: plain data shared by every actor: venues, symbols, exact decimals, trades,
 //!   book snapshots and deltas, candles, control messages.
+//! - [`aggregator`]: one actor per (venue, symbol) turning events into indicators.
+//! - [`routing`]: the table from (venue, symbol) to its aggregator, refreshed on respawn.
+//! - [`metrics`]: metric names and help text.
 //! - [`connection`]: the connection role: one simd-json frame parser per venue (and its
 //!   serde_json baseline). The WebSocket actor, order books and subscriptions build on it.
 
 #![forbid(unsafe_code)]
 
+pub mod aggregator;
 pub mod connection;
+pub mod metrics;
 pub mod model;
+pub mod routing;

@@ -48,6 +48,10 @@ pub struct Config {
     pub supervision: RestartPolicy,
     /// Volume profile defaults.
     pub profile: ProfileConfig,
+    /// How venue connections behave.
+    pub connection: ConnectionConfig,
+    /// Aggregator actors.
+    pub aggregator: AggregatorConfig,
     /// Every venue, in canonical order, enabled or not.
     pub venues: Vec<VenueConfig>,
     /// Per-symbol settings.
@@ -125,6 +129,24 @@ pub struct RetentionConfig {
 pub struct ProfileConfig {
     /// Row size in ticks for symbols without their own `row_size`.
     pub default_row_ticks: u32,
+}
+
+/// `[connection]`
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// Settings of every connection actor.
+    pub settings: wadm_actors::connection::ConnectionSettings,
+    /// Connection attempts allowed per window, across venues.
+    pub budget_attempts: usize,
+    /// The budget's window.
+    pub budget_window: Duration,
+}
+
+/// `[aggregator]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AggregatorConfig {
+    /// Messages waiting per aggregator before new ones are dropped.
+    pub queue_capacity: usize,
 }
 
 /// `[venues.<venue>]`
@@ -345,6 +367,12 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     if let Some(value) = take("profile") {
         raw.profile = section(value, "profile", problems).unwrap_or(raw.profile);
     }
+    if let Some(value) = take("connection") {
+        raw.connection = section(value, "connection", problems).unwrap_or(raw.connection);
+    }
+    if let Some(value) = take("aggregator") {
+        raw.aggregator = section(value, "aggregator", problems).unwrap_or(raw.aggregator);
+    }
     if let Some(value) = take("venues") {
         match value {
             Value::Table(mut venues) => {
@@ -402,7 +430,7 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     for key in tree.keys() {
         problems.push(Problem::new(
             key.clone(),
-            "unknown key: expected one of log, api, storage, retention, supervision, profile, venues, symbols".into(),
+            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, venues, symbols".into(),
         ));
     }
     raw

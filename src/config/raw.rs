@@ -25,6 +25,10 @@ pub struct RawConfig {
     pub supervision: RawSupervision,
     /// Volume profile defaults.
     pub profile: RawProfile,
+    /// How venue connections behave.
+    pub connection: RawConnection,
+    /// Aggregator actors.
+    pub aggregator: RawAggregator,
     /// The four venues, by identifier.
     pub venues: RawVenues,
     /// Per-symbol settings, by symbol.
@@ -44,6 +48,8 @@ impl Default for RawConfig {
             retention: RawRetention::default(),
             supervision: RawSupervision::default(),
             profile: RawProfile::default(),
+            connection: RawConnection::default(),
+            aggregator: RawAggregator::default(),
             venues: RawVenues::default(),
             symbols: BTreeMap::from([
                 ("BTCUSDT".to_owned(), symbol("10")),
@@ -225,6 +231,127 @@ impl Default for RawProfile {
     fn default() -> Self {
         Self {
             default_row_ticks: 10,
+        }
+    }
+}
+
+/// `[connection]`: timeouts, watchdogs, rotation, books, and reconnection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawConnection {
+    /// Time allowed to open a socket.
+    pub connect_timeout: String,
+    /// No frame at all for this long and the socket is replaced.
+    pub transport_timeout: String,
+    /// No book data for this long and the socket is replaced.
+    pub book_timeout: String,
+    /// No trade for this long and the socket is replaced.
+    pub trade_timeout: String,
+    /// Planned rotation, before the venues' 24 h cut.
+    pub rotate_after: String,
+    /// Client ping interval (Bybit).
+    pub ping_interval: String,
+    /// Subscriptions without an answer after this long are reported.
+    pub ack_timeout: String,
+    /// Levels requested in a REST depth snapshot.
+    pub snapshot_depth: u32,
+    /// Book diffs held per symbol while waiting for a snapshot.
+    pub book_buffer_limit: usize,
+    /// Levels per side in published book views.
+    pub book_view_depth: usize,
+    /// Book views are published at most this often per symbol.
+    pub book_publish_interval: String,
+    /// Largest WebSocket message accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Timeout of REST requests.
+    pub rest_timeout: String,
+    /// Instrument metadata is refetched after a reconnect at most this often.
+    pub instrument_refresh: String,
+    /// `[connection.backoff]`
+    pub backoff: RawBackoff,
+    /// `[connection.budget]`
+    pub budget: RawBudget,
+}
+
+impl Default for RawConnection {
+    fn default() -> Self {
+        Self {
+            connect_timeout: "10s".into(),
+            transport_timeout: "60s".into(),
+            book_timeout: "15s".into(),
+            trade_timeout: "10m".into(),
+            rotate_after: "23h".into(),
+            ping_interval: "20s".into(),
+            ack_timeout: "10s".into(),
+            snapshot_depth: 1000,
+            book_buffer_limit: 10_000,
+            book_view_depth: 100,
+            book_publish_interval: "100ms".into(),
+            max_frame_bytes: 4 * 1024 * 1024,
+            rest_timeout: "10s".into(),
+            instrument_refresh: "10m".into(),
+            backoff: RawBackoff::default(),
+            budget: RawBudget::default(),
+        }
+    }
+}
+
+/// `[connection.backoff]`: reconnection delays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawBackoff {
+    /// First delay.
+    pub initial_backoff: String,
+    /// Cap.
+    pub max_backoff: String,
+    /// Growth factor.
+    pub multiplier: f64,
+    /// Randomised share, 0 to 1.
+    pub jitter: f64,
+}
+
+impl Default for RawBackoff {
+    fn default() -> Self {
+        Self {
+            initial_backoff: "1s".into(),
+            max_backoff: "60s".into(),
+            multiplier: 2.0,
+            jitter: 0.3,
+        }
+    }
+}
+
+/// `[connection.budget]`: connection attempts allowed across all venues.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawBudget {
+    /// Attempts per window.
+    pub attempts: usize,
+    /// The window.
+    pub window: String,
+}
+
+impl Default for RawBudget {
+    fn default() -> Self {
+        Self {
+            attempts: 100,
+            window: "5m".into(),
+        }
+    }
+}
+
+/// `[aggregator]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawAggregator {
+    /// Messages waiting for one aggregator before new ones are dropped (and counted).
+    pub queue_capacity: usize,
+}
+
+impl Default for RawAggregator {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 100_000,
         }
     }
 }

@@ -13,8 +13,8 @@ use wadm_supervision::{RestartParams, RestartPolicy};
 
 use super::raw::{RawConfig, RawVenue};
 use super::{
-    ApiConfig, Config, LogConfig, LogFormat, Problem, ProfileConfig, RetentionConfig, Secret,
-    StorageConfig, SymbolConfig, VenueConfig,
+    AggregatorConfig, ApiConfig, Config, ConnectionConfig, LogConfig, LogFormat, Problem,
+    ProfileConfig, RetentionConfig, Secret, StorageConfig, SymbolConfig, VenueConfig,
 };
 
 /// Collects problems while reading values; each reader returns a fallback on error so
@@ -174,6 +174,14 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
         default_row_ticks: raw.profile.default_row_ticks.max(1),
     };
 
+    let connection = connection(&mut check, raw);
+    if raw.aggregator.queue_capacity == 0 {
+        check.problem("aggregator.queue_capacity", "must be at least 1");
+    }
+    let aggregator = AggregatorConfig {
+        queue_capacity: raw.aggregator.queue_capacity.max(1),
+    };
+
     let venues: Vec<VenueConfig> = raw
         .venues
         .iter()
@@ -192,11 +200,81 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
             retention,
             supervision,
             profile,
+            connection,
+            aggregator,
             venues,
             symbols,
         })
     } else {
         Err(check.problems)
+    }
+}
+
+fn connection(check: &mut Checker, raw: &RawConfig) -> ConnectionConfig {
+    let c = &raw.connection;
+    let b = &c.backoff;
+    let initial = check.duration("connection.backoff.initial_backoff", &b.initial_backoff);
+    let max = check.duration("connection.backoff.max_backoff", &b.max_backoff);
+    let backoff = wadm_supervision::Backoff::try_new(initial, max, b.multiplier, b.jitter)
+        .unwrap_or_else(|invalid| {
+            for problem in invalid.0 {
+                check.problem(
+                    format!("connection.backoff.{}", problem.field),
+                    problem.message,
+                );
+            }
+            wadm_supervision::Backoff::default()
+        });
+    if !(1..=5000).contains(&c.snapshot_depth) {
+        check.problem(
+            "connection.snapshot_depth",
+            format!("must be between 1 and 5000, got {}", c.snapshot_depth),
+        );
+    }
+    if c.book_buffer_limit == 0 {
+        check.problem("connection.book_buffer_limit", "must be at least 1");
+    }
+    if !(1..=1000).contains(&c.book_view_depth) {
+        check.problem(
+            "connection.book_view_depth",
+            format!("must be between 1 and 1000, got {}", c.book_view_depth),
+        );
+    }
+    if !(64 * 1024..=64 * 1024 * 1024).contains(&c.max_frame_bytes) {
+        check.problem(
+            "connection.max_frame_bytes",
+            format!(
+                "must be between 65536 and 67108864, got {}",
+                c.max_frame_bytes
+            ),
+        );
+    }
+    if c.budget.attempts == 0 {
+        check.problem("connection.budget.attempts", "must be at least 1");
+    }
+    let settings = wadm_actors::connection::ConnectionSettings {
+        connect_timeout: check.duration("connection.connect_timeout", &c.connect_timeout),
+        transport_timeout: check.duration("connection.transport_timeout", &c.transport_timeout),
+        book_timeout: check.duration("connection.book_timeout", &c.book_timeout),
+        trade_timeout: check.duration("connection.trade_timeout", &c.trade_timeout),
+        rotate_after: check.duration("connection.rotate_after", &c.rotate_after),
+        ping_interval: check.duration("connection.ping_interval", &c.ping_interval),
+        ack_timeout: check.duration("connection.ack_timeout", &c.ack_timeout),
+        backoff,
+        snapshot_depth: c.snapshot_depth,
+        snapshot_concurrency: 2,
+        book_buffer_limit: c.book_buffer_limit.max(1),
+        book_view_depth: c.book_view_depth,
+        book_publish_interval: check
+            .duration("connection.book_publish_interval", &c.book_publish_interval),
+        max_frame_bytes: c.max_frame_bytes,
+        rest_timeout: check.duration("connection.rest_timeout", &c.rest_timeout),
+        instrument_refresh: check.duration("connection.instrument_refresh", &c.instrument_refresh),
+    };
+    ConnectionConfig {
+        settings,
+        budget_attempts: c.budget.attempts.max(1),
+        budget_window: check.duration("connection.budget.window", &c.budget.window),
     }
 }
 
@@ -312,6 +390,23 @@ fn venue(check: &mut Checker, venue: Venue, name: &str, raw: &RawVenue) -> Optio
             check.positive_decimal(&key, tick),
         ) {
             tick_sizes.insert(symbol, tick);
+        }
+    }
+    if let Some(ws_url) = &ws_url {
+        let limit = wadm_actors::connection::protocol::limits(venue).max_streams_per_connection;
+        for endpoint in
+            wadm_actors::connection::protocol::endpoints(venue, ws_url, &symbols, &streams)
+        {
+            if endpoint.topics.len() > limit {
+                check.problem(
+                    path("symbols"),
+                    format!(
+                        "{} streams on the {} socket; {venue} allows {limit} per connection",
+                        endpoint.topics.len(),
+                        endpoint.name
+                    ),
+                );
+            }
         }
     }
     if check.problems.len() > problems_before {

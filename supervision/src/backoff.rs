@@ -5,9 +5,123 @@
 //! uniformly from `[d * (1 - j), d]`: jitter spreads restarts of many children apart but
 //! never exceeds the cap, and never waits less than `(1 - j)` of the schedule.
 
+use std::fmt;
 use std::time::Duration;
 
-use crate::policy::RestartPolicy;
+use crate::policy::{PolicyProblem, RestartPolicy};
+
+/// A jittered, capped exponential backoff schedule on its own (reconnections use it; a
+/// [`RestartPolicy`] adds a restart limit on top).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    multiplier: f64,
+    jitter: f64,
+}
+
+/// Why a set of backoff parameters was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidBackoff(pub Vec<PolicyProblem>);
+
+impl fmt::Display for InvalidBackoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let problems: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        write!(f, "invalid backoff: {}", problems.join("; "))
+    }
+}
+
+impl std::error::Error for InvalidBackoff {}
+
+impl Default for Backoff {
+    /// 1 s, doubling, capped at 60 s, with 30 % jitter: the reconnection default.
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            multiplier: 2.0,
+            jitter: 0.3,
+        }
+    }
+}
+
+impl Backoff {
+    /// Validates and builds a schedule: `initial > 0`, `max >= initial`, a finite
+    /// `multiplier >= 1`, `jitter` in `[0, 1]`. Every problem is reported, with the names
+    /// `initial_backoff`, `max_backoff`, `multiplier`, `jitter`.
+    pub fn try_new(
+        initial: Duration,
+        max: Duration,
+        multiplier: f64,
+        jitter: f64,
+    ) -> Result<Self, InvalidBackoff> {
+        let mut problems = Vec::new();
+        let mut problem = |field, message: String| problems.push(PolicyProblem { field, message });
+        if initial.is_zero() {
+            problem("initial_backoff", "must be greater than zero".into());
+        }
+        if max < initial {
+            problem(
+                "max_backoff",
+                format!("must be at least initial_backoff ({max:?} < {initial:?})"),
+            );
+        }
+        if !multiplier.is_finite() || multiplier < 1.0 {
+            problem(
+                "multiplier",
+                format!("must be a finite number of at least 1, got {multiplier}"),
+            );
+        }
+        if !(0.0..=1.0).contains(&jitter) {
+            problem("jitter", format!("must be between 0 and 1, got {jitter}"));
+        }
+        if problems.is_empty() {
+            Ok(Self {
+                initial,
+                max,
+                multiplier,
+                jitter,
+            })
+        } else {
+            Err(InvalidBackoff(problems))
+        }
+    }
+
+    /// Returns the delay before the first retry.
+    pub fn initial(&self) -> Duration {
+        self.initial
+    }
+
+    /// Returns the cap on every delay.
+    pub fn max(&self) -> Duration {
+        self.max
+    }
+
+    /// Returns the growth factor.
+    pub fn multiplier(&self) -> f64 {
+        self.multiplier
+    }
+
+    /// Returns the randomised share of each delay.
+    pub fn jitter(&self) -> f64 {
+        self.jitter
+    }
+
+    /// Returns the un-jittered delay of attempt `attempt` (0-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        schedule(self.initial, self.max, self.multiplier, attempt)
+    }
+
+    /// Returns the jittered delay of attempt `attempt` for a uniform `sample` in `[0, 1]`.
+    pub fn jittered(&self, attempt: u32, sample: f64) -> Duration {
+        apply_jitter(self.delay(attempt), self.jitter, sample)
+    }
+
+    /// Returns the jittered delay with a random sample.
+    pub fn random(&self, attempt: u32) -> Duration {
+        self.jittered(attempt, fastrand::f64())
+    }
+}
 
 /// Returns the un-jittered delay before restart attempt `attempt` (0-based).
 ///
@@ -40,12 +154,19 @@ use crate::policy::RestartPolicy;
 /// );
 /// ```
 pub fn backoff_delay(policy: &RestartPolicy, attempt: u32) -> Duration {
-    let cap = policy.max_backoff();
-    let initial = policy.initial_backoff();
+    schedule(
+        policy.initial_backoff(),
+        policy.max_backoff(),
+        policy.multiplier(),
+        attempt,
+    )
+}
+
+fn schedule(initial: Duration, cap: Duration, multiplier: f64, attempt: u32) -> Duration {
     // powi takes an i32; anything past i32::MAX is far beyond the cap for any multiplier > 1,
     // and for a multiplier of exactly 1 the factor stays 1 whatever the exponent.
     let exponent = i32::try_from(attempt).unwrap_or(i32::MAX);
-    let factor = policy.multiplier().powi(exponent);
+    let factor = multiplier.powi(exponent);
     let nanos = initial.as_nanos() as f64 * factor;
     if !nanos.is_finite() || nanos >= cap.as_nanos() as f64 {
         return cap;
@@ -54,20 +175,23 @@ pub fn backoff_delay(policy: &RestartPolicy, attempt: u32) -> Duration {
     Duration::from_nanos(nanos as u64).min(cap)
 }
 
+fn apply_jitter(full: Duration, jitter: f64, sample: f64) -> Duration {
+    let sample = if sample.is_nan() {
+        0.0
+    } else {
+        sample.clamp(0.0, 1.0)
+    };
+    let cut = full.as_secs_f64() * jitter * sample;
+    full.saturating_sub(Duration::from_secs_f64(cut))
+}
+
 /// Returns the jittered delay before restart attempt `attempt`, given a uniform random
 /// `sample` in `[0, 1]` (values outside are clamped).
 ///
 /// A sample of 0 gives the full [`backoff_delay`]; a sample of 1 gives the shortest allowed
 /// delay, `(1 - jitter)` of it.
 pub fn jittered_delay(policy: &RestartPolicy, attempt: u32, sample: f64) -> Duration {
-    let full = backoff_delay(policy, attempt);
-    let sample = if sample.is_nan() {
-        0.0
-    } else {
-        sample.clamp(0.0, 1.0)
-    };
-    let cut = full.as_secs_f64() * policy.jitter() * sample;
-    full.saturating_sub(Duration::from_secs_f64(cut))
+    apply_jitter(backoff_delay(policy, attempt), policy.jitter(), sample)
 }
 
 /// Returns [`jittered_delay`] with a sample from a fast, non-cryptographic generator.
@@ -150,6 +274,38 @@ mod tests {
                 assert!(d <= p.max_backoff());
             }
         }
+    }
+
+    #[test]
+    fn a_standalone_backoff_follows_the_same_schedule() {
+        let backoff = Backoff::try_new(
+            Duration::from_millis(100),
+            Duration::from_secs(10),
+            3.0,
+            0.5,
+        )
+        .unwrap();
+        let p = policy(100, 10_000, 3.0, 0.5);
+        for attempt in [0, 1, 2, 5, 40, u32::MAX] {
+            assert_eq!(backoff.delay(attempt), backoff_delay(&p, attempt));
+            assert_eq!(
+                backoff.jittered(attempt, 0.3),
+                jittered_delay(&p, attempt, 0.3)
+            );
+        }
+        let default = Backoff::default();
+        assert_eq!(
+            Backoff::try_new(
+                default.initial(),
+                default.max(),
+                default.multiplier(),
+                default.jitter()
+            ),
+            Ok(default)
+        );
+        let err = Backoff::try_new(Duration::ZERO, Duration::ZERO, 0.5, 2.0).unwrap_err();
+        let fields: Vec<_> = err.0.iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["initial_backoff", "multiplier", "jitter"]);
     }
 
     #[test]

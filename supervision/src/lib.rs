@@ -24,7 +24,7 @@ pub mod restart_log;
 pub mod status;
 pub mod supervisor;
 
-pub use backoff::{backoff_delay, jittered_delay, random_jittered_delay};
+pub use backoff::{Backoff, InvalidBackoff, backoff_delay, jittered_delay, random_jittered_delay};
 pub use policy::{InvalidPolicy, PolicyProblem, RestartParams, RestartPolicy};
 pub use restart_log::{RestartDecision, RestartLog};
 pub use status::{ActorEntry, ActorState, ActorStatus, StatusRegistry, unix_millis};

@@ -82,35 +82,16 @@ impl RestartPolicy {
     /// assert_eq!(err.problems.len(), 2);
     /// ```
     pub fn try_new(params: RestartParams) -> Result<Self, InvalidPolicy> {
-        let mut problems = Vec::new();
+        let mut problems = crate::backoff::Backoff::try_new(
+            params.initial_backoff,
+            params.max_backoff,
+            params.multiplier,
+            params.jitter,
+        )
+        .err()
+        .map(|invalid| invalid.0)
+        .unwrap_or_default();
         let mut problem = |field, message: String| problems.push(PolicyProblem { field, message });
-        if params.initial_backoff.is_zero() {
-            problem("initial_backoff", "must be greater than zero".into());
-        }
-        if params.max_backoff < params.initial_backoff {
-            problem(
-                "max_backoff",
-                format!(
-                    "must be at least initial_backoff ({:?} < {:?})",
-                    params.max_backoff, params.initial_backoff
-                ),
-            );
-        }
-        if !params.multiplier.is_finite() || params.multiplier < 1.0 {
-            problem(
-                "multiplier",
-                format!(
-                    "must be a finite number of at least 1, got {}",
-                    params.multiplier
-                ),
-            );
-        }
-        if !(0.0..=1.0).contains(&params.jitter) {
-            problem(
-                "jitter",
-                format!("must be between 0 and 1, got {}", params.jitter),
-            );
-        }
         if params.reset_after.is_zero() {
             problem("reset_after", "must be greater than zero".into());
         }

@@ -4,8 +4,9 @@
 //!   first buffered `U`, fetch again; drop diffs with `u <= lastUpdateId`; then a diff with
 //!   `u <=` the local id is stale, one with `U >` local id + 1 is a gap, anything else applies.
 //! - **Binance USD-M**: as spot, but drop diffs with `u < lastUpdateId`; the first applied
-//!   must have `U <= lastUpdateId <= u`; after it, each diff's `pu` must equal the previous
-//!   diff's `u`, else it is a gap. Removing a level the book does not have is normal.
+//!   must have `U <= lastUpdateId <= u` (or, when the snapshot came before any diff, `pu ==
+//!   lastUpdateId`: the diff right after it); after it, each diff's `pu` must equal the
+//!   previous diff's `u`, else it is a gap. Removing a level the book does not have is normal.
 //! - **Bybit**: a snapshot (the first message of a subscription, a venue re-send, or `u = 1`
 //!   after a venue restart) replaces the book; deltas apply in `u` order, size 0 deleting.
 //!   `u` is contiguous, so a jump is a gap (resubscribe for a new snapshot).
@@ -271,7 +272,10 @@ impl BookKeeper {
                     if final_update_id < last {
                         return BookOutcome::Stale;
                     }
-                    if first_update_id > last {
+                    // The documented first diff straddles the snapshot (U <= id <= u). When the
+                    // snapshot arrived before any diff, the next one starts right after it
+                    // instead, and its pu names the snapshot's id: equally contiguous.
+                    if first_update_id > last && previous_final_update_id != last {
                         self.gap(last, first_update_id)
                     } else {
                         self.sync = Sync::Synced {
@@ -664,17 +668,25 @@ mod tests {
     }
 
     #[test]
-    fn usdm_first_diff_after_the_snapshot_must_cover_it() {
+    fn usdm_first_diff_after_the_snapshot_must_cover_it_or_follow_it() {
         let mut keeper = BookKeeper::new(Venue::BinanceUsdm, sym(), 100);
         keeper.on_snapshot(rest(Venue::BinanceUsdm, 10, vec![]));
         assert_eq!(keeper.on_delta(usdm(3, 9, 2, vec![])), BookOutcome::Stale);
         assert_eq!(
-            keeper.on_delta(usdm(11, 15, 10, vec![])),
+            keeper.on_delta(usdm(12, 15, 11, vec![])),
             BookOutcome::Gap {
                 expected: 10,
-                received: 11
+                received: 12
             }
         );
+        // A snapshot that came before any diff: the next diff follows it (pu = id).
+        let mut keeper = BookKeeper::new(Venue::BinanceUsdm, sym(), 100);
+        keeper.on_snapshot(rest(Venue::BinanceUsdm, 10, vec![]));
+        assert_eq!(
+            keeper.on_delta(usdm(11, 15, 10, vec![])),
+            BookOutcome::Applied
+        );
+        assert_eq!(keeper.last_update_id(), Some(15));
     }
 
     #[test]

@@ -1,24 +1,41 @@
 //! The connection role: everything between a venue's WebSocket and the normalized events
 //! that the aggregators consume.
 //!
+//! - [`ConnectionActor`]: one per venue; owns its sockets (sessions), watchdogs, rotation,
+//!   reconnection and instrument metadata.
+//! - [`session`]: one socket: subscribe, read, parse, keep books, route.
 //! - [`frame`]: the [`FrameParser`] trait, frame kinds and the typed [`ParseError`].
 //! - [`venues`]: one simd-json parser per venue.
 //! - [`streams`]: the streams each venue offers, by their venue-native names.
 //! - [`book`]: local order books kept by each venue's documented procedure.
+//! - [`protocol`]: endpoints, topic names, requests and rate limits of each venue.
 //! - [`rest`]: parsers of REST depth snapshots and instrument metadata.
+//! - [`shared`]: cursors, published books, the quality sink and the connection budget.
 //! - [`baseline`]: the same parsers on serde_json, kept as the benchmark baseline and as a
 //!   differential oracle in tests.
 
+mod actor;
 pub mod baseline;
 pub mod book;
 mod fields;
 pub mod frame;
+pub mod messages;
+pub mod protocol;
 pub mod rest;
+pub mod rest_client;
+pub mod session;
+pub mod settings;
+pub mod shared;
+pub mod status;
 pub mod streams;
 mod tape;
 pub mod venues;
 
+pub use actor::{ConnectionActor, ConnectionArgs, ConnectionState};
 pub use frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, FrameParser, ParseError};
+pub use messages::{CloseReason, ConnectionMsg, SessionEvent};
+pub use rest_client::install_crypto_provider;
+pub use settings::ConnectionSettings;
 pub use streams::{Stream, StreamClass, UnknownStream};
 pub use venues::{BinanceParser, BybitParser};
 

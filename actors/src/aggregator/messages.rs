@@ -1,0 +1,45 @@
+//! Messages of the aggregator actor.
+
+use std::sync::Arc;
+
+use ractor::RpcReplyPort;
+
+use crate::model::{BookView, InstrumentInfo, Kline, Qty, Trade};
+
+/// Messages handled by [`super::AggregatorActor`].
+#[derive(Debug)]
+pub enum AggregatorMsg {
+    /// Trades of this (venue, symbol), in venue order.
+    Trades(Vec<Trade>),
+    /// The latest top of the local book.
+    Book(Arc<BookView>),
+    /// Venue candles.
+    Klines(Vec<Kline>),
+    /// Instrument metadata (tick and lot size).
+    Instrument(InstrumentInfo),
+    /// Returns what the aggregator has seen.
+    GetCounts(RpcReplyPort<AggregatorCounts>),
+}
+
+/// What an aggregator has seen, for status and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AggregatorCounts {
+    /// Trades received.
+    pub trades: u64,
+    /// Buy-aggressor volume.
+    pub buy_volume: Qty,
+    /// Sell-aggressor volume.
+    pub sell_volume: Qty,
+    /// First numeric trade id received.
+    pub first_trade_id: Option<u64>,
+    /// Last numeric trade id received.
+    pub last_trade_id: Option<u64>,
+    /// Book views received.
+    pub book_updates: u64,
+    /// Update id of the last book view.
+    pub last_book_update_id: Option<u64>,
+    /// Candles received.
+    pub klines: u64,
+    /// Latest instrument metadata.
+    pub instrument: Option<InstrumentInfo>,
+}

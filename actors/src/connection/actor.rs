@@ -1,0 +1,831 @@
+//! The connection actor of one venue: it owns the venue's sockets (through sessions), their
+//! heartbeats, watchdogs, rotation and reconnection, and reports the venue's health.
+//!
+//! - **Reconnection**: a socket that closes unplanned is replaced after a jittered, capped
+//!   exponential backoff whose attempt count resets only once data has flowed on a socket.
+//!   Every attempt takes a token from a global budget shared by all venues.
+//! - **Watchdogs**: no frame at all within `transport_timeout`, or no data of a stream class
+//!   within its timeout (books tick every 100-250 ms; trades can be quiet), replaces the socket.
+//! - **Rotation**: before the venues' 24 h cut (and at once on Binance `serverShutdown`) a
+//!   replacement socket is opened; when data flows on it the old one is closed. Overlapping
+//!   trades are deduplicated by id and the newest synced book is the one published.
+//! - **Instruments**: tick and lot sizes are fetched at start and after reconnects, then sent
+//!   to the aggregators; an unknown symbol is reported and the others carry on.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::task::JoinHandle;
+use tracing::{Instrument as _, Span, error, info, info_span, warn};
+use url::Url;
+use wadm_supervision::{ActorEntry, unix_millis};
+
+use super::messages::{CloseReason, ConnectionMsg, SessionEvent};
+use super::protocol::{self, Endpoint};
+use super::rest_client::{InstrumentError, RestClient};
+use super::session::{self, SessionArgs, SessionStats, SessionStop, monotonic_ms};
+use super::settings::ConnectionSettings;
+use super::shared::{BookBoard, ConnectionBudget, Cursors, QualitySink};
+use super::status::{
+    ConnectionStatus, EndpointStatus, InstrumentStatus, RejectedTopic, SubscriptionStatus,
+    SymbolBookStatus,
+};
+use super::streams::{Stream, StreamClass};
+use crate::aggregator::AggregatorMsg;
+use crate::metrics::{
+    WS_BUDGET_WAITS_TOTAL, WS_CONNECT_ATTEMPTS_TOTAL, WS_CONNECTED, WS_RECONNECTS_TOTAL,
+    WS_SUBSCRIPTIONS_TOTAL, WS_WATCHDOG_TRIPS_TOTAL,
+};
+use crate::model::{DataQualityEvent, InstrumentInfo, Price, Qty, QualityKind, Symbol, Venue};
+use crate::routing::RouteSlot;
+
+/// How many recent reconnection delays each endpoint remembers for status.
+const RECENT_DELAYS: usize = 128;
+
+/// Delay before instrument metadata that could not be fetched is asked for again.
+const INSTRUMENT_RETRY: Duration = Duration::from_secs(30);
+
+/// What a connection actor incarnation starts from.
+#[derive(Debug, Clone)]
+pub struct ConnectionArgs {
+    /// Venue.
+    pub venue: Venue,
+    /// WebSocket base URL.
+    pub ws_url: Url,
+    /// REST base URL.
+    pub rest_url: Url,
+    /// Symbols to collect.
+    pub symbols: Vec<Symbol>,
+    /// Streams to subscribe for each symbol.
+    pub streams: Vec<Stream>,
+    /// Configured tick sizes, which win over the venue's.
+    pub tick_overrides: BTreeMap<Symbol, Price>,
+    /// Tunables.
+    pub settings: Arc<ConnectionSettings>,
+    /// Routes of the venue's symbols.
+    pub routes: Arc<HashMap<Symbol, Arc<RouteSlot>>>,
+    /// Cursors of the venue's symbols (outlive incarnations).
+    pub cursors: Arc<Cursors>,
+    /// Published book views.
+    pub board: Arc<BookBoard>,
+    /// Where data-quality events go.
+    pub quality: QualitySink,
+    /// Global budget of connection attempts.
+    pub budget: Arc<ConnectionBudget>,
+    /// This actor's status entry.
+    pub status: Arc<ActorEntry>,
+    /// Generation of this incarnation.
+    pub generation: u64,
+}
+
+/// The connection actor of one venue.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnectionActor;
+
+#[derive(Debug)]
+struct LiveSession {
+    id: u64,
+    stop: SessionStop,
+    stats: Arc<SessionStats>,
+    task: JoinHandle<()>,
+    connected: bool,
+    data_flowing: bool,
+}
+
+#[derive(Debug)]
+struct EndpointState {
+    endpoint: Endpoint,
+    has_book: bool,
+    has_trades: bool,
+    active: Option<LiveSession>,
+    replacement: Option<LiveSession>,
+    attempt: u32,
+    reconnects: u64,
+    last_close: Option<String>,
+    recent_delays: VecDeque<Duration>,
+    reported_frames: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SubscriptionState {
+    Pending,
+    Acked,
+    Rejected(String),
+    Unanswered,
+}
+
+#[derive(Debug, Clone)]
+enum InstrumentState {
+    Pending,
+    Known(InstrumentInfo),
+    Unknown(String),
+}
+
+/// State of a connection actor incarnation.
+#[derive(Debug)]
+pub struct ConnectionState {
+    args: ConnectionArgs,
+    rest: RestClient,
+    endpoints: Vec<EndpointState>,
+    next_session: u64,
+    subscriptions: BTreeMap<String, (usize, SubscriptionState)>,
+    instruments: BTreeMap<Symbol, InstrumentState>,
+    last_instrument_fetch: Option<Instant>,
+    instrument_fetch_running: bool,
+    ticks: u64,
+    span: Span,
+}
+
+impl Actor for ConnectionActor {
+    type Msg = ConnectionMsg;
+    type State = ConnectionState;
+    type Arguments = ConnectionArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let span = info_span!("actor", kind = "connection", venue = %args.venue, generation = args.generation);
+        let rest = RestClient::new(
+            args.venue,
+            args.rest_url.clone(),
+            args.settings.rest_timeout,
+        )?;
+        let endpoints: Vec<EndpointState> =
+            protocol::endpoints(args.venue, &args.ws_url, &args.symbols, &args.streams)
+                .into_iter()
+                .map(|endpoint| EndpointState {
+                    has_book: endpoint
+                        .topics
+                        .iter()
+                        .any(|t| t.stream.class() == StreamClass::Book),
+                    has_trades: endpoint
+                        .topics
+                        .iter()
+                        .any(|t| t.stream.class() == StreamClass::Trades),
+                    endpoint,
+                    active: None,
+                    replacement: None,
+                    attempt: 0,
+                    reconnects: 0,
+                    last_close: None,
+                    recent_delays: VecDeque::new(),
+                    reported_frames: 0,
+                })
+                .collect();
+        let limit = protocol::limits(args.venue).max_streams_per_connection;
+        for endpoint in &endpoints {
+            if endpoint.endpoint.topics.len() > limit {
+                return Err(format!(
+                    "{} endpoint {} would carry {} streams; the venue allows {limit} per connection",
+                    args.venue,
+                    endpoint.endpoint.name,
+                    endpoint.endpoint.topics.len()
+                )
+                .into());
+            }
+        }
+        let subscriptions = endpoints
+            .iter()
+            .enumerate()
+            .flat_map(|(index, e)| {
+                e.endpoint
+                    .topics
+                    .iter()
+                    .map(move |t| (t.name.clone(), (index, SubscriptionState::Pending)))
+            })
+            .collect();
+        let instruments = args
+            .symbols
+            .iter()
+            .map(|s| (*s, InstrumentState::Pending))
+            .collect();
+        let interval = args.settings.watchdog_interval();
+        myself.send_interval(interval, || ConnectionMsg::WatchdogTick);
+        for index in 0..endpoints.len() {
+            myself.send_message(ConnectionMsg::Connect {
+                endpoint: index,
+                replacement: false,
+            })?;
+        }
+        span.in_scope(|| {
+            info!(
+                endpoints = endpoints.len(),
+                symbols = args.symbols.len(),
+                "connection starting"
+            )
+        });
+        let mut state = ConnectionState {
+            next_session: args.generation << 32,
+            args,
+            rest,
+            endpoints,
+            subscriptions,
+            instruments,
+            last_instrument_fetch: None,
+            instrument_fetch_running: false,
+            ticks: 0,
+            span,
+        };
+        state.fetch_instruments(&myself);
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        for endpoint in &mut state.endpoints {
+            for session in [endpoint.active.take(), endpoint.replacement.take()]
+                .into_iter()
+                .flatten()
+            {
+                session.stop.stop(CloseReason::Shutdown);
+            }
+            metrics::gauge!(WS_CONNECTED, "venue" => state.args.venue.as_str(), "endpoint" => endpoint.endpoint.name).set(0.0);
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let span = state.span.clone();
+        async {
+            match message {
+                ConnectionMsg::Connect {
+                    endpoint,
+                    replacement,
+                } => state.connect(&myself, endpoint, replacement),
+                ConnectionMsg::Session {
+                    endpoint,
+                    session,
+                    event,
+                } => state.on_session(&myself, endpoint, session, event),
+                ConnectionMsg::WatchdogTick => state.on_watchdog(),
+                ConnectionMsg::RotateTick { endpoint, session } => {
+                    let current = state
+                        .endpoints
+                        .get(endpoint)
+                        .and_then(|e| e.active.as_ref())
+                        .map(|s| s.id);
+                    let rotating = state
+                        .endpoints
+                        .get(endpoint)
+                        .is_some_and(|e| e.replacement.is_some());
+                    if current == Some(session) && !rotating {
+                        info!(
+                            endpoint = state.endpoints[endpoint].endpoint.name,
+                            "planned rotation: opening a replacement socket"
+                        );
+                        state.connect(&myself, endpoint, true);
+                    }
+                }
+                ConnectionMsg::Instruments(results) => state.on_instruments(&myself, results),
+                ConnectionMsg::RefreshInstruments => state.fetch_instruments(&myself),
+                ConnectionMsg::Quality(event) => state.args.quality.record(event),
+                ConnectionMsg::GetStatus(reply) => {
+                    let _ = reply.send(state.status());
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+        Ok(())
+    }
+}
+
+impl ConnectionState {
+    fn venue(&self) -> Venue {
+        self.args.venue
+    }
+
+    fn connect(&mut self, myself: &ActorRef<ConnectionMsg>, index: usize, replacement: bool) {
+        let Some(endpoint) = self.endpoints.get(index) else {
+            return;
+        };
+        let occupied = if replacement {
+            endpoint.replacement.is_some() || endpoint.active.is_none()
+        } else {
+            endpoint.active.is_some()
+        };
+        if occupied {
+            return;
+        }
+        if let Err(wait) = self.args.budget.try_take(Instant::now()) {
+            metrics::counter!(WS_BUDGET_WAITS_TOTAL, "venue" => self.venue().as_str()).increment(1);
+            warn!(
+                endpoint = endpoint.endpoint.name,
+                delay_ms = wait.as_millis() as u64,
+                "connection attempt budget spent; waiting"
+            );
+            myself.send_after(wait, move || ConnectionMsg::Connect {
+                endpoint: index,
+                replacement,
+            });
+            return;
+        }
+        self.next_session += 1;
+        let id = self.next_session;
+        let stats = Arc::new(SessionStats::default());
+        let stop = SessionStop::default();
+        let args = SessionArgs {
+            venue: self.venue(),
+            endpoint_index: index,
+            endpoint: endpoint.endpoint.clone(),
+            session_id: id,
+            owner: myself.clone(),
+            routes: Arc::clone(&self.args.routes),
+            cursors: Arc::clone(&self.args.cursors),
+            board: Arc::clone(&self.args.board),
+            quality: self.args.quality.clone(),
+            rest: self.rest.clone(),
+            settings: Arc::clone(&self.args.settings),
+            stats: Arc::clone(&stats),
+            stop: stop.clone(),
+        };
+        let span = info_span!("session", endpoint = endpoint.endpoint.name, session = id);
+        let task = tokio::spawn(session::run(args).instrument(span));
+        let live = LiveSession {
+            id,
+            stop,
+            stats,
+            task,
+            connected: false,
+            data_flowing: false,
+        };
+        for (topic_endpoint, state) in self.subscriptions.values_mut() {
+            if *topic_endpoint == index && !replacement {
+                *state = SubscriptionState::Pending;
+            }
+        }
+        let endpoint = &mut self.endpoints[index];
+        if replacement {
+            endpoint.replacement = Some(live);
+        } else {
+            endpoint.active = Some(live);
+        }
+    }
+
+    fn on_session(
+        &mut self,
+        myself: &ActorRef<ConnectionMsg>,
+        index: usize,
+        session: u64,
+        event: SessionEvent,
+    ) {
+        let venue = self.venue();
+        let Some(endpoint) = self.endpoints.get_mut(index) else {
+            return;
+        };
+        let name = endpoint.endpoint.name;
+        let is_active = endpoint.active.as_ref().is_some_and(|s| s.id == session);
+        let is_replacement = endpoint
+            .replacement
+            .as_ref()
+            .is_some_and(|s| s.id == session);
+        if !is_active && !is_replacement {
+            return;
+        }
+        match event {
+            SessionEvent::Connected => {
+                metrics::counter!(WS_CONNECT_ATTEMPTS_TOTAL, "venue" => venue.as_str(), "outcome" => "connected").increment(1);
+                if let Some(live) = live_mut(endpoint, session) {
+                    live.connected = true;
+                }
+                info!(
+                    endpoint = name,
+                    session,
+                    replacement = is_replacement,
+                    "connected"
+                );
+            }
+            SessionEvent::DataFlowing => {
+                if let Some(live) = live_mut(endpoint, session) {
+                    live.data_flowing = true;
+                }
+                endpoint.attempt = 0;
+                if is_replacement {
+                    // Make-before-break: data flows on the new socket, so the old one goes.
+                    if let Some(old) = endpoint.active.take() {
+                        old.stop.stop(CloseReason::Rotation);
+                        endpoint.reconnects += 1;
+                        endpoint.last_close = Some(CloseReason::Rotation.to_string());
+                        metrics::counter!(WS_RECONNECTS_TOTAL, "venue" => venue.as_str(), "reason" => CloseReason::Rotation.label()).increment(1);
+                    }
+                    endpoint.active = endpoint.replacement.take();
+                    info!(endpoint = name, session, "rotation complete");
+                }
+                metrics::gauge!(WS_CONNECTED, "venue" => venue.as_str(), "endpoint" => name)
+                    .set(1.0);
+                let rotate_after = self.args.settings.rotate_after;
+                myself.send_after(rotate_after, move || ConnectionMsg::RotateTick {
+                    endpoint: index,
+                    session,
+                });
+            }
+            SessionEvent::Subscribed(topics) => {
+                metrics::counter!(WS_SUBSCRIPTIONS_TOTAL, "venue" => venue.as_str(), "outcome" => "ack").increment(topics.len() as u64);
+                for topic in topics {
+                    if let Some((_, state)) = self.subscriptions.get_mut(&topic) {
+                        *state = SubscriptionState::Acked;
+                    }
+                }
+            }
+            SessionEvent::Rejected { topic, reason } => {
+                metrics::counter!(WS_SUBSCRIPTIONS_TOTAL, "venue" => venue.as_str(), "outcome" => "rejected").increment(1);
+                error!(endpoint = name, topic = %topic, reason = %reason, "the venue refused a subscription; it is not retried until the next connection");
+                let symbol = self
+                    .endpoints
+                    .get(index)
+                    .and_then(|e| e.endpoint.topics.iter().find(|t| t.name == topic))
+                    .map(|t| t.symbol);
+                self.args.quality.record(DataQualityEvent::now(
+                    venue,
+                    symbol,
+                    QualityKind::SubscriptionRejected,
+                    format!("{topic}: {reason}"),
+                ));
+                if let Some((_, state)) = self.subscriptions.get_mut(&topic) {
+                    *state = SubscriptionState::Rejected(reason);
+                }
+            }
+            SessionEvent::AckTimeout(topics) => {
+                metrics::counter!(WS_SUBSCRIPTIONS_TOTAL, "venue" => venue.as_str(), "outcome" => "timeout").increment(topics.len() as u64);
+                warn!(endpoint = name, topics = %topics.join(","), "subscriptions got no answer in time");
+                for topic in topics {
+                    if let Some((_, state)) = self.subscriptions.get_mut(&topic) {
+                        *state = SubscriptionState::Unanswered;
+                    }
+                }
+            }
+            SessionEvent::ServerShutdown => {
+                if is_active && endpoint.replacement.is_none() {
+                    info!(endpoint = name, "server shutdown announced: rotating now");
+                    self.connect(myself, index, true);
+                }
+            }
+            SessionEvent::Closed(reason) => {
+                self.on_closed(myself, index, session, is_replacement, reason)
+            }
+        }
+    }
+
+    fn on_closed(
+        &mut self,
+        myself: &ActorRef<ConnectionMsg>,
+        index: usize,
+        session: u64,
+        was_replacement: bool,
+        reason: CloseReason,
+    ) {
+        let venue = self.venue();
+        let backoff = self.args.settings.backoff;
+        let endpoint = &mut self.endpoints[index];
+        let name = endpoint.endpoint.name;
+        if matches!(reason, CloseReason::ConnectFailed(_)) {
+            metrics::counter!(WS_CONNECT_ATTEMPTS_TOTAL, "venue" => venue.as_str(), "outcome" => "failed").increment(1);
+        }
+        if was_replacement {
+            endpoint.replacement = None;
+            if !reason.is_planned() {
+                let delay = backoff.random(endpoint.attempt);
+                warn!(endpoint = name, session, reason = %reason, delay_ms = delay.as_millis() as u64, "replacement socket failed; retrying the rotation");
+                let active = endpoint.active.as_ref().map_or(0, |s| s.id);
+                myself.send_after(delay, move || ConnectionMsg::RotateTick {
+                    endpoint: index,
+                    session: active,
+                });
+            }
+            return;
+        }
+        endpoint.active = None;
+        endpoint.last_close = Some(reason.to_string());
+        metrics::gauge!(WS_CONNECTED, "venue" => venue.as_str(), "endpoint" => name).set(0.0);
+        if matches!(reason, CloseReason::Shutdown) {
+            return;
+        }
+        endpoint.reconnects += 1;
+        metrics::counter!(WS_RECONNECTS_TOTAL, "venue" => venue.as_str(), "reason" => reason.label()).increment(1);
+        if let Some(replacement) = endpoint.replacement.take() {
+            info!(endpoint = name, session, reason = %reason, "socket closed; the replacement takes over");
+            endpoint.active = Some(replacement);
+            return;
+        }
+        let delay = backoff.random(endpoint.attempt);
+        endpoint.attempt = endpoint.attempt.saturating_add(1);
+        if endpoint.recent_delays.len() >= RECENT_DELAYS {
+            endpoint.recent_delays.pop_front();
+        }
+        endpoint.recent_delays.push_back(delay);
+        warn!(endpoint = name, session, reason = %reason, attempt = endpoint.attempt, delay_ms = delay.as_millis() as u64, "socket closed; reconnecting");
+        if !matches!(reason, CloseReason::ConnectFailed(_)) {
+            self.args.quality.record(DataQualityEvent::now(
+                venue,
+                None,
+                QualityKind::Reconnect,
+                format!("{name} socket: {reason}"),
+            ));
+        }
+        myself.send_after(delay, move || ConnectionMsg::Connect {
+            endpoint: index,
+            replacement: false,
+        });
+        let refresh = self.args.settings.instrument_refresh;
+        if self
+            .last_instrument_fetch
+            .is_none_or(|at| at.elapsed() >= refresh)
+        {
+            self.fetch_instruments(myself);
+        }
+    }
+
+    fn on_watchdog(&mut self) {
+        let venue = self.venue();
+        let now = monotonic_ms();
+        let settings = Arc::clone(&self.args.settings);
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let mut frames_total = 0;
+        for endpoint in &mut self.endpoints {
+            for session in [endpoint.active.as_ref(), endpoint.replacement.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                let stats = &session.stats;
+                let connected_at = stats.connected_at.load(Ordering::Acquire);
+                if connected_at == 0 {
+                    continue;
+                }
+                let since = |last: i64| now - last.max(connected_at);
+                let trip = if since(stats.last_frame.load(Ordering::Relaxed))
+                    > millis(settings.transport_timeout)
+                {
+                    Some(CloseReason::TransportTimeout)
+                } else if endpoint.has_book
+                    && since(stats.last_book.load(Ordering::Relaxed))
+                        > millis(settings.book_timeout)
+                {
+                    Some(CloseReason::DataTimeout(StreamClass::Book))
+                } else if endpoint.has_trades
+                    && since(stats.last_trade.load(Ordering::Relaxed))
+                        > millis(settings.trade_timeout)
+                {
+                    Some(CloseReason::DataTimeout(StreamClass::Trades))
+                } else {
+                    None
+                };
+                if let Some(reason) = trip {
+                    let class = match &reason {
+                        CloseReason::DataTimeout(class) => class.as_str(),
+                        _ => "transport",
+                    };
+                    metrics::counter!(WS_WATCHDOG_TRIPS_TOTAL, "venue" => venue.as_str(), "class" => class).increment(1);
+                    warn!(endpoint = endpoint.endpoint.name, session = session.id, reason = %reason, "watchdog: replacing a silent socket");
+                    session.stop.stop(reason);
+                }
+            }
+            if let Some(active) = &endpoint.active {
+                frames_total += active.stats.frames.load(Ordering::Relaxed);
+            }
+        }
+        let reported: u64 = self.endpoints.iter().map(|e| e.reported_frames).sum();
+        if frames_total > reported {
+            self.args.status.record_messages(frames_total - reported);
+            self.args.status.record_data(unix_millis());
+        }
+        for endpoint in &mut self.endpoints {
+            endpoint.reported_frames = endpoint
+                .active
+                .as_ref()
+                .map_or(0, |s| s.stats.frames.load(Ordering::Relaxed));
+        }
+        self.ticks += 1;
+        let every = (Duration::from_secs(1).as_millis()
+            / settings.watchdog_interval().as_millis().max(1))
+        .max(1) as u64;
+        if self.ticks.is_multiple_of(every) {
+            match serde_json::to_value(self.status()) {
+                Ok(detail) => self.args.status.set_detail(detail),
+                Err(err) => warn!(error = %err, "status could not be rendered"),
+            }
+        }
+    }
+
+    fn fetch_instruments(&mut self, myself: &ActorRef<ConnectionMsg>) {
+        if self.instrument_fetch_running {
+            return;
+        }
+        self.instrument_fetch_running = true;
+        self.last_instrument_fetch = Some(Instant::now());
+        let rest = self.rest.clone();
+        let symbols = self.args.symbols.clone();
+        let actor = myself.clone();
+        tokio::spawn(
+            async move {
+                let results = rest.instruments(&symbols).await;
+                let _ = actor.cast(ConnectionMsg::Instruments(results));
+            }
+            .instrument(self.span.clone()),
+        );
+    }
+
+    fn on_instruments(
+        &mut self,
+        myself: &ActorRef<ConnectionMsg>,
+        results: Vec<(Symbol, Result<InstrumentInfo, InstrumentError>)>,
+    ) {
+        self.instrument_fetch_running = false;
+        let venue = self.venue();
+        let mut transient = false;
+        for (symbol, result) in results {
+            let override_tick = self.args.tick_overrides.get(&symbol).copied();
+            let info = match result {
+                Ok(mut info) => {
+                    if let Some(tick) = override_tick {
+                        info.tick_size = tick;
+                    }
+                    Some(info)
+                }
+                Err(InstrumentError::Unknown(error)) => {
+                    let was_unknown = matches!(
+                        self.instruments.get(&symbol),
+                        Some(InstrumentState::Unknown(_))
+                    );
+                    if !was_unknown {
+                        error!(symbol = %symbol, error = %error, "unknown instrument: the venue does not list this symbol; the other symbols carry on");
+                        self.args.quality.record(DataQualityEvent::now(
+                            venue,
+                            Some(symbol),
+                            QualityKind::UnknownInstrument,
+                            error.clone(),
+                        ));
+                    }
+                    self.instruments
+                        .insert(symbol, InstrumentState::Unknown(error));
+                    None
+                }
+                Err(InstrumentError::Unavailable(error)) => {
+                    warn!(symbol = %symbol, error = %error, "instrument metadata unavailable; retrying later");
+                    transient = true;
+                    override_tick.map(|tick_size| InstrumentInfo {
+                        venue,
+                        symbol,
+                        tick_size,
+                        lot_size: Qty::ZERO,
+                        trading: true,
+                    })
+                }
+            };
+            if let Some(info) = info {
+                if let Some(slot) = self.args.routes.get(&symbol) {
+                    let _ = slot.send(AggregatorMsg::Instrument(info.clone()));
+                }
+                self.instruments
+                    .insert(symbol, InstrumentState::Known(info));
+            }
+        }
+        if transient {
+            myself.send_after(INSTRUMENT_RETRY, || ConnectionMsg::RefreshInstruments);
+        }
+    }
+
+    fn status(&self) -> ConnectionStatus {
+        let now = monotonic_ms();
+        let endpoints = self
+            .endpoints
+            .iter()
+            .map(|e| {
+                let active = e.active.as_ref();
+                let connected_at =
+                    active.map_or(0, |s| s.stats.connected_at.load(Ordering::Acquire));
+                let state = match active {
+                    Some(s) if s.data_flowing => "streaming",
+                    Some(_) => "connecting",
+                    None => "disconnected",
+                };
+                EndpointStatus {
+                    name: e.endpoint.name,
+                    url: e.endpoint.url.to_string(),
+                    state,
+                    session: active.map(|s| s.id),
+                    connected_since_ms: (connected_at > 0)
+                        .then(|| unix_millis() - (now - connected_at)),
+                    last_frame_age_ms: active.and_then(|s| {
+                        let last = s.stats.last_frame.load(Ordering::Relaxed);
+                        (last > 0).then_some(now - last)
+                    }),
+                    frames: active.map_or(0, |s| s.stats.frames.load(Ordering::Relaxed)),
+                    bytes: active.map_or(0, |s| s.stats.bytes.load(Ordering::Relaxed)),
+                    parse_errors: active
+                        .map_or(0, |s| s.stats.parse_errors.load(Ordering::Relaxed)),
+                    reconnects: e.reconnects,
+                    attempt: e.attempt,
+                    last_close: e.last_close.clone(),
+                    rotating: e.replacement.is_some(),
+                    recent_reconnect_delays_ms: e
+                        .recent_delays
+                        .iter()
+                        .map(|d| d.as_millis() as u64)
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut subscriptions = SubscriptionStatus {
+            total: self.subscriptions.len(),
+            ..SubscriptionStatus::default()
+        };
+        for (topic, (_, state)) in &self.subscriptions {
+            match state {
+                SubscriptionState::Pending => subscriptions.pending += 1,
+                SubscriptionState::Acked => subscriptions.acked += 1,
+                SubscriptionState::Rejected(reason) => subscriptions.rejected.push(RejectedTopic {
+                    topic: topic.clone(),
+                    reason: reason.clone(),
+                }),
+                SubscriptionState::Unanswered => subscriptions.unanswered.push(topic.clone()),
+            }
+        }
+        let book_symbols: Vec<Symbol> = self
+            .endpoints
+            .iter()
+            .flat_map(|e| {
+                e.endpoint
+                    .topics
+                    .iter()
+                    .filter(|t| t.stream.class() == StreamClass::Book)
+                    .map(|t| t.symbol)
+            })
+            .collect();
+        let books = book_symbols
+            .into_iter()
+            .filter_map(|symbol| {
+                let (state, update_id, resyncs) = self.args.cursors.get(symbol)?.book_status();
+                Some(SymbolBookStatus {
+                    symbol,
+                    state,
+                    update_id,
+                    resyncs,
+                })
+            })
+            .collect();
+        let instruments = self
+            .instruments
+            .iter()
+            .map(|(symbol, state)| match state {
+                InstrumentState::Pending => InstrumentStatus {
+                    symbol: *symbol,
+                    state: "pending",
+                    tick_size: self.args.tick_overrides.get(symbol).copied(),
+                    lot_size: None,
+                    error: None,
+                },
+                InstrumentState::Known(info) => InstrumentStatus {
+                    symbol: *symbol,
+                    state: "known",
+                    tick_size: Some(info.tick_size),
+                    lot_size: Some(info.lot_size),
+                    error: None,
+                },
+                InstrumentState::Unknown(error) => InstrumentStatus {
+                    symbol: *symbol,
+                    state: "unknown",
+                    tick_size: None,
+                    lot_size: None,
+                    error: Some(error.clone()),
+                },
+            })
+            .collect();
+        ConnectionStatus {
+            venue: self.venue(),
+            generation: self.args.generation,
+            endpoints,
+            subscriptions,
+            books,
+            instruments,
+        }
+    }
+}
+
+fn live_mut(endpoint: &mut EndpointState, session: u64) -> Option<&mut LiveSession> {
+    [endpoint.active.as_mut(), endpoint.replacement.as_mut()]
+        .into_iter()
+        .flatten()
+        .find(|live| live.id == session)
+}
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        // A session whose handle is gone must not outlive it; stopping is idempotent.
+        if !self.task.is_finished() {
+            self.stop.stop(CloseReason::Shutdown);
+        }
+    }
+}

@@ -1,0 +1,918 @@
+//! One socket of a venue: a task that connects, subscribes, reads frames and turns them into
+//! routed events, until it is stopped or the socket fails.
+//!
+//! The reader never waits on downstream work. Parsing and book upkeep are in-memory and
+//! quick; events reach aggregators through their route slots without waiting; outgoing
+//! requests go to a writer task through a bounded queue (paced there to the venue's rate);
+//! REST snapshots are fetched by separate tasks whose results come back on a channel.
+//! Frames that cannot be parsed are counted, logged (rate-limited) and skipped.
+//!
+//! Facts the actor's watchdog needs (last frame time per class, counters) are atomics in
+//! [`SessionStats`]; only rare events (connected, data flowing, subscription answers,
+//! closed) are sent to the actor.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use ractor::ActorRef;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::book::{BookKeeper, BookOutcome};
+use super::frame::{FrameKind, ParseError};
+use super::messages::{CloseReason, ConnectionMsg, SessionEvent};
+use super::protocol::{self, Endpoint};
+use super::rest_client::{RestClient, RestError, error_chain};
+use super::settings::ConnectionSettings;
+use super::shared::{BookBoard, BookState, Cursors, QualitySink};
+use super::streams::StreamClass;
+use crate::aggregator::AggregatorMsg;
+use crate::metrics::{
+    BOOK_BUFFER_DROPPED_TOTAL, BOOK_RESYNCS_TOTAL, FEED_LAG_SECONDS, WS_DUPLICATES_DROPPED_TOTAL,
+    WS_MESSAGES_RECEIVED_TOTAL, WS_OUTGOING_DROPPED_TOTAL, WS_PARSE_ERRORS_TOTAL,
+    WS_RECEIVED_BYTES_TOTAL,
+};
+use crate::model::{
+    BookSnapshot, Control, DataQualityEvent, MarketEvent, QualityKind, Symbol, Trade, UnixNanos,
+    Venue,
+};
+use crate::routing::RouteSlot;
+
+/// Milliseconds on a monotonic clock shared by sessions and the actor's watchdog.
+pub fn monotonic_ms() -> i64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    i64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Per-socket facts, updated by the reader without locks.
+#[derive(Debug, Default)]
+pub struct SessionStats {
+    /// When the socket opened (monotonic ms; 0 until then).
+    pub connected_at: AtomicI64,
+    /// Last frame of any kind (monotonic ms).
+    pub last_frame: AtomicI64,
+    /// Last book frame.
+    pub last_book: AtomicI64,
+    /// Last trade frame.
+    pub last_trade: AtomicI64,
+    /// Frames received.
+    pub frames: AtomicU64,
+    /// Payload bytes received.
+    pub bytes: AtomicU64,
+    /// Frames that could not be parsed.
+    pub parse_errors: AtomicU64,
+}
+
+/// Stops a session, remembering why.
+#[derive(Debug, Clone, Default)]
+pub struct SessionStop {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<CloseReason>>>,
+}
+
+impl SessionStop {
+    /// Asks the session to close for `reason` (the first reason given wins).
+    pub fn stop(&self, reason: CloseReason) {
+        let mut slot = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        drop(slot);
+        self.token.cancel();
+    }
+
+    fn reason(&self) -> CloseReason {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or(CloseReason::Shutdown)
+    }
+}
+
+/// Everything a session needs.
+#[derive(Debug, Clone)]
+pub struct SessionArgs {
+    /// Venue.
+    pub venue: Venue,
+    /// Which endpoint of the venue this socket serves.
+    pub endpoint_index: usize,
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// Unique id of the session within the venue.
+    pub session_id: u64,
+    /// The actor to report to.
+    pub owner: ActorRef<ConnectionMsg>,
+    /// Routes of the venue's symbols.
+    pub routes: Arc<HashMap<Symbol, Arc<RouteSlot>>>,
+    /// Cursors of the venue's symbols.
+    pub cursors: Arc<Cursors>,
+    /// Published book views.
+    pub board: Arc<BookBoard>,
+    /// Where data-quality events go.
+    pub quality: QualitySink,
+    /// REST access, for depth snapshots.
+    pub rest: RestClient,
+    /// Tunables.
+    pub settings: Arc<ConnectionSettings>,
+    /// Facts for the watchdog.
+    pub stats: Arc<SessionStats>,
+    /// How the actor stops the session.
+    pub stop: SessionStop,
+}
+
+/// An outgoing message for the writer task.
+#[derive(Debug)]
+enum Outgoing {
+    /// A request, paced to the venue's rate.
+    Request(String),
+    /// Close the socket cleanly.
+    Close,
+}
+
+/// What a request waits for an answer to.
+#[derive(Debug)]
+enum Pending {
+    Subscribe(Vec<String>),
+    Unsubscribe,
+    Ping,
+}
+
+/// Runs a session to its end, then reports why it ended.
+pub async fn run(args: SessionArgs) {
+    let reason = match connect(&args).await {
+        Ok(socket) => {
+            args.stats
+                .connected_at
+                .store(monotonic_ms().max(1), Ordering::Release);
+            report(&args, SessionEvent::Connected);
+            stream(&args, socket).await
+        }
+        Err(reason) => reason,
+    };
+    report(&args, SessionEvent::Closed(reason));
+}
+
+fn report(args: &SessionArgs, event: SessionEvent) {
+    // The actor may be restarting; the next incarnation starts fresh sessions anyway.
+    let _ = args.owner.cast(ConnectionMsg::Session {
+        endpoint: args.endpoint_index,
+        session: args.session_id,
+        event,
+    });
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(args: &SessionArgs) -> Result<Socket, CloseReason> {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(args.settings.max_frame_bytes))
+        .max_frame_size(Some(args.settings.max_frame_bytes));
+    let url = args.endpoint.url.as_str();
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, None);
+    tokio::select! {
+        () = args.stop.token.cancelled() => Err(args.stop.reason()),
+        outcome = tokio::time::timeout(args.settings.connect_timeout, attempt) => match outcome {
+            Ok(Ok((socket, _response))) => Ok(socket),
+            Ok(Err(err)) => Err(CloseReason::ConnectFailed(error_chain(&err))),
+            Err(_) => Err(CloseReason::ConnectFailed(format!("no handshake within {:?}", args.settings.connect_timeout))),
+        },
+    }
+}
+
+/// The reader's state.
+struct Reader<'a> {
+    args: &'a SessionArgs,
+    parser: Box<dyn super::FrameParser>,
+    outgoing: mpsc::Sender<Outgoing>,
+    next_request: u64,
+    pending: HashMap<u64, (Pending, Instant)>,
+    books: HashMap<Symbol, BookKeeper>,
+    /// Symbols whose book must be rebuilt and whose snapshot is not in flight yet.
+    snapshot_queue: VecDeque<Symbol>,
+    snapshots_in_flight: HashSet<Symbol>,
+    /// When a failed snapshot fetch may be retried, and how many attempts failed in a row.
+    snapshot_retry_at: HashMap<Symbol, (Instant, u32)>,
+    snapshot_results: mpsc::Sender<(Symbol, Result<BookSnapshot, RestError>)>,
+    /// Symbols with book changes not yet published.
+    dirty: HashSet<Symbol>,
+    /// Symbols whose next sync is a resync (after a gap or reset), for counting.
+    resyncing: HashSet<Symbol>,
+    /// Buffer drops of each book already counted in the metric.
+    buffer_drops_reported: HashMap<Symbol, u64>,
+    data_flowing: bool,
+    parse_errors_logged_at: Option<Instant>,
+    parse_errors_suppressed: u64,
+}
+
+async fn stream(args: &SessionArgs, socket: Socket) -> CloseReason {
+    let (sink, mut frames) = socket.split();
+    let (outgoing, outgoing_rx) = mpsc::channel(1024);
+    let mut writer = tokio::spawn(write(
+        sink,
+        outgoing_rx,
+        protocol::request_spacing(args.venue),
+    ));
+    let (snapshot_results, mut snapshot_rx) = mpsc::channel(64);
+    let mut reader = Reader {
+        args,
+        parser: super::parser_for(args.venue, args.settings.max_frame_bytes),
+        outgoing,
+        next_request: 1,
+        pending: HashMap::new(),
+        books: HashMap::new(),
+        snapshot_queue: VecDeque::new(),
+        snapshots_in_flight: HashSet::new(),
+        snapshot_retry_at: HashMap::new(),
+        snapshot_results,
+        dirty: HashSet::new(),
+        resyncing: HashSet::new(),
+        buffer_drops_reported: HashMap::new(),
+        data_flowing: false,
+        parse_errors_logged_at: None,
+        parse_errors_suppressed: 0,
+    };
+    reader.start();
+    let mut tick = tokio::time::interval(
+        args.settings
+            .book_publish_interval
+            .min(Duration::from_millis(500)),
+    );
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + args.settings.ping_interval,
+        args.settings.ping_interval,
+    );
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let client_ping = protocol::limits(args.venue).client_ping;
+
+    let reason = loop {
+        tokio::select! {
+            biased;
+            () = args.stop.token.cancelled() => {
+                let _ = reader.outgoing.try_send(Outgoing::Close);
+                break args.stop.reason();
+            }
+            frame = frames.next() => match frame {
+                Some(Ok(message)) => {
+                    if let Some(reason) = reader.on_message(message) {
+                        break reason;
+                    }
+                }
+                Some(Err(err)) => break CloseReason::ReadError(error_chain(&err)),
+                None => break CloseReason::StreamEnded,
+            },
+            Some((symbol, result)) = snapshot_rx.recv() => reader.on_snapshot_result(symbol, result),
+            _ = ping.tick(), if client_ping => reader.ping(),
+            _ = tick.tick() => reader.on_tick(),
+            finished = &mut writer => break CloseReason::WriterError(match finished {
+                Ok(Err(err)) => err,
+                Ok(Ok(())) => "writer stopped".into(),
+                Err(err) => err.to_string(),
+            }),
+        }
+    };
+    // Closing the outgoing queue lets the writer send what is queued (the close frame of a
+    // planned stop) and end; it gets a moment for that, never longer.
+    drop(reader);
+    if tokio::time::timeout(Duration::from_millis(200), &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+    if reason.is_planned() {
+        debug!(venue = %args.venue, endpoint = args.endpoint.name, session = args.session_id, reason = %reason, "socket closed");
+    }
+    reason
+}
+
+/// Writes outgoing messages, spacing requests to the venue's rate.
+async fn write(
+    mut sink: futures_util::stream::SplitSink<Socket, Message>,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+    spacing: Duration,
+) -> Result<(), String> {
+    let mut next_slot = tokio::time::Instant::now();
+    while let Some(message) = outgoing.recv().await {
+        match message {
+            Outgoing::Request(text) => {
+                tokio::time::sleep_until(next_slot).await;
+                sink.send(Message::text(text))
+                    .await
+                    .map_err(|err| error_chain(&err))?;
+                next_slot = next_slot.max(tokio::time::Instant::now()) + spacing;
+            }
+            Outgoing::Close => {
+                let _ = sink.send(Message::Close(None)).await;
+                let _ = sink.close().await;
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Reader<'_> {
+    fn venue(&self) -> Venue {
+        self.args.venue
+    }
+
+    /// Subscribes every topic and starts every book.
+    fn start(&mut self) {
+        let topics: Vec<String> = self
+            .args
+            .endpoint
+            .topics
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        for chunk in topics.chunks(protocol::limits(self.venue()).max_topics_per_request) {
+            self.subscribe(chunk.to_vec());
+        }
+        for topic in &self.args.endpoint.topics {
+            if topic.stream.class() == StreamClass::Book {
+                let keeper = BookKeeper::new(
+                    self.venue(),
+                    topic.symbol,
+                    self.args.settings.book_buffer_limit,
+                );
+                self.books.insert(topic.symbol, keeper);
+                if let Some(cursor) = self.args.cursors.get(topic.symbol) {
+                    cursor.set_book_state(BookState::Syncing, None);
+                }
+            }
+        }
+    }
+
+    /// Starts rebuilding the books whose diff streams the venue just accepted (Binance: the
+    /// REST snapshot is fetched once diffs are being buffered).
+    fn on_subscribed(&mut self, topics: &[String]) {
+        let venue = self.venue();
+        let accepted: Vec<Symbol> = self
+            .args
+            .endpoint
+            .topics
+            .iter()
+            .filter(|t| t.stream.class() == StreamClass::Book && topics.contains(&t.name))
+            .map(|t| t.symbol)
+            .filter(|symbol| protocol::depth_path(venue, *symbol, 1).is_some())
+            .collect();
+        for symbol in accepted {
+            if self.books.get(&symbol).is_some_and(|k| !k.is_synced())
+                && !self.snapshot_queue.contains(&symbol)
+            {
+                self.snapshot_queue.push_back(symbol);
+            }
+        }
+        self.start_snapshots();
+    }
+
+    /// Gives up the book of a refused book stream: nothing would keep it current.
+    fn abandon_book(&mut self, topic: &str) {
+        let Some(symbol) = self
+            .args
+            .endpoint
+            .topics
+            .iter()
+            .find(|t| t.name == topic && t.stream.class() == StreamClass::Book)
+            .map(|t| t.symbol)
+        else {
+            return;
+        };
+        self.books.remove(&symbol);
+        self.snapshot_queue.retain(|s| *s != symbol);
+        self.dirty.remove(&symbol);
+        if let Some(cursor) = self.args.cursors.get(symbol) {
+            if cursor.owns_book(self.args.session_id) {
+                self.args.board.clear(self.venue(), symbol);
+            }
+            cursor.set_book_state(BookState::Idle, None);
+        }
+    }
+
+    fn request(&mut self, pending: Pending, build: impl FnOnce(u64) -> String) {
+        let id = self.next_request;
+        self.next_request += 1;
+        let text = build(id);
+        match self.outgoing.try_send(Outgoing::Request(text)) {
+            Ok(()) => {
+                self.pending.insert(id, (pending, Instant::now()));
+            }
+            Err(_) => {
+                metrics::counter!(WS_OUTGOING_DROPPED_TOTAL, "venue" => self.venue().as_str())
+                    .increment(1);
+                warn!(venue = %self.venue(), endpoint = self.args.endpoint.name, "outgoing queue full: request dropped");
+            }
+        }
+    }
+
+    fn subscribe(&mut self, topics: Vec<String>) {
+        let venue = self.venue();
+        let request_topics = topics.clone();
+        self.request(Pending::Subscribe(topics), |id| {
+            protocol::subscribe_request(venue, &request_topics, id)
+        });
+    }
+
+    fn ping(&mut self) {
+        let venue = self.venue();
+        self.request(Pending::Ping, |id| {
+            protocol::client_ping(venue, id).unwrap_or_default()
+        });
+    }
+
+    /// Handles one WebSocket message; returns a reason to close the socket.
+    fn on_message(&mut self, message: Message) -> Option<CloseReason> {
+        let now = monotonic_ms();
+        let stats = &self.args.stats;
+        stats.last_frame.store(now, Ordering::Relaxed);
+        stats.frames.fetch_add(1, Ordering::Relaxed);
+        let venue = self.venue().as_str();
+        let kind = match &message {
+            Message::Text(text) => {
+                let bytes = text.len() as u64;
+                stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+                metrics::counter!(WS_RECEIVED_BYTES_TOTAL, "venue" => venue).increment(bytes);
+                let received_at = UnixNanos::now();
+                match self.parser.parse(text.as_bytes(), received_at) {
+                    Ok(event) => {
+                        let kind = event_kind(&event);
+                        self.on_event(event, now);
+                        kind
+                    }
+                    Err(err) => {
+                        self.on_parse_error(&err, text.as_str());
+                        "unparsed"
+                    }
+                }
+            }
+            // The venues send text only; anything else is counted and ignored (tungstenite
+            // answers pings itself).
+            Message::Binary(_) => "binary",
+            Message::Ping(_) => "ping",
+            Message::Pong(_) => "pong",
+            Message::Close(frame) => {
+                let detail = frame.as_ref().map_or_else(
+                    || "no close frame".to_owned(),
+                    |f| format!("{} {}", f.code, f.reason),
+                );
+                return Some(CloseReason::RemoteClose(detail));
+            }
+            Message::Frame(_) => "frame",
+        };
+        metrics::counter!(WS_MESSAGES_RECEIVED_TOTAL, "venue" => venue, "kind" => kind)
+            .increment(1);
+        None
+    }
+
+    fn on_parse_error(&mut self, err: &ParseError, frame: &str) {
+        self.args.stats.parse_errors.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(WS_PARSE_ERRORS_TOTAL, "venue" => self.venue().as_str(), "reason" => err.reason()).increment(1);
+        let now = Instant::now();
+        let quiet = self
+            .parse_errors_logged_at
+            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(10));
+        if quiet {
+            self.parse_errors_suppressed += 1;
+            return;
+        }
+        let preview: String = frame.chars().take(120).collect();
+        warn!(
+            venue = %self.venue(),
+            endpoint = self.args.endpoint.name,
+            reason = err.reason(),
+            error = %error_chain(err),
+            suppressed = self.parse_errors_suppressed,
+            frame = %preview,
+            "frame skipped"
+        );
+        self.parse_errors_logged_at = Some(now);
+        self.parse_errors_suppressed = 0;
+    }
+
+    fn data_flowed(&mut self) {
+        if !self.data_flowing {
+            self.data_flowing = true;
+            report(self.args, SessionEvent::DataFlowing);
+        }
+    }
+
+    fn on_event(&mut self, event: MarketEvent, now: i64) {
+        match event {
+            MarketEvent::Trades(trades) => {
+                self.args.stats.last_trade.store(now, Ordering::Relaxed);
+                self.data_flowed();
+                self.on_trades(trades);
+            }
+            MarketEvent::BookDelta(delta) => {
+                self.args.stats.last_book.store(now, Ordering::Relaxed);
+                self.data_flowed();
+                let symbol = delta.symbol;
+                let lag = lag_seconds(delta.received_at, delta.event_time.as_millis());
+                metrics::histogram!(FEED_LAG_SECONDS, "venue" => self.venue().as_str()).record(lag);
+                let Some(keeper) = self.books.get_mut(&symbol) else {
+                    return self.unexpected_symbol(symbol);
+                };
+                let outcome = keeper.on_delta(delta);
+                self.on_book_outcome(symbol, outcome);
+            }
+            MarketEvent::BookSnapshot(snapshot) => {
+                self.args.stats.last_book.store(now, Ordering::Relaxed);
+                self.data_flowed();
+                let symbol = snapshot.symbol;
+                let Some(keeper) = self.books.get_mut(&symbol) else {
+                    return self.unexpected_symbol(symbol);
+                };
+                let was_synced = keeper.is_synced();
+                let outcome = keeper.on_snapshot(snapshot);
+                if was_synced
+                    && matches!(
+                        outcome,
+                        BookOutcome::Synced {
+                            venue_reset: false,
+                            ..
+                        }
+                    )
+                {
+                    // A venue re-send of the snapshot: the book is overwritten.
+                    self.resyncing.insert(symbol);
+                }
+                self.on_book_outcome(symbol, outcome);
+            }
+            MarketEvent::Klines(klines) => {
+                self.data_flowed();
+                if let Some(symbol) = klines.first().map(|k| k.symbol) {
+                    self.route(symbol, AggregatorMsg::Klines(klines));
+                }
+            }
+            MarketEvent::Control(control) => self.on_control(control),
+        }
+    }
+
+    fn on_trades(&mut self, trades: Vec<Trade>) {
+        let Some(first) = trades.first() else {
+            return;
+        };
+        let symbol = first.symbol;
+        let lag = lag_seconds(first.received_at, first.event_time.as_millis());
+        metrics::histogram!(FEED_LAG_SECONDS, "venue" => self.venue().as_str()).record(lag);
+        let Some(cursor) = self.args.cursors.get(symbol) else {
+            return self.unexpected_symbol(symbol);
+        };
+        let admitted = cursor.admit_trades(self.venue(), trades);
+        if admitted.duplicates > 0 {
+            metrics::counter!(WS_DUPLICATES_DROPPED_TOTAL, "venue" => self.venue().as_str())
+                .increment(admitted.duplicates);
+        }
+        for (from, to) in admitted.gaps {
+            self.args.quality.record(
+                DataQualityEvent::now(
+                    self.venue(),
+                    Some(symbol),
+                    QualityKind::TradeGap,
+                    "trade id jump",
+                )
+                .with_range(from, to),
+            );
+        }
+        if !admitted.trades.is_empty() {
+            self.route(symbol, AggregatorMsg::Trades(admitted.trades));
+        }
+    }
+
+    fn unexpected_symbol(&self, symbol: Symbol) {
+        metrics::counter!(WS_PARSE_ERRORS_TOTAL, "venue" => self.venue().as_str(), "reason" => "unexpected_symbol").increment(1);
+        debug!(venue = %self.venue(), symbol = %symbol, "event for a symbol this socket does not carry");
+    }
+
+    fn route(&self, symbol: Symbol, message: AggregatorMsg) {
+        if let Some(slot) = self.args.routes.get(&symbol) {
+            // A refused message is counted by the slot; the reader does not wait.
+            let _ = slot.send(message);
+        }
+    }
+
+    fn on_book_outcome(&mut self, symbol: Symbol, outcome: BookOutcome) {
+        let venue = self.venue();
+        let cursor = self.args.cursors.get(symbol);
+        match outcome {
+            BookOutcome::Applied => {
+                self.dirty.insert(symbol);
+            }
+            BookOutcome::Buffered | BookOutcome::Stale | BookOutcome::AwaitingSnapshot => {}
+            BookOutcome::Synced { venue_reset, .. } => {
+                if venue_reset {
+                    self.args.quality.record(DataQualityEvent::now(
+                        venue,
+                        Some(symbol),
+                        QualityKind::BookReset,
+                        "venue reset the book (u = 1)",
+                    ));
+                    self.resyncing.insert(symbol);
+                }
+                if self.resyncing.remove(&symbol) {
+                    metrics::counter!(BOOK_RESYNCS_TOTAL, "venue" => venue.as_str(), "symbol" => symbol.as_str().to_owned()).increment(1);
+                    if let Some(cursor) = &cursor {
+                        cursor.count_resync();
+                    }
+                    self.args.quality.record(DataQualityEvent::now(
+                        venue,
+                        Some(symbol),
+                        QualityKind::BookResync,
+                        "book rebuilt from a fresh snapshot",
+                    ));
+                }
+                if let Some(cursor) = &cursor {
+                    cursor.claim_book(self.args.session_id);
+                }
+                self.publish(symbol);
+            }
+            BookOutcome::SnapshotTooOld {
+                snapshot_id,
+                first_buffered,
+            } => {
+                debug!(venue = %venue, symbol = %symbol, snapshot_id, first_buffered, "snapshot older than the buffered diffs; fetching another");
+                self.snapshot_queue.push_back(symbol);
+            }
+            BookOutcome::Gap { expected, received } => {
+                let to = received.saturating_sub(1).max(expected);
+                self.args.quality.record(
+                    DataQualityEvent::now(
+                        venue,
+                        Some(symbol),
+                        QualityKind::BookGap,
+                        "book sequence break",
+                    )
+                    .with_range(expected, to),
+                );
+                self.resyncing.insert(symbol);
+                if let Some(cursor) = &cursor {
+                    if cursor.owns_book(self.args.session_id) {
+                        self.args.board.clear(venue, symbol);
+                    }
+                    cursor.set_book_state(BookState::Syncing, None);
+                }
+                self.resync(symbol);
+            }
+        }
+        if let (Some(cursor), Some(keeper)) = (&cursor, self.books.get(&symbol))
+            && cursor.owns_book(self.args.session_id)
+            && let Some(id) = keeper.last_update_id()
+        {
+            cursor.set_book_state(BookState::Synced, Some(id));
+        }
+        let drops = self.books.get(&symbol).map_or(0, BookKeeper::buffer_drops);
+        let reported = self.buffer_drops_reported.entry(symbol).or_default();
+        if drops > *reported {
+            metrics::counter!(BOOK_BUFFER_DROPPED_TOTAL, "venue" => venue.as_str())
+                .increment(drops - *reported);
+            *reported = drops;
+        }
+    }
+
+    /// Rebuilds one symbol's book: a new REST snapshot (Binance) or a resubscription, which
+    /// makes the venue send a new snapshot (Bybit). Other symbols are not disturbed.
+    fn resync(&mut self, symbol: Symbol) {
+        if protocol::depth_path(self.venue(), symbol, 1).is_some() {
+            self.snapshot_queue.push_back(symbol);
+            self.start_snapshots();
+            return;
+        }
+        let topics: Vec<String> = self
+            .args
+            .endpoint
+            .topics
+            .iter()
+            .filter(|t| t.symbol == symbol && t.stream.class() == StreamClass::Book)
+            .map(|t| t.name.clone())
+            .collect();
+        let venue = self.venue();
+        let unsubscribe_topics = topics.clone();
+        self.request(Pending::Unsubscribe, |id| {
+            protocol::unsubscribe_request(venue, &unsubscribe_topics, id)
+        });
+        self.subscribe(topics);
+    }
+
+    fn start_snapshots(&mut self) {
+        let now = Instant::now();
+        let mut deferred = Vec::new();
+        while self.snapshots_in_flight.len() < self.args.settings.snapshot_concurrency.max(1) {
+            let Some(symbol) = self.snapshot_queue.pop_front() else {
+                break;
+            };
+            if self.snapshots_in_flight.contains(&symbol) {
+                continue;
+            }
+            if self
+                .snapshot_retry_at
+                .get(&symbol)
+                .is_some_and(|&(at, _)| at > now)
+            {
+                deferred.push(symbol);
+                continue;
+            }
+            self.snapshots_in_flight.insert(symbol);
+            let rest = self.args.rest.clone();
+            let results = self.snapshot_results.clone();
+            let depth = self.args.settings.snapshot_depth;
+            tokio::spawn(async move {
+                let result = rest.depth_snapshot(symbol, depth).await;
+                let _ = results.send((symbol, result)).await;
+            });
+        }
+        self.snapshot_queue.extend(deferred);
+    }
+
+    fn on_snapshot_result(&mut self, symbol: Symbol, result: Result<BookSnapshot, RestError>) {
+        self.snapshots_in_flight.remove(&symbol);
+        match result {
+            Ok(snapshot) => {
+                self.snapshot_retry_at.remove(&symbol);
+                if let Some(keeper) = self.books.get_mut(&symbol) {
+                    let outcome = keeper.on_snapshot(snapshot);
+                    self.on_book_outcome(symbol, outcome);
+                }
+            }
+            Err(err) => {
+                let failures = self.snapshot_retry_at.get(&symbol).map_or(0, |&(_, n)| n);
+                let delay = self.args.settings.backoff.random(failures);
+                warn!(venue = %self.venue(), symbol = %symbol, error = %error_chain(&err), delay_ms = delay.as_millis() as u64, "depth snapshot failed; retrying");
+                self.snapshot_retry_at
+                    .insert(symbol, (Instant::now() + delay, failures.saturating_add(1)));
+                self.snapshot_queue.push_back(symbol);
+            }
+        }
+        self.start_snapshots();
+    }
+
+    fn publish(&mut self, symbol: Symbol) {
+        self.dirty.remove(&symbol);
+        let owns = self
+            .args
+            .cursors
+            .get(symbol)
+            .is_some_and(|c| c.owns_book(self.args.session_id));
+        if !owns {
+            return;
+        }
+        if let Some(view) = self
+            .books
+            .get(&symbol)
+            .and_then(|k| k.view(self.args.settings.book_view_depth))
+        {
+            let view = Arc::new(view);
+            self.args.board.publish(Arc::clone(&view));
+            self.route(symbol, AggregatorMsg::Book(view));
+        }
+    }
+
+    fn on_tick(&mut self) {
+        // An owner that died (a panic, a kill) cannot stop its sessions: they stop themselves.
+        if matches!(
+            self.args.owner.get_status(),
+            ractor::ActorStatus::Stopping | ractor::ActorStatus::Stopped
+        ) {
+            self.args.stop.stop(CloseReason::Shutdown);
+            return;
+        }
+        let dirty: Vec<Symbol> = self.dirty.drain().collect();
+        for symbol in dirty {
+            self.publish(symbol);
+        }
+        let timeout = self.args.settings.ack_timeout;
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, at))| at.elapsed() > timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some((Pending::Subscribe(topics), _)) = self.pending.remove(&id) {
+                report(self.args, SessionEvent::AckTimeout(topics));
+            }
+        }
+        if !self.snapshot_queue.is_empty() {
+            self.start_snapshots();
+        }
+    }
+
+    fn on_control(&mut self, control: Control) {
+        match control {
+            Control::Ack { request_id } => {
+                if let Some((Pending::Subscribe(topics), _)) =
+                    request_id.and_then(|id| self.pending.remove(&id))
+                {
+                    self.on_subscribed(&topics);
+                    report(self.args, SessionEvent::Subscribed(topics));
+                }
+            }
+            Control::Pong { request_id } => {
+                if let Some(id) = request_id {
+                    self.pending.remove(&id);
+                }
+            }
+            Control::Rejected {
+                request_id,
+                code,
+                message,
+                topic,
+            } => self.on_rejected(request_id, code, &message, topic),
+            Control::ServerShutdown { .. } => {
+                info!(venue = %self.venue(), endpoint = self.args.endpoint.name, "venue announced a server shutdown");
+                report(self.args, SessionEvent::ServerShutdown);
+            }
+        }
+    }
+
+    /// A refused request: the named topic (or, for a single-topic request, its topic) is
+    /// reported rejected and never retried on this socket; the rest of a batch is sent again,
+    /// one topic per request when the venue did not say which topic it refused, to isolate it.
+    fn on_rejected(
+        &mut self,
+        request_id: Option<u64>,
+        code: Option<i64>,
+        message: &str,
+        topic: Option<Box<str>>,
+    ) {
+        // Binance errors may come without an id: attribute them to the only pending request.
+        let id = request_id.or_else(|| {
+            let subscribes: Vec<u64> = self
+                .pending
+                .iter()
+                .filter(|(_, (p, _))| matches!(p, Pending::Subscribe(_)))
+                .map(|(id, _)| *id)
+                .collect();
+            (subscribes.len() == 1).then(|| subscribes[0])
+        });
+        let Some((Pending::Subscribe(topics), _)) = id.and_then(|id| self.pending.remove(&id))
+        else {
+            warn!(venue = %self.venue(), code, message, "venue refused a request that cannot be attributed");
+            return;
+        };
+        let reason = match code {
+            Some(code) => format!("{message} (code {code})"),
+            None => message.to_owned(),
+        };
+        if message.contains("already subscribed") {
+            self.on_subscribed(&topics);
+            report(self.args, SessionEvent::Subscribed(topics));
+            return;
+        }
+        let named = topic
+            .as_deref()
+            .and_then(|named| topics.iter().find(|t| t.as_str() == named).cloned());
+        match (named, topics.len()) {
+            (Some(named), _) => {
+                self.abandon_book(&named);
+                report(
+                    self.args,
+                    SessionEvent::Rejected {
+                        topic: named.clone(),
+                        reason,
+                    },
+                );
+                let rest: Vec<String> = topics.into_iter().filter(|t| *t != named).collect();
+                if !rest.is_empty() {
+                    self.subscribe(rest);
+                }
+            }
+            (None, 1) => {
+                let topic = topics.into_iter().next().unwrap_or_default();
+                self.abandon_book(&topic);
+                report(self.args, SessionEvent::Rejected { topic, reason });
+            }
+            (None, _) => {
+                for topic in topics {
+                    self.subscribe(vec![topic]);
+                }
+            }
+        }
+    }
+}
+
+fn event_kind(event: &MarketEvent) -> &'static str {
+    match event {
+        MarketEvent::Trades(_) => "trades",
+        MarketEvent::BookDelta(_) => FrameKind::DepthUpdate.as_str(),
+        MarketEvent::BookSnapshot(_) => "book_snapshot",
+        MarketEvent::Klines(_) => FrameKind::Kline.as_str(),
+        MarketEvent::Control(_) => FrameKind::Response.as_str(),
+    }
+}
+
+/// Seconds from the venue's event time to the local receive time (0 when clocks disagree).
+fn lag_seconds(received_at: UnixNanos, event_time_ms: i64) -> f64 {
+    let lag_nanos = received_at
+        .0
+        .saturating_sub(event_time_ms.saturating_mul(1_000_000));
+    (lag_nanos.max(0) as f64) / 1e9
+}

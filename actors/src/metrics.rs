@@ -1,0 +1,119 @@
+//! Metric names of the actors crate, with their help text. Labels come only from bounded
+//! sets: configured venues and symbols, and enum-backed reasons and kinds.
+
+/// Gauge: 1 while a venue endpoint's socket is connected and streaming, else 0. Labels:
+/// `venue`, `endpoint` (`stream`, `public`, `market`).
+pub const WS_CONNECTED: &str = "wadm_ws_connected";
+/// Counter: WebSocket frames received, by `venue` and `kind` (a frame kind, `ping`, `binary`...).
+pub const WS_MESSAGES_RECEIVED_TOTAL: &str = "wadm_ws_messages_received_total";
+/// Counter: WebSocket payload bytes received, by `venue`.
+pub const WS_RECEIVED_BYTES_TOTAL: &str = "wadm_ws_received_bytes_total";
+/// Counter: connections replaced or lost, by `venue` and `reason`.
+pub const WS_RECONNECTS_TOTAL: &str = "wadm_ws_reconnects_total";
+/// Counter: connection attempts, by `venue` and `outcome` (`connected`, `failed`).
+pub const WS_CONNECT_ATTEMPTS_TOTAL: &str = "wadm_ws_connect_attempts_total";
+/// Counter: connection attempts delayed by the global attempt budget, by `venue`.
+pub const WS_BUDGET_WAITS_TOTAL: &str = "wadm_ws_connect_budget_waits_total";
+/// Counter: frames that could not be parsed, by `venue` and `reason`.
+pub const WS_PARSE_ERRORS_TOTAL: &str = "wadm_ws_parse_errors_total";
+/// Counter: subscription answers, by `venue` and `outcome` (`ack`, `rejected`, `timeout`).
+pub const WS_SUBSCRIPTIONS_TOTAL: &str = "wadm_ws_subscription_responses_total";
+/// Counter: watchdog trips, by `venue` and `class` (`transport`, `book`, `trades`).
+pub const WS_WATCHDOG_TRIPS_TOTAL: &str = "wadm_ws_watchdog_trips_total";
+/// Counter: events dropped as duplicates of the overlap of two connections, by `venue`.
+pub const WS_DUPLICATES_DROPPED_TOTAL: &str = "wadm_ws_duplicates_dropped_total";
+/// Counter: outgoing control messages dropped because the writer queue was full, by `venue`.
+pub const WS_OUTGOING_DROPPED_TOTAL: &str = "wadm_ws_outgoing_dropped_total";
+/// Histogram: venue event time to local receive time, in seconds, by `venue`.
+pub const FEED_LAG_SECONDS: &str = "wadm_feed_lag_seconds";
+/// Counter: local books rebuilt from a snapshot, by `venue` and `symbol`.
+pub const BOOK_RESYNCS_TOTAL: &str = "wadm_book_resyncs_total";
+/// Counter: book diffs dropped from a full pre-snapshot buffer, by `venue`.
+pub const BOOK_BUFFER_DROPPED_TOTAL: &str = "wadm_book_buffer_dropped_total";
+/// Counter: REST requests, by `venue`, `kind` (`depth`, `instruments`) and `outcome`.
+pub const REST_REQUESTS_TOTAL: &str = "wadm_rest_requests_total";
+/// Counter: data-quality events (gaps, resyncs, reconnects...), by `venue` and `kind`.
+pub const DATA_QUALITY_EVENTS_TOTAL: &str = "wadm_data_quality_events_total";
+/// Counter: messages routed to aggregators, by `venue`.
+pub const ROUTER_MESSAGES_TOTAL: &str = "wadm_router_messages_total";
+/// Counter: messages not delivered to an aggregator, by `venue` and `reason`.
+pub const ROUTER_DROPPED_TOTAL: &str = "wadm_router_dropped_total";
+
+/// Registers the help text of every metric of this crate.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(
+        WS_CONNECTED,
+        "1 while the venue endpoint's socket is connected and streaming, else 0."
+    );
+    describe_counter!(
+        WS_MESSAGES_RECEIVED_TOTAL,
+        "WebSocket frames received, by venue and frame kind."
+    );
+    describe_counter!(
+        WS_RECEIVED_BYTES_TOTAL,
+        metrics::Unit::Bytes,
+        "WebSocket payload bytes received, by venue."
+    );
+    describe_counter!(
+        WS_RECONNECTS_TOTAL,
+        "Connections lost or replaced, by venue and reason."
+    );
+    describe_counter!(
+        WS_CONNECT_ATTEMPTS_TOTAL,
+        "WebSocket connection attempts, by venue and outcome."
+    );
+    describe_counter!(
+        WS_BUDGET_WAITS_TOTAL,
+        "Connection attempts delayed by the global connection-attempt budget."
+    );
+    describe_counter!(
+        WS_PARSE_ERRORS_TOTAL,
+        "Frames that could not be parsed (counted, logged, skipped), by venue and reason."
+    );
+    describe_counter!(
+        WS_SUBSCRIPTIONS_TOTAL,
+        "Answers to subscription requests, by venue and outcome (ack, rejected, timeout)."
+    );
+    describe_counter!(
+        WS_WATCHDOG_TRIPS_TOTAL,
+        "Watchdog trips, by venue and class (transport: no frame at all; book or trades: no data of that class)."
+    );
+    describe_counter!(
+        WS_DUPLICATES_DROPPED_TOTAL,
+        "Events dropped as duplicates while two connections overlap (rotation)."
+    );
+    describe_counter!(
+        WS_OUTGOING_DROPPED_TOTAL,
+        "Outgoing control messages dropped because the socket writer's queue was full."
+    );
+    describe_histogram!(
+        FEED_LAG_SECONDS,
+        metrics::Unit::Seconds,
+        "Venue event time to local receive time."
+    );
+    describe_counter!(
+        BOOK_RESYNCS_TOTAL,
+        "Local books rebuilt from a fresh snapshot, by venue and symbol."
+    );
+    describe_counter!(
+        BOOK_BUFFER_DROPPED_TOTAL,
+        "Book diffs dropped from a full buffer while waiting for a snapshot."
+    );
+    describe_counter!(
+        REST_REQUESTS_TOTAL,
+        "REST requests to venues, by venue, kind and outcome."
+    );
+    describe_counter!(
+        DATA_QUALITY_EVENTS_TOTAL,
+        "Data-quality events (gaps, resyncs, reconnects, rejections, drops), by venue and kind."
+    );
+    describe_counter!(
+        ROUTER_MESSAGES_TOTAL,
+        "Messages routed to aggregators, by venue."
+    );
+    describe_counter!(
+        ROUTER_DROPPED_TOTAL,
+        "Messages not delivered to an aggregator, by venue and reason (overload, no_aggregator, aggregator_restart)."
+    );
+}

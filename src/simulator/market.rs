@@ -1,0 +1,988 @@
+//! One venue's simulated market: a task that owns every symbol's state (price, book, trade
+//! and update ids, candle), answers subscription requests, renders frames in the venue's
+//! shape for the sockets subscribed to them, and misbehaves on command.
+//!
+//! Sequences are consistent by construction: trade ids are contiguous per symbol; Binance
+//! diffs cover `[U, u]` with `U` = previous `u` + 1 and `pu` = previous `u`; Bybit `u` grows by
+//! one per delta. The REST snapshot and the Bybit subscription snapshot carry the current
+//! book and update id. A "skip" command breaks exactly one of these on purpose.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+use wadm_actors::model::{Price, Qty, Side, Symbol, TimestampMs, Venue};
+
+use super::render::{self, SimKline, SimLevels, SimTrade};
+use super::shared::SimShared;
+
+/// Which socket path a connection came in on (Binance USD-M routes by path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Binance spot `/stream`.
+    BinanceStream,
+    /// Binance USD-M `/public/stream`: depth only.
+    UsdmPublic,
+    /// Binance USD-M `/market/stream`: trades and klines only.
+    UsdmMarket,
+    /// Bybit `/v5/public/{spot,linear}`.
+    Bybit,
+}
+
+/// What a socket task sends its client.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A text frame.
+    Text(Arc<str>),
+    /// A binary frame (garbage for a text protocol).
+    Binary(Vec<u8>),
+    /// Close cleanly with a close frame.
+    Close,
+    /// Drop the TCP connection without a close frame.
+    Drop,
+    /// Send nothing more (no data, no pings) while keeping the TCP connection open.
+    Silence,
+}
+
+/// Ways to misbehave.
+#[derive(Debug, Clone)]
+pub enum Misbehaviour {
+    /// Close every socket (cleanly, or by dropping the connection).
+    Disconnect {
+        /// Send a close frame first.
+        clean: bool,
+    },
+    /// Stop sending anything on the sockets open now (TCP stays open); new sockets are fine.
+    Silence,
+    /// Send `count` garbage frames on every socket.
+    Garbage {
+        /// How many.
+        count: usize,
+    },
+    /// Break the book sequence of a symbol once.
+    SkipSequence(Symbol),
+    /// Bybit: reset a symbol's book (a snapshot with `u = 1`).
+    ResetBook(Symbol),
+    /// Bybit: send a symbol's snapshot again.
+    ResendSnapshot(Symbol),
+    /// Binance: announce a server shutdown.
+    ServerShutdown,
+    /// Refuse every future subscription to this topic.
+    RejectTopic(String),
+}
+
+/// Commands to a market task.
+#[derive(Debug)]
+pub enum MarketCommand {
+    /// A new socket.
+    Register {
+        /// Connection id.
+        conn: u64,
+        /// Path it came in on.
+        route: Route,
+        /// Its outgoing queue.
+        out: mpsc::Sender<Outbound>,
+    },
+    /// A socket closed.
+    Unregister {
+        /// Connection id.
+        conn: u64,
+    },
+    /// A text frame from a client (subscribe, unsubscribe, ping).
+    Request {
+        /// Connection id.
+        conn: u64,
+        /// The frame.
+        text: String,
+    },
+    /// The current book of a symbol (REST depth snapshot).
+    Snapshot {
+        /// Symbol.
+        symbol: Symbol,
+        /// Levels per side at most.
+        limit: usize,
+        /// Answer: last update id and levels, or `None` for an unknown symbol.
+        reply: oneshot::Sender<Option<(u64, SimLevels)>>,
+    },
+    /// Misbehave.
+    Misbehave(Misbehaviour),
+}
+
+/// One simulated instrument.
+#[derive(Debug, Clone)]
+pub struct SimSymbol {
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Starting price.
+    pub start_price: Price,
+    /// Tick size.
+    pub tick: Price,
+    /// Lot size.
+    pub lot: Qty,
+}
+
+/// How fast the market runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// One step per `tick` of wall-clock time, timestamps from the wall clock.
+    RealTime {
+        /// Step interval.
+        tick: Duration,
+    },
+    /// Steps as fast as the slowest subscriber reads (TCP backpressure), on a virtual
+    /// clock advancing 1 ms per step.
+    FullSpeed,
+}
+
+/// Generation parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct GeneratorParams {
+    /// Trades per symbol per step (each step draws 1 to this many).
+    pub max_trades_per_step: u32,
+    /// A book diff every this many steps.
+    pub depth_every: u32,
+    /// A candle update every this many steps.
+    pub kline_every: u32,
+    /// Levels per book side.
+    pub book_levels: i64,
+    /// Seed of the generator.
+    pub seed: u64,
+}
+
+#[derive(Debug)]
+struct Conn {
+    route: Route,
+    out: mpsc::Sender<Outbound>,
+    silent: bool,
+}
+
+#[derive(Debug)]
+struct SymbolState {
+    cfg: SimSymbol,
+    tick: i128,
+    price_ticks: i64,
+    next_trade_id: u64,
+    bids: BTreeMap<i64, i128>,
+    asks: BTreeMap<i64, i128>,
+    update_id: u64,
+    kline: Option<SimKline>,
+    skip_next: bool,
+}
+
+impl SymbolState {
+    fn new(cfg: SimSymbol, levels: i64, rng: &mut fastrand::Rng) -> Self {
+        let tick = cfg.tick.units().max(1);
+        let price_ticks = i64::try_from(cfg.start_price.units() / tick)
+            .unwrap_or(1)
+            .max(levels + 2);
+        let lot = cfg.lot.units().max(1);
+        let mut state = Self {
+            tick,
+            price_ticks,
+            next_trade_id: 1_000 + rng.u64(0..1_000),
+            bids: BTreeMap::new(),
+            asks: BTreeMap::new(),
+            update_id: 10_000 + rng.u64(0..10_000),
+            kline: None,
+            skip_next: false,
+            cfg,
+        };
+        for k in 1..=levels {
+            state
+                .bids
+                .insert(price_ticks - k, lot * i128::from(rng.u32(1..100)));
+            state
+                .asks
+                .insert(price_ticks + k, lot * i128::from(rng.u32(1..100)));
+        }
+        state
+    }
+
+    fn price(&self, ticks: i64) -> Price {
+        Price::from_units(i128::from(ticks) * self.tick)
+    }
+
+    fn levels(&self, limit: usize) -> SimLevels {
+        SimLevels {
+            bids: self
+                .bids
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|(&p, &q)| (self.price(p), Qty::from_units(q)))
+                .collect(),
+            asks: self
+                .asks
+                .iter()
+                .take(limit)
+                .map(|(&p, &q)| (self.price(p), Qty::from_units(q)))
+                .collect(),
+        }
+    }
+}
+
+/// The market task of one venue.
+pub struct Market {
+    venue: Venue,
+    symbols: Vec<SymbolState>,
+    conns: HashMap<u64, Conn>,
+    /// Topic -> subscribed connections.
+    subscribers: HashMap<String, HashSet<u64>>,
+    rejected: HashSet<String>,
+    rng: fastrand::Rng,
+    params: GeneratorParams,
+    pace: Pace,
+    shared: Arc<SimShared>,
+    step: u64,
+}
+
+/// Frames addressed to one connection.
+type Deliveries = Vec<(u64, Outbound)>;
+
+impl Market {
+    /// Creates the market of `venue`.
+    pub fn new(
+        venue: Venue,
+        symbols: Vec<SimSymbol>,
+        params: GeneratorParams,
+        pace: Pace,
+        shared: Arc<SimShared>,
+    ) -> Self {
+        let mut rng = fastrand::Rng::with_seed(
+            params.seed ^ (venue as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let symbols = symbols
+            .into_iter()
+            .map(|cfg| SymbolState::new(cfg, params.book_levels, &mut rng))
+            .collect();
+        Self {
+            venue,
+            symbols,
+            conns: HashMap::new(),
+            subscribers: HashMap::new(),
+            rejected: HashSet::new(),
+            rng,
+            params,
+            pace,
+            shared,
+            step: 0,
+        }
+    }
+
+    /// Runs until every command sender is gone.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<MarketCommand>) {
+        let mut interval = match self.pace {
+            Pace::RealTime { tick } => {
+                let mut interval = tokio::time::interval(tick);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                Some(interval)
+            }
+            Pace::FullSpeed => None,
+        };
+        loop {
+            let deliveries = match interval.as_mut() {
+                Some(interval) => tokio::select! {
+                    command = commands.recv() => match command {
+                        Some(command) => self.command(command),
+                        None => return,
+                    },
+                    _ = interval.tick() => self.generate(TimestampMs::now().as_millis()),
+                },
+                None => {
+                    // Full speed: take every pending command, then one step.
+                    let mut deliveries = Vec::new();
+                    loop {
+                        match commands.try_recv() {
+                            Ok(command) => deliveries.extend(self.command(command)),
+                            Err(mpsc::error::TryRecvError::Empty) => break,
+                            Err(mpsc::error::TryRecvError::Disconnected) => return,
+                        }
+                    }
+                    if self.conns.is_empty() {
+                        // Nobody to serve: wait for a command instead of spinning.
+                        match commands.recv().await {
+                            Some(command) => deliveries.extend(self.command(command)),
+                            None => return,
+                        }
+                    } else {
+                        let virtual_now = 1_767_225_600_000 + self.step as i64;
+                        deliveries.extend(self.generate(virtual_now));
+                    }
+                    deliveries
+                }
+            };
+            self.deliver(deliveries).await;
+        }
+    }
+
+    async fn deliver(&mut self, deliveries: Deliveries) {
+        let full_speed = matches!(self.pace, Pace::FullSpeed);
+        let mut closed = Vec::new();
+        for (conn, message) in deliveries {
+            let Some(target) = self.conns.get(&conn) else {
+                continue;
+            };
+            if target.silent && matches!(message, Outbound::Text(_) | Outbound::Binary(_)) {
+                continue;
+            }
+            if matches!(message, Outbound::Text(_)) {
+                self.shared.count_frame(self.venue);
+            }
+            let sent = if full_speed {
+                target.out.send(message).await.is_ok()
+            } else {
+                match target.out.try_send(message) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        self.shared.count_overflow(self.venue);
+                        true
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                }
+            };
+            if !sent {
+                closed.push(conn);
+            }
+        }
+        for conn in closed {
+            self.unregister(conn);
+        }
+    }
+
+    fn unregister(&mut self, conn: u64) {
+        self.conns.remove(&conn);
+        for subscribers in self.subscribers.values_mut() {
+            subscribers.remove(&conn);
+        }
+        self.shared
+            .set_open_connections(self.venue, self.conns.len());
+    }
+
+    fn symbol_index(&self, symbol: Symbol) -> Option<usize> {
+        self.symbols.iter().position(|s| s.cfg.symbol == symbol)
+    }
+
+    fn command(&mut self, command: MarketCommand) -> Deliveries {
+        match command {
+            MarketCommand::Register { conn, route, out } => {
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        route,
+                        out,
+                        silent: false,
+                    },
+                );
+                self.shared.connection_opened(self.venue, self.conns.len());
+                Vec::new()
+            }
+            MarketCommand::Unregister { conn } => {
+                self.unregister(conn);
+                Vec::new()
+            }
+            MarketCommand::Request { conn, text } => self.request(conn, &text),
+            MarketCommand::Snapshot {
+                symbol,
+                limit,
+                reply,
+            } => {
+                let answer = self.symbol_index(symbol).map(|i| {
+                    let state = &self.symbols[i];
+                    (state.update_id, state.levels(limit))
+                });
+                if answer.is_some() {
+                    self.shared.count_depth_request(self.venue, symbol);
+                }
+                let _ = reply.send(answer);
+                Vec::new()
+            }
+            MarketCommand::Misbehave(misbehaviour) => self.misbehave(misbehaviour),
+        }
+    }
+
+    fn misbehave(&mut self, misbehaviour: Misbehaviour) -> Deliveries {
+        debug!(venue = %self.venue, ?misbehaviour, "simulator misbehaving");
+        match misbehaviour {
+            Misbehaviour::Disconnect { clean } => {
+                let message = if clean {
+                    Outbound::Close
+                } else {
+                    Outbound::Drop
+                };
+                self.conns
+                    .keys()
+                    .map(|&conn| (conn, message.clone()))
+                    .collect()
+            }
+            Misbehaviour::Silence => {
+                for conn in self.conns.values_mut() {
+                    conn.silent = true;
+                }
+                self.conns
+                    .keys()
+                    .map(|&conn| (conn, Outbound::Silence))
+                    .collect()
+            }
+            Misbehaviour::Garbage { count } => {
+                const GARBAGE: [&str; 6] = [
+                    "{not json",
+                    r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade"}}"#,
+                    "null",
+                    "[1,2,3]",
+                    r#"{"topic":"publicTrade.BTCUSDT","data":"x"}"#,
+                    "\u{1F600}",
+                ];
+                let mut deliveries = Vec::new();
+                for &conn in self.conns.keys() {
+                    for i in 0..count {
+                        let frame = if i % 7 == 6 {
+                            Outbound::Binary(vec![0, 159, 146, 150])
+                        } else {
+                            Outbound::Text(Arc::from(GARBAGE[i % GARBAGE.len()]))
+                        };
+                        deliveries.push((conn, frame));
+                    }
+                }
+                deliveries
+            }
+            Misbehaviour::SkipSequence(symbol) => {
+                if let Some(i) = self.symbol_index(symbol) {
+                    self.symbols[i].skip_next = true;
+                }
+                Vec::new()
+            }
+            Misbehaviour::ResetBook(symbol) => self.bybit_snapshot_to_subscribers(symbol, true),
+            Misbehaviour::ResendSnapshot(symbol) => {
+                self.bybit_snapshot_to_subscribers(symbol, false)
+            }
+            Misbehaviour::ServerShutdown => {
+                let frame: Arc<str> = Arc::from(format!(
+                    r#"{{"stream":"!serverShutdown","data":{{"e":"serverShutdown","E":{}}}}}"#,
+                    TimestampMs::now().as_millis()
+                ));
+                self.conns
+                    .keys()
+                    .map(|&conn| (conn, Outbound::Text(Arc::clone(&frame))))
+                    .collect()
+            }
+            Misbehaviour::RejectTopic(topic) => {
+                self.rejected.insert(topic);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Sends each subscriber of a symbol's Bybit book a snapshot (after a reset, `u` starts
+    /// again at 1).
+    fn bybit_snapshot_to_subscribers(&mut self, symbol: Symbol, reset: bool) -> Deliveries {
+        let Some(i) = self.symbol_index(symbol) else {
+            return Vec::new();
+        };
+        if reset {
+            self.symbols[i].update_id = 1;
+        }
+        let mut deliveries = Vec::new();
+        let topics: Vec<String> = self
+            .subscribers
+            .keys()
+            .filter(|t| t.starts_with("orderbook.") && t.ends_with(&format!(".{symbol}")))
+            .cloned()
+            .collect();
+        for topic in topics {
+            let depth = topic
+                .split('.')
+                .nth(1)
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(50);
+            let state = &self.symbols[i];
+            let frame: Arc<str> = Arc::from(render::bybit_book(
+                self.venue,
+                symbol,
+                depth,
+                true,
+                state.update_id,
+                TimestampMs::now().as_millis(),
+                &state.levels(depth as usize),
+            ));
+            for &conn in self.subscribers.get(&topic).into_iter().flatten() {
+                deliveries.push((conn, Outbound::Text(Arc::clone(&frame))));
+            }
+        }
+        deliveries
+    }
+
+    /// Answers a client request: Binance `{"method","params","id"}` or Bybit `{"op","args","req_id"}`.
+    fn request(&mut self, conn: u64, text: &str) -> Deliveries {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+            return vec![(
+                conn,
+                Outbound::Text(Arc::from(r#"{"error":{"code":3,"msg":"Invalid JSON"}}"#)),
+            )];
+        };
+        let strings = |key: &str| -> Vec<String> {
+            value[key]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        match self.venue {
+            Venue::BinanceSpot | Venue::BinanceUsdm => {
+                let id = value["id"].as_u64().unwrap_or(0);
+                match value["method"].as_str() {
+                    Some("SUBSCRIBE") => {
+                        let topics = strings("params");
+                        self.shared.count_subscribe_request(self.venue);
+                        if let Some(bad) = topics.iter().find(|t| {
+                            self.rejected.contains(*t) || self.binance_channel(t).is_none()
+                        }) {
+                            let frame = format!(
+                                r#"{{"error":{{"code":2,"msg":"Invalid request: unknown stream {bad}"}},"id":{id}}}"#
+                            );
+                            return vec![(conn, Outbound::Text(Arc::from(frame)))];
+                        }
+                        for topic in topics {
+                            self.subscribers.entry(topic).or_default().insert(conn);
+                        }
+                        vec![(
+                            conn,
+                            Outbound::Text(Arc::from(format!(r#"{{"result":null,"id":{id}}}"#))),
+                        )]
+                    }
+                    Some("UNSUBSCRIBE") => {
+                        for topic in strings("params") {
+                            if let Some(subscribers) = self.subscribers.get_mut(&topic) {
+                                subscribers.remove(&conn);
+                            }
+                        }
+                        vec![(
+                            conn,
+                            Outbound::Text(Arc::from(format!(r#"{{"result":null,"id":{id}}}"#))),
+                        )]
+                    }
+                    _ => vec![(
+                        conn,
+                        Outbound::Text(Arc::from(format!(
+                            r#"{{"error":{{"code":1,"msg":"Unknown method"}},"id":{id}}}"#
+                        ))),
+                    )],
+                }
+            }
+            Venue::BybitSpot | Venue::BybitLinear => {
+                let req_id = value["req_id"].as_str().unwrap_or_default().to_owned();
+                match value["op"].as_str() {
+                    Some("ping") => {
+                        self.shared.count_client_ping(self.venue);
+                        let frame = if self.venue == Venue::BybitSpot {
+                            format!(
+                                r#"{{"req_id":"{req_id}","op":"pong","args":["{}"],"conn_id":"sim-{conn}"}}"#,
+                                TimestampMs::now().as_millis()
+                            )
+                        } else {
+                            format!(
+                                r#"{{"success":true,"ret_msg":"pong","conn_id":"sim-{conn}","req_id":"{req_id}","op":"ping"}}"#
+                            )
+                        };
+                        vec![(conn, Outbound::Text(Arc::from(frame)))]
+                    }
+                    Some("subscribe") => {
+                        self.shared.count_subscribe_request(self.venue);
+                        let mut deliveries = Vec::new();
+                        let mut refused = None;
+                        let mut snapshots = Vec::new();
+                        for topic in strings("args") {
+                            if self.rejected.contains(&topic) || self.bybit_topic(&topic).is_none()
+                            {
+                                refused.get_or_insert(topic);
+                                continue;
+                            }
+                            if let Some((i, Some(depth))) = self.bybit_topic(&topic) {
+                                snapshots.push((i, depth, topic.clone()));
+                            }
+                            self.subscribers.entry(topic).or_default().insert(conn);
+                        }
+                        let answer = match refused {
+                            Some(topic) => format!(
+                                r#"{{"success":false,"ret_msg":"error:handler not found,topic:{topic}","conn_id":"sim-{conn}","req_id":"{req_id}","op":"subscribe"}}"#
+                            ),
+                            None => format!(
+                                r#"{{"success":true,"ret_msg":"subscribe","conn_id":"sim-{conn}","req_id":"{req_id}","op":"subscribe"}}"#
+                            ),
+                        };
+                        deliveries.push((conn, Outbound::Text(Arc::from(answer))));
+                        for (i, depth, _) in snapshots {
+                            let state = &self.symbols[i];
+                            let frame = render::bybit_book(
+                                self.venue,
+                                state.cfg.symbol,
+                                depth,
+                                true,
+                                state.update_id,
+                                TimestampMs::now().as_millis(),
+                                &state.levels(depth as usize),
+                            );
+                            deliveries.push((conn, Outbound::Text(Arc::from(frame))));
+                        }
+                        deliveries
+                    }
+                    Some("unsubscribe") => {
+                        for topic in strings("args") {
+                            if let Some(subscribers) = self.subscribers.get_mut(&topic) {
+                                subscribers.remove(&conn);
+                            }
+                        }
+                        let answer = format!(
+                            r#"{{"success":true,"ret_msg":"","conn_id":"sim-{conn}","req_id":"{req_id}","op":"unsubscribe"}}"#
+                        );
+                        vec![(conn, Outbound::Text(Arc::from(answer)))]
+                    }
+                    _ => vec![(
+                        conn,
+                        Outbound::Text(Arc::from(format!(
+                            r#"{{"success":false,"ret_msg":"error:invalid op","req_id":"{req_id}"}}"#
+                        ))),
+                    )],
+                }
+            }
+        }
+    }
+
+    /// Returns (symbol index, channel) of a valid Binance topic. Unknown symbols are accepted
+    /// (and then silent), as Binance does.
+    fn binance_channel<'t>(&self, topic: &'t str) -> Option<&'t str> {
+        let (_, channel) = topic.split_once('@')?;
+        let valid = match self.venue {
+            Venue::BinanceSpot => matches!(
+                channel,
+                "aggTrade" | "trade" | "depth" | "depth@100ms" | "kline_1m"
+            ),
+            _ => matches!(
+                channel,
+                "aggTrade" | "depth" | "depth@100ms" | "depth@500ms" | "kline_1m"
+            ),
+        };
+        valid.then_some(channel)
+    }
+
+    /// Returns (symbol index, book depth if a book topic) of a valid Bybit topic.
+    fn bybit_topic(&self, topic: &str) -> Option<(usize, Option<u16>)> {
+        let parts: Vec<&str> = topic.split('.').collect();
+        let (depth, symbol) = match parts.as_slice() {
+            ["publicTrade", symbol] => (None, *symbol),
+            ["kline", "1", symbol] => (None, *symbol),
+            ["orderbook", depth, symbol] => {
+                let depth: u16 = depth.parse().ok()?;
+                let allowed: &[u16] = if self.venue == Venue::BybitSpot {
+                    &[1, 50, 200, 1000]
+                } else {
+                    &[1, 50, 200, 500]
+                };
+                if !allowed.contains(&depth) {
+                    return None;
+                }
+                (Some(depth), *symbol)
+            }
+            _ => return None,
+        };
+        let index = self.symbol_index(Symbol::new(symbol).ok()?)?;
+        Some((index, depth))
+    }
+
+    /// Connections subscribed to `topic` that the topic's data reaches on their route.
+    fn audience(&self, topic: &str, book: bool) -> Vec<u64> {
+        self.subscribers
+            .get(topic)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|conn| {
+                self.conns.get(conn).is_some_and(|c| match c.route {
+                    Route::UsdmPublic => book,
+                    Route::UsdmMarket => !book,
+                    Route::BinanceStream | Route::Bybit => true,
+                })
+            })
+            .collect()
+    }
+
+    /// One step of every symbol: trades, maybe a book diff, maybe a candle update.
+    fn generate(&mut self, now: i64) -> Deliveries {
+        self.step += 1;
+        let venue = self.venue;
+        let mut deliveries = Vec::new();
+        let depth_step = self
+            .step
+            .is_multiple_of(u64::from(self.params.depth_every.max(1)));
+        let kline_step = self
+            .step
+            .is_multiple_of(u64::from(self.params.kline_every.max(1)));
+        for i in 0..self.symbols.len() {
+            let trades = self.trades(i, now);
+            let symbol = self.symbols[i].cfg.symbol;
+            self.shared.record_trades(venue, symbol, &trades);
+            let closed = self.update_kline(i, &trades, now);
+            match venue {
+                Venue::BinanceSpot | Venue::BinanceUsdm => {
+                    let lower = symbol.to_lowercase();
+                    for (channel, raw) in [("aggTrade", false), ("trade", true)] {
+                        let audience = self.audience(&format!("{lower}@{channel}"), false);
+                        if audience.is_empty() {
+                            continue;
+                        }
+                        for trade in &trades {
+                            let frame: Arc<str> = Arc::from(if raw {
+                                render::binance_trade(symbol, trade)
+                            } else {
+                                render::binance_agg_trade(venue, symbol, trade)
+                            });
+                            deliveries.extend(
+                                audience
+                                    .iter()
+                                    .map(|&c| (c, Outbound::Text(Arc::clone(&frame)))),
+                            );
+                        }
+                    }
+                }
+                Venue::BybitSpot | Venue::BybitLinear => {
+                    let audience = self.audience(&format!("publicTrade.{symbol}"), false);
+                    if !audience.is_empty() && !trades.is_empty() {
+                        let frame: Arc<str> =
+                            Arc::from(render::bybit_trades(venue, symbol, &trades, now));
+                        deliveries.extend(
+                            audience
+                                .iter()
+                                .map(|&c| (c, Outbound::Text(Arc::clone(&frame)))),
+                        );
+                    }
+                }
+            }
+            if depth_step {
+                deliveries.extend(self.book_diff(i, now));
+            }
+            if kline_step || closed.is_some() {
+                deliveries.extend(self.kline_frames(i, closed, now));
+            }
+        }
+        deliveries
+    }
+
+    fn trades(&mut self, i: usize, now: i64) -> Vec<SimTrade> {
+        let count = self.rng.u32(1..=self.params.max_trades_per_step.max(1));
+        let lot = self.symbols[i].cfg.lot.units().max(1);
+        let mut trades = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let side = if self.rng.bool() {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            let state = &mut self.symbols[i];
+            match self.rng.u8(0..10) {
+                0 => state.price_ticks += 1,
+                1 => state.price_ticks = (state.price_ticks - 1).max(self.params.book_levels + 2),
+                _ => {}
+            }
+            let id = state.next_trade_id;
+            state.next_trade_id += 1;
+            let price = state.price(state.price_ticks);
+            trades.push(SimTrade {
+                id,
+                price,
+                qty: Qty::from_units(lot * i128::from(self.rng.u32(1..=50))),
+                side,
+                time: now,
+            });
+        }
+        trades
+    }
+
+    /// Moves the book around the current price; returns the diff frames.
+    fn book_diff(&mut self, i: usize, now: i64) -> Deliveries {
+        let levels = self.params.book_levels;
+        let lot = self.symbols[i].cfg.lot.units().max(1);
+        let changes: Vec<(bool, i64, i128)> = (0..self.rng.usize(1..=4))
+            .map(|_| {
+                let bid = self.rng.bool();
+                let k = self.rng.i64(1..=levels);
+                let qty = if self.rng.u8(0..5) == 0 {
+                    0
+                } else {
+                    lot * i128::from(self.rng.u32(1..200))
+                };
+                (bid, k, qty)
+            })
+            .collect();
+        let skip = std::mem::take(&mut self.symbols[i].skip_next);
+        let venue = self.venue;
+        let state = &mut self.symbols[i];
+        let mut change = SimLevels::default();
+        // Keep the book uncrossed around the current price.
+        let price = state.price_ticks;
+        let crossed_bids: Vec<i64> = state.bids.range(price..).map(|(&p, _)| p).collect();
+        for p in crossed_bids {
+            state.bids.remove(&p);
+            change.bids.push((state.price(p), Qty::ZERO));
+        }
+        let crossed_asks: Vec<i64> = state.asks.range(..=price).map(|(&p, _)| p).collect();
+        for p in crossed_asks {
+            state.asks.remove(&p);
+            change.asks.push((state.price(p), Qty::ZERO));
+        }
+        for (bid, k, qty) in changes {
+            let (side, levels_out, p) = if bid {
+                (&mut state.bids, &mut change.bids, price - k)
+            } else {
+                (&mut state.asks, &mut change.asks, price + k)
+            };
+            if qty == 0 {
+                side.remove(&p);
+            } else {
+                side.insert(p, qty);
+            }
+            levels_out.push((
+                Price::from_units(i128::from(p) * state.tick),
+                Qty::from_units(qty),
+            ));
+        }
+        // A skip hides one event from subscribers: the next diff starts after it, and its pu
+        // names the hidden event's u, which no subscriber has seen.
+        let previous = if skip {
+            state.update_id + 2
+        } else {
+            state.update_id
+        };
+        let (first, last) = match venue {
+            Venue::BinanceSpot | Venue::BinanceUsdm => {
+                let first = previous + 1;
+                (first, first + self.rng.u64(0..3))
+            }
+            Venue::BybitSpot | Venue::BybitLinear => {
+                let id = previous + 1;
+                (id, id)
+            }
+        };
+        let state = &mut self.symbols[i];
+        state.update_id = last;
+        let symbol = state.cfg.symbol;
+        let mut deliveries = Vec::new();
+        match venue {
+            Venue::BinanceSpot | Venue::BinanceUsdm => {
+                for stream in ["depth", "depth@100ms", "depth@500ms"] {
+                    let audience =
+                        self.audience(&format!("{}@{stream}", symbol.to_lowercase()), true);
+                    if audience.is_empty() {
+                        continue;
+                    }
+                    let frame: Arc<str> = Arc::from(render::binance_depth(
+                        venue, symbol, stream, first, last, previous, now, &change,
+                    ));
+                    deliveries.extend(
+                        audience
+                            .iter()
+                            .map(|&c| (c, Outbound::Text(Arc::clone(&frame)))),
+                    );
+                }
+            }
+            Venue::BybitSpot | Venue::BybitLinear => {
+                for depth in [1u16, 50, 200, 500, 1000] {
+                    let audience = self.audience(&format!("orderbook.{depth}.{symbol}"), true);
+                    if audience.is_empty() {
+                        continue;
+                    }
+                    let frame: Arc<str> = Arc::from(render::bybit_book(
+                        venue, symbol, depth, false, last, now, &change,
+                    ));
+                    deliveries.extend(
+                        audience
+                            .iter()
+                            .map(|&c| (c, Outbound::Text(Arc::clone(&frame)))),
+                    );
+                }
+            }
+        }
+        deliveries
+    }
+
+    /// Adds trades to the current minute's candle; returns the previous candle if the
+    /// minute turned.
+    fn update_kline(&mut self, i: usize, trades: &[SimTrade], now: i64) -> Option<SimKline> {
+        let minute = now - now.rem_euclid(60_000);
+        let state = &mut self.symbols[i];
+        let mut closed = None;
+        if state.kline.as_ref().is_some_and(|k| k.open_time != minute) {
+            closed = state.kline.take();
+        }
+        for trade in trades {
+            let notional = trade.price.units() / 1_000_000 * trade.qty.units() / 1_000_000;
+            let kline = state.kline.get_or_insert(SimKline {
+                open_time: minute,
+                open: trade.price,
+                high: trade.price,
+                low: trade.price,
+                close: trade.price,
+                volume: Qty::ZERO,
+                quote_volume: Qty::ZERO,
+                taker_buy_volume: Qty::ZERO,
+                trades: 0,
+                first_id: trade.id,
+                last_id: trade.id,
+            });
+            kline.high = kline.high.max(trade.price);
+            kline.low = kline.low.min(trade.price);
+            kline.close = trade.price;
+            kline.volume += trade.qty;
+            kline.quote_volume += Qty::from_units(notional);
+            if trade.side == Side::Buy {
+                kline.taker_buy_volume += trade.qty;
+            }
+            kline.trades += 1;
+            kline.last_id = trade.id;
+        }
+        closed
+    }
+
+    fn kline_frames(&self, i: usize, closed: Option<SimKline>, now: i64) -> Deliveries {
+        let state = &self.symbols[i];
+        let symbol = state.cfg.symbol;
+        let topic = match self.venue {
+            Venue::BinanceSpot | Venue::BinanceUsdm => {
+                format!("{}@kline_1m", symbol.to_lowercase())
+            }
+            Venue::BybitSpot | Venue::BybitLinear => format!("kline.1.{symbol}"),
+        };
+        let audience = self.audience(&topic, false);
+        if audience.is_empty() {
+            return Vec::new();
+        }
+        let render = |kline: &SimKline, is_closed: bool| -> Arc<str> {
+            Arc::from(match self.venue {
+                Venue::BinanceSpot | Venue::BinanceUsdm => {
+                    render::binance_kline(self.venue, symbol, kline, is_closed, now)
+                }
+                Venue::BybitSpot | Venue::BybitLinear => {
+                    render::bybit_kline(self.venue, symbol, kline, is_closed, now)
+                }
+            })
+        };
+        let mut frames = Vec::new();
+        if let Some(kline) = &closed {
+            frames.push(render(kline, true));
+        }
+        if let Some(kline) = &state.kline {
+            frames.push(render(kline, false));
+        }
+        frames
+            .into_iter()
+            .flat_map(|frame| {
+                audience
+                    .iter()
+                    .map(move |&c| (c, Outbound::Text(Arc::clone(&frame))))
+            })
+            .collect()
+    }
+}

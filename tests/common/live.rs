@@ -1,0 +1,131 @@
+//! An in-process daemon wired to a simulated exchange, and waiting on conditions.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use wadm::app::Daemon;
+use wadm::config::{self, Config, LoadOptions};
+use wadm::simulator::{SimConfig, Simulator};
+use wadm_actors::model::Venue;
+
+/// Fast timeouts for tests; anything can be overridden.
+pub const FAST: &[(&str, &str)] = &[
+    ("WADM__CONNECTION__CONNECT_TIMEOUT", "2s"),
+    ("WADM__CONNECTION__TRANSPORT_TIMEOUT", "5s"),
+    ("WADM__CONNECTION__BOOK_TIMEOUT", "3s"),
+    ("WADM__CONNECTION__TRADE_TIMEOUT", "5s"),
+    ("WADM__CONNECTION__BOOK_PUBLISH_INTERVAL", "20ms"),
+    ("WADM__CONNECTION__BACKOFF__INITIAL_BACKOFF", "5ms"),
+    ("WADM__CONNECTION__BACKOFF__MAX_BACKOFF", "200ms"),
+    ("WADM__CONNECTION__BACKOFF__JITTER", "0.5"),
+    ("WADM__CONNECTION__BUDGET__ATTEMPTS", "10000"),
+    ("WADM__SUPERVISION__INITIAL_BACKOFF", "10ms"),
+    ("WADM__SUPERVISION__MAX_BACKOFF", "100ms"),
+];
+
+/// Builds the configuration of a daemon collecting `symbols` on `venues` from `sim`.
+pub fn config_for(
+    sim: &Simulator,
+    venues: &[Venue],
+    symbols: &[&str],
+    overrides: &[(&str, &str)],
+) -> Config {
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    let enabled: Vec<&str> = venues.iter().map(|v| v.as_str()).collect();
+    env.insert("COLLECTORS_ENABLED".into(), enabled.join(","));
+    env.insert("WADM__API__BIND".into(), "127.0.0.1:0".into());
+    env.insert(
+        "WADM__STORAGE__EMBEDDED__PATH".into(),
+        data.path().display().to_string(),
+    );
+    for venue in venues {
+        let key = venue.as_str().replace('-', "_").to_ascii_uppercase();
+        env.insert(format!("WADM__VENUES__{key}__SYMBOLS"), symbols.join(","));
+        env.insert(
+            format!("WADM__VENUES__{key}__WS_URL"),
+            sim.ws_url(*venue).to_string(),
+        );
+        env.insert(
+            format!("WADM__VENUES__{key}__REST_URL"),
+            sim.rest_url().to_string(),
+        );
+    }
+    for (key, value) in FAST.iter().chain(overrides) {
+        env.insert((*key).to_owned(), (*value).to_owned());
+    }
+    config::load(&LoadOptions {
+        defaults_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")),
+        config_file: None,
+        env,
+    })
+    .unwrap_or_else(|err| panic!("{err}"))
+    .config
+}
+
+/// Starts a simulator of `venues` x `symbols` and a daemon collecting from it.
+pub async fn start(
+    venues: &[Venue],
+    symbols: &[&str],
+    overrides: &[(&str, &str)],
+) -> (Simulator, Daemon) {
+    let mut sim_config = SimConfig::local(venues, symbols);
+    sim_config.record_trades = true;
+    start_with(sim_config, venues, symbols, overrides).await
+}
+
+/// Starts a simulator from `sim_config` and a daemon collecting `symbols` on `venues` from it.
+pub async fn start_with(
+    sim_config: SimConfig,
+    venues: &[Venue],
+    symbols: &[&str],
+    overrides: &[(&str, &str)],
+) -> (Simulator, Daemon) {
+    let sim = Simulator::start(sim_config)
+        .await
+        .expect("the simulator starts");
+    let daemon = daemon_for(&sim, venues, symbols, overrides).await;
+    (sim, daemon)
+}
+
+/// Starts a recording, real-time simulator of `venues` x `symbols`.
+pub async fn simulator(venues: &[Venue], symbols: &[&str]) -> Simulator {
+    let mut sim_config = SimConfig::local(venues, symbols);
+    sim_config.record_trades = true;
+    Simulator::start(sim_config)
+        .await
+        .expect("the simulator starts")
+}
+
+/// Starts a daemon collecting `symbols` on `venues` from `sim`.
+pub async fn daemon_for(
+    sim: &Simulator,
+    venues: &[Venue],
+    symbols: &[&str],
+    overrides: &[(&str, &str)],
+) -> Daemon {
+    let config = config_for(sim, venues, symbols, overrides);
+    Daemon::start(config).await.expect("the daemon starts")
+}
+
+/// Waits until `condition` holds, checking every few milliseconds, or fails after `timeout`
+/// naming `what`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

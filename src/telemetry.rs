@@ -8,7 +8,7 @@ use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 
 use anyhow::Context as _;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
@@ -39,13 +39,22 @@ pub fn init_tracing(log: &LogConfig) -> anyhow::Result<()> {
     installed.map_err(|err| anyhow::anyhow!("cannot install the tracing subscriber: {err}"))
 }
 
+/// Bucket bounds of every `_seconds` histogram: 50 microseconds to 30 seconds.
+pub const SECONDS_BUCKETS: [f64; 16] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 5.0, 30.0,
+];
+
 /// Returns the handle of the global Prometheus recorder, installing it on first use.
+/// Histograms are rendered as Prometheus histograms (buckets), so they aggregate across
+/// labels and instances.
 pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             PrometheusBuilder::new()
-                .install_recorder()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
+                .and_then(PrometheusBuilder::install_recorder)
                 .map_err(|err| err.to_string())
         })
         .clone()

@@ -462,26 +462,47 @@ async fn serve_socket(
                 }
                 _ => break,
             },
-            outbound = outgoing.recv() => match outbound {
-                Some(Outbound::Text(text)) if !silent => {
-                    if sink.send(Message::text(&*text)).await.is_err() {
-                        break;
+            outbound = outgoing.recv() => {
+                // Write everything already queued, then flush once: a syscall per batch, not
+                // per frame.
+                let mut next = outbound;
+                let mut keep_going = true;
+                loop {
+                    match next {
+                        Some(Outbound::Text(text)) if !silent => {
+                            if sink.feed(Message::text(&*text)).await.is_err() {
+                                keep_going = false;
+                                break;
+                            }
+                        }
+                        Some(Outbound::Binary(bytes)) if !silent => {
+                            if sink.feed(Message::binary(bytes)).await.is_err() {
+                                keep_going = false;
+                                break;
+                            }
+                        }
+                        Some(Outbound::Text(_) | Outbound::Binary(_)) => {}
+                        Some(Outbound::Silence) => silent = true,
+                        Some(Outbound::Close) => {
+                            let _ = sink.send(Message::close()).await;
+                            let _ = sink.close().await;
+                            keep_going = false;
+                            break;
+                        }
+                        Some(Outbound::Drop) | None => {
+                            keep_going = false;
+                            break;
+                        }
+                    }
+                    match outgoing.try_recv() {
+                        Ok(message) => next = Some(message),
+                        Err(_) => break,
                     }
                 }
-                Some(Outbound::Binary(bytes)) if !silent => {
-                    if sink.send(Message::binary(bytes)).await.is_err() {
-                        break;
-                    }
-                }
-                Some(Outbound::Text(_) | Outbound::Binary(_)) => {}
-                Some(Outbound::Silence) => silent = true,
-                Some(Outbound::Close) => {
-                    let _ = sink.send(Message::close()).await;
-                    let _ = sink.close().await;
+                if !keep_going || sink.flush().await.is_err() {
                     break;
                 }
-                Some(Outbound::Drop) | None => break,
-            },
+            }
             _ = ping.tick(), if binance && !silent => {
                 if sink.send(Message::ping(Vec::new())).await.is_err() {
                     break;

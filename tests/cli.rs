@@ -199,3 +199,55 @@ fn run_with_an_invalid_environment_value_exits_2_before_starting() {
     assert!(stderr.contains("env COLLECTORS_ENABLED"), "{stderr}");
     assert!(!stderr.contains("wadm started"));
 }
+
+#[test]
+fn simulate_serves_the_venues_and_stops_on_sigint() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, LOCAL_CONFIG);
+    let mut child = Command::new(common::wadm_binary())
+        .args(["simulate", "--port", "0", "--config", &config])
+        .current_dir(dir.path())
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    // "# simulated exchange on 127.0.0.1:PORT: point wadm at it with"
+    let addr = first
+        .split_whitespace()
+        .nth(4)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    assert!(addr.starts_with("127.0.0.1:"), "{first}");
+    let mut printed = String::new();
+    for _ in 0..8 {
+        stdout.read_line(&mut printed).unwrap();
+    }
+    assert!(
+        printed.contains(&format!("ws_url = \"ws://{addr}/v5/public/spot\"")),
+        "{printed}"
+    );
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(stream, "GET /api/v3/exchangeInfo?symbol=BTCUSDT HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""tickSize":"0.01""#), "{answer}");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait());
+    });
+    let status = exited
+        .recv_timeout(DEADLINE)
+        .expect("wadm simulate exits on SIGINT")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}

@@ -753,3 +753,17 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
     daemon.shutdown().await.unwrap();
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_server_pings_are_answered() {
+    let venue = Venue::BinanceSpot;
+    let mut sim_config = wadm::simulator::SimConfig::local(&[venue], &["BTCUSDT"]);
+    sim_config.server_ping_interval = Duration::from_millis(20);
+    let (sim, daemon) = common::live::start_with(sim_config, &[venue], &["BTCUSDT"], &[]).await;
+    wait_until(LONG, "pongs to the server's pings", || async {
+        sim.counters(venue).pongs >= 3
+    })
+    .await;
+    daemon.shutdown().await.unwrap();
+    sim.stop().await;
+}

@@ -101,31 +101,42 @@ fn check_config(options: &LoadOptions) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Loads the configuration and starts logging by it.
+fn load_and_log(options: &LoadOptions) -> Result<Loaded, ExitCode> {
+    let loaded = load(options)?;
+    if let Err(err) = telemetry::init_tracing(&loaded.config.log) {
+        eprintln!("{err:#}");
+        return Err(ExitCode::FAILURE);
+    }
+    Ok(loaded)
+}
+
+/// Builds the multi-threaded async runtime.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("wadm")
+        .build()
+        .map_err(|err| {
+            error!(error = %err, "cannot start the async runtime");
+            ExitCode::FAILURE
+        })
+}
+
 fn run(options: &LoadOptions) -> ExitCode {
-    let loaded = match load(options) {
+    let loaded = match load_and_log(options) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    if let Err(err) = telemetry::init_tracing(&loaded.config.log) {
-        eprintln!("{err:#}");
-        return ExitCode::FAILURE;
-    }
     let files: Vec<String> = loaded
         .files
         .iter()
         .map(|path| path.display().to_string())
         .collect();
     info!(files = %files.join(","), "effective configuration (secrets redacted):\n{}", loaded.effective_toml());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("wadm")
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            error!(error = %err, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let outcome = runtime.block_on(async {
         let shutdown = shutdown_signal()?;
@@ -141,14 +152,10 @@ fn run(options: &LoadOptions) -> ExitCode {
 }
 
 fn simulate(options: &LoadOptions, port: u16, full_speed: bool, seed: u64) -> ExitCode {
-    let loaded = match load(options) {
+    let loaded = match load_and_log(options) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    if let Err(err) = telemetry::init_tracing(&loaded.config.log) {
-        eprintln!("{err:#}");
-        return ExitCode::FAILURE;
-    }
     let mut config = SimConfig::local(&[], &[]);
     config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     config.params.seed = seed;
@@ -170,15 +177,9 @@ fn simulate(options: &LoadOptions, port: u16, full_speed: bool, seed: u64) -> Ex
             )
         })
         .collect();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let simulator = match Simulator::start(config).await {

@@ -256,11 +256,7 @@ impl BookKeeper {
                 if first_update_id > last + 1 {
                     self.gap(last + 1, first_update_id)
                 } else {
-                    self.sync = Sync::Synced {
-                        last: final_update_id,
-                        first_pending: false,
-                    };
-                    BookOutcome::Applied
+                    self.advance(final_update_id)
                 }
             }
             DeltaSequence::BinanceUsdm {
@@ -278,11 +274,7 @@ impl BookKeeper {
                     if first_update_id > last && previous_final_update_id != last {
                         self.gap(last, first_update_id)
                     } else {
-                        self.sync = Sync::Synced {
-                            last: final_update_id,
-                            first_pending: false,
-                        };
-                        BookOutcome::Applied
+                        self.advance(final_update_id)
                     }
                 } else if previous_final_update_id != last {
                     if final_update_id <= last {
@@ -290,11 +282,7 @@ impl BookKeeper {
                     }
                     self.gap(last, previous_final_update_id)
                 } else {
-                    self.sync = Sync::Synced {
-                        last: final_update_id,
-                        first_pending: false,
-                    };
-                    BookOutcome::Applied
+                    self.advance(final_update_id)
                 }
             }
             DeltaSequence::Bybit { update_id, .. } => {
@@ -304,11 +292,7 @@ impl BookKeeper {
                 if update_id != last + 1 {
                     self.gap(last + 1, update_id)
                 } else {
-                    self.sync = Sync::Synced {
-                        last: update_id,
-                        first_pending: false,
-                    };
-                    BookOutcome::Applied
+                    self.advance(update_id)
                 }
             }
         };
@@ -392,6 +376,15 @@ impl BookKeeper {
             discarded,
             venue_reset: false,
         }
+    }
+
+    /// Records `last` as the last applied update id: the update applies.
+    fn advance(&mut self, last: u64) -> BookOutcome {
+        self.sync = Sync::Synced {
+            last,
+            first_pending: false,
+        };
+        BookOutcome::Applied
     }
 
     fn gap(&mut self, expected: u64, received: u64) -> BookOutcome {

@@ -13,8 +13,8 @@ use crate::connection::frame::FrameParser;
 use crate::connection::frame::{FrameKind, ParseError, clip};
 use crate::connection::tape::{Field, Obj, TapeDecoder, pick};
 use crate::model::{
-    Control, FillRange, Kline, KlineInterval, MarketEvent, Side, Symbol, TimestampMs, Trade,
-    TradeFlags, TradeId, UnixNanos, Venue,
+    BookDelta, Control, DeltaSequence, FillRange, Kline, KlineInterval, MarketEvent, Side, Symbol,
+    TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
 };
 
 /// Parses a venue-specific payload: the stream name when the frame came in an envelope,
@@ -143,6 +143,49 @@ pub(crate) fn depth_update_ids(
     last: &Field<'_, '_>,
 ) -> Result<(u64, u64), ParseError> {
     fields::depth_update_ids(first.u64()?, last.u64()?)
+}
+
+/// Parses a `depthUpdate` payload:
+/// `{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}`;
+/// USD-M adds `"pu"` (required: it chains the diffs) and `"T"`.
+pub(crate) fn depth_update(
+    venue: Venue,
+    stream: Option<&str>,
+    data: Obj<'_, '_>,
+    received_at: UnixNanos,
+) -> Result<MarketEvent, ParseError> {
+    let kind = FrameKind::DepthUpdate;
+    let f = pick!(data.as_kind(kind);
+        symbol = "s", first = "U", last = "u", previous = "pu", bids = "b", asks = "a",
+        event_time = "E", transaction_time = "T",
+    );
+    let (first_update_id, final_update_id) = depth_update_ids(&f.first(), &f.last())?;
+    let (sequence, transaction_time) = if venue == Venue::BinanceUsdm {
+        let sequence = DeltaSequence::BinanceUsdm {
+            first_update_id,
+            final_update_id,
+            previous_final_update_id: f.previous().u64()?,
+        };
+        (sequence, f.transaction_time().opt_i64()?.map(TimestampMs))
+    } else {
+        (
+            DeltaSequence::BinanceSpot {
+                first_update_id,
+                final_update_id,
+            },
+            None,
+        )
+    };
+    Ok(MarketEvent::BookDelta(BookDelta {
+        venue,
+        symbol: payload_symbol(stream, &f.symbol(), kind)?,
+        sequence,
+        bids: f.bids().levels()?,
+        asks: f.asks().levels()?,
+        event_time: TimestampMs(f.event_time().i64()?),
+        transaction_time,
+        received_at,
+    }))
 }
 
 /// Parses an `aggTrade` payload.

@@ -7,8 +7,8 @@ use crate::connection::fields;
 use crate::connection::frame::{FrameKind, ParseError};
 use crate::connection::tape::{Obj, pick};
 use crate::model::{
-    BookDelta, BookSnapshot, DeltaSequence, MarketEvent, Side, SnapshotSequence, TimestampMs,
-    Trade, TradeFlags, TradeId, UnixNanos, Venue,
+    BookSnapshot, MarketEvent, Side, SnapshotSequence, TimestampMs, Trade, TradeFlags, TradeId,
+    UnixNanos, Venue,
 };
 
 const VENUE: Venue = Venue::BinanceSpot;
@@ -22,7 +22,7 @@ pub(super) fn payload(
     match binance::event_type(&data)? {
         Some("aggTrade") => binance::agg_trade(VENUE, stream, data, received_at),
         Some("trade") => trade(stream, data, received_at),
-        Some("depthUpdate") => depth_update(stream, data, received_at),
+        Some("depthUpdate") => binance::depth_update(VENUE, stream, data, received_at),
         Some("kline") => binance::kline(VENUE, stream, data, received_at),
         Some("serverShutdown") => binance::server_shutdown(data),
         Some(other) => Err(binance::unsupported_event(other)),
@@ -61,32 +61,6 @@ fn trade(
         fills: None,
     };
     Ok(MarketEvent::Trades(vec![trade]))
-}
-
-/// `{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}`
-fn depth_update(
-    stream: Option<&str>,
-    data: Obj<'_, '_>,
-    received_at: UnixNanos,
-) -> Result<MarketEvent, ParseError> {
-    let kind = FrameKind::DepthUpdate;
-    let f = pick!(data.as_kind(kind);
-        symbol = "s", first = "U", last = "u", bids = "b", asks = "a", event_time = "E",
-    );
-    let (first_update_id, final_update_id) = binance::depth_update_ids(&f.first(), &f.last())?;
-    Ok(MarketEvent::BookDelta(BookDelta {
-        venue: VENUE,
-        symbol: binance::payload_symbol(stream, &f.symbol(), kind)?,
-        sequence: DeltaSequence::BinanceSpot {
-            first_update_id,
-            final_update_id,
-        },
-        bids: f.bids().levels()?,
-        asks: f.asks().levels()?,
-        event_time: TimestampMs(f.event_time().i64()?),
-        transaction_time: None,
-        received_at,
-    }))
 }
 
 /// `{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"]]}` on

@@ -23,6 +23,33 @@ pub(crate) fn qty(kind: FrameKind, field: &'static str, text: &str) -> Result<Qt
     })
 }
 
+/// The largest price or size (of a trade or a book level) accepted, in whole units (`10^14`).
+/// Nothing real comes close (the largest sizes, of low-priced tokens, are around `10^10`),
+/// and the bound keeps every sum the aggregators form (a day of volume, the depth of a book)
+/// far inside the fixed-point range.
+pub const MAX_MARKET_VALUE: i64 = 100_000_000_000_000;
+
+/// Checks a trade value against zero and [`MAX_MARKET_VALUE`].
+fn plausible_trade_value(
+    kind: FrameKind,
+    field: &'static str,
+    units: i128,
+    what: &'static str,
+) -> Result<(), ParseError> {
+    let reason = if units == 0 {
+        what
+    } else if units > Qty::from_int(MAX_MARKET_VALUE).units() {
+        "a value above 10^14 is implausible"
+    } else {
+        return Ok(());
+    };
+    Err(ParseError::InvalidValue {
+        kind,
+        field,
+        reason,
+    })
+}
+
 /// Parses a trade price, which must be above zero.
 pub(crate) fn trade_price(
     kind: FrameKind,
@@ -30,13 +57,12 @@ pub(crate) fn trade_price(
     text: &str,
 ) -> Result<Price, ParseError> {
     let value = price(kind, field, text)?;
-    if value.is_zero() {
-        return Err(ParseError::InvalidValue {
-            kind,
-            field,
-            reason: "a trade price must be above zero",
-        });
-    }
+    plausible_trade_value(
+        kind,
+        field,
+        value.units(),
+        "a trade price must be above zero",
+    )?;
     Ok(value)
 }
 
@@ -47,13 +73,12 @@ pub(crate) fn trade_qty(
     text: &str,
 ) -> Result<Qty, ParseError> {
     let value = qty(kind, field, text)?;
-    if value.is_zero() {
-        return Err(ParseError::InvalidValue {
-            kind,
-            field,
-            reason: "a trade size must be above zero",
-        });
-    }
+    plausible_trade_value(
+        kind,
+        field,
+        value.units(),
+        "a trade size must be above zero",
+    )?;
     Ok(value)
 }
 
@@ -111,10 +136,19 @@ pub(crate) fn level(
     price_text: &str,
     qty_text: &str,
 ) -> Result<Level, ParseError> {
-    Ok(Level {
+    let level = Level {
         price: price(kind, field, price_text)?,
         qty: qty(kind, field, qty_text)?,
-    })
+    };
+    let max = Qty::from_int(MAX_MARKET_VALUE).units();
+    if level.price.units() > max || level.qty.units() > max {
+        return Err(ParseError::InvalidValue {
+            kind,
+            field,
+            reason: "a value above 10^14 is implausible",
+        });
+    }
+    Ok(level)
 }
 
 /// Checks that a Binance payload's symbol is the one its stream name carries
@@ -271,5 +305,8 @@ mod tests {
         assert!(trade_qty(FrameKind::Trade, "q", "0.000").is_err());
         assert!(trade_qty(FrameKind::Trade, "q", "-1").is_err());
         assert!(trade_qty(FrameKind::Trade, "q", "0.1").is_ok());
+        assert!(trade_qty(FrameKind::Trade, "q", "100000000000000").is_ok());
+        assert!(trade_qty(FrameKind::Trade, "q", "100000000000000.1").is_err());
+        assert!(trade_price(FrameKind::Trade, "p", "1000000000000000").is_err());
     }
 }

@@ -32,6 +32,7 @@ mod tape;
 pub mod venues;
 
 pub use actor::{ConnectionActor, ConnectionArgs, ConnectionState};
+pub use fields::MAX_MARKET_VALUE;
 pub use frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, FrameParser, ParseError};
 pub use messages::{CloseReason, ConnectionMsg, SessionEvent};
 pub use rest_client::install_crypto_provider;

@@ -417,6 +417,32 @@ fixed_point! {
     Qty
 }
 
+fixed_point! {
+    /// An exact dimensionless ratio: a value-area share (`0.7`), an imbalance ratio (`3`), a
+    /// book imbalance (`-0.25`).
+    Ratio
+}
+
+impl Ratio {
+    /// Returns true if `a >= self * b` for non-negative `a` and `b` (exactly, without overflow).
+    pub fn at_least_times(self, a: Qty, b: Qty) -> bool {
+        let (a, b) = (a.units().max(0) as u128, b.units().max(0) as u128);
+        cmp_products(a, UNITS_PER_ONE as u128, self.units().max(0) as u128, b) != Ordering::Less
+    }
+
+    /// Returns `numerator / denominator` truncated toward zero to 12 places, or `None` when the
+    /// denominator is zero or the result would not fit.
+    pub fn of(numerator: Qty, denominator: Qty) -> Option<Ratio> {
+        if denominator.is_zero() {
+            return None;
+        }
+        numerator
+            .units()
+            .checked_mul(UNITS_PER_ONE)
+            .map(|scaled| Ratio::from_units(scaled / denominator.units()))
+    }
+}
+
 /// Accepts decimal strings and whole numbers; rejects floats, which cannot be exact.
 struct DecimalVisitor;
 
@@ -565,6 +591,32 @@ mod tests {
         assert_eq!(serde_json::from_str::<Qty>("3").unwrap(), Qty::from_int(3));
         let err = serde_json::from_str::<Qty>("0.25").unwrap_err().to_string();
         assert!(err.contains("write decimals as strings"), "{err}");
+    }
+
+    #[test]
+    fn ratios_compare_exactly_and_divide_toward_zero() {
+        let three: Ratio = "3".parse().unwrap();
+        assert!(three.at_least_times(Qty::from_int(3), Qty::from_int(1)));
+        assert!(!three.at_least_times("2.999999999999".parse().unwrap(), Qty::from_int(1)));
+        assert!(
+            three.at_least_times(Qty::from_int(1), Qty::ZERO),
+            "anything is at least 3 x 0"
+        );
+        let huge = Qty::from_units(i128::MAX / 2);
+        assert!(Ratio::from_int(1).at_least_times(huge, huge), "no overflow");
+        assert_eq!(
+            Ratio::of(Qty::from_int(1), Qty::from_int(3))
+                .unwrap()
+                .to_string(),
+            "0.333333333333"
+        );
+        assert_eq!(
+            Ratio::of(Qty::from_int(-1), Qty::from_int(4))
+                .unwrap()
+                .to_string(),
+            "-0.25"
+        );
+        assert_eq!(Ratio::of(Qty::from_int(1), Qty::ZERO), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ mod venue;
 
 pub use book::{BookDelta, BookSnapshot, BookView, DeltaSequence, Level, SnapshotSequence};
 pub use control::Control;
-pub use decimal::{DecimalError, Price, Qty};
+pub use decimal::{DecimalError, Price, Qty, Ratio};
 pub use event::MarketEvent;
 pub use instrument::InstrumentInfo;
 pub use kline::{Kline, KlineInterval};

@@ -1,0 +1,711 @@
+//! The aggregation engine of one (venue, symbol): bars, rolling windows and the session,
+//! updated trade by trade, as a pure state machine (no actor, no I/O, no clock of its own).
+//!
+//! - **Bars**: 1-minute base bars by exchange trade time; the current 5m, 15m, 1h, 4h and 1d
+//!   bars accumulate alongside. A bar closes when a trade of a later period arrives or when
+//!   [`Engine::advance_clock`] passes its end plus a grace period; every closed bar is
+//!   reported once.
+//! - **Rolling windows** (last 1h, 4h, 24h, by minute): footprint and totals are kept
+//!   incrementally, adding trades and subtracting the minutes that leave; exact arithmetic
+//!   makes the subtraction exact.
+//! - **Session**: everything since the last session anchor; cumulative delta is its delta.
+//!   The POC of the session after each minute is kept as the developing POC.
+//! - **Late trades** (for a minute whose bar has closed): if the minute is still in memory
+//!   (`memory`, 25 h by default), the trade amends it: the minute bar, the rolling windows
+//!   and the session that contain it, and every timeframe bar containing it (a closed one is
+//!   recomputed from its minutes and reported as amended, so persistence upserts it again).
+//!   Older trades are dropped. Both are counted.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use super::bar::{Bar, PriceAt, Timeframe, Totals};
+use super::footprint::{Footprint, RowGrid};
+use super::order_flow::{LargeTrade, LargeTradeDetector, LargeTradeParams, SessionAnchor};
+use super::volume_profile;
+use crate::model::{Qty, Trade};
+
+/// Bounds on what the engine keeps.
+const MAX_LARGE_TRADES: usize = 256;
+const MAX_DEVELOPING_POC: usize = 1_440;
+
+/// The rolling windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Rolling {
+    /// The last hour.
+    #[serde(rename = "1h")]
+    H1,
+    /// The last 4 hours.
+    #[serde(rename = "4h")]
+    H4,
+    /// The last 24 hours.
+    #[serde(rename = "24h")]
+    H24,
+}
+
+impl Rolling {
+    /// Every rolling window.
+    pub const ALL: [Rolling; 3] = [Rolling::H1, Rolling::H4, Rolling::H24];
+
+    /// Returns the span in milliseconds.
+    pub const fn millis(self) -> i64 {
+        match self {
+            Rolling::H1 => 3_600_000,
+            Rolling::H4 => 14_400_000,
+            Rolling::H24 => 86_400_000,
+        }
+    }
+
+    /// Returns the name (`1h`, `4h`, `24h`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Rolling::H1 => "1h",
+            Rolling::H4 => "4h",
+            Rolling::H24 => "24h",
+        }
+    }
+}
+
+/// Engine parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineParams {
+    /// Profile rows.
+    pub grid: RowGrid,
+    /// Where sessions start.
+    pub session: SessionAnchor,
+    /// Large trade detection.
+    pub large_trades: LargeTradeParams,
+    /// How long minute bars are kept for late trades and rolling windows (at least 24 h).
+    pub memory_ms: i64,
+    /// How long after its end a bar is closed by the clock.
+    pub close_grace_ms: i64,
+    /// How far past the clock (the last [`Engine::advance_clock`]) a trade time may be; later
+    /// trades are dropped and counted, so one bad timestamp cannot close every open bar.
+    pub max_future_ms: i64,
+}
+
+impl EngineParams {
+    /// Parameters with the defaults: 25 h of memory, a 2 s close grace, default large trades.
+    pub fn new(grid: RowGrid, session: SessionAnchor) -> Self {
+        Self {
+            grid,
+            session,
+            large_trades: LargeTradeParams::default(),
+            memory_ms: 25 * 3_600_000,
+            close_grace_ms: 2_000,
+            max_future_ms: 300_000,
+        }
+    }
+}
+
+/// What the engine reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// A bar closed.
+    Closed {
+        /// Its timeframe.
+        timeframe: Timeframe,
+        /// The bar.
+        bar: Arc<Bar>,
+        /// Cumulative delta of the session at its close.
+        cvd: Qty,
+    },
+    /// A closed bar changed because a late trade arrived.
+    Amended {
+        /// Its timeframe.
+        timeframe: Timeframe,
+        /// The bar, recomputed.
+        bar: Arc<Bar>,
+    },
+}
+
+/// Counters of the engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EngineStats {
+    /// Trades taken.
+    pub trades: u64,
+    /// Late trades that amended a closed bar.
+    pub late_amended: u64,
+    /// Late trades older than the memory, dropped.
+    pub late_dropped: u64,
+    /// Trades timed too far past the clock, dropped.
+    pub future_dropped: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Window {
+    /// First minute start inside the window.
+    first_minute: i64,
+    footprint: Footprint,
+    totals: Totals,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    start: i64,
+    footprint: Footprint,
+    totals: Totals,
+    developing_poc: VecDeque<(i64, i128)>,
+}
+
+/// The engine of one (venue, symbol).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    params: EngineParams,
+    minutes: BTreeMap<i64, Bar>,
+    open_minute: Option<i64>,
+    bars: BTreeMap<Timeframe, Bar>,
+    rolling: BTreeMap<Rolling, Window>,
+    session: Option<Session>,
+    large: LargeTradeDetector,
+    large_trades: VecDeque<LargeTrade>,
+    stats: EngineStats,
+    clock: Option<i64>,
+}
+
+impl Engine {
+    /// Creates an empty engine.
+    pub fn new(params: EngineParams) -> Self {
+        Self {
+            large: LargeTradeDetector::new(params.large_trades),
+            params,
+            minutes: BTreeMap::new(),
+            open_minute: None,
+            bars: BTreeMap::new(),
+            rolling: BTreeMap::new(),
+            session: None,
+            large_trades: VecDeque::new(),
+            stats: EngineStats::default(),
+            clock: None,
+        }
+    }
+
+    /// Returns the parameters.
+    pub fn params(&self) -> &EngineParams {
+        &self.params
+    }
+
+    /// Returns the counters.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// Takes one trade; returns the bars it closed or amended.
+    pub fn add_trade(&mut self, trade: &Trade) -> Vec<EngineEvent> {
+        let time = trade.trade_time.as_millis();
+        if self
+            .clock
+            .is_some_and(|now| time > now.saturating_add(self.params.max_future_ms))
+        {
+            self.stats.future_dropped += 1;
+            return Vec::new();
+        }
+        let minute = Timeframe::M1.start_of(time);
+        let mut events = Vec::new();
+        match self.open_minute {
+            None => self.open_at(minute),
+            Some(open) if minute > open => events = self.roll_to(minute),
+            Some(open) if minute < open => return self.add_late(trade, minute),
+            Some(_) => {}
+        }
+        self.stats.trades += 1;
+        let grid = self.params.grid;
+        self.minutes
+            .entry(minute)
+            .or_insert_with(|| Bar::of(Timeframe::M1, minute))
+            .add(&grid, trade);
+        for bar in self.bars.values_mut() {
+            bar.add(&grid, trade);
+        }
+        let row = grid.row(trade.price);
+        for window in self.rolling.values_mut() {
+            window.footprint.add(row, trade.side, trade.qty, time);
+            window.totals.add(trade);
+        }
+        if let Some(session) = &mut self.session {
+            session.footprint.add(row, trade.side, trade.qty, time);
+            session.totals.add(trade);
+        }
+        self.note_large(trade);
+        events
+    }
+
+    /// Closes the open minute (and any bar ending with it) once `now` (ms) is past its end
+    /// plus the grace period, so quiet symbols' bars close too.
+    pub fn advance_clock(&mut self, now: i64) -> Vec<EngineEvent> {
+        self.clock = Some(self.clock.map_or(now, |clock| clock.max(now)));
+        match self.open_minute {
+            Some(open) if now - self.params.close_grace_ms >= open + Timeframe::M1.millis() => {
+                self.roll_to(Timeframe::M1.start_of(now - self.params.close_grace_ms))
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn open_at(&mut self, minute: i64) {
+        self.open_minute = Some(minute);
+        for timeframe in Timeframe::ALL.into_iter().skip(1) {
+            self.bars.insert(timeframe, Bar::of(timeframe, minute));
+        }
+        for rolling in Rolling::ALL {
+            self.rolling.insert(
+                rolling,
+                Window {
+                    first_minute: minute - rolling.millis() + Timeframe::M1.millis(),
+                    footprint: Footprint::new(),
+                    totals: Totals::default(),
+                },
+            );
+        }
+        self.session = Some(Session {
+            start: self.params.session.session_start(minute),
+            footprint: Footprint::new(),
+            totals: Totals::default(),
+            developing_poc: VecDeque::new(),
+        });
+    }
+
+    /// Moves the open minute forward to `minute`, closing what ends on the way.
+    fn roll_to(&mut self, minute: i64) -> Vec<EngineEvent> {
+        let mut events = Vec::new();
+        let Some(open) = self.open_minute else {
+            self.open_at(minute);
+            return events;
+        };
+        if minute <= open {
+            return events;
+        }
+        // The session closes its minute first, so cumulative delta at a bar's close includes it.
+        let cvd = self
+            .session
+            .as_ref()
+            .map_or(Qty::ZERO, |s| s.totals.delta());
+        if let Some(bar) = self.minutes.get(&open).filter(|bar| !bar.is_empty()) {
+            events.push(EngineEvent::Closed {
+                timeframe: Timeframe::M1,
+                bar: Arc::new(bar.clone()),
+                cvd,
+            });
+        }
+        for (&timeframe, bar) in &mut self.bars {
+            if bar.end <= minute {
+                let closed = std::mem::replace(bar, Bar::of(timeframe, minute));
+                if !closed.is_empty() {
+                    events.push(EngineEvent::Closed {
+                        timeframe,
+                        bar: Arc::new(closed),
+                        cvd,
+                    });
+                }
+            }
+        }
+        if let Some(session) = &mut self.session {
+            if let Some((poc, _)) = volume_profile::poc(&session.footprint) {
+                if session.developing_poc.len() >= MAX_DEVELOPING_POC {
+                    session.developing_poc.pop_front();
+                }
+                session
+                    .developing_poc
+                    .push_back((open + Timeframe::M1.millis(), poc));
+            }
+            let start = self.params.session.session_start(minute);
+            if start != session.start {
+                *session = Session {
+                    start,
+                    footprint: Footprint::new(),
+                    totals: Totals::default(),
+                    developing_poc: VecDeque::new(),
+                };
+            }
+        }
+        for (&rolling, window) in &mut self.rolling {
+            let first = minute - rolling.millis() + Timeframe::M1.millis();
+            for (_, bar) in self.minutes.range(window.first_minute..first) {
+                window.footprint.subtract(&bar.footprint);
+                window.totals.subtract(&bar.totals);
+            }
+            window.first_minute = first;
+        }
+        let keep_from = minute - self.params.memory_ms;
+        self.minutes = self.minutes.split_off(&keep_from);
+        self.open_minute = Some(minute);
+        events
+    }
+
+    fn add_late(&mut self, trade: &Trade, minute: i64) -> Vec<EngineEvent> {
+        let open = self.open_minute.unwrap_or(minute);
+        if minute < open - self.params.memory_ms {
+            self.stats.late_dropped += 1;
+            return Vec::new();
+        }
+        self.stats.trades += 1;
+        self.stats.late_amended += 1;
+        let grid = self.params.grid;
+        let time = trade.trade_time.as_millis();
+        let row = grid.row(trade.price);
+        let bar = self
+            .minutes
+            .entry(minute)
+            .or_insert_with(|| Bar::of(Timeframe::M1, minute));
+        bar.add(&grid, trade);
+        let mut events = vec![EngineEvent::Amended {
+            timeframe: Timeframe::M1,
+            bar: Arc::new(bar.clone()),
+        }];
+        for window in self.rolling.values_mut() {
+            if minute >= window.first_minute {
+                window.footprint.add(row, trade.side, trade.qty, time);
+                window.totals.add(trade);
+            }
+        }
+        if let Some(session) = &mut self.session
+            && time >= session.start
+        {
+            session.footprint.add(row, trade.side, trade.qty, time);
+            session.totals.add(trade);
+        }
+        let cutoff = open - self.params.memory_ms;
+        for timeframe in Timeframe::ALL.into_iter().skip(1) {
+            match self.bars.get_mut(&timeframe) {
+                Some(current) if current.contains(time) => current.add(&grid, trade),
+                _ => {
+                    // The bar holding the trade has closed: rebuild it from its minutes, when all
+                    // of them are still in memory.
+                    let start = timeframe.start_of(time);
+                    if start >= cutoff {
+                        let mut rebuilt = Bar::of(timeframe, start);
+                        for (_, minute_bar) in self.minutes.range(start..start + timeframe.millis())
+                        {
+                            rebuilt.merge(minute_bar);
+                        }
+                        rebuilt.start = start;
+                        rebuilt.end = start + timeframe.millis();
+                        events.push(EngineEvent::Amended {
+                            timeframe,
+                            bar: Arc::new(rebuilt),
+                        });
+                    }
+                }
+            }
+        }
+        self.note_large(trade);
+        events
+    }
+
+    fn note_large(&mut self, trade: &Trade) {
+        if let Some(large) = self.large.observe(trade) {
+            if self.large_trades.len() >= MAX_LARGE_TRADES {
+                self.large_trades.pop_front();
+            }
+            self.large_trades.push_back(large);
+        }
+    }
+
+    /// Returns the current (open) bar of `timeframe`.
+    pub fn current_bar(&self, timeframe: Timeframe) -> Option<Bar> {
+        match timeframe {
+            Timeframe::M1 => {
+                let open = self.open_minute?;
+                Some(
+                    self.minutes
+                        .get(&open)
+                        .cloned()
+                        .unwrap_or_else(|| Bar::of(Timeframe::M1, open)),
+                )
+            }
+            _ => self.bars.get(&timeframe).cloned(),
+        }
+    }
+
+    /// Returns a rolling window as a bar (prices from its minutes).
+    pub fn rolling_window(&self, rolling: Rolling) -> Option<Bar> {
+        let window = self.rolling.get(&rolling)?;
+        let open = self.open_minute?;
+        let mut bar = Bar::new(window.first_minute, open + Timeframe::M1.millis());
+        bar.footprint = window.footprint.clone();
+        bar.totals = window.totals.clone();
+        self.fill_prices(&mut bar, window.first_minute..=open);
+        Some(bar)
+    }
+
+    /// Returns the session as a bar.
+    pub fn session(&self) -> Option<Bar> {
+        let session = self.session.as_ref()?;
+        let open = self.open_minute?;
+        let mut bar = Bar::new(session.start, open + Timeframe::M1.millis());
+        bar.footprint = session.footprint.clone();
+        bar.totals = session.totals.clone();
+        self.fill_prices(&mut bar, session.start..=open);
+        Some(bar)
+    }
+
+    fn fill_prices(&self, bar: &mut Bar, minutes: std::ops::RangeInclusive<i64>) {
+        for (_, minute) in self.minutes.range(minutes) {
+            let prices = Bar {
+                footprint: Footprint::new(),
+                totals: Totals::default(),
+                ..minute.clone()
+            };
+            let (start, end) = (bar.start, bar.end);
+            bar.merge(&prices);
+            bar.start = start;
+            bar.end = end;
+        }
+    }
+
+    /// Returns the session's cumulative delta.
+    pub fn cvd(&self) -> Qty {
+        self.session
+            .as_ref()
+            .map_or(Qty::ZERO, |s| s.totals.delta())
+    }
+
+    /// Returns the session POC after each closed minute, oldest first (end of minute, row).
+    pub fn developing_poc(&self) -> Vec<(i64, i128)> {
+        self.session
+            .as_ref()
+            .map(|s| s.developing_poc.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Returns the recent large trades, oldest first.
+    pub fn large_trades(&self) -> Vec<LargeTrade> {
+        self.large_trades.iter().copied().collect()
+    }
+
+    /// Returns the closed minute bars still in memory within `[from, to)`.
+    pub fn minute_bars(&self, from: i64, to: i64) -> impl Iterator<Item = &Bar> {
+        self.minutes.range(from..to).map(|(_, bar)| bar)
+    }
+
+    /// Returns the open minute's start.
+    pub fn open_minute(&self) -> Option<i64> {
+        self.open_minute
+    }
+}
+
+/// Returns `a` merged with `b`, for tests and rollups: the exact sum of two bars.
+pub fn merged(a: &Bar, b: &Bar) -> Bar {
+    let mut sum = a.clone();
+    sum.merge(b);
+    sum
+}
+
+/// The open of a set of bars.
+pub fn first_open(bars: &[Bar]) -> Option<PriceAt> {
+    bars.iter().filter_map(|b| b.open).min_by_key(|o| o.time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregator::bar::tests::trade;
+    use crate::model::Side;
+
+    const MIN: i64 = 60_000;
+    /// 2023-11-14T22:00:00Z, an hour boundary.
+    const T0: i64 = 1_699_999_200_000;
+
+    fn engine() -> Engine {
+        let grid = RowGrid::new("1".parse().unwrap()).unwrap();
+        Engine::new(EngineParams::new(grid, SessionAnchor::default()))
+    }
+
+    fn q(text: &str) -> Qty {
+        text.parse().unwrap()
+    }
+
+    fn closed(events: &[EngineEvent]) -> Vec<(Timeframe, i64, Qty)> {
+        events
+            .iter()
+            .filter_map(|event| match event {
+                EngineEvent::Closed {
+                    timeframe,
+                    bar,
+                    cvd,
+                } => Some((*timeframe, bar.start, *cvd)),
+                EngineEvent::Amended { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_trade_of_a_later_minute_closes_the_minute_and_the_bars_ending_with_it() {
+        let mut e = engine();
+        assert!(
+            e.add_trade(&trade(T0 + 4 * MIN + 1, "100", "2", Side::Buy, 1))
+                .is_empty()
+        );
+        assert!(
+            e.add_trade(&trade(T0 + 4 * MIN + 59_999, "101", "1", Side::Sell, 2))
+                .is_empty()
+        );
+        let events = e.add_trade(&trade(T0 + 5 * MIN, "102", "1", Side::Buy, 3));
+        assert_eq!(
+            closed(&events),
+            vec![
+                (Timeframe::M1, T0 + 4 * MIN, q("1")),
+                (Timeframe::M5, T0, q("1"))
+            ],
+            "the 1m and 5m bars end at 22:05; the cvd is the session's at their close"
+        );
+        let EngineEvent::Closed { bar, .. } = &events[1] else {
+            panic!("closed")
+        };
+        assert_eq!(
+            (bar.start, bar.end, bar.totals.trades),
+            (T0, T0 + 5 * MIN, 2)
+        );
+        assert_eq!(e.current_bar(Timeframe::M5).unwrap().start, T0 + 5 * MIN);
+        assert_eq!(e.current_bar(Timeframe::H1).unwrap().totals.trades, 3);
+        assert_eq!(e.cvd(), q("2"));
+    }
+
+    #[test]
+    fn the_clock_closes_quiet_bars_after_the_grace_period() {
+        let mut e = engine();
+        e.add_trade(&trade(T0 + 10, "100", "1", Side::Buy, 1));
+        assert!(
+            e.advance_clock(T0 + MIN + 1_999).is_empty(),
+            "inside the grace period"
+        );
+        assert_eq!(
+            closed(&e.advance_clock(T0 + MIN + 2_000)),
+            vec![(Timeframe::M1, T0, q("1"))]
+        );
+        assert!(
+            e.advance_clock(T0 + 2 * MIN + 5_000).is_empty(),
+            "empty minutes close silently"
+        );
+        assert_eq!(e.open_minute(), Some(T0 + 2 * MIN));
+    }
+
+    #[test]
+    fn rolling_windows_drop_the_minutes_that_leave_them() {
+        let mut e = engine();
+        e.add_trade(&trade(T0, "100", "5", Side::Buy, 1));
+        e.add_trade(&trade(T0 + 30 * MIN, "105", "1", Side::Sell, 2));
+        e.add_trade(&trade(T0 + 60 * MIN, "110", "2", Side::Buy, 3));
+        let hour = e.rolling_window(Rolling::H1).unwrap();
+        assert_eq!((hour.start, hour.end), (T0 + MIN, T0 + 61 * MIN));
+        assert_eq!(
+            hour.totals.volume(),
+            q("3"),
+            "the 22:00 minute has left the last hour"
+        );
+        assert_eq!(hour.footprint.range(), Some((105, 110)));
+        assert_eq!(
+            (hour.low, hour.high),
+            (Some("105".parse().unwrap()), Some("110".parse().unwrap()))
+        );
+        let day = e.rolling_window(Rolling::H24).unwrap();
+        assert_eq!(day.totals.volume(), q("8"));
+        assert_eq!(day.footprint.total(), q("8"));
+    }
+
+    #[test]
+    fn cumulative_delta_resets_at_the_session_anchor() {
+        let grid = RowGrid::new("1".parse().unwrap()).unwrap();
+        let mut e = Engine::new(EngineParams::new(
+            grid,
+            SessionAnchor::parse("22:30").unwrap(),
+        ));
+        e.add_trade(&trade(T0 + 29 * MIN, "100", "4", Side::Buy, 1));
+        assert_eq!(e.session().unwrap().start, T0 - 86_400_000 + 30 * MIN);
+        let events = e.add_trade(&trade(T0 + 30 * MIN, "100", "1", Side::Sell, 2));
+        assert_eq!(
+            closed(&events)[0],
+            (Timeframe::M1, T0 + 29 * MIN, q("4")),
+            "the closing minute belongs to the old session"
+        );
+        assert_eq!(e.cvd(), q("-1"));
+        assert_eq!(e.session().unwrap().start, T0 + 30 * MIN);
+        assert!(
+            e.developing_poc().is_empty(),
+            "a new session starts a new developing POC"
+        );
+    }
+
+    #[test]
+    fn the_developing_poc_is_kept_per_closed_minute() {
+        let mut e = engine();
+        e.add_trade(&trade(T0, "100", "1", Side::Buy, 1));
+        e.add_trade(&trade(T0 + MIN, "103", "5", Side::Buy, 2));
+        e.add_trade(&trade(T0 + 2 * MIN, "101", "1", Side::Buy, 3));
+        assert_eq!(
+            e.developing_poc(),
+            vec![(T0 + MIN, 100), (T0 + 2 * MIN, 103)]
+        );
+    }
+
+    #[test]
+    fn a_late_trade_amends_its_minute_and_the_closed_bars_holding_it() {
+        let mut e = engine();
+        e.add_trade(&trade(T0 + 4 * MIN, "100", "1", Side::Buy, 1));
+        e.add_trade(&trade(T0 + 6 * MIN, "100", "1", Side::Buy, 3));
+        let events = e.add_trade(&trade(T0 + 4 * MIN + 5, "99", "2", Side::Sell, 2));
+        let amended: Vec<_> = events
+            .iter()
+            .map(|event| match event {
+                EngineEvent::Amended { timeframe, bar } => {
+                    (*timeframe, bar.start, bar.totals.trades)
+                }
+                EngineEvent::Closed { .. } => panic!("nothing closes"),
+            })
+            .collect();
+        assert_eq!(
+            amended,
+            vec![(Timeframe::M1, T0 + 4 * MIN, 2), (Timeframe::M5, T0, 2)]
+        );
+        assert_eq!(
+            e.current_bar(Timeframe::M15).unwrap().totals.trades,
+            3,
+            "open bars take it in place"
+        );
+        assert_eq!(e.rolling_window(Rolling::H1).unwrap().totals.trades, 3);
+        assert_eq!(e.cvd(), q("0"));
+        assert_eq!(e.stats().late_amended, 1);
+    }
+
+    #[test]
+    fn trades_older_than_the_memory_or_past_the_clock_are_dropped_and_counted() {
+        let mut e = engine();
+        e.add_trade(&trade(T0 + 26 * 60 * MIN, "100", "1", Side::Buy, 2));
+        assert!(e.add_trade(&trade(T0, "100", "1", Side::Buy, 1)).is_empty());
+        e.advance_clock(T0 + 26 * 60 * MIN + 1_000);
+        assert!(
+            e.add_trade(&trade(T0 + 27 * 60 * MIN, "100", "1", Side::Buy, 3))
+                .is_empty()
+        );
+        assert_eq!(
+            e.stats(),
+            EngineStats {
+                trades: 1,
+                late_amended: 0,
+                late_dropped: 1,
+                future_dropped: 1,
+            }
+        );
+        assert_eq!(e.rolling_window(Rolling::H24).unwrap().totals.trades, 1);
+    }
+
+    #[test]
+    fn large_trades_are_reported_against_the_configured_size() {
+        let grid = RowGrid::new("1".parse().unwrap()).unwrap();
+        let mut params = EngineParams::new(grid, SessionAnchor::default());
+        params.large_trades = LargeTradeParams {
+            min_qty: Some(q("10")),
+            median_multiple: None,
+            median_window: 0,
+        };
+        let mut e = Engine::new(params);
+        e.add_trade(&trade(T0, "100", "9.99", Side::Buy, 1));
+        e.add_trade(&trade(T0 + 1, "101", "10", Side::Sell, 2));
+        let large = e.large_trades();
+        assert_eq!(large.len(), 1);
+        assert_eq!(
+            (large[0].time, large[0].qty, large[0].side),
+            (T0 + 1, q("10"), Side::Sell)
+        );
+    }
+}

@@ -20,7 +20,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ractor::{Actor, ActorRef};
 use tracing::{error, info, warn};
-use wadm_actors::aggregator::{AggregatorActor, AggregatorArgs, AggregatorCounts, AggregatorMsg};
+use wadm_actors::aggregator::{
+    AggregatorActor, AggregatorArgs, AggregatorCounts, AggregatorMsg, AggregatorSettings, RowSpec,
+    SnapshotBoard,
+};
 use wadm_actors::connection::shared::{BookBoard, ConnectionBudget, Cursors, QualitySink};
 use wadm_actors::connection::status::ConnectionStatus;
 use wadm_actors::connection::{
@@ -77,6 +80,8 @@ pub struct Daemon {
     pub routes: Arc<RoutingTable>,
     /// Published live books.
     pub books: Arc<BookBoard>,
+    /// Published aggregator snapshots.
+    pub snapshots: Arc<SnapshotBoard>,
     /// Data-quality events.
     pub quality: QualitySink,
     /// Current connection actors.
@@ -115,6 +120,10 @@ impl Daemon {
             config.aggregator.queue_capacity,
         ));
         let books = Arc::new(BookBoard::new(pairs.iter().copied()));
+        let snapshots =
+            Arc::new(SnapshotBoard::new(pairs.iter().map(|&(venue, symbol)| {
+                (venue, symbol, config.profile_params(symbol))
+            })));
         let quality = QualitySink::new(QUALITY_LOG_CAPACITY);
         let directory = Arc::new(Directory::default());
         let budget = Arc::new(ConnectionBudget::new(
@@ -126,7 +135,17 @@ impl Daemon {
         let mut children = Vec::new();
         let aggregator_children: Vec<ChildSpec> = pairs
             .iter()
-            .map(|&(venue, symbol)| aggregator_spec(venue, symbol, &routes))
+            .map(|&(venue, symbol)| {
+                let template = AggregatorTemplate {
+                    venue,
+                    symbol,
+                    settings: Arc::new(config.aggregator_settings(symbol)),
+                    row: config.row_spec(symbol),
+                    snapshots: Arc::clone(&snapshots),
+                    quality: quality.clone(),
+                };
+                aggregator_spec(template, &routes)
+            })
             .collect();
         let aggregator_registry = Arc::clone(&registry);
         let policy = config.supervision;
@@ -201,6 +220,7 @@ impl Daemon {
             registry,
             routes,
             books,
+            snapshots,
             quality,
             directory,
             root,
@@ -255,13 +275,26 @@ impl Daemon {
     }
 }
 
-fn aggregator_spec(venue: Venue, symbol: Symbol, routes: &Arc<RoutingTable>) -> ChildSpec {
+/// What every incarnation of one aggregator is built from.
+#[derive(Debug, Clone)]
+struct AggregatorTemplate {
+    venue: Venue,
+    symbol: Symbol,
+    settings: Arc<AggregatorSettings>,
+    row: RowSpec,
+    snapshots: Arc<SnapshotBoard>,
+    quality: QualitySink,
+}
+
+fn aggregator_spec(template: AggregatorTemplate, routes: &Arc<RoutingTable>) -> ChildSpec {
+    let (venue, symbol) = (template.venue, template.symbol);
     let route = routes.slot(venue, symbol);
     ChildSpec::new(
         "aggregator",
         format!("{venue}/{symbol}"),
         move |context: ChildContext| {
             let route = route.clone();
+            let template = template.clone();
             async move {
                 let route = route.ok_or_else(|| {
                     ractor::SpawnErr::StartupFailed(format!("no route for {venue}/{symbol}").into())
@@ -272,6 +305,12 @@ fn aggregator_spec(venue: Venue, symbol: Symbol, routes: &Arc<RoutingTable>) -> 
                     generation: context.generation,
                     route,
                     status: context.status,
+                    settings: template.settings,
+                    row: template.row,
+                    snapshots: template.snapshots,
+                    // Persistence attaches here (issue 5); until then nothing is stored.
+                    records: None,
+                    quality: template.quality,
                 };
                 let (actor, _) =
                     Actor::spawn_linked(None, AggregatorActor, args, context.supervisor).await?;

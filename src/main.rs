@@ -182,6 +182,15 @@ fn simulate(options: &LoadOptions, port: u16, full_speed: bool, seed: u64) -> Ex
         Err(code) => return code,
     };
     runtime.block_on(async {
+        // Listen for signals before telling anyone where to connect, so an early SIGINT
+        // stops the simulator cleanly instead of killing it.
+        let stop = match shutdown_signal() {
+            Ok(stop) => stop,
+            Err(err) => {
+                error!(error = format!("{err:#}"), "signal handlers could not be installed");
+                return ExitCode::FAILURE;
+            }
+        };
         let simulator = match Simulator::start(config).await {
             Ok(simulator) => simulator,
             Err(err) => {
@@ -194,7 +203,7 @@ fn simulate(options: &LoadOptions, port: u16, full_speed: bool, seed: u64) -> Ex
             println!("[venues.{venue}]\nws_url = \"{}\"\nrest_url = \"{}\"", simulator.ws_url(venue), simulator.rest_url());
         }
         println!("# misbehave with e.g. curl -X POST 'http://{}/sim/binance-spot/disconnect?clean=false'", simulator.addr());
-        let _ = tokio::signal::ctrl_c().await;
+        stop.await;
         simulator.stop().await;
         ExitCode::SUCCESS
     })

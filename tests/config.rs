@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use wadm::config::{self, ConfigError, LoadOptions, Loaded, RawConfig, StorageConfig};
+use wadm_actors::aggregator::RowSpec;
 use wadm_actors::connection::Stream;
 use wadm_actors::model::{KlineInterval, Price, Symbol, Venue};
 
@@ -328,5 +329,80 @@ fn toml_syntax_errors_name_the_file() {
     assert!(
         found[0].contains("wadm.toml: is not valid TOML"),
         "{found:?}"
+    );
+}
+
+#[test]
+fn indicator_parameters_are_validated_and_symbols_refine_them() {
+    let file = r#"
+[profile]
+value_area = "1.2"
+session_anchor = "24:00"
+imbalance_ratio = "0.5"
+imbalance_min_volume = "-1"
+stacked_imbalance_rows = 1
+absorption_volume_multiple = "0"
+large_trade_median_window = 0
+[aggregator]
+publish_interval = "soon"
+book_snapshot_depth = 0
+[symbols.BTCUSDT]
+large_trade_qty = "0"
+imbalance_min_volume = "x"
+"#;
+    let found = problems(Some(file), &[]);
+    assert_eq!(
+        found,
+        [
+            "profile.value_area: must be above 0 and at most 1",
+            "profile.session_anchor: \"24:00\" is not a UTC time of day such as \"00:00\" or \"13:30\"",
+            "profile.imbalance_ratio: must be at least 1",
+            "profile.imbalance_min_volume: must not be negative",
+            "profile.stacked_imbalance_rows: must be at least 2",
+            "profile.absorption_volume_multiple: must be greater than zero",
+            "profile.large_trade_median_window: must be at least 1 while large_trade_median_multiple is set",
+            "aggregator.book_snapshot_depth: must be at least 1",
+            "aggregator.publish_interval: \"soon\" is not a duration such as \"2s\" or \"5m\" (expected number at 0)",
+            "symbols.BTCUSDT.large_trade_qty: must be greater than zero",
+            "symbols.BTCUSDT.imbalance_min_volume: \"x\" is not a plain decimal such as \"0.7\" (invalid character at byte 0)",
+        ]
+    );
+
+    let loaded = load(
+        Some(
+            r#"
+[profile]
+value_area = "0.68"
+session_anchor = "13:30"
+imbalance_min_volume = "2"
+[symbols.ETHUSDT]
+large_trade_qty = "50"
+imbalance_min_volume = "5"
+"#,
+        ),
+        &[],
+    )
+    .unwrap();
+    let config = &loaded.config;
+    let btc = config.profile_params(sym("BTCUSDT"));
+    assert_eq!(btc.value_area.to_string(), "0.68");
+    assert_eq!(btc.session.to_string(), "13:30");
+    assert_eq!(btc.imbalance.min_volume.to_string(), "2");
+    assert_eq!(btc.large_trades.min_qty, None);
+    let eth = config.profile_params(sym("ETHUSDT"));
+    assert_eq!(eth.imbalance.min_volume.to_string(), "5");
+    assert_eq!(
+        eth.large_trades.min_qty.map(|q| q.to_string()),
+        Some("50".into())
+    );
+    assert_eq!(
+        config.row_spec(sym("ETHUSDT")),
+        RowSpec::Fixed("1".parse().unwrap())
+    );
+    assert_eq!(config.row_spec(sym("DOGEUSDT")), RowSpec::Ticks(10));
+    assert_eq!(
+        config.aggregator_settings(sym("ETHUSDT")).profile,
+        eth,
+        "each aggregator gets its symbol's parameters"
     );
 }

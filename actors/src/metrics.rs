@@ -38,6 +38,24 @@ pub const DATA_QUALITY_EVENTS_TOTAL: &str = "wadm_data_quality_events_total";
 pub const ROUTER_MESSAGES_TOTAL: &str = "wadm_router_messages_total";
 /// Counter: messages not delivered to an aggregator, by `venue` and `reason`.
 pub const ROUTER_DROPPED_TOTAL: &str = "wadm_router_dropped_total";
+/// Counter: trades taken into bars, by `venue`.
+pub const AGGREGATOR_TRADES_TOTAL: &str = "wadm_aggregator_trades_total";
+/// Counter: late trades (for a closed minute) that amended bars, by `venue`.
+pub const AGGREGATOR_LATE_TRADES_TOTAL: &str = "wadm_aggregator_late_trades_total";
+/// Counter: trades not taken into bars, by `venue` and `reason` (`too_late`, `future_time`,
+/// `row_size_unknown`).
+pub const AGGREGATOR_TRADES_DROPPED_TOTAL: &str = "wadm_aggregator_trades_dropped_total";
+/// Counter: bars closed, by `venue` and `timeframe`.
+pub const AGGREGATOR_BARS_CLOSED_TOTAL: &str = "wadm_aggregator_bars_closed_total";
+/// Counter: venue candles compared with trade-derived bars, by `venue` and `outcome`
+/// (`match`, `mismatch`, `skipped`).
+pub const AGGREGATOR_KLINE_CHECKS_TOTAL: &str = "wadm_aggregator_kline_checks_total";
+/// Counter: records for persistence dropped because its queue was full, by `venue` and `kind`.
+pub const AGGREGATOR_RECORDS_DROPPED_TOTAL: &str = "wadm_aggregator_records_dropped_total";
+/// Counter: frames written to recordings, by `venue`.
+pub const RECORDER_FRAMES_TOTAL: &str = "wadm_recorder_frames_total";
+/// Counter: frames not recorded (queue full or write error), by `reason`.
+pub const RECORDER_DROPPED_TOTAL: &str = "wadm_recorder_dropped_total";
 
 /// Registers the help text of every metric of this crate.
 pub fn describe() {
@@ -115,5 +133,34 @@ pub fn describe() {
     describe_counter!(
         ROUTER_DROPPED_TOTAL,
         "Messages not delivered to an aggregator, by venue and reason (overload, no_aggregator, aggregator_restart)."
+    );
+    describe_counter!(AGGREGATOR_TRADES_TOTAL, "Trades taken into bars, by venue.");
+    describe_counter!(
+        AGGREGATOR_LATE_TRADES_TOTAL,
+        "Late trades (for an already closed minute) that amended bars, by venue."
+    );
+    describe_counter!(
+        AGGREGATOR_TRADES_DROPPED_TOTAL,
+        "Trades not taken into bars, by venue and reason (too_late, future_time, row_size_unknown)."
+    );
+    describe_counter!(
+        AGGREGATOR_BARS_CLOSED_TOTAL,
+        "Bars closed, by venue and timeframe."
+    );
+    describe_counter!(
+        AGGREGATOR_KLINE_CHECKS_TOTAL,
+        "Venue 1-minute candles compared with trade-derived bars, by venue and outcome (match, mismatch, skipped)."
+    );
+    describe_counter!(
+        AGGREGATOR_RECORDS_DROPPED_TOTAL,
+        "Records for persistence dropped because its queue was full, by venue and kind."
+    );
+    describe_counter!(
+        RECORDER_FRAMES_TOTAL,
+        "Raw frames written to recordings, by venue."
+    );
+    describe_counter!(
+        RECORDER_DROPPED_TOTAL,
+        "Raw frames not recorded, by reason (queue_full, write_error)."
     );
 }

@@ -23,8 +23,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 use url::Url;
+use wadm_actors::aggregator::{AggregatorSettings, ProfileParams, RowSpec};
 use wadm_actors::connection::Stream;
-use wadm_actors::model::{Price, Symbol, Venue};
+use wadm_actors::model::{Price, Qty, Symbol, Venue};
 use wadm_supervision::RestartPolicy;
 
 pub use layers::ENV_PREFIX;
@@ -62,6 +63,37 @@ impl Config {
     /// Returns the enabled venues.
     pub fn enabled_venues(&self) -> impl Iterator<Item = &VenueConfig> {
         self.venues.iter().filter(|venue| venue.enabled)
+    }
+
+    /// Returns a symbol's indicator parameters: the `[profile]` ones with its own settings.
+    pub fn profile_params(&self, symbol: Symbol) -> ProfileParams {
+        let mut params = self.profile.params;
+        if let Some(own) = self.symbols.get(&symbol) {
+            if let Some(min) = own.imbalance_min_volume {
+                params.imbalance.min_volume = min;
+            }
+            if own.large_trade_qty.is_some() {
+                params.large_trades.min_qty = own.large_trade_qty;
+            }
+        }
+        params
+    }
+
+    /// Returns how a symbol's row height is chosen: its `row_size`, else
+    /// `default_row_ticks` of the venue's tick size.
+    pub fn row_spec(&self, symbol: Symbol) -> RowSpec {
+        match self.symbols.get(&symbol).and_then(|own| own.row_size) {
+            Some(row) => RowSpec::Fixed(row),
+            None => RowSpec::Ticks(self.profile.default_row_ticks),
+        }
+    }
+
+    /// Returns a symbol's aggregator settings.
+    pub fn aggregator_settings(&self, symbol: Symbol) -> AggregatorSettings {
+        AggregatorSettings {
+            profile: self.profile_params(symbol),
+            ..self.aggregator.settings.clone()
+        }
     }
 }
 
@@ -129,6 +161,8 @@ pub struct RetentionConfig {
 pub struct ProfileConfig {
     /// Row size in ticks for symbols without their own `row_size`.
     pub default_row_ticks: u32,
+    /// Indicator parameters (per-symbol settings refine them).
+    pub params: ProfileParams,
 }
 
 /// `[connection]`
@@ -143,10 +177,12 @@ pub struct ConnectionConfig {
 }
 
 /// `[aggregator]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregatorConfig {
     /// Messages waiting per aggregator before new ones are dropped.
     pub queue_capacity: usize,
+    /// Settings shared by every aggregator (the profile parameters are filled per symbol).
+    pub settings: AggregatorSettings,
 }
 
 /// `[venues.<venue>]`
@@ -175,6 +211,10 @@ pub struct SymbolConfig {
     pub tick_size: Option<Price>,
     /// Profile row height.
     pub row_size: Option<Price>,
+    /// Trades of at least this size are large.
+    pub large_trade_qty: Option<Qty>,
+    /// Volume the dominant side of an imbalance must reach.
+    pub imbalance_min_volume: Option<Qty>,
 }
 
 /// A secret string: shows as `****` in `Debug` and `Display`.

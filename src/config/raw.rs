@@ -38,8 +38,8 @@ pub struct RawConfig {
 impl Default for RawConfig {
     fn default() -> Self {
         let symbol = |row_size: &str| RawSymbol {
-            tick_size: None,
             row_size: Some(row_size.to_owned()),
+            ..RawSymbol::default()
         };
         Self {
             log: RawLog::default(),
@@ -225,12 +225,39 @@ impl Default for RawSupervision {
 pub struct RawProfile {
     /// Row size, in ticks, for symbols without a `row_size` of their own.
     pub default_row_ticks: u32,
+    /// Share of the volume in the value area.
+    pub value_area: String,
+    /// Session start (`HH:MM` UTC), where cumulative delta resets.
+    pub session_anchor: String,
+    /// Diagonal imbalance ratio.
+    pub imbalance_ratio: String,
+    /// Volume the dominant side of an imbalance must reach.
+    pub imbalance_min_volume: String,
+    /// Consecutive imbalanced rows that make a stack.
+    pub stacked_imbalance_rows: usize,
+    /// Absorption: aggressive volume of at least this multiple of the average row volume.
+    pub absorption_volume_multiple: String,
+    /// Absorption: price moved at most this many rows beyond the level.
+    pub absorption_max_rows: u32,
+    /// Large trades: at least this multiple of the rolling median size ("0" turns it off).
+    pub large_trade_median_multiple: String,
+    /// Large trades: trades the rolling median is taken over.
+    pub large_trade_median_window: usize,
 }
 
 impl Default for RawProfile {
     fn default() -> Self {
         Self {
             default_row_ticks: 10,
+            value_area: "0.70".into(),
+            session_anchor: "00:00".into(),
+            imbalance_ratio: "3".into(),
+            imbalance_min_volume: "0".into(),
+            stacked_imbalance_rows: 3,
+            absorption_volume_multiple: "3".into(),
+            absorption_max_rows: 2,
+            large_trade_median_multiple: "10".into(),
+            large_trade_median_window: 1000,
         }
     }
 }
@@ -346,12 +373,33 @@ impl Default for RawBudget {
 pub struct RawAggregator {
     /// Messages waiting for one aggregator before new ones are dropped (and counted).
     pub queue_capacity: usize,
+    /// How often snapshots for the API are refreshed and the aggregator clock ticks.
+    pub publish_interval: String,
+    /// How long after its end a quiet bar is closed by the clock.
+    pub close_grace: String,
+    /// How often a book snapshot is persisted.
+    pub book_snapshot_interval: String,
+    /// Levels per side in persisted book snapshots.
+    pub book_snapshot_depth: usize,
+    /// Levels per side in the depth imbalance.
+    pub depth_imbalance_levels: usize,
+    /// Recent trades kept for the API.
+    pub recent_trades: usize,
+    /// Trades held while a symbol's row size waits for the venue's tick size.
+    pub pending_trade_limit: usize,
 }
 
 impl Default for RawAggregator {
     fn default() -> Self {
         Self {
             queue_capacity: 100_000,
+            publish_interval: "250ms".into(),
+            close_grace: "2s".into(),
+            book_snapshot_interval: "10s".into(),
+            book_snapshot_depth: 20,
+            depth_imbalance_levels: 10,
+            recent_trades: 1000,
+            pending_trade_limit: 100_000,
         }
     }
 }
@@ -459,4 +507,8 @@ pub struct RawSymbol {
     pub tick_size: Option<String>,
     /// Profile row height; a whole multiple of the tick size.
     pub row_size: Option<String>,
+    /// Trades of at least this size are large.
+    pub large_trade_qty: Option<String>,
+    /// Volume the dominant side of an imbalance must reach, for this symbol.
+    pub imbalance_min_volume: Option<String>,
 }

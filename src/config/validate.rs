@@ -7,8 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
+use wadm_actors::aggregator::order_flow::{
+    AbsorptionParams, ImbalanceParams, LargeTradeParams, SessionAnchor,
+};
+use wadm_actors::aggregator::{AggregatorSettings, ProfileParams};
 use wadm_actors::connection::{Stream, StreamClass};
-use wadm_actors::model::{Price, Symbol, Venue};
+use wadm_actors::model::{DecimalError, Price, Qty, Ratio, Symbol, Venue};
 use wadm_supervision::{RestartParams, RestartPolicy};
 
 use super::raw::{RawConfig, RawVenue};
@@ -57,6 +61,28 @@ impl Checker {
                 self.problem(
                     path,
                     format!("{text:?} is not a plain decimal such as \"0.01\" ({err})"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reads a non-negative decimal of another fixed-point type (a ratio or a quantity).
+    fn decimal<T: std::str::FromStr<Err = DecimalError> + Copy + Default + PartialOrd>(
+        &mut self,
+        path: &str,
+        text: &str,
+    ) -> Option<T> {
+        match text.trim().parse::<T>() {
+            Ok(value) if value >= T::default() => Some(value),
+            Ok(_) => {
+                self.problem(path, "must not be negative");
+                None
+            }
+            Err(err) => {
+                self.problem(
+                    path,
+                    format!("{text:?} is not a plain decimal such as \"0.7\" ({err})"),
                 );
                 None
             }
@@ -167,20 +193,9 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
         RestartPolicy::default()
     });
 
-    if raw.profile.default_row_ticks == 0 {
-        check.problem("profile.default_row_ticks", "must be at least 1");
-    }
-    let profile = ProfileConfig {
-        default_row_ticks: raw.profile.default_row_ticks.max(1),
-    };
-
+    let profile = profile(&mut check, raw);
     let connection = connection(&mut check, raw);
-    if raw.aggregator.queue_capacity == 0 {
-        check.problem("aggregator.queue_capacity", "must be at least 1");
-    }
-    let aggregator = AggregatorConfig {
-        queue_capacity: raw.aggregator.queue_capacity.max(1),
-    };
+    let aggregator = aggregator(&mut check, raw, profile.params);
 
     let venues: Vec<VenueConfig> = raw
         .venues
@@ -423,6 +438,128 @@ fn venue(check: &mut Checker, venue: Venue, name: &str, raw: &RawVenue) -> Optio
     })
 }
 
+fn profile(check: &mut Checker, raw: &RawConfig) -> ProfileConfig {
+    let p = &raw.profile;
+    let defaults = ProfileParams::default();
+    if p.default_row_ticks == 0 {
+        check.problem("profile.default_row_ticks", "must be at least 1");
+    }
+    let value_area = check
+        .decimal::<Ratio>("profile.value_area", &p.value_area)
+        .filter(|share| {
+            let valid = share.is_positive() && *share <= Ratio::from_int(1);
+            if !valid {
+                check.problem("profile.value_area", "must be above 0 and at most 1");
+            }
+            valid
+        })
+        .unwrap_or(defaults.value_area);
+    let session = SessionAnchor::parse(&p.session_anchor).unwrap_or_else(|| {
+        check.problem(
+            "profile.session_anchor",
+            format!(
+                "{:?} is not a UTC time of day such as \"00:00\" or \"13:30\"",
+                p.session_anchor
+            ),
+        );
+        SessionAnchor::default()
+    });
+    let ratio = check
+        .decimal::<Ratio>("profile.imbalance_ratio", &p.imbalance_ratio)
+        .filter(|ratio| {
+            let valid = *ratio >= Ratio::from_int(1);
+            if !valid {
+                check.problem("profile.imbalance_ratio", "must be at least 1");
+            }
+            valid
+        })
+        .unwrap_or(defaults.imbalance.ratio);
+    let min_volume = check
+        .decimal::<Qty>("profile.imbalance_min_volume", &p.imbalance_min_volume)
+        .unwrap_or(Qty::ZERO);
+    if p.stacked_imbalance_rows < 2 {
+        check.problem("profile.stacked_imbalance_rows", "must be at least 2");
+    }
+    let volume_multiple = check
+        .decimal::<Ratio>(
+            "profile.absorption_volume_multiple",
+            &p.absorption_volume_multiple,
+        )
+        .filter(|multiple| {
+            if !multiple.is_positive() {
+                check.problem(
+                    "profile.absorption_volume_multiple",
+                    "must be greater than zero",
+                );
+            }
+            multiple.is_positive()
+        })
+        .unwrap_or(defaults.absorption.volume_multiple);
+    let median_multiple = check
+        .decimal::<Ratio>(
+            "profile.large_trade_median_multiple",
+            &p.large_trade_median_multiple,
+        )
+        .unwrap_or(Ratio::ZERO);
+    if median_multiple.is_positive() && p.large_trade_median_window == 0 {
+        check.problem(
+            "profile.large_trade_median_window",
+            "must be at least 1 while large_trade_median_multiple is set",
+        );
+    }
+    ProfileConfig {
+        default_row_ticks: p.default_row_ticks.max(1),
+        params: ProfileParams {
+            value_area,
+            imbalance: ImbalanceParams {
+                ratio,
+                min_volume,
+                stack: p.stacked_imbalance_rows.max(2),
+            },
+            absorption: AbsorptionParams {
+                volume_multiple,
+                max_rows: i128::from(p.absorption_max_rows),
+            },
+            large_trades: LargeTradeParams {
+                min_qty: None,
+                median_multiple: median_multiple.is_positive().then_some(median_multiple),
+                median_window: p.large_trade_median_window,
+            },
+            session,
+        },
+    }
+}
+
+fn aggregator(check: &mut Checker, raw: &RawConfig, profile: ProfileParams) -> AggregatorConfig {
+    let a = &raw.aggregator;
+    for (key, value) in [
+        ("queue_capacity", a.queue_capacity),
+        ("book_snapshot_depth", a.book_snapshot_depth),
+        ("depth_imbalance_levels", a.depth_imbalance_levels),
+        ("recent_trades", a.recent_trades),
+    ] {
+        if value == 0 {
+            check.problem(format!("aggregator.{key}"), "must be at least 1");
+        }
+    }
+    AggregatorConfig {
+        queue_capacity: a.queue_capacity.max(1),
+        settings: AggregatorSettings {
+            profile,
+            publish_interval: check.duration("aggregator.publish_interval", &a.publish_interval),
+            book_snapshot_interval: check.duration(
+                "aggregator.book_snapshot_interval",
+                &a.book_snapshot_interval,
+            ),
+            book_snapshot_depth: a.book_snapshot_depth.max(1),
+            depth_imbalance_levels: a.depth_imbalance_levels.max(1),
+            pending_trade_limit: a.pending_trade_limit,
+            recent_trades: a.recent_trades.max(1),
+            close_grace: check.duration("aggregator.close_grace", &a.close_grace),
+        },
+    }
+}
+
 fn symbols(
     check: &mut Checker,
     raw: &RawConfig,
@@ -465,12 +602,28 @@ fn symbols(
                 }
             }
         }
+        let large_trade_qty = table.large_trade_qty.as_deref().and_then(|text| {
+            check
+                .decimal::<Qty>(&path("large_trade_qty"), text)
+                .filter(|qty| {
+                    if !qty.is_positive() {
+                        check.problem(path("large_trade_qty"), "must be greater than zero");
+                    }
+                    qty.is_positive()
+                })
+        });
+        let imbalance_min_volume = table
+            .imbalance_min_volume
+            .as_deref()
+            .and_then(|text| check.decimal::<Qty>(&path("imbalance_min_volume"), text));
         if symbols
             .insert(
                 symbol,
                 SymbolConfig {
                     tick_size,
                     row_size,
+                    large_trade_qty,
+                    imbalance_min_volume,
                 },
             )
             .is_some()

@@ -1,15 +1,26 @@
-//! The aggregator actor of one (venue, symbol). For now it counts what reaches it (trades,
-//! exact volumes by side, book views, candles); the volume profile and order flow maths
-//! replace the counting.
+//! The aggregator actor of one (venue, symbol): a shell around [`AggregatorCore`] that takes
+//! routed market data, ticks the core's clock, publishes snapshots to the
+//! [`SnapshotBoard`], and hands records to persistence and events to the data-quality log.
+//!
+//! A timer task asks for a tick every `publish_interval`; it never queues a second tick while
+//! one is waiting, so a busy aggregator's mailbox does not fill with ticks. Each tick closes
+//! due bars by the wall clock and, if anything changed, publishes a new snapshot: readers see
+//! state at most one interval old.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tracing::{Instrument as _, debug, info_span};
 use wadm_supervision::{ActorEntry, unix_millis};
 
-use super::messages::{AggregatorCounts, AggregatorMsg};
-use crate::model::{Side, Symbol, Venue};
+use super::aggregation::{AggregatorCore, CoreOutput};
+use super::messages::AggregatorMsg;
+use super::output::RecordSink;
+use super::params::{AggregatorSettings, RowSpec};
+use super::snapshot::SnapshotBoard;
+use crate::connection::shared::QualitySink;
+use crate::model::{Symbol, Venue};
 use crate::routing::RouteSlot;
 
 /// What an aggregator incarnation starts from.
@@ -25,6 +36,16 @@ pub struct AggregatorArgs {
     pub route: Arc<RouteSlot>,
     /// Its status entry.
     pub status: Arc<ActorEntry>,
+    /// Indicator parameters and intervals.
+    pub settings: Arc<AggregatorSettings>,
+    /// How the row height is chosen.
+    pub row: RowSpec,
+    /// Where snapshots are published.
+    pub snapshots: Arc<SnapshotBoard>,
+    /// Where records for persistence go (none: nothing is persisted).
+    pub records: Option<RecordSink>,
+    /// Where data-quality events go.
+    pub quality: QualitySink,
 }
 
 /// The aggregator of one (venue, symbol).
@@ -35,7 +56,32 @@ pub struct AggregatorActor;
 #[derive(Debug)]
 pub struct AggregatorState {
     args: AggregatorArgs,
-    counts: AggregatorCounts,
+    core: AggregatorCore,
+    changed: bool,
+    tick_waiting: Arc<AtomicBool>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl AggregatorState {
+    fn forward(&mut self) {
+        let venue = self.args.venue;
+        for output in self.core.drain() {
+            match output {
+                CoreOutput::Record(record) => {
+                    if let Some(sink) = &self.args.records {
+                        sink.offer(venue, record, &self.args.status);
+                    }
+                }
+                CoreOutput::Quality(event) => self.args.quality.record(event),
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let snapshot = self.core.snapshot(self.args.generation, unix_millis());
+        self.args.snapshots.publish(snapshot);
+        self.changed = false;
+    }
 }
 
 impl Actor for AggregatorActor {
@@ -48,12 +94,44 @@ impl Actor for AggregatorActor {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
+        let core = AggregatorCore::new(
+            args.venue,
+            args.symbol,
+            Arc::clone(&args.settings),
+            args.row,
+        );
+        let tick_waiting = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let waiting = Arc::clone(&tick_waiting);
+            let actor = myself.clone();
+            let period = args
+                .settings
+                .publish_interval
+                .max(std::time::Duration::from_millis(1));
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(period);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    interval.tick().await;
+                    if !waiting.swap(true, Ordering::AcqRel)
+                        && actor.cast(AggregatorMsg::Tick).is_err()
+                    {
+                        break;
+                    }
+                }
+            })
+        };
         args.route.install(myself);
         debug!(venue = %args.venue, symbol = %args.symbol, generation = args.generation, "aggregator started");
-        Ok(AggregatorState {
+        let mut state = AggregatorState {
             args,
-            counts: AggregatorCounts::default(),
-        })
+            core,
+            changed: true,
+            tick_waiting,
+            ticker,
+        };
+        state.publish();
+        Ok(state)
     }
 
     async fn post_stop(
@@ -61,7 +139,9 @@ impl Actor for AggregatorActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        state.ticker.abort();
         state.args.route.uninstall();
+        state.forward();
         Ok(())
     }
 
@@ -73,34 +153,28 @@ impl Actor for AggregatorActor {
     ) -> Result<(), ActorProcessingErr> {
         let span = info_span!("actor", kind = "aggregator", venue = %state.args.venue, symbol = %state.args.symbol, generation = state.args.generation);
         async {
-            let counts = &mut state.counts;
-            let routed = !matches!(message, AggregatorMsg::GetCounts(_));
+            let routed = !matches!(message, AggregatorMsg::GetCounts(_) | AggregatorMsg::Tick);
             match message {
                 AggregatorMsg::Trades(trades) => {
-                    for trade in &trades {
-                        counts.trades += 1;
-                        if let Some(id) = trade.id.as_number() {
-                            counts.first_trade_id.get_or_insert(id);
-                            counts.last_trade_id = Some(id);
-                        }
-                        match trade.side {
-                            Side::Buy => counts.buy_volume += trade.qty,
-                            Side::Sell => counts.sell_volume += trade.qty,
-                        }
-                    }
+                    state.core.on_trades(trades);
                     state.args.status.record_data(unix_millis());
                 }
-                AggregatorMsg::Book(view) => {
-                    counts.book_updates += 1;
-                    counts.last_book_update_id = Some(view.update_id);
-                }
-                AggregatorMsg::Klines(klines) => counts.klines += klines.len() as u64,
-                AggregatorMsg::Instrument(info) => counts.instrument = Some(info),
+                AggregatorMsg::Book(view) => state.core.on_book(view),
+                AggregatorMsg::Klines(klines) => state.core.on_klines(klines),
+                AggregatorMsg::Instrument(info) => state.core.on_instrument(info),
                 AggregatorMsg::GetCounts(reply) => {
-                    let _ = reply.send(counts.clone());
+                    let _ = reply.send(state.core.counts().clone());
+                }
+                AggregatorMsg::Tick => {
+                    state.tick_waiting.store(false, Ordering::Release);
+                    state.core.tick(unix_millis());
+                    if state.changed {
+                        state.publish();
+                    }
                 }
             }
             if routed {
+                state.changed = true;
                 state.args.route.done();
                 state.args.status.record_messages(1);
                 state
@@ -108,6 +182,7 @@ impl Actor for AggregatorActor {
                     .status
                     .set_queue_len(state.args.route.in_flight() as i64);
             }
+            state.forward();
         }
         .instrument(span)
         .await;

@@ -251,6 +251,12 @@ impl Bar {
         self.end = self.end.max(other.end);
         self.footprint.merge(&other.footprint);
         self.totals.merge(&other.totals);
+        self.merge_prices(other);
+    }
+
+    /// Takes the open, close, high, low and trade-id range of `other` into this bar, leaving
+    /// the period, footprint and totals alone.
+    pub fn merge_prices(&mut self, other: &Bar) {
         if let Some(open) = other.open
             && self.open.is_none_or(|mine| open.time < mine.time)
         {

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::bar::{Bar, PriceAt, Timeframe, Totals};
+use super::bar::{Bar, Timeframe, Totals};
 use super::footprint::{Footprint, RowGrid};
 use super::order_flow::{LargeTrade, LargeTradeDetector, LargeTradeParams, SessionAnchor};
 use super::volume_profile;
@@ -441,15 +441,7 @@ impl Engine {
 
     fn fill_prices(&self, bar: &mut Bar, minutes: std::ops::RangeInclusive<i64>) {
         for (_, minute) in self.minutes.range(minutes) {
-            let prices = Bar {
-                footprint: Footprint::new(),
-                totals: Totals::default(),
-                ..minute.clone()
-            };
-            let (start, end) = (bar.start, bar.end);
-            bar.merge(&prices);
-            bar.start = start;
-            bar.end = end;
+            bar.merge_prices(minute);
         }
     }
 
@@ -478,22 +470,15 @@ impl Engine {
         self.minutes.range(from..to).map(|(_, bar)| bar)
     }
 
+    /// Returns the minute bar starting at `start`, if it is in memory.
+    pub fn minute_bar(&self, start: i64) -> Option<&Bar> {
+        self.minutes.get(&start)
+    }
+
     /// Returns the open minute's start.
     pub fn open_minute(&self) -> Option<i64> {
         self.open_minute
     }
-}
-
-/// Returns `a` merged with `b`, for tests and rollups: the exact sum of two bars.
-pub fn merged(a: &Bar, b: &Bar) -> Bar {
-    let mut sum = a.clone();
-    sum.merge(b);
-    sum
-}
-
-/// The open of a set of bars.
-pub fn first_open(bars: &[Bar]) -> Option<PriceAt> {
-    bars.iter().filter_map(|b| b.open).min_by_key(|o| o.time)
 }
 
 #[cfg(test)]

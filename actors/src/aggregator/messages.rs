@@ -19,10 +19,12 @@ pub enum AggregatorMsg {
     Instrument(InstrumentInfo),
     /// Returns what the aggregator has seen.
     GetCounts(RpcReplyPort<AggregatorCounts>),
+    /// The aggregator's own timer: close due bars, publish the snapshot.
+    Tick,
 }
 
 /// What an aggregator has seen, for status and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AggregatorCounts {
     /// Trades received.
     pub trades: u64,

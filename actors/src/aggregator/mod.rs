@@ -7,17 +7,29 @@
 //! - [`order_flow`]: imbalances and stacks, absorption, large trades, sessions.
 //! - [`engine`]: bars, rolling windows, session and late trades, trade by trade.
 //! - [`book_stats`]: best bid/ask, spread, mid, depth imbalance.
+//! - [`kline_check`]: trade-derived bars against the venue's 1-minute candles.
+//! - [`aggregation`]: one pair's aggregation without the actor (shared by the actor and replay).
+//! - [`snapshot`]: what each aggregator publishes for the API; [`output`]: what it persists.
 
 mod actor;
+pub mod aggregation;
 pub mod bar;
 pub mod book_stats;
 pub mod engine;
 pub mod footprint;
+pub mod kline_check;
 mod messages;
 pub mod order_flow;
+pub mod output;
+pub mod params;
+pub mod snapshot;
 pub mod volume_profile;
 
 pub use actor::{AggregatorActor, AggregatorArgs, AggregatorState};
+pub use aggregation::{AggregatorCore, CoreCounts, CoreOutput};
 pub use bar::{Bar, Timeframe, Totals};
 pub use footprint::{Footprint, RowGrid, RowVolume};
 pub use messages::{AggregatorCounts, AggregatorMsg};
+pub use output::{BarRecord, BookRecord, Record, RecordSink};
+pub use params::{AggregatorSettings, ProfileParams, RowSpec};
+pub use snapshot::{AggregatorSnapshot, SnapshotBoard};

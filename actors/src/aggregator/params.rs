@@ -1,0 +1,99 @@
+//! What the indicators are computed with, stated in every snapshot and record so two readers
+//! can never silently disagree about a number.
+
+use std::time::Duration;
+
+use super::footprint::RowGrid;
+use super::order_flow::{AbsorptionParams, ImbalanceParams, LargeTradeParams, SessionAnchor};
+use crate::model::{Price, Ratio};
+
+/// The indicator parameters of a symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileParams {
+    /// Share of the volume the value area holds (0.70 by default).
+    pub value_area: Ratio,
+    /// Diagonal imbalances and stacks.
+    pub imbalance: ImbalanceParams,
+    /// Absorption.
+    pub absorption: AbsorptionParams,
+    /// Large trades.
+    pub large_trades: LargeTradeParams,
+    /// Where sessions (and cumulative delta) start.
+    pub session: SessionAnchor,
+}
+
+impl Default for ProfileParams {
+    fn default() -> Self {
+        Self {
+            value_area: Ratio::from_units(700_000_000_000),
+            imbalance: ImbalanceParams::default(),
+            absorption: AbsorptionParams::default(),
+            large_trades: LargeTradeParams::default(),
+            session: SessionAnchor::default(),
+        }
+    }
+}
+
+/// How a symbol's profile row height is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowSpec {
+    /// A configured row height.
+    Fixed(Price),
+    /// A number of ticks: known once the venue's tick size is (configured or fetched).
+    Ticks(u32),
+}
+
+impl RowSpec {
+    /// Returns the grid when it does not depend on the venue, else `None`.
+    pub fn fixed_grid(&self) -> Option<RowGrid> {
+        match *self {
+            RowSpec::Fixed(row) => RowGrid::new(row),
+            RowSpec::Ticks(_) => None,
+        }
+    }
+
+    /// Returns the grid for a venue tick size.
+    pub fn grid_for_tick(&self, tick: Price) -> Option<RowGrid> {
+        match *self {
+            RowSpec::Fixed(row) => RowGrid::new(row),
+            RowSpec::Ticks(ticks) => RowGrid::new(tick).and_then(|g| g.coarser(i128::from(ticks))),
+        }
+    }
+}
+
+/// Settings of every aggregator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregatorSettings {
+    /// Indicator parameters.
+    pub profile: ProfileParams,
+    /// How often the snapshot the API reads is refreshed (when something changed), and the
+    /// aggregator's clock ticks (closing bars of quiet symbols).
+    pub publish_interval: Duration,
+    /// How often a book snapshot is sent to persistence.
+    pub book_snapshot_interval: Duration,
+    /// Levels per side in persisted book snapshots.
+    pub book_snapshot_depth: usize,
+    /// Levels per side in the depth imbalance.
+    pub depth_imbalance_levels: usize,
+    /// Trades held while the row size waits for the venue's tick size; beyond, dropped.
+    pub pending_trade_limit: usize,
+    /// Recent trades kept in the snapshot.
+    pub recent_trades: usize,
+    /// How long after its end a bar is closed by the clock.
+    pub close_grace: Duration,
+}
+
+impl Default for AggregatorSettings {
+    fn default() -> Self {
+        Self {
+            profile: ProfileParams::default(),
+            publish_interval: Duration::from_millis(250),
+            book_snapshot_interval: Duration::from_secs(10),
+            book_snapshot_depth: 20,
+            depth_imbalance_levels: 10,
+            pending_trade_limit: 100_000,
+            recent_trades: 1_000,
+            close_grace: Duration::from_secs(2),
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The published state of each aggregator: an immutable snapshot behind a watch channel, so
+//! the API reads the current bars, windows and session without a mailbox round trip, and a
+//! slow reader never holds up the aggregator.
+//!
+//! The board outlives aggregator incarnations (the composition root owns it); a restarted
+//! aggregator publishes into the same slot.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::bar::{Bar, Timeframe};
+use super::book_stats::BookStats;
+use super::engine::{EngineStats, Rolling};
+use super::footprint::RowGrid;
+use super::messages::AggregatorCounts;
+use super::order_flow::LargeTrade;
+use super::params::ProfileParams;
+use crate::model::{Qty, Symbol, Trade, Venue};
+
+/// What one aggregator last published.
+#[derive(Debug, Clone)]
+pub struct AggregatorSnapshot {
+    /// Venue.
+    pub venue: Venue,
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Generation of the aggregator incarnation that published it.
+    pub generation: u64,
+    /// When it was published (Unix ms).
+    pub published_at: i64,
+    /// The row grid; `None` while the venue's tick size is still unknown.
+    pub grid: Option<RowGrid>,
+    /// Indicator parameters.
+    pub params: ProfileParams,
+    /// The open bar of each timeframe.
+    pub bars: BTreeMap<Timeframe, Arc<Bar>>,
+    /// The last closed bar of each timeframe.
+    pub last_closed: BTreeMap<Timeframe, Arc<Bar>>,
+    /// The rolling windows.
+    pub rolling: BTreeMap<Rolling, Arc<Bar>>,
+    /// The current session.
+    pub session: Option<Arc<Bar>>,
+    /// Cumulative delta of the session.
+    pub cvd: Qty,
+    /// Session POC after each closed minute (end of minute, row).
+    pub developing_poc: Arc<[(i64, i128)]>,
+    /// Recent large trades, oldest first.
+    pub large_trades: Arc<[LargeTrade]>,
+    /// Recent trades, oldest first.
+    pub recent_trades: Arc<[Trade]>,
+    /// Statistics of the latest book view.
+    pub book: Option<BookStats>,
+    /// Time of the latest trade (exchange ms).
+    pub last_trade_time: Option<i64>,
+    /// What the aggregator has seen.
+    pub counts: AggregatorCounts,
+    /// Engine counters (trades, late trades).
+    pub engine: EngineStats,
+}
+
+impl AggregatorSnapshot {
+    /// The snapshot of an aggregator that has seen nothing yet.
+    pub fn empty(venue: Venue, symbol: Symbol, params: ProfileParams) -> Self {
+        Self {
+            venue,
+            symbol,
+            generation: 0,
+            published_at: 0,
+            grid: None,
+            params,
+            bars: BTreeMap::new(),
+            last_closed: BTreeMap::new(),
+            rolling: BTreeMap::new(),
+            session: None,
+            cvd: Qty::ZERO,
+            developing_poc: Arc::from(Vec::new()),
+            large_trades: Arc::from(Vec::new()),
+            recent_trades: Arc::from(Vec::new()),
+            book: None,
+            last_trade_time: None,
+            counts: AggregatorCounts::default(),
+            engine: EngineStats::default(),
+        }
+    }
+}
+
+/// The latest snapshot of every (venue, symbol).
+#[derive(Debug, Default)]
+pub struct SnapshotBoard {
+    slots: HashMap<(Venue, Symbol), watch::Sender<Arc<AggregatorSnapshot>>>,
+}
+
+impl SnapshotBoard {
+    /// Creates an empty snapshot per pair, each with its parameters.
+    pub fn new(pairs: impl IntoIterator<Item = (Venue, Symbol, ProfileParams)>) -> Self {
+        Self {
+            slots: pairs
+                .into_iter()
+                .map(|(venue, symbol, params)| {
+                    let empty = AggregatorSnapshot::empty(venue, symbol, params);
+                    ((venue, symbol), watch::Sender::new(Arc::new(empty)))
+                })
+                .collect(),
+        }
+    }
+
+    /// Publishes a pair's snapshot (ignored for a pair the board does not hold).
+    pub fn publish(&self, snapshot: AggregatorSnapshot) {
+        if let Some(sender) = self.slots.get(&(snapshot.venue, snapshot.symbol)) {
+            sender.send_replace(Arc::new(snapshot));
+        }
+    }
+
+    /// Returns a pair's latest snapshot.
+    pub fn latest(&self, venue: Venue, symbol: Symbol) -> Option<Arc<AggregatorSnapshot>> {
+        self.slots
+            .get(&(venue, symbol))
+            .map(|sender| Arc::clone(&sender.borrow()))
+    }
+
+    /// Subscribes to a pair's snapshots.
+    pub fn subscribe(
+        &self,
+        venue: Venue,
+        symbol: Symbol,
+    ) -> Option<watch::Receiver<Arc<AggregatorSnapshot>>> {
+        self.slots
+            .get(&(venue, symbol))
+            .map(watch::Sender::subscribe)
+    }
+
+    /// Returns every pair on the board.
+    pub fn pairs(&self) -> impl Iterator<Item = (Venue, Symbol)> + '_ {
+        self.slots.keys().copied()
+    }
+}

@@ -8,11 +8,13 @@
 //! - [`telemetry`]: tracing, the Prometheus recorder, build information.
 //! - [`simulator`]: a simulated exchange on 127.0.0.1 for tests, benchmarks and `wadm simulate`.
 //! - [`app`]: the composition root that builds and runs the daemon.
+//! - [`offline`]: `wadm profile` and `wadm replay`.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod config;
+pub mod offline;
 pub mod simulator;
 pub mod telemetry;
 

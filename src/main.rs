@@ -1,4 +1,5 @@
-//! The `wadm` command line: `wadm run` (the default), `wadm check-config`, `wadm --version`.
+//! The `wadm` command line: `wadm run` (the default), `wadm check-config`, `wadm simulate`,
+//! `wadm profile`, `wadm replay`, `wadm --version`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,9 +9,11 @@ use clap::{Parser, Subcommand};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 use wadm::config::{self, LoadOptions, Loaded};
+use wadm::offline::profile::{self, ProfileError, ProfileOptions, Window};
 use wadm::simulator::{Pace, SimConfig, Simulator};
 use wadm::telemetry;
-use wadm_actors::model::Venue;
+use wadm_actors::aggregator::order_flow::SessionAnchor;
+use wadm_actors::model::{Price, Qty, Ratio, Venue};
 
 /// Exit status for an invalid configuration.
 const EXIT_BAD_CONFIG: u8 = 2;
@@ -48,6 +51,67 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Print the volume profile and order flow of a JSON-lines trades file (README: "wadm profile").
+    Profile {
+        /// Trades, one JSON object per line: {"ts": ms, "price": "..", "qty": "..", "side": "buy"|"sell"}.
+        /// "-" reads standard input.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        /// Row height (a decimal above zero).
+        #[arg(long, value_parser = positive_price)]
+        row_size: Price,
+        /// Share of the volume in the value area, above 0 and at most 1.
+        #[arg(long, default_value = "0.70", value_parser = share)]
+        value_area: Ratio,
+        /// Window: 1m, 5m, 15m, 1h, 4h, 1d, or all.
+        #[arg(long, default_value = "all")]
+        window: Window,
+        /// Diagonal imbalance ratio, at least 1.
+        #[arg(long, default_value = "3", value_parser = at_least_one)]
+        imbalance_ratio: Ratio,
+        /// Volume the dominant side of an imbalance must reach.
+        #[arg(long, default_value = "0", value_parser = non_negative_qty)]
+        imbalance_min_volume: Qty,
+        /// Consecutive imbalanced rows that make a stacked imbalance (at least 2).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..))]
+        stack: u16,
+        /// Session start (UTC "HH:MM") where cumulative delta resets.
+        #[arg(long, default_value = "00:00", value_parser = session_anchor)]
+        session_anchor: SessionAnchor,
+    },
+}
+
+fn positive_price(text: &str) -> Result<Price, String> {
+    match text.parse::<Price>() {
+        Ok(price) if price.is_positive() => Ok(price),
+        Ok(_) => Err("must be above zero".into()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+fn share(text: &str) -> Result<Ratio, String> {
+    match text.parse::<Ratio>() {
+        Ok(share) if share.is_positive() && share <= Ratio::from_int(1) => Ok(share),
+        Ok(_) => Err("must be above 0 and at most 1".into()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+fn at_least_one(text: &str) -> Result<Ratio, String> {
+    match text.parse::<Ratio>() {
+        Ok(ratio) if ratio >= Ratio::from_int(1) => Ok(ratio),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+fn non_negative_qty(text: &str) -> Result<Qty, String> {
+    Qty::parse_non_negative(text).map_err(|err| err.to_string())
+}
+
+fn session_anchor(text: &str) -> Result<SessionAnchor, String> {
+    SessionAnchor::parse(text)
+        .ok_or_else(|| "expected a UTC time of day such as 00:00 or 13:30".into())
 }
 
 fn main() -> ExitCode {
@@ -61,6 +125,77 @@ fn main() -> ExitCode {
             full_speed,
             seed,
         } => simulate(&options, port, full_speed, seed),
+        Command::Profile {
+            input,
+            row_size,
+            value_area,
+            window,
+            imbalance_ratio,
+            imbalance_min_volume,
+            stack,
+            session_anchor,
+        } => profile_file(
+            &input,
+            &ProfileOptions {
+                row_size,
+                value_area,
+                window,
+                imbalance_ratio,
+                imbalance_min_volume,
+                stack: usize::from(stack),
+                session_anchor,
+            },
+        ),
+    }
+}
+
+fn profile_file(input: &std::path::Path, options: &ProfileOptions) -> ExitCode {
+    use std::io::Write as _;
+
+    let result = if input == std::path::Path::new("-") {
+        profile::profile(std::io::stdin().lock(), options)
+    } else {
+        match std::fs::File::open(input) {
+            Ok(file) => profile::profile(std::io::BufReader::new(file), options),
+            Err(err) => {
+                eprintln!("wadm profile: cannot open {}: {err}", input.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    match result {
+        Ok(output) => {
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            let written = serde_json::to_writer_pretty(&mut stdout, &output)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(stdout))
+                .and_then(|()| stdout.flush());
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("wadm profile: cannot write the result: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(ProfileError::BadLines { listed, total }) => {
+            for error in &listed {
+                eprintln!("{}: {error}", input.display());
+            }
+            if total > listed.len() as u64 {
+                eprintln!("... and {} more bad lines", total - listed.len() as u64);
+            }
+            eprintln!(
+                "wadm profile: {total} bad line{} in {}; nothing computed",
+                if total == 1 { "" } else { "s" },
+                input.display()
+            );
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("wadm profile: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

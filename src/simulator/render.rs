@@ -178,14 +178,16 @@ pub fn binance_kline(
         lower = symbol.to_lowercase(),
         t = kline.open_time,
         end = kline.open_time + 59_999,
-        first = kline.first_id,
-        last = kline.last_id,
+        // Each simulated aggregate trade holds three raw fills (ids 3a..=3a+2), and a
+        // Binance candle counts and names raw trades.
+        first = kline.first_id * 3,
+        last = kline.last_id * 3 + 2,
         o = f(kline.open.units()),
         c = f(kline.close.units()),
         h = f(kline.high.units()),
         l = f(kline.low.units()),
         v = f(kline.volume.units()),
-        n = kline.trades,
+        n = kline.trades * 3,
         q = f(kline.quote_volume.units()),
         tb = f(kline.taker_buy_volume.units()),
     )

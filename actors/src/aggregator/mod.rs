@@ -22,6 +22,7 @@ mod messages;
 pub mod order_flow;
 pub mod output;
 pub mod params;
+pub mod report;
 pub mod snapshot;
 pub mod volume_profile;
 
@@ -32,4 +33,5 @@ pub use footprint::{Footprint, RowGrid, RowVolume};
 pub use messages::{AggregatorCounts, AggregatorMsg};
 pub use output::{BarRecord, BookRecord, Record, RecordSink};
 pub use params::{AggregatorSettings, ProfileParams, RowSpec};
+pub use report::WindowReport;
 pub use snapshot::{AggregatorSnapshot, SnapshotBoard};

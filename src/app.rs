@@ -30,6 +30,7 @@ use wadm_actors::connection::{
     ConnectionActor, ConnectionArgs, ConnectionMsg, install_crypto_provider,
 };
 use wadm_actors::model::{Symbol, Venue};
+use wadm_actors::recorder::RecorderHandle;
 use wadm_actors::routing::RoutingTable;
 use wadm_supervision::{
     ChildContext, ChildSpec, RootExit, RootHandle, StatusRegistry, Supervisor, SupervisorArgs,
@@ -88,6 +89,7 @@ pub struct Daemon {
     pub directory: Arc<Directory>,
     root: RootHandle,
     upkeep: tokio::task::JoinHandle<()>,
+    recorder: Option<RecorderHandle>,
 }
 
 impl Daemon {
@@ -131,6 +133,13 @@ impl Daemon {
             config.connection.budget_window,
         ));
         let settings = Arc::new(config.connection.settings.clone());
+        let recorder = match &config.recording {
+            Some(recording) => Some(
+                RecorderHandle::start(recording.clone(), registry.entry("recorder", "frames"))
+                    .context("the recorder could not start")?,
+            ),
+            None => None,
+        };
 
         let mut children = Vec::new();
         let aggregator_children: Vec<ChildSpec> = pairs
@@ -186,6 +195,7 @@ impl Daemon {
                 budget: Arc::clone(&budget),
                 status: registry.entry("connection", venue.venue.as_str()),
                 generation: 0,
+                recorder: recorder.as_ref().and_then(RecorderHandle::recorder),
             };
             let spec = connection_spec(template, Arc::clone(&directory));
             let venue_registry = Arc::clone(&registry);
@@ -225,6 +235,7 @@ impl Daemon {
             directory,
             root,
             upkeep,
+            recorder,
         })
     }
 
@@ -263,6 +274,15 @@ impl Daemon {
         info!("shutdown requested, stopping");
         let exit = self.root.shutdown(STOP_TIMEOUT).await;
         self.upkeep.abort();
+        if let Some(recorder) = self.recorder {
+            // The sessions are gone, so the writer drains its queue and exits.
+            if tokio::task::spawn_blocking(move || recorder.close())
+                .await
+                .is_err()
+            {
+                warn!("the recorder did not close cleanly");
+            }
+        }
         match exit {
             RootExit::Stopped => {
                 info!("wadm stopped");

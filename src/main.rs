@@ -10,6 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 use wadm::config::{self, LoadOptions, Loaded};
 use wadm::offline::profile::{self, ProfileError, ProfileOptions, Window};
+use wadm::offline::replay::Replay;
 use wadm::simulator::{Pace, SimConfig, Simulator};
 use wadm::telemetry;
 use wadm_actors::aggregator::order_flow::SessionAnchor;
@@ -79,6 +80,13 @@ enum Command {
         #[arg(long, default_value = "00:00", value_parser = session_anchor)]
         session_anchor: SessionAnchor,
     },
+    /// Feed recordings of raw frames through the live parsers and aggregators and print a
+    /// per-symbol summary (README: "wadm replay").
+    Replay {
+        /// Recording files, replayed in the order given (a directory: its recordings, oldest first).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn positive_price(text: &str) -> Result<Price, String> {
@@ -125,6 +133,7 @@ fn main() -> ExitCode {
             full_speed,
             seed,
         } => simulate(&options, port, full_speed, seed),
+        Command::Replay { files } => replay(&options, &files),
         Command::Profile {
             input,
             row_size,
@@ -147,6 +156,68 @@ fn main() -> ExitCode {
             },
         ),
     }
+}
+
+fn replay(options: &LoadOptions, inputs: &[PathBuf]) -> ExitCode {
+    use std::io::Write as _;
+
+    let loaded = match load(options) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            match wadm_actors::recorder::recordings(input) {
+                Ok(found) => files.extend(found),
+                Err(err) => {
+                    eprintln!("wadm replay: cannot list {}: {err}", input.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            files.push(input.clone());
+        }
+    }
+    let mut replay = Replay::new(&loaded.config);
+    for file in &files {
+        if let Err(err) = replay.file(file) {
+            eprintln!("wadm replay: cannot read {}: {err}", file.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let outcome = replay.finish();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut stdout, &outcome.summary)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(stdout))
+        .and_then(|()| stdout.flush());
+    if let Err(err) = written {
+        eprintln!("wadm replay: cannot write the summary: {err}");
+        return ExitCode::FAILURE;
+    }
+    let bad = outcome.summary.bad_lines;
+    if bad == 0 {
+        return ExitCode::SUCCESS;
+    }
+    for (file, error) in &outcome.errors {
+        eprintln!("{}: {error}", file.display());
+    }
+    if bad > outcome.errors.len() as u64 {
+        eprintln!(
+            "... and {} more bad lines",
+            bad - outcome.errors.len() as u64
+        );
+    }
+    eprintln!(
+        "wadm replay: {bad} line{} skipped",
+        if bad == 1 {
+            " was not a recorded frame and was"
+        } else {
+            "s were not recorded frames and were"
+        }
+    );
+    ExitCode::FAILURE
 }
 
 fn profile_file(input: &std::path::Path, options: &ProfileOptions) -> ExitCode {

@@ -250,6 +250,7 @@ fn bad_lines_are_reported_with_their_numbers_and_nothing_is_printed() {
             .to_owned(),
         "{not json".to_owned(),
         line(-5, "100", "1", "sell"),
+        line(i64::MAX, "100", "1", "sell"),
     ]
     .join("\n");
     let output = run(&input, &["--row-size", "1"]);
@@ -263,8 +264,9 @@ fn bad_lines_are_reported_with_their_numbers_and_nothing_is_printed() {
         "-: line 6: unknown variant `hold`",
         "-: line 7: unknown field `venue`",
         "-: line 8: not valid JSON",
-        "-: line 9: ts must not be negative",
-        "7 bad lines in -; nothing computed",
+        "-: line 9: ts must be milliseconds between 0 and",
+        "-: line 10: ts must be milliseconds between 0 and 253402300799999 (year 9999), not 9223372036854775807",
+        "8 bad lines in -; nothing computed",
     ] {
         assert!(
             stderr.contains(expected),

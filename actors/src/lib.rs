@@ -4,6 +4,7 @@
 //! - [`model`]: plain data shared by every actor: venues, symbols, exact decimals, trades,
 //!   book snapshots and deltas, candles, control messages.
 //! - [`aggregator`]: one actor per (venue, symbol) turning events into indicators.
+//! - [`recorder`]: recordings of raw venue frames for `wadm replay`.
 //! - [`routing`]: the table from (venue, symbol) to its aggregator, refreshed on respawn.
 //! - [`metrics`]: metric names and help text.
 //! - [`connection`]: the connection role: one simd-json frame parser per venue (and its
@@ -15,4 +16,5 @@ pub mod aggregator;
 pub mod connection;
 pub mod metrics;
 pub mod model;
+pub mod recorder;
 pub mod routing;

@@ -26,6 +26,7 @@ use url::Url;
 use wadm_actors::aggregator::{AggregatorSettings, ProfileParams, RowSpec};
 use wadm_actors::connection::Stream;
 use wadm_actors::model::{Price, Qty, Symbol, Venue};
+use wadm_actors::recorder::RecorderSettings;
 use wadm_supervision::RestartPolicy;
 
 pub use layers::ENV_PREFIX;
@@ -53,6 +54,8 @@ pub struct Config {
     pub connection: ConnectionConfig,
     /// Aggregator actors.
     pub aggregator: AggregatorConfig,
+    /// Recordings of raw frames (`None`: off).
+    pub recording: Option<RecorderSettings>,
     /// Every venue, in canonical order, enabled or not.
     pub venues: Vec<VenueConfig>,
     /// Per-symbol settings.
@@ -413,6 +416,9 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     if let Some(value) = take("aggregator") {
         raw.aggregator = section(value, "aggregator", problems).unwrap_or(raw.aggregator);
     }
+    if let Some(value) = take("recording") {
+        raw.recording = section(value, "recording", problems).unwrap_or(raw.recording);
+    }
     if let Some(value) = take("venues") {
         match value {
             Value::Table(mut venues) => {
@@ -470,7 +476,7 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     for key in tree.keys() {
         problems.push(Problem::new(
             key.clone(),
-            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, venues, symbols".into(),
+            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, recording, venues, symbols".into(),
         ));
     }
     raw

@@ -29,6 +29,8 @@ pub struct RawConfig {
     pub connection: RawConnection,
     /// Aggregator actors.
     pub aggregator: RawAggregator,
+    /// Recordings of raw frames.
+    pub recording: RawRecording,
     /// The four venues, by identifier.
     pub venues: RawVenues,
     /// Per-symbol settings, by symbol.
@@ -50,6 +52,7 @@ impl Default for RawConfig {
             profile: RawProfile::default(),
             connection: RawConnection::default(),
             aggregator: RawAggregator::default(),
+            recording: RawRecording::default(),
             venues: RawVenues::default(),
             symbols: BTreeMap::from([
                 ("BTCUSDT".to_owned(), symbol("10")),
@@ -400,6 +403,34 @@ impl Default for RawAggregator {
             depth_imbalance_levels: 10,
             recent_trades: 1000,
             pending_trade_limit: 100_000,
+        }
+    }
+}
+
+/// `[recording]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawRecording {
+    /// Whether raw frames are recorded.
+    pub enabled: bool,
+    /// Directory of the recordings.
+    pub path: String,
+    /// Largest recording file, in bytes.
+    pub max_file_bytes: u64,
+    /// Recording files kept.
+    pub max_files: usize,
+    /// Frames waiting for the writer before new ones are dropped.
+    pub queue_capacity: usize,
+}
+
+impl Default for RawRecording {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            path: "./recordings".into(),
+            max_file_bytes: 64 * 1024 * 1024,
+            max_files: 16,
+            queue_capacity: 65_536,
         }
     }
 }

@@ -13,6 +13,7 @@ use wadm_actors::aggregator::order_flow::{
 use wadm_actors::aggregator::{AggregatorSettings, ProfileParams};
 use wadm_actors::connection::{Stream, StreamClass};
 use wadm_actors::model::{DecimalError, Price, Qty, Ratio, Symbol, Venue};
+use wadm_actors::recorder::RecorderSettings;
 use wadm_supervision::{RestartParams, RestartPolicy};
 
 use super::raw::{RawConfig, RawVenue};
@@ -196,6 +197,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
     let profile = profile(&mut check, raw);
     let connection = connection(&mut check, raw);
     let aggregator = aggregator(&mut check, raw, profile.params);
+    let recording = recording(&mut check, raw);
 
     let venues: Vec<VenueConfig> = raw
         .venues
@@ -217,6 +219,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
             profile,
             connection,
             aggregator,
+            recording,
             venues,
             symbols,
         })
@@ -558,6 +561,30 @@ fn aggregator(check: &mut Checker, raw: &RawConfig, profile: ProfileParams) -> A
             close_grace: check.duration("aggregator.close_grace", &a.close_grace),
         },
     }
+}
+
+fn recording(check: &mut Checker, raw: &RawConfig) -> Option<RecorderSettings> {
+    let r = &raw.recording;
+    if r.max_file_bytes < 4_096 {
+        check.problem("recording.max_file_bytes", "must be at least 4096");
+    }
+    for (key, value) in [
+        ("max_files", r.max_files),
+        ("queue_capacity", r.queue_capacity),
+    ] {
+        if value == 0 {
+            check.problem(format!("recording.{key}"), "must be at least 1");
+        }
+    }
+    if r.path.trim().is_empty() {
+        check.problem("recording.path", "must name a directory");
+    }
+    r.enabled.then(|| RecorderSettings {
+        directory: PathBuf::from(r.path.trim()),
+        max_file_bytes: r.max_file_bytes,
+        max_files: r.max_files.max(1),
+        queue_capacity: r.queue_capacity.max(1),
+    })
 }
 
 fn symbols(

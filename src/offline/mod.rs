@@ -2,3 +2,4 @@
 //! `wadm replay` (a recording of raw venue frames through the live parsers and aggregators).
 
 pub mod profile;
+pub mod replay;

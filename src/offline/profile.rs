@@ -156,8 +156,12 @@ fn parse_line(text: &str, line: u64) -> Result<Trade, String> {
         }
     })?;
     let max = Qty::from_int(MAX_MARKET_VALUE).units();
-    if parsed.ts < 0 {
-        return Err("ts must not be negative".into());
+    if !TimestampMs(parsed.ts).is_plausible() {
+        return Err(format!(
+            "ts must be milliseconds between 0 and {} (year 9999), not {}",
+            TimestampMs::MAX_PLAUSIBLE,
+            parsed.ts
+        ));
     }
     if !parsed.price.is_positive() || parsed.price.units() > max {
         return Err(format!(

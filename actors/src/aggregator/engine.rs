@@ -23,7 +23,7 @@ use super::bar::{Bar, Timeframe, Totals};
 use super::footprint::{Footprint, RowGrid};
 use super::order_flow::{LargeTrade, LargeTradeDetector, LargeTradeParams, SessionAnchor};
 use super::volume_profile;
-use crate::model::{Qty, Trade};
+use crate::model::{Qty, TimestampMs, Trade};
 
 /// Bounds on what the engine keeps.
 const MAX_LARGE_TRADES: usize = 256;
@@ -128,7 +128,7 @@ pub struct EngineStats {
     pub late_amended: u64,
     /// Late trades older than the memory, dropped.
     pub late_dropped: u64,
-    /// Trades timed too far past the clock, dropped.
+    /// Trades timed too far past the clock (or before 1970 or after 9999), dropped.
     pub future_dropped: u64,
 }
 
@@ -193,9 +193,10 @@ impl Engine {
     /// Takes one trade; returns the bars it closed or amended.
     pub fn add_trade(&mut self, trade: &Trade) -> Vec<EngineEvent> {
         let time = trade.trade_time.as_millis();
-        if self
-            .clock
-            .is_some_and(|now| time > now.saturating_add(self.params.max_future_ms))
+        if !trade.trade_time.is_plausible()
+            || self
+                .clock
+                .is_some_and(|now| time > now.saturating_add(self.params.max_future_ms))
         {
             self.stats.future_dropped += 1;
             return Vec::new();
@@ -233,6 +234,7 @@ impl Engine {
     /// Closes the open minute (and any bar ending with it) once `now` (ms) is past its end
     /// plus the grace period, so quiet symbols' bars close too.
     pub fn advance_clock(&mut self, now: i64) -> Vec<EngineEvent> {
+        let now = now.clamp(0, TimestampMs::MAX_PLAUSIBLE);
         self.clock = Some(self.clock.map_or(now, |clock| clock.max(now)));
         match self.open_minute {
             Some(open) if now - self.params.close_grace_ms >= open + Timeframe::M1.millis() => {
@@ -672,6 +674,16 @@ mod tests {
             }
         );
         assert_eq!(e.rolling_window(Rolling::H24).unwrap().totals.trades, 1);
+    }
+
+    #[test]
+    fn trades_timed_before_1970_or_after_9999_are_dropped() {
+        let mut e = engine();
+        e.add_trade(&trade(-60_000, "100", "1", Side::Buy, 1));
+        e.add_trade(&trade(i64::MAX, "100", "1", Side::Buy, 2));
+        assert_eq!(e.stats().future_dropped, 2);
+        assert_eq!(e.open_minute(), None, "nothing was opened");
+        assert!(e.advance_clock(i64::MAX).is_empty());
     }
 
     #[test]

@@ -40,6 +40,7 @@ use crate::metrics::{
     WS_SUBSCRIPTIONS_TOTAL, WS_WATCHDOG_TRIPS_TOTAL,
 };
 use crate::model::{DataQualityEvent, InstrumentInfo, Price, Qty, QualityKind, Symbol, Venue};
+use crate::recorder::Recorder;
 use crate::routing::RouteSlot;
 
 /// How many recent reconnection delays each endpoint remembers for status.
@@ -79,6 +80,8 @@ pub struct ConnectionArgs {
     pub status: Arc<ActorEntry>,
     /// Generation of this incarnation.
     pub generation: u64,
+    /// Where raw frames are recorded, when recording is on.
+    pub recorder: Option<Recorder>,
 }
 
 /// The connection actor of one venue.
@@ -351,6 +354,7 @@ impl ConnectionState {
             settings: Arc::clone(&self.args.settings),
             stats: Arc::clone(&stats),
             stop: stop.clone(),
+            recorder: self.args.recorder.clone(),
         };
         let span = info_span!("session", endpoint = endpoint.endpoint.name, session = id);
         let task = tokio::spawn(session::run(args).instrument(span));

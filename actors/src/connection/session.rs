@@ -42,6 +42,7 @@ use crate::model::{
     BookSnapshot, Control, DataQualityEvent, MarketEvent, QualityKind, Symbol, Trade, UnixNanos,
     Venue,
 };
+use crate::recorder::Recorder;
 use crate::routing::RouteSlot;
 
 /// Milliseconds on a monotonic clock shared by sessions and the actor's watchdog.
@@ -125,6 +126,8 @@ pub struct SessionArgs {
     pub stats: Arc<SessionStats>,
     /// How the actor stops the session.
     pub stop: SessionStop,
+    /// Where raw frames are recorded, when recording is on.
+    pub recorder: Option<Recorder>,
 }
 
 /// An outgoing message for the writer task.
@@ -442,6 +445,9 @@ impl Reader<'_> {
                 stats.bytes.fetch_add(bytes, Ordering::Relaxed);
                 metrics::counter!(WS_RECEIVED_BYTES_TOTAL, "venue" => venue).increment(bytes);
                 let received_at = UnixNanos::now();
+                if let Some(recorder) = &self.args.recorder {
+                    recorder.offer(self.args.venue, received_at, text.as_str());
+                }
                 match self.parser.parse(text.as_bytes(), received_at) {
                     Ok(event) => {
                         let kind = event_kind(&event);

@@ -21,6 +21,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct TimestampMs(pub i64);
 
 impl TimestampMs {
+    /// The latest time the indicator maths accepts: 9999-12-31T23:59:59.999Z. Later (and
+    /// negative) times cannot be real trades, and keeping them out keeps window arithmetic
+    /// far from overflow.
+    pub const MAX_PLAUSIBLE: i64 = 253_402_300_799_999;
+
+    /// Returns true for a time between the epoch and [`Self::MAX_PLAUSIBLE`].
+    pub const fn is_plausible(self) -> bool {
+        self.0 >= 0 && self.0 <= Self::MAX_PLAUSIBLE
+    }
+
     /// Returns the current wall-clock time.
     pub fn now() -> Self {
         Self(UnixNanos::now().0.div_euclid(1_000_000))

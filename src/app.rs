@@ -328,7 +328,7 @@ fn aggregator_spec(template: AggregatorTemplate, routes: &Arc<RoutingTable>) -> 
                     settings: template.settings,
                     row: template.row,
                     snapshots: template.snapshots,
-                    // Persistence attaches here (issue 5); until then nothing is stored.
+                    // The persistence actor's record sink attaches here; without one nothing is stored.
                     records: None,
                     quality: template.quality,
                 };

@@ -195,11 +195,7 @@ async fn closed_bars_book_snapshots_and_kline_checks_reach_their_consumers() {
         .await;
     assert_eq!(closed.timeframe, Timeframe::M1);
     assert!(!closed.amended);
-    assert_eq!(
-        closed.cvd,
-        Some(q("-1")),
-        "the session's delta at the close"
-    );
+    assert_eq!(closed.cvd, q("-1"), "the session's delta at the close");
     assert_eq!(closed.bar.totals.sell_volume, q("2"));
     assert_eq!(closed.bar.footprint.row(101).bid, q("2"));
     assert_eq!(closed.grid.row_size(), "1".parse().unwrap());
@@ -255,7 +251,11 @@ async fn closed_bars_book_snapshots_and_kline_checks_reach_their_consumers() {
         })
         .await;
     assert_eq!((amended.bar.start, amended.bar.totals.trades), (t0, 2));
-    assert_eq!(amended.cvd, None);
+    assert_eq!(
+        amended.cvd,
+        q("-2"),
+        "the session's delta through the amended minute: +1 and the late -3"
+    );
 
     // Book views become periodic snapshots, top N per side.
     let view = BookView {

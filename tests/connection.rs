@@ -7,62 +7,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::live::{daemon_for, simulator, start, wait_until};
+use common::live::{
+    LONG, daemon_for, quality_of, simulator, start, status, sym, wait_book_synced, wait_streaming,
+    wait_until,
+};
 use wadm::app::Daemon;
 use wadm::simulator::{Misbehaviour, Simulator};
 use wadm_actors::connection::status::ConnectionStatus;
-use wadm_actors::model::{DataQualityEvent, Qty, QualityKind, Symbol, Venue};
+use wadm_actors::model::{Qty, QualityKind, Venue};
 use wadm_supervision::ActorState;
-
-const LONG: Duration = Duration::from_secs(30);
-
-fn sym(text: &str) -> Symbol {
-    Symbol::new(text).unwrap()
-}
-
-async fn status(daemon: &Daemon, venue: Venue) -> ConnectionStatus {
-    daemon
-        .connection_status(venue)
-        .await
-        .expect("the connection actor answers")
-}
-
-/// Waits until every socket of `venue` streams on a session other than `not` and has
-/// `reconnects` reconnections behind it.
-async fn wait_streaming(daemon: &Daemon, venue: Venue) {
-    wait_until(LONG, &format!("{venue} streaming"), || async {
-        daemon
-            .connection_status(venue)
-            .await
-            .is_some_and(|s| s.endpoints.iter().all(|e| e.state == "streaming"))
-    })
-    .await;
-}
-
-async fn wait_book_synced(daemon: &Daemon, venue: Venue, symbol: &str) {
-    wait_until(LONG, &format!("{venue} {symbol} book synced"), || async {
-        daemon.connection_status(venue).await.is_some_and(|s| {
-            s.books
-                .iter()
-                .any(|b| b.symbol == sym(symbol) && format!("{:?}", b.state) == "Synced")
-        })
-    })
-    .await;
-}
-
-fn quality_of(
-    daemon: &Daemon,
-    venue: Venue,
-    symbol: &str,
-    kind: QualityKind,
-) -> Vec<DataQualityEvent> {
-    daemon
-        .quality
-        .recent()
-        .into_iter()
-        .filter(|e| e.venue == venue && e.kind == kind && e.symbol.is_none_or(|s| s == sym(symbol)))
-        .collect()
-}
 
 /// Checks that what the aggregator received plus the recorded trade gaps accounts for every
 /// trade id the simulator generated between the first and last received, with exact volumes.
@@ -686,70 +639,6 @@ async fn an_unknown_symbol_is_reported_and_the_others_carry_on() {
         (btc.state, btc.tick_size),
         ("known", Some("0.01".parse().unwrap()))
     );
-    daemon.shutdown().await.unwrap();
-    sim.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_rules() {
-    let venue = Venue::BinanceSpot;
-    let (sim, daemon) = start(&[venue], &["BTCUSDT", "ETHUSDT"], &[]).await;
-    wait_book_synced(&daemon, venue, "BTCUSDT").await;
-    sim.misbehave(venue, Misbehaviour::SkipSequence(sym("BTCUSDT")))
-        .await;
-    wait_until(LONG, "a resync", || async {
-        !quality_of(&daemon, venue, "BTCUSDT", QualityKind::BookResync).is_empty()
-    })
-    .await;
-    sim.misbehave(venue, Misbehaviour::Garbage { count: 3 })
-        .await;
-    wait_until(LONG, "the garbage counted", || async {
-        status(&daemon, venue).await.endpoints[0].parse_errors >= 3
-    })
-    .await;
-    sim.misbehave(venue, Misbehaviour::Disconnect { clean: false })
-        .await;
-    wait_until(LONG, "a reconnection", || async {
-        status(&daemon, venue).await.endpoints[0].reconnects == 1
-    })
-    .await;
-    wait_streaming(&daemon, venue).await;
-    let text = wadm::telemetry::metrics_handle().unwrap().render();
-    for needle in [
-        r#"wadm_ws_connected{venue="binance-spot",endpoint="stream"} 1"#,
-        r#"wadm_ws_messages_received_total{venue="binance-spot",kind="trades"}"#,
-        r#"wadm_ws_messages_received_total{venue="binance-spot",kind="unparsed"}"#,
-        r#"wadm_ws_received_bytes_total{venue="binance-spot"}"#,
-        r#"wadm_ws_reconnects_total{venue="binance-spot",reason="#,
-        r#"wadm_ws_connect_attempts_total{venue="binance-spot",outcome="connected"}"#,
-        r#"wadm_ws_parse_errors_total{venue="binance-spot",reason="invalid_json"}"#,
-        r#"wadm_ws_subscription_responses_total{venue="binance-spot",outcome="ack"}"#,
-        r#"wadm_book_resyncs_total{venue="binance-spot",symbol="BTCUSDT"} 1"#,
-        r#"wadm_data_quality_events_total{venue="binance-spot",kind="book_gap"}"#,
-        r#"wadm_data_quality_events_total{venue="binance-spot",kind="reconnect"}"#,
-        r#"wadm_rest_requests_total{venue="binance-spot",kind="depth",outcome="ok"}"#,
-        r#"wadm_router_messages_total{venue="binance-spot"}"#,
-        r#"wadm_feed_lag_seconds_bucket{venue="binance-spot",le="0.001"}"#,
-        "wadm_build_info{",
-    ] {
-        assert!(text.contains(needle), "missing {needle} in:\n{text}");
-    }
-    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
-        let mut parts = line.split_whitespace().skip(2);
-        let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
-        assert!(
-            name.starts_with("wadm_")
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
-            "{name}"
-        );
-        assert_eq!(
-            name.ends_with("_total"),
-            kind == "counter",
-            "{name} is a {kind}: only counters end in _total"
-        );
-    }
     daemon.shutdown().await.unwrap();
     sim.stop().await;
 }

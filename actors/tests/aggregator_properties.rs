@@ -119,7 +119,7 @@ proptest! {
         events.extend(engine.advance_clock(DAY0 + 10 * 86_400_000));
         for event in events {
             let (timeframe, bar) = match event {
-                EngineEvent::Closed { timeframe, bar, .. } | EngineEvent::Amended { timeframe, bar } => (timeframe, bar),
+                EngineEvent::Closed { timeframe, bar, .. } | EngineEvent::Amended { timeframe, bar, .. } => (timeframe, bar),
             };
             check_sums(&bar);
             reported.insert((timeframe, bar.start), (*bar).clone());

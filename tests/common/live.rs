@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use wadm::app::Daemon;
 use wadm::config::{self, Config, LoadOptions};
 use wadm::simulator::{SimConfig, Simulator};
-use wadm_actors::model::Venue;
+use wadm_actors::connection::status::ConnectionStatus;
+use wadm_actors::model::{DataQualityEvent, QualityKind, Symbol, Venue};
 
 /// Fast timeouts for tests; anything can be overridden.
 pub const FAST: &[(&str, &str)] = &[
@@ -128,4 +129,58 @@ where
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// The deadline of waits on live daemons.
+pub const LONG: Duration = Duration::from_secs(30);
+
+/// A symbol from test text.
+pub fn sym(text: &str) -> Symbol {
+    Symbol::new(text).unwrap()
+}
+
+/// The connection status of `venue`.
+pub async fn status(daemon: &Daemon, venue: Venue) -> ConnectionStatus {
+    daemon
+        .connection_status(venue)
+        .await
+        .expect("the connection actor answers")
+}
+
+/// Waits until every socket of `venue` streams.
+pub async fn wait_streaming(daemon: &Daemon, venue: Venue) {
+    wait_until(LONG, &format!("{venue} streaming"), || async {
+        daemon
+            .connection_status(venue)
+            .await
+            .is_some_and(|s| s.endpoints.iter().all(|e| e.state == "streaming"))
+    })
+    .await;
+}
+
+/// Waits until the book of `symbol` on `venue` is synced.
+pub async fn wait_book_synced(daemon: &Daemon, venue: Venue, symbol: &str) {
+    wait_until(LONG, &format!("{venue} {symbol} book synced"), || async {
+        daemon.connection_status(venue).await.is_some_and(|s| {
+            s.books
+                .iter()
+                .any(|b| b.symbol == sym(symbol) && format!("{:?}", b.state) == "Synced")
+        })
+    })
+    .await;
+}
+
+/// The recorded data-quality events of one kind for `symbol` (or venue-wide).
+pub fn quality_of(
+    daemon: &Daemon,
+    venue: Venue,
+    symbol: &str,
+    kind: QualityKind,
+) -> Vec<DataQualityEvent> {
+    daemon
+        .quality
+        .recent()
+        .into_iter()
+        .filter(|e| e.venue == venue && e.kind == kind && e.symbol.is_none_or(|s| s == sym(symbol)))
+        .collect()
 }

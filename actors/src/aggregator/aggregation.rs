@@ -216,15 +216,19 @@ impl AggregatorCore {
                         self.core_counts.bars_closed += 1;
                     }
                     self.last_closed.insert(timeframe, Arc::clone(&bar));
-                    (timeframe, bar, Some(cvd), false)
+                    (timeframe, bar, cvd, false)
                 }
-                EngineEvent::Amended { timeframe, bar } => {
+                EngineEvent::Amended {
+                    timeframe,
+                    bar,
+                    cvd,
+                } => {
                     if let Some(last) = self.last_closed.get_mut(&timeframe)
                         && last.start == bar.start
                     {
                         *last = Arc::clone(&bar);
                     }
-                    (timeframe, bar, None, true)
+                    (timeframe, bar, cvd, true)
                 }
             };
             if matches!(timeframe, Timeframe::M1 | Timeframe::H1) {

@@ -213,9 +213,13 @@ impl Bar {
 
     /// Adds a trade.
     pub fn add(&mut self, grid: &RowGrid, trade: &Trade) {
+        self.add_in_row(grid.row(trade.price), trade);
+    }
+
+    /// Adds a trade whose row on the bar's grid is already known.
+    pub fn add_in_row(&mut self, row: i128, trade: &Trade) {
         let time = trade.trade_time.as_millis();
-        self.footprint
-            .add(grid.row(trade.price), trade.side, trade.qty, time);
+        self.footprint.add(row, trade.side, trade.qty, time);
         self.totals.add(trade);
         self.note_price(PriceAt {
             price: trade.price,

@@ -116,6 +116,8 @@ pub enum EngineEvent {
         timeframe: Timeframe,
         /// The bar, recomputed.
         bar: Arc<Bar>,
+        /// Cumulative delta of the session at its end, recomputed from the minutes in memory.
+        cvd: Qty,
     },
 }
 
@@ -210,15 +212,14 @@ impl Engine {
             Some(_) => {}
         }
         self.stats.trades += 1;
-        let grid = self.params.grid;
+        let row = self.params.grid.row(trade.price);
         self.minutes
             .entry(minute)
             .or_insert_with(|| Bar::of(Timeframe::M1, minute))
-            .add(&grid, trade);
+            .add_in_row(row, trade);
         for bar in self.bars.values_mut() {
-            bar.add(&grid, trade);
+            bar.add_in_row(row, trade);
         }
-        let row = grid.row(trade.price);
         for window in self.rolling.values_mut() {
             window.footprint.add(row, trade.side, trade.qty, time);
             window.totals.add(trade);
@@ -350,10 +351,7 @@ impl Engine {
             .entry(minute)
             .or_insert_with(|| Bar::of(Timeframe::M1, minute));
         bar.add(&grid, trade);
-        let mut events = vec![EngineEvent::Amended {
-            timeframe: Timeframe::M1,
-            bar: Arc::new(bar.clone()),
-        }];
+        let mut amended = vec![(Timeframe::M1, Arc::new(bar.clone()))];
         for window in self.rolling.values_mut() {
             if minute >= window.first_minute {
                 window.footprint.add(row, trade.side, trade.qty, time);
@@ -382,16 +380,29 @@ impl Engine {
                         }
                         rebuilt.start = start;
                         rebuilt.end = start + timeframe.millis();
-                        events.push(EngineEvent::Amended {
-                            timeframe,
-                            bar: Arc::new(rebuilt),
-                        });
+                        amended.push((timeframe, Arc::new(rebuilt)));
                     }
                 }
             }
         }
         self.note_large(trade);
-        events
+        amended
+            .into_iter()
+            .map(|(timeframe, bar)| EngineEvent::Amended {
+                timeframe,
+                cvd: self.cvd_at(bar.end),
+                bar,
+            })
+            .collect()
+    }
+
+    /// Cumulative delta of the session from its start through `end` (exclusive), from the
+    /// minutes in memory (which always cover a session: memory exceeds 24 h).
+    fn cvd_at(&self, end: i64) -> Qty {
+        let start = self.params.session.session_start(end - 1);
+        self.minutes
+            .range(start..end)
+            .fold(Qty::ZERO, |sum, (_, bar)| sum + bar.totals.delta())
     }
 
     fn note_large(&mut self, trade: &Trade) {
@@ -634,15 +645,21 @@ mod tests {
         let amended: Vec<_> = events
             .iter()
             .map(|event| match event {
-                EngineEvent::Amended { timeframe, bar } => {
-                    (*timeframe, bar.start, bar.totals.trades)
-                }
+                EngineEvent::Amended {
+                    timeframe,
+                    bar,
+                    cvd,
+                } => (*timeframe, bar.start, bar.totals.trades, cvd.to_string()),
                 EngineEvent::Closed { .. } => panic!("nothing closes"),
             })
             .collect();
+        // The session's delta through the amended bars' end: +1 then the late -2.
         assert_eq!(
             amended,
-            vec![(Timeframe::M1, T0 + 4 * MIN, 2), (Timeframe::M5, T0, 2)]
+            vec![
+                (Timeframe::M1, T0 + 4 * MIN, 2, "-1".to_owned()),
+                (Timeframe::M5, T0, 2, "-1".to_owned())
+            ]
         );
         assert_eq!(
             e.current_bar(Timeframe::M15).unwrap().totals.trades,

@@ -28,7 +28,12 @@ impl RowGrid {
 
     /// Returns the row index of a price: `floor(price / row_size)`.
     pub fn row(&self, price: Price) -> i128 {
-        price.units().div_euclid(self.row_size.units())
+        let (units, row) = (price.units(), self.row_size.units());
+        // 128-bit division is slow; every real price and row size fits 64 bits.
+        match (i64::try_from(units), i64::try_from(row)) {
+            (Ok(units), Ok(row)) => i128::from(units.div_euclid(row)),
+            _ => units.div_euclid(row),
+        }
     }
 
     /// Returns a row's label: its lower edge.
@@ -195,6 +200,18 @@ mod tests {
         }
         assert!(RowGrid::new(Price::ZERO).is_none());
         assert_eq!(grid.coarser(4).unwrap().row_size(), p("2"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_64_bit_fast_path_floors_like_128_bit_division(units: i128, row in 1i128..i128::MAX) {
+            let grid = RowGrid::new(Price::from_units(row)).unwrap();
+            proptest::prop_assert_eq!(grid.row(Price::from_units(units)), units.div_euclid(row));
+            let small = i128::from(units as i64);
+            let small_row = i128::from((row as i64).max(1).saturating_abs());
+            let grid = RowGrid::new(Price::from_units(small_row)).unwrap();
+            proptest::prop_assert_eq!(grid.row(Price::from_units(small)), small.div_euclid(small_row));
+        }
     }
 
     #[test]

@@ -219,12 +219,84 @@ pub struct LargeTrade {
     pub side: Side,
 }
 
+/// A multiset of sizes split at its lower median: `low` holds the smaller half (one more on
+/// an odd count), `high` the rest, so the lower median is the largest of `low` and insertions
+/// and removals cost O(log n) however many distinct sizes there are.
+#[derive(Debug, Clone, Default)]
+struct SlidingMedian {
+    low: BTreeMap<Qty, u32>,
+    high: BTreeMap<Qty, u32>,
+    low_len: usize,
+    high_len: usize,
+}
+
+fn take_one(set: &mut BTreeMap<Qty, u32>, qty: Qty) -> bool {
+    match set.get_mut(&qty) {
+        Some(count) if *count > 1 => {
+            *count -= 1;
+            true
+        }
+        Some(_) => {
+            set.remove(&qty);
+            true
+        }
+        None => false,
+    }
+}
+
+impl SlidingMedian {
+    fn median(&self) -> Option<Qty> {
+        self.low.last_key_value().map(|(&qty, _)| qty)
+    }
+
+    fn insert(&mut self, qty: Qty) {
+        if self.median().is_none_or(|median| qty <= median) {
+            *self.low.entry(qty).or_default() += 1;
+            self.low_len += 1;
+        } else {
+            *self.high.entry(qty).or_default() += 1;
+            self.high_len += 1;
+        }
+        self.rebalance();
+    }
+
+    fn remove(&mut self, qty: Qty) {
+        if self.median().is_some_and(|median| qty <= median) && take_one(&mut self.low, qty) {
+            self.low_len -= 1;
+        } else if take_one(&mut self.high, qty) {
+            self.high_len -= 1;
+        }
+        self.rebalance();
+    }
+
+    fn rebalance(&mut self) {
+        while self.low_len > self.high_len + 1 {
+            let Some((&qty, _)) = self.low.last_key_value() else {
+                break;
+            };
+            take_one(&mut self.low, qty);
+            *self.high.entry(qty).or_default() += 1;
+            self.low_len -= 1;
+            self.high_len += 1;
+        }
+        while self.high_len > self.low_len {
+            let Some((&qty, _)) = self.high.first_key_value() else {
+                break;
+            };
+            take_one(&mut self.high, qty);
+            *self.low.entry(qty).or_default() += 1;
+            self.high_len -= 1;
+            self.low_len += 1;
+        }
+    }
+}
+
 /// Finds large trades against a rolling median of trade sizes.
 #[derive(Debug, Clone)]
 pub struct LargeTradeDetector {
     params: LargeTradeParams,
     recent: VecDeque<Qty>,
-    sorted: BTreeMap<Qty, u32>,
+    sizes: SlidingMedian,
 }
 
 impl LargeTradeDetector {
@@ -233,21 +305,13 @@ impl LargeTradeDetector {
         Self {
             params,
             recent: VecDeque::new(),
-            sorted: BTreeMap::new(),
+            sizes: SlidingMedian::default(),
         }
     }
 
     /// Returns the lower median of the recent sizes.
     pub fn median(&self) -> Option<Qty> {
-        let target = (self.recent.len().checked_sub(1)?) / 2;
-        let mut seen = 0usize;
-        for (&qty, &count) in &self.sorted {
-            seen += count as usize;
-            if seen > target {
-                return Some(qty);
-            }
-        }
-        None
+        self.sizes.median()
     }
 
     /// Judges `trade` against the trades before it, then adds it to the window.
@@ -263,15 +327,11 @@ impl LargeTradeDetector {
         };
         if self.params.median_window > 0 {
             self.recent.push_back(trade.qty);
-            *self.sorted.entry(trade.qty).or_default() += 1;
+            self.sizes.insert(trade.qty);
             if self.recent.len() > self.params.median_window
                 && let Some(old) = self.recent.pop_front()
-                && let Some(count) = self.sorted.get_mut(&old)
             {
-                *count -= 1;
-                if *count == 0 {
-                    self.sorted.remove(&old);
-                }
+                self.sizes.remove(old);
             }
         }
         (by_size || by_median).then(|| LargeTrade {
@@ -515,6 +575,29 @@ mod tests {
                 .observe(&trade(0, "1", "99", Side::Buy, 0))
                 .is_none()
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_sliding_median_is_the_sorted_lower_middle(
+            sizes in proptest::collection::vec(1i64..40, 1..300),
+            window in 1usize..50,
+        ) {
+            let mut median = SlidingMedian::default();
+            let mut recent: VecDeque<Qty> = VecDeque::new();
+            for size in sizes {
+                median.insert(q(size));
+                recent.push_back(q(size));
+                if recent.len() > window {
+                    let old = recent.pop_front().unwrap();
+                    median.remove(old);
+                }
+                let mut sorted: Vec<Qty> = recent.iter().copied().collect();
+                sorted.sort();
+                proptest::prop_assert_eq!(median.median(), Some(sorted[(sorted.len() - 1) / 2]));
+                proptest::prop_assert_eq!(median.low_len + median.high_len, recent.len());
+            }
+        }
     }
 
     #[test]

@@ -27,8 +27,8 @@ pub struct BarRecord {
     pub bar: Arc<Bar>,
     /// The row grid of its footprint.
     pub grid: RowGrid,
-    /// Cumulative delta of the session at its close (`None` for an amendment).
-    pub cvd: Option<Qty>,
+    /// Cumulative delta of the session at its end.
+    pub cvd: Qty,
     /// True when a late trade changed an already reported bar (upsert it again).
     pub amended: bool,
     /// The parameters its profile and order flow are computed with.

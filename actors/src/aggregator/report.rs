@@ -8,7 +8,7 @@ use super::volume_profile;
 use crate::model::{Price, Qty, Ratio, Side};
 
 /// One footprint row.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FootprintRow {
     /// The row's lower edge.
     pub price: Price,
@@ -23,7 +23,7 @@ pub struct FootprintRow {
 }
 
 /// A stacked imbalance, by row labels.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StackReport {
     /// Aggressor side of the imbalances.
     pub side: Side,

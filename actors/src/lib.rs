@@ -18,3 +18,4 @@ pub mod metrics;
 pub mod model;
 pub mod recorder;
 pub mod routing;
+pub mod storage;

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod live;
+pub mod mongo;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

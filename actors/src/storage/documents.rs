@@ -1,0 +1,389 @@
+//! What is stored: one document type per kind of DESIGN.md section 6, its unique key, and the
+//! time its range reads and retention go by. Every price and volume is an exact decimal
+//! string in both stores, so a round trip never changes a digit.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregator::book_stats::BookStats;
+use crate::aggregator::order_flow::{self, Absorption};
+use crate::aggregator::report::{FootprintRow, StackReport};
+use crate::aggregator::{BarRecord, BookRecord, Record, Timeframe, WindowReport};
+use crate::model::{
+    DataQualityEvent, Kline, Level, Price, Qty, Ratio, Side, Symbol, Trade, TradeId, Venue,
+};
+
+/// The kinds of stored data, one table or collection each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Raw trades, keyed by (venue, symbol, trade id).
+    Trades,
+    /// Closed 1-minute bars with profile and order flow, keyed by (venue, symbol, start).
+    Bars1m,
+    /// Closed 1-hour bars, keyed by (venue, symbol, start).
+    Bars1h,
+    /// Periodic top-of-book snapshots, keyed by (venue, symbol, time).
+    BookSnapshots,
+    /// Closed venue candles, keyed by (venue, symbol, interval, open time).
+    Klines,
+    /// Data-quality events, keyed by (venue, symbol, time, kind).
+    DataQuality,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 6] = [
+        Kind::Trades,
+        Kind::Bars1m,
+        Kind::Bars1h,
+        Kind::BookSnapshots,
+        Kind::Klines,
+        Kind::DataQuality,
+    ];
+
+    /// The table or collection name (also the metric label).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Trades => "trades",
+            Kind::Bars1m => "bars_1m",
+            Kind::Bars1h => "bars_1h",
+            Kind::BookSnapshots => "book_snapshots",
+            Kind::Klines => "klines",
+            Kind::DataQuality => "data_quality",
+        }
+    }
+
+    /// True when the time is part of the unique key (every kind but trades, whose id is
+    /// unique on its own).
+    pub const fn time_in_key(self) -> bool {
+        !matches!(self, Kind::Trades)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored closed bar: totals, prices, the profile and order flow of its footprint, and the
+/// parameters they were computed with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredBar {
+    /// Venue.
+    pub venue: Venue,
+    /// Symbol.
+    pub symbol: Symbol,
+    /// `1m` or `1h`.
+    pub timeframe: Timeframe,
+    /// Start (ms, inclusive).
+    pub start: i64,
+    /// End (ms, exclusive).
+    pub end: i64,
+    /// Row height of the footprint.
+    pub row_size: Price,
+    /// First trade's price.
+    pub open: Option<Price>,
+    /// Highest price.
+    pub high: Option<Price>,
+    /// Lowest price.
+    pub low: Option<Price>,
+    /// Last trade's price.
+    pub close: Option<Price>,
+    /// Lowest and highest numeric trade id seen, when the venue's ids are numeric.
+    pub first_trade_id: Option<u64>,
+    /// See `first_trade_id`.
+    pub last_trade_id: Option<u64>,
+    /// Trades.
+    pub trades: u64,
+    /// Buy-aggressor volume.
+    pub buy_volume: Qty,
+    /// Sell-aggressor volume.
+    pub sell_volume: Qty,
+    /// Total volume.
+    pub volume: Qty,
+    /// Buy minus sell volume.
+    pub delta: Qty,
+    /// Cumulative delta of the session at the bar's end.
+    pub cvd: Qty,
+    /// Point of control (row label).
+    pub poc: Option<Price>,
+    /// Volume of the POC row.
+    pub poc_volume: Option<Qty>,
+    /// Value area low.
+    pub val: Option<Price>,
+    /// Value area high.
+    pub vah: Option<Price>,
+    /// Volume inside the value area.
+    pub value_area_volume: Option<Qty>,
+    /// Traded rows, ascending.
+    pub footprint: Vec<FootprintRow>,
+    /// Rows with a buy imbalance.
+    pub buy_imbalances: Vec<Price>,
+    /// Rows with a sell imbalance.
+    pub sell_imbalances: Vec<Price>,
+    /// Stacked imbalances.
+    pub stacked_imbalances: Vec<StackReport>,
+    /// Absorption in the bar.
+    pub absorption: Vec<AbsorptionRow>,
+    /// The indicator parameters.
+    pub params: BarParams,
+    /// True when a late trade changed the bar after it was first stored.
+    pub amended: bool,
+}
+
+/// An absorption row of a stored bar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbsorptionRow {
+    /// The row's lower edge.
+    pub price: Price,
+    /// The aggressor whose volume was absorbed.
+    pub side: Side,
+    /// The aggressor's volume in the row.
+    pub volume: Qty,
+    /// The row's latest trade time (ms).
+    pub time: i64,
+}
+
+/// The parameters a stored bar's indicators were computed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BarParams {
+    /// Value area share.
+    pub value_area: Ratio,
+    /// Diagonal imbalance ratio.
+    pub imbalance_ratio: Ratio,
+    /// Minimum volume of an imbalance's dominant side.
+    pub imbalance_min_volume: Qty,
+    /// Rows in a stacked imbalance.
+    pub stacked_imbalance_rows: u64,
+    /// Absorption volume multiple.
+    pub absorption_volume_multiple: Ratio,
+    /// Absorption price tolerance, in rows.
+    pub absorption_max_rows: i64,
+}
+
+impl StoredBar {
+    /// The stored form of a closed bar record.
+    pub fn of(record: &BarRecord) -> Self {
+        let params = &record.params;
+        let report = WindowReport::of(
+            &record.bar,
+            &record.grid,
+            params.value_area,
+            &params.imbalance,
+            record.cvd,
+        );
+        let absorption = order_flow::absorption(&record.bar.footprint, &params.absorption)
+            .into_iter()
+            .map(|a: Absorption| AbsorptionRow {
+                price: record.grid.label(a.row),
+                side: a.side,
+                volume: a.volume,
+                time: a.time,
+            })
+            .collect();
+        Self {
+            venue: record.venue,
+            symbol: record.symbol,
+            timeframe: record.timeframe,
+            start: report.start,
+            end: report.end,
+            row_size: record.grid.row_size(),
+            open: record.bar.open.map(|o| o.price),
+            high: report.high,
+            low: report.low,
+            close: record.bar.close.map(|c| c.price),
+            first_trade_id: record.bar.trade_ids.map(|(first, _)| first),
+            last_trade_id: record.bar.trade_ids.map(|(_, last)| last),
+            trades: report.trades,
+            buy_volume: report.buy_volume,
+            sell_volume: report.sell_volume,
+            volume: report.volume,
+            delta: report.delta,
+            cvd: report.cvd,
+            poc: report.poc,
+            poc_volume: report.poc_volume,
+            val: report.val,
+            vah: report.vah,
+            value_area_volume: report.value_area_volume,
+            footprint: report.footprint,
+            buy_imbalances: report.buy_imbalances,
+            sell_imbalances: report.sell_imbalances,
+            stacked_imbalances: report.stacked_imbalances,
+            absorption,
+            params: BarParams {
+                value_area: params.value_area,
+                imbalance_ratio: params.imbalance.ratio,
+                imbalance_min_volume: params.imbalance.min_volume,
+                stacked_imbalance_rows: u64::try_from(params.imbalance.stack).unwrap_or(u64::MAX),
+                absorption_volume_multiple: params.absorption.volume_multiple,
+                absorption_max_rows: i64::try_from(params.absorption.max_rows).unwrap_or(i64::MAX),
+            },
+            amended: record.amended,
+        }
+    }
+}
+
+/// A stored book snapshot: the top levels per side and statistics of the whole view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredBook {
+    /// Venue.
+    pub venue: Venue,
+    /// Symbol.
+    pub symbol: Symbol,
+    /// When it was taken (Unix ms).
+    pub time: i64,
+    /// The book's update id.
+    pub update_id: u64,
+    /// Best bids, best first.
+    pub bids: Vec<Level>,
+    /// Best asks, best first.
+    pub asks: Vec<Level>,
+    /// Statistics of the view.
+    pub stats: BookStats,
+}
+
+impl From<&BookRecord> for StoredBook {
+    fn from(record: &BookRecord) -> Self {
+        Self {
+            venue: record.venue,
+            symbol: record.symbol,
+            time: record.time,
+            update_id: record.update_id,
+            bids: record.bids.clone(),
+            asks: record.asks.clone(),
+            stats: record.stats.clone(),
+        }
+    }
+}
+
+/// One stored document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Document {
+    /// A raw trade.
+    Trade(Trade),
+    /// A closed 1m or 1h bar (other timeframes are not stored).
+    Bar(Arc<StoredBar>),
+    /// A book snapshot.
+    Book(Arc<StoredBook>),
+    /// A closed venue candle.
+    Kline(Kline),
+    /// A data-quality event.
+    Quality(DataQualityEvent),
+}
+
+/// The parts of a document both stores index: its kind, venue, symbol (empty for
+/// venue-wide quality events), time (ms) and the rest of its unique key as text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DocKey {
+    /// Kind.
+    pub kind: Kind,
+    /// Venue.
+    pub venue: Venue,
+    /// Symbol text, or empty.
+    pub symbol: String,
+    /// Time (ms) the document's range reads and retention go by.
+    pub time: i64,
+    /// The rest of the unique key: the trade id (sortable), the kline interval, the quality
+    /// kind; empty for bars and book snapshots.
+    pub key: String,
+}
+
+impl Document {
+    /// Returns the kind, or `None` for a bar of a timeframe that is not stored.
+    pub fn kind(&self) -> Option<Kind> {
+        Some(match self {
+            Document::Trade(_) => Kind::Trades,
+            Document::Bar(bar) => match bar.timeframe {
+                Timeframe::M1 => Kind::Bars1m,
+                Timeframe::H1 => Kind::Bars1h,
+                _ => return None,
+            },
+            Document::Book(_) => Kind::BookSnapshots,
+            Document::Kline(_) => Kind::Klines,
+            Document::Quality(_) => Kind::DataQuality,
+        })
+    }
+
+    /// Returns the indexed parts, or `None` for a bar of a timeframe that is not stored.
+    pub fn key(&self) -> Option<DocKey> {
+        let kind = self.kind()?;
+        let (venue, symbol, time, key) = match self {
+            Document::Trade(t) => (
+                t.venue,
+                t.symbol.as_str().to_owned(),
+                t.trade_time.as_millis(),
+                trade_id_key(&t.id),
+            ),
+            Document::Bar(b) => (
+                b.venue,
+                b.symbol.as_str().to_owned(),
+                b.start,
+                String::new(),
+            ),
+            Document::Book(b) => (b.venue, b.symbol.as_str().to_owned(), b.time, String::new()),
+            Document::Kline(k) => (
+                k.venue,
+                k.symbol.as_str().to_owned(),
+                k.open_time.as_millis(),
+                k.interval.as_str().to_owned(),
+            ),
+            Document::Quality(q) => (
+                q.venue,
+                q.symbol.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                q.time.as_millis(),
+                q.kind.as_str().to_owned(),
+            ),
+        };
+        Some(DocKey {
+            kind,
+            venue,
+            symbol,
+            time,
+            key,
+        })
+    }
+
+    /// The body as JSON (what both stores keep besides the indexed parts).
+    pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            Document::Trade(t) => serde_json::to_value(t),
+            Document::Bar(b) => serde_json::to_value(&**b),
+            Document::Book(b) => serde_json::to_value(&**b),
+            Document::Kline(k) => serde_json::to_value(k),
+            Document::Quality(q) => serde_json::to_value(q),
+        }
+    }
+
+    /// Reads a body of `kind` back.
+    pub fn from_json(kind: Kind, value: serde_json::Value) -> Result<Self, serde_json::Error> {
+        Ok(match kind {
+            Kind::Trades => Document::Trade(serde_json::from_value(value)?),
+            Kind::Bars1m | Kind::Bars1h => Document::Bar(Arc::new(serde_json::from_value(value)?)),
+            Kind::BookSnapshots => Document::Book(Arc::new(serde_json::from_value(value)?)),
+            Kind::Klines => Document::Kline(serde_json::from_value(value)?),
+            Kind::DataQuality => Document::Quality(serde_json::from_value(value)?),
+        })
+    }
+
+    /// The documents of an aggregator record.
+    pub fn from_record(record: &Record) -> Vec<Document> {
+        match record {
+            Record::Bar(bar) => vec![Document::Bar(Arc::new(StoredBar::of(bar)))],
+            Record::Book(book) => vec![Document::Book(Arc::new(StoredBook::from(&**book)))],
+            Record::Trades(trades) => trades.iter().cloned().map(Document::Trade).collect(),
+            Record::Kline(kline) => vec![Document::Kline((**kline).clone())],
+        }
+    }
+}
+
+/// A trade id as a key that sorts numerically: numeric ids zero-padded behind `n`, other ids
+/// behind `t`. Distinct ids give distinct keys.
+pub fn trade_id_key(id: &TradeId) -> String {
+    match id.as_number() {
+        Some(n) => format!("n{n:020}"),
+        None => format!("t{id}"),
+    }
+}

@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""A MongoDB wire-protocol stand-in for tests: mockupdb receives every command the real Rust
+driver sends, mongomock gives them MongoDB semantics (queries, sorts, replacement upserts,
+unique and TTL indexes). Memory only; for correctness tests, never for benchmarks.
+
+Usage: server.py [--port N]   prints "PORT <n>" once listening on 127.0.0.1.
+Signals: SIGUSR1 takes the server "down" (every request is answered by hanging up, as a
+stopped server would look to the driver); SIGUSR2 brings it back with its data. SIGTERM stops.
+"""
+
+import argparse
+import datetime
+import signal
+import sys
+import threading
+
+import mockupdb
+import mongomock
+from bson import Int64
+from bson.codec_options import CodecOptions, DatetimeConversion
+from bson.son import SON
+from pymongo.errors import DuplicateKeyError
+
+# Dates beyond Python's datetime range (a query bound of year 292278994) are clamped rather
+# than failing the decode, which would kill the connection's thread without an answer.
+mockupdb.CODEC_OPTIONS = CodecOptions(
+    document_class=mockupdb.OrderedDict, datetime_conversion=DatetimeConversion.DATETIME_CLAMP
+)
+
+DOWN = threading.Event()
+CLIENT = mongomock.MongoClient()
+# Index specs by (database, collection, name), as the server reports them in listIndexes.
+INDEXES = {}
+
+
+def hello(request):
+    return request.reply(
+        {
+            "ok": 1,
+            "ismaster": True,
+            "isWritablePrimary": True,
+            "helloOk": True,
+            "minWireVersion": 0,
+            "maxWireVersion": 17,
+            "maxBsonObjectSize": 16 * 1024 * 1024,
+            "maxMessageSizeBytes": 48_000_000,
+            "maxWriteBatchSize": 100_000,
+            "localTime": datetime.datetime.now(datetime.timezone.utc),
+            "connectionId": 1,
+        }
+    )
+
+
+def error(request, code, message):
+    return request.reply({"ok": 0, "code": code, "errmsg": message})
+
+
+def collection(request, name):
+    return CLIENT[request.namespace][name]
+
+
+def is_operator_update(update):
+    return isinstance(update, dict) and any(k.startswith("$") for k in update)
+
+
+def do_update(request, doc):
+    coll = collection(request, doc["update"])
+    n = modified = 0
+    upserted = []
+    write_errors = []
+    for index, spec in enumerate(doc.get("updates", [])):
+        query, update = spec.get("q", {}), spec.get("u", {})
+        upsert, multi = bool(spec.get("upsert")), bool(spec.get("multi"))
+        try:
+            if is_operator_update(update):
+                result = (coll.update_many if multi else coll.update_one)(query, update, upsert=upsert)
+            else:
+                result = coll.replace_one(query, update, upsert=upsert)
+        except DuplicateKeyError as e:
+            write_errors.append({"index": index, "code": 11000, "errmsg": str(e)})
+            if doc.get("ordered", True):
+                break
+            continue
+        except Exception as e:  # one bad document does not stop an unordered batch
+            write_errors.append({"index": index, "code": 2, "errmsg": str(e)})
+            if doc.get("ordered", True):
+                break
+            continue
+        n += result.matched_count
+        modified += result.modified_count
+        if result.upserted_id is not None:
+            n += 1
+            upserted.append({"index": index, "_id": result.upserted_id})
+    reply = {"ok": 1, "n": n, "nModified": modified}
+    if upserted:
+        reply["upserted"] = upserted
+    if write_errors:
+        reply["writeErrors"] = write_errors
+    return request.reply(reply)
+
+
+def do_insert(request, doc):
+    coll = collection(request, doc["insert"])
+    n = 0
+    write_errors = []
+    for index, document in enumerate(doc.get("documents", [])):
+        try:
+            coll.insert_one(document)
+            n += 1
+        except DuplicateKeyError as e:
+            write_errors.append({"index": index, "code": 11000, "errmsg": str(e)})
+            if doc.get("ordered", True):
+                break
+    reply = {"ok": 1, "n": n}
+    if write_errors:
+        reply["writeErrors"] = write_errors
+    return request.reply(reply)
+
+
+def do_delete(request, doc):
+    coll = collection(request, doc["delete"])
+    n = 0
+    for spec in doc.get("deletes", []):
+        query = spec.get("q", {})
+        result = coll.delete_one(query) if spec.get("limit") == 1 else coll.delete_many(query)
+        n += result.deleted_count
+    return request.reply({"ok": 1, "n": n})
+
+
+def do_find(request, doc):
+    name = doc["find"]
+    coll = collection(request, name)
+    cursor = coll.find(doc.get("filter", {}), doc.get("projection"))
+    sort = doc.get("sort")
+    if sort:
+        cursor = cursor.sort(list(sort.items()))
+    if doc.get("skip"):
+        cursor = cursor.skip(int(doc["skip"]))
+    limit = int(doc.get("limit", 0) or 0)
+    if limit:
+        cursor = cursor.limit(abs(limit))
+    batch = list(cursor)
+    return request.reply(
+        {"ok": 1, "cursor": {"id": Int64(0), "ns": f"{request.namespace}.{name}", "firstBatch": batch}}
+    )
+
+
+def index_spec(db, coll, spec):
+    out = SON([("v", 2), ("key", spec["key"]), ("name", spec["name"])])
+    for option in ("unique", "expireAfterSeconds"):
+        if option in spec:
+            out[option] = spec[option]
+    return out
+
+
+def do_create_indexes(request, doc):
+    name = doc["createIndexes"]
+    coll = collection(request, name)
+    before = len([k for k in INDEXES if k[:2] == (request.namespace, name)])
+    for spec in doc.get("indexes", []):
+        key = (request.namespace, name, spec["name"])
+        if key in INDEXES:
+            old = INDEXES[key]
+            if any(old.get(o) != spec.get(o) for o in ("key", "unique", "expireAfterSeconds")):
+                return error(
+                    request,
+                    85,
+                    f"An equivalent index already exists with a different name or options: {spec['name']}",
+                )
+            continue
+        kwargs = {"name": spec["name"], "unique": bool(spec.get("unique", False))}
+        if "expireAfterSeconds" in spec:
+            kwargs["expireAfterSeconds"] = spec["expireAfterSeconds"]
+        try:
+            coll.create_index(list(spec["key"].items()), **kwargs)
+        except DuplicateKeyError as e:
+            return error(request, 11000, str(e))
+        INDEXES[key] = index_spec(request.namespace, name, spec)
+    after = len([k for k in INDEXES if k[:2] == (request.namespace, name)])
+    return request.reply({"ok": 1, "numIndexesBefore": before + 1, "numIndexesAfter": after + 1})
+
+
+def do_list_indexes(request, doc):
+    name = doc["listIndexes"]
+    if name not in CLIENT[request.namespace].list_collection_names():
+        return error(request, 26, f"ns does not exist: {request.namespace}.{name}")
+    batch = [SON([("v", 2), ("key", {"_id": 1}), ("name", "_id_")])]
+    batch += [spec for key, spec in INDEXES.items() if key[:2] == (request.namespace, name)]
+    return request.reply(
+        {"ok": 1, "cursor": {"id": Int64(0), "ns": f"{request.namespace}.{name}", "firstBatch": batch}}
+    )
+
+
+def do_coll_mod(request, doc):
+    name = doc["collMod"]
+    change = doc.get("index", {})
+    key = (request.namespace, name, change.get("name"))
+    if key not in INDEXES:
+        return error(request, 27, f"index not found with name [{change.get('name')}]")
+    spec = INDEXES[key]
+    old = spec.get("expireAfterSeconds")
+    new = change.get("expireAfterSeconds")
+    coll = collection(request, name)
+    coll.drop_index(spec["name"])
+    kwargs = {"name": spec["name"], "unique": bool(spec.get("unique", False))}
+    if new is not None:
+        kwargs["expireAfterSeconds"] = new
+        spec["expireAfterSeconds"] = new
+    coll.create_index(list(spec["key"].items()), **kwargs)
+    return request.reply({"ok": 1, "expireAfterSeconds_old": old, "expireAfterSeconds_new": new})
+
+
+def do_drop_database(request, doc):
+    CLIENT.drop_database(request.namespace)
+    for key in [k for k in INDEXES if k[0] == request.namespace]:
+        del INDEXES[key]
+    return request.reply({"ok": 1})
+
+
+HANDLERS = {
+    "update": do_update,
+    "insert": do_insert,
+    "delete": do_delete,
+    "find": do_find,
+    "createindexes": do_create_indexes,
+    "listindexes": do_list_indexes,
+    "collmod": do_coll_mod,
+    "dropdatabase": do_drop_database,
+}
+
+
+def handle(request):
+    if DOWN.is_set():
+        return request.hangup()
+    name = request.command_name.lower() if request.command_name else ""
+    if name in ("hello", "ismaster"):
+        return hello(request)
+    if name in ("ping", "endsessions", "killcursors", "buildinfo"):
+        return request.reply({"ok": 1})
+    handler = HANDLERS.get(name)
+    if handler is None:
+        return error(request, 59, f"no such command: '{request.command_name}'")
+    try:
+        return handler(request, request.doc)
+    except Exception as e:  # a stand-in bug must answer, not kill the connection thread
+        return error(request, 1, f"stand-in error in {name}: {e!r}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = mockupdb.MockupDB(port=args.port, max_wire_version=17)
+    server.autoresponds(mockupdb.Matcher(), handle)
+    port = server.run()
+    signal.signal(signal.SIGUSR1, lambda *_: DOWN.set())
+    signal.signal(signal.SIGUSR2, lambda *_: DOWN.clear())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"PORT {port}", flush=True)
+    while not stop.wait(3600):
+        pass
+    server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! root
+//! ├── persistence              PersistenceActor: batches records and events into the store
 //! ├── aggregators              one AggregatorActor per configured (venue, symbol)
 //! └── venue/<venue>            per enabled venue
 //!     └── connection <venue>   its sockets, books, watchdogs, rotation
@@ -21,8 +22,8 @@ use anyhow::Context as _;
 use ractor::{Actor, ActorRef};
 use tracing::{error, info, warn};
 use wadm_actors::aggregator::{
-    AggregatorActor, AggregatorArgs, AggregatorCounts, AggregatorMsg, AggregatorSettings, RowSpec,
-    SnapshotBoard,
+    AggregatorActor, AggregatorArgs, AggregatorCounts, AggregatorMsg, AggregatorSettings,
+    RecordSink, RowSpec, SnapshotBoard,
 };
 use wadm_actors::connection::shared::{BookBoard, ConnectionBudget, Cursors, QualitySink};
 use wadm_actors::connection::status::ConnectionStatus;
@@ -30,13 +31,17 @@ use wadm_actors::connection::{
     ConnectionActor, ConnectionArgs, ConnectionMsg, install_crypto_provider,
 };
 use wadm_actors::model::{Symbol, Venue};
+use wadm_actors::persistence::{PersistenceActor, PersistenceArgs, PersistenceInputs};
 use wadm_actors::recorder::RecorderHandle;
 use wadm_actors::routing::RoutingTable;
+use wadm_actors::storage::embedded::{EmbeddedOptions, EmbeddedStore};
+use wadm_actors::storage::mongo::{MongoOptions, MongoStore};
+use wadm_actors::storage::{Retention, SharedStore};
 use wadm_supervision::{
     ChildContext, ChildSpec, RootExit, RootHandle, StatusRegistry, Supervisor, SupervisorArgs,
 };
 
-use crate::config::{Config, StorageConfig, redact_uri};
+use crate::config::{Config, RetentionConfig, StorageConfig, redact_uri};
 use crate::telemetry;
 
 /// How often the Prometheus recorder's histograms are maintained.
@@ -87,7 +92,12 @@ pub struct Daemon {
     pub quality: QualitySink,
     /// Current connection actors.
     pub directory: Arc<Directory>,
+    /// The store.
+    pub store: SharedStore,
+    /// What persistence holds and has done.
+    pub persistence: Arc<PersistenceInputs>,
     root: RootHandle,
+    stop_timeout: Duration,
     upkeep: tokio::task::JoinHandle<()>,
     recorder: Option<RecorderHandle>,
 }
@@ -141,7 +151,23 @@ impl Daemon {
             None => None,
         };
 
-        let mut children = Vec::new();
+        let store = open_store(&config).await?;
+        let (persistence, records, quality_listener) = PersistenceInputs::new(
+            config.persistence.queue_capacity,
+            config.persistence.settings.buffer_capacity,
+            config.persistence.raw_trades,
+        );
+        quality.attach(quality_listener);
+        let persistence_args = PersistenceArgs {
+            store: Arc::clone(&store),
+            inputs: Arc::clone(&persistence),
+            settings: Arc::new(config.persistence.settings.clone()),
+            status: registry.entry("persistence", store.backend()),
+        };
+
+        // Children stop last-started first: persistence starts first so that it stops last,
+        // after the aggregators have handed over what they hold.
+        let mut children = vec![persistence_spec(persistence_args)];
         let aggregator_children: Vec<ChildSpec> = pairs
             .iter()
             .map(|&(venue, symbol)| {
@@ -152,6 +178,7 @@ impl Daemon {
                     row: config.row_spec(symbol),
                     snapshots: Arc::clone(&snapshots),
                     quality: quality.clone(),
+                    records: records.clone(),
                 };
                 aggregator_spec(template, &routes)
             })
@@ -233,7 +260,11 @@ impl Daemon {
             snapshots,
             quality,
             directory,
+            store,
+            persistence,
             root,
+            stop_timeout: STOP_TIMEOUT
+                .max(config.persistence.settings.shutdown_timeout + Duration::from_secs(2)),
             upkeep,
             recorder,
         })
@@ -272,7 +303,7 @@ impl Daemon {
     /// Stops every actor (connections close their sockets) and waits for them.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         info!("shutdown requested, stopping");
-        let exit = self.root.shutdown(STOP_TIMEOUT).await;
+        let exit = self.root.shutdown(self.stop_timeout).await;
         self.upkeep.abort();
         if let Some(recorder) = self.recorder {
             // The sessions are gone, so the writer drains its queue and exits.
@@ -304,6 +335,7 @@ struct AggregatorTemplate {
     row: RowSpec,
     snapshots: Arc<SnapshotBoard>,
     quality: QualitySink,
+    records: RecordSink,
 }
 
 fn aggregator_spec(template: AggregatorTemplate, routes: &Arc<RoutingTable>) -> ChildSpec {
@@ -328,8 +360,7 @@ fn aggregator_spec(template: AggregatorTemplate, routes: &Arc<RoutingTable>) -> 
                     settings: template.settings,
                     row: template.row,
                     snapshots: template.snapshots,
-                    // The persistence actor's record sink attaches here; without one nothing is stored.
-                    records: None,
+                    records: Some(template.records),
                     quality: template.quality,
                 };
                 let (actor, _) =
@@ -338,6 +369,63 @@ fn aggregator_spec(template: AggregatorTemplate, routes: &Arc<RoutingTable>) -> 
             }
         },
     )
+}
+
+fn persistence_spec(args: PersistenceArgs) -> ChildSpec {
+    let key = args.store.backend();
+    ChildSpec::new("persistence", key, move |context: ChildContext| {
+        let args = PersistenceArgs {
+            status: context.status,
+            ..args.clone()
+        };
+        async move {
+            let (actor, _) =
+                Actor::spawn_linked(None, PersistenceActor, args, context.supervisor).await?;
+            Ok(actor.get_cell())
+        }
+    })
+}
+
+fn retention(config: &RetentionConfig) -> Retention {
+    Retention {
+        trades: config.raw_trades,
+        bars_1m: config.bars_1m,
+        bars_1h: config.bars_1h,
+        book_snapshots: config.book_snapshots,
+        klines: config.klines,
+        data_quality: config.data_quality,
+    }
+}
+
+/// Opens the configured store: the embedded file (created when missing; failing stops the
+/// start with the reason), or a MongoDB client (a bad URI stops the start; an unreachable
+/// server is retried by persistence).
+async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
+    let retention = retention(&config.retention);
+    match &config.storage {
+        StorageConfig::Embedded { path } => {
+            let path = path.clone();
+            let store = tokio::task::spawn_blocking(move || {
+                EmbeddedStore::open(&path, retention, EmbeddedOptions::default())
+                    .map_err(|e| anyhow::anyhow!("embedded store under {}: {e}", path.display()))
+            })
+            .await
+            .context("the embedded store could not be opened")??;
+            info!(file = %store.path().display(), "embedded store open");
+            Ok(Arc::new(store))
+        }
+        StorageConfig::MongoDb { uri, database } => {
+            // A bad URI stops the start; an unreachable server does not: the indexes are
+            // created on the first successful call, and until then persistence buffers and
+            // retries (its status and metrics show the store as unavailable).
+            let options = MongoOptions::new(uri.expose(), database.clone());
+            let store = MongoStore::new(&options, retention)
+                .await
+                .map_err(|e| anyhow::anyhow!("MongoDB ({}): {e}", redact_uri(uri.expose())))?;
+            info!(database = %database, "MongoDB store configured; indexes are ensured on first use");
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 fn connection_spec(template: ConnectionArgs, directory: Arc<Directory>) -> ChildSpec {

@@ -45,6 +45,11 @@ pub const SECONDS_BUCKETS: [f64; 16] = [
     1.0, 5.0, 30.0,
 ];
 
+/// Bucket bounds of every `_documents` histogram (documents per batch).
+pub const DOCUMENTS_BUCKETS: [f64; 10] = [
+    1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0,
+];
+
 /// Returns the handle of the global Prometheus recorder, installing it on first use.
 /// Histograms are rendered as Prometheus histograms (buckets), so they aggregate across
 /// labels and instances.
@@ -54,6 +59,12 @@ pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
         .get_or_init(|| {
             PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Suffix("_documents".into()),
+                        &DOCUMENTS_BUCKETS,
+                    )
+                })
                 .and_then(PrometheusBuilder::install_recorder)
                 .map_err(|err| err.to_string())
         })

@@ -20,7 +20,7 @@ use wadm_actors::model::{
 use wadm_actors::storage::embedded::{EmbeddedOptions, EmbeddedStore};
 use wadm_actors::storage::mongo::{MongoOptions, MongoStore};
 use wadm_actors::storage::{
-    Document, Kind, Order, Query, Retention, SharedStore, StoreError, StoredBar, StoredBook,
+    Document, Kind, Order, Query, Retention, SharedStore, Store, StoreError, StoredBar, StoredBook,
 };
 use wadm_supervision::unix_millis;
 
@@ -511,4 +511,108 @@ async fn mongodb_rejects_a_value_bson_cannot_hold_and_keeps_the_rest() {
     assert_eq!((summary.written, summary.rejected.len()), (1, 1));
     assert_eq!(read(&h.store, all_of(Kind::BookSnapshots)).await.len(), 1);
     h.finish().await;
+}
+
+/// Set in the child of the crash test: the directory it writes batches into until killed.
+const CRASH_CHILD_DIR: &str = "WADM_TEST_CRASH_CHILD_DIR";
+const CRASH_BATCH: u64 = 500;
+
+/// A process killed (SIGKILL) while writing batches leaves every batch whole or absent.
+#[test]
+fn a_batch_lands_whole_or_not_at_all_when_the_process_is_killed_mid_write() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if let Ok(dir) = std::env::var(CRASH_CHILD_DIR) {
+        // The child: write numbered batches forever; the parent kills it at some point.
+        let store = EmbeddedStore::open(
+            dir.as_ref(),
+            Retention::default(),
+            EmbeddedOptions::default(),
+        )
+        .unwrap();
+        let t = recent_minute();
+        for batch in 0.. {
+            let documents: Vec<Document> = (0..CRASH_BATCH)
+                .map(|i| {
+                    Document::Trade(trade(
+                        Venue::BinanceSpot,
+                        TradeId::Number(batch * 1_000 + i),
+                        t + i as i64,
+                        "60000",
+                        "1",
+                        Side::Buy,
+                    ))
+                })
+                .collect();
+            runtime.block_on(store.write(documents.into())).unwrap();
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_batch_lands_whole_or_not_at_all_when_the_process_is_killed_mid_write",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD_DIR, dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader_store = || {
+        EmbeddedStore::open(dir.path(), Retention::default(), EmbeddedOptions::default()).unwrap()
+    };
+    // Wait (with a deadline) until a good number of batches have landed, then kill.
+    let file = dir.path().join(wadm_actors::storage::embedded::FILE_NAME);
+    let store = std::cell::RefCell::new(None);
+    runtime.block_on(common::live::wait_until(
+        Duration::from_secs(60),
+        "20 batches written by the child",
+        || {
+            if file.exists() && store.borrow().is_none() {
+                *store.borrow_mut() = Some(reader_store());
+            }
+            let opened: Option<EmbeddedStore> = store.borrow().clone();
+            async move {
+                match opened {
+                    Some(s) => {
+                        s.read(all_of(Kind::Trades).limit(100_000))
+                            .await
+                            .map_or(0, |d| d.len())
+                            >= 20 * CRASH_BATCH as usize
+                    }
+                    None => false,
+                }
+            }
+        },
+    ));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(store);
+    let store = reader_store();
+    let ids: Vec<u64> = runtime
+        .block_on(store.read(all_of(Kind::Trades).limit(100_000)))
+        .unwrap()
+        .into_iter()
+        .map(|d| match d {
+            Document::Trade(t) => t.id.as_number().unwrap(),
+            _ => unreachable!(),
+        })
+        .collect();
+    let mut per_batch = std::collections::BTreeMap::<u64, u64>::new();
+    for id in &ids {
+        *per_batch.entry(id / 1_000).or_default() += 1;
+    }
+    assert!(per_batch.len() >= 20);
+    for (batch, count) in &per_batch {
+        assert_eq!(*count, CRASH_BATCH, "batch {batch} is partial");
+    }
+    let batches: Vec<u64> = per_batch.keys().copied().collect();
+    assert_eq!(
+        batches,
+        (0..batches.len() as u64).collect::<Vec<_>>(),
+        "batches land in order, none missing"
+    );
 }

@@ -16,6 +16,7 @@ pub mod aggregator;
 pub mod connection;
 pub mod metrics;
 pub mod model;
+pub mod persistence;
 pub mod recorder;
 pub mod routing;
 pub mod storage;

@@ -56,6 +56,22 @@ pub const AGGREGATOR_RECORDS_DROPPED_TOTAL: &str = "wadm_aggregator_records_drop
 pub const RECORDER_FRAMES_TOTAL: &str = "wadm_recorder_frames_total";
 /// Counter: frames not recorded (queue full or write error), by `reason`.
 pub const RECORDER_DROPPED_TOTAL: &str = "wadm_recorder_dropped_total";
+/// Gauge: documents held by persistence (buffered and being written).
+pub const PERSISTENCE_BUFFERED_DOCUMENTS: &str = "wadm_persistence_buffered_documents";
+/// Histogram: documents per batch written.
+pub const PERSISTENCE_BATCH_DOCUMENTS: &str = "wadm_persistence_batch_documents";
+/// Histogram: duration of successful batch writes.
+pub const PERSISTENCE_FLUSH_DURATION_SECONDS: &str = "wadm_persistence_flush_duration_seconds";
+/// Counter: documents written, by `kind`.
+pub const PERSISTENCE_WRITTEN_TOTAL: &str = "wadm_persistence_documents_written_total";
+/// Counter: documents dropped, by `kind` and `reason` (`buffer_full`, `rejected`, `shutdown`).
+pub const PERSISTENCE_DROPPED_TOTAL: &str = "wadm_persistence_documents_dropped_total";
+/// Counter: failed batch writes, by `reason` (`unavailable`, `rejected`).
+pub const PERSISTENCE_WRITE_FAILURES_TOTAL: &str = "wadm_persistence_write_failures_total";
+/// Gauge: 1 while the last store write succeeded, else 0.
+pub const PERSISTENCE_STORE_AVAILABLE: &str = "wadm_persistence_store_available";
+/// Counter: documents deleted by the retention sweep, by `kind`.
+pub const PERSISTENCE_SWEPT_TOTAL: &str = "wadm_persistence_swept_documents_total";
 
 /// Registers the help text of every metric of this crate.
 pub fn describe() {
@@ -162,5 +178,38 @@ pub fn describe() {
     describe_counter!(
         RECORDER_DROPPED_TOTAL,
         "Raw frames not recorded, by reason (queue_full, write_error)."
+    );
+    describe_gauge!(
+        PERSISTENCE_BUFFERED_DOCUMENTS,
+        "Documents held by persistence, buffered or being written."
+    );
+    describe_histogram!(
+        PERSISTENCE_BATCH_DOCUMENTS,
+        "Documents per batch written to the store."
+    );
+    describe_histogram!(
+        PERSISTENCE_FLUSH_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "Duration of successful batch writes."
+    );
+    describe_counter!(
+        PERSISTENCE_WRITTEN_TOTAL,
+        "Documents written to the store, by kind."
+    );
+    describe_counter!(
+        PERSISTENCE_DROPPED_TOTAL,
+        "Documents not written, by kind and reason (buffer_full, rejected, shutdown)."
+    );
+    describe_counter!(
+        PERSISTENCE_WRITE_FAILURES_TOTAL,
+        "Failed batch writes, by reason (unavailable, rejected)."
+    );
+    describe_gauge!(
+        PERSISTENCE_STORE_AVAILABLE,
+        "1 while the last store write succeeded, else 0."
+    );
+    describe_counter!(
+        PERSISTENCE_SWEPT_TOTAL,
+        "Documents deleted by the retention sweep, by kind."
     );
 }

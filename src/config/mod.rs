@@ -56,6 +56,8 @@ pub struct Config {
     pub aggregator: AggregatorConfig,
     /// Recordings of raw frames (`None`: off).
     pub recording: Option<RecorderSettings>,
+    /// The persistence actor.
+    pub persistence: PersistenceConfig,
     /// Every venue, in canonical order, enabled or not.
     pub venues: Vec<VenueConfig>,
     /// Per-symbol settings.
@@ -95,6 +97,7 @@ impl Config {
     pub fn aggregator_settings(&self, symbol: Symbol) -> AggregatorSettings {
         AggregatorSettings {
             profile: self.profile_params(symbol),
+            persist_trades: self.persistence.raw_trades,
             ..self.aggregator.settings.clone()
         }
     }
@@ -140,6 +143,17 @@ pub enum StorageConfig {
         /// Database name.
         database: String,
     },
+}
+
+/// `[persistence]`, resolved.
+#[derive(Debug, Clone)]
+pub struct PersistenceConfig {
+    /// Whether raw trades are stored.
+    pub raw_trades: bool,
+    /// Records waiting between the aggregators and the persistence actor.
+    pub queue_capacity: usize,
+    /// Batching, buffering, retries and shutdown.
+    pub settings: wadm_actors::persistence::PersistenceSettings,
 }
 
 /// `[retention]`
@@ -419,6 +433,9 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     if let Some(value) = take("recording") {
         raw.recording = section(value, "recording", problems).unwrap_or(raw.recording);
     }
+    if let Some(value) = take("persistence") {
+        raw.persistence = section(value, "persistence", problems).unwrap_or(raw.persistence);
+    }
     if let Some(value) = take("venues") {
         match value {
             Value::Table(mut venues) => {
@@ -476,7 +493,7 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     for key in tree.keys() {
         problems.push(Problem::new(
             key.clone(),
-            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, recording, venues, symbols".into(),
+            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, recording, persistence, venues, symbols".into(),
         ));
     }
     raw

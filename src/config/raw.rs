@@ -31,6 +31,8 @@ pub struct RawConfig {
     pub aggregator: RawAggregator,
     /// Recordings of raw frames.
     pub recording: RawRecording,
+    /// The persistence actor.
+    pub persistence: RawPersistence,
     /// The four venues, by identifier.
     pub venues: RawVenues,
     /// Per-symbol settings, by symbol.
@@ -53,6 +55,7 @@ impl Default for RawConfig {
             connection: RawConnection::default(),
             aggregator: RawAggregator::default(),
             recording: RawRecording::default(),
+            persistence: RawPersistence::default(),
             venues: RawVenues::default(),
             symbols: BTreeMap::from([
                 ("BTCUSDT".to_owned(), symbol("10")),
@@ -431,6 +434,49 @@ impl Default for RawRecording {
             max_file_bytes: 64 * 1024 * 1024,
             max_files: 16,
             queue_capacity: 65_536,
+        }
+    }
+}
+
+/// `[persistence]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawPersistence {
+    /// Whether raw trades are stored.
+    pub raw_trades: bool,
+    /// Documents per batch; a full batch is written at once.
+    pub batch_size: usize,
+    /// Longest wait of a document before it is written.
+    pub flush_interval: String,
+    /// Documents held at most (while the store is slow or down).
+    pub buffer_capacity: usize,
+    /// Records waiting between the aggregators and the persistence actor.
+    pub queue_capacity: usize,
+    /// A write taking longer has failed.
+    pub write_timeout: String,
+    /// First retry delay after a failed write.
+    pub retry_initial: String,
+    /// Longest retry delay.
+    pub retry_max: String,
+    /// Retention sweep interval (embedded store).
+    pub sweep_interval: String,
+    /// Longest final flush on shutdown.
+    pub shutdown_timeout: String,
+}
+
+impl Default for RawPersistence {
+    fn default() -> Self {
+        Self {
+            raw_trades: true,
+            batch_size: 1_000,
+            flush_interval: "1s".into(),
+            buffer_capacity: 200_000,
+            queue_capacity: 65_536,
+            write_timeout: "30s".into(),
+            retry_initial: "500ms".into(),
+            retry_max: "30s".into(),
+            sweep_interval: "1m".into(),
+            shutdown_timeout: "8s".into(),
         }
     }
 }

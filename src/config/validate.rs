@@ -13,13 +13,14 @@ use wadm_actors::aggregator::order_flow::{
 use wadm_actors::aggregator::{AggregatorSettings, ProfileParams};
 use wadm_actors::connection::{Stream, StreamClass};
 use wadm_actors::model::{DecimalError, Price, Qty, Ratio, Symbol, Venue};
+use wadm_actors::persistence::PersistenceSettings;
 use wadm_actors::recorder::RecorderSettings;
 use wadm_supervision::{RestartParams, RestartPolicy};
 
 use super::raw::{RawConfig, RawVenue};
 use super::{
-    AggregatorConfig, ApiConfig, Config, ConnectionConfig, LogConfig, LogFormat, Problem,
-    ProfileConfig, RetentionConfig, Secret, StorageConfig, SymbolConfig, VenueConfig,
+    AggregatorConfig, ApiConfig, Config, ConnectionConfig, LogConfig, LogFormat, PersistenceConfig,
+    Problem, ProfileConfig, RetentionConfig, Secret, StorageConfig, SymbolConfig, VenueConfig,
 };
 
 /// Collects problems while reading values; each reader returns a fallback on error so
@@ -198,6 +199,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
     let connection = connection(&mut check, raw);
     let aggregator = aggregator(&mut check, raw, profile.params);
     let recording = recording(&mut check, raw);
+    let persistence = persistence(&mut check, raw);
 
     let venues: Vec<VenueConfig> = raw
         .venues
@@ -220,6 +222,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
             connection,
             aggregator,
             recording,
+            persistence,
             venues,
             symbols,
         })
@@ -559,7 +562,70 @@ fn aggregator(check: &mut Checker, raw: &RawConfig, profile: ProfileParams) -> A
             pending_trade_limit: a.pending_trade_limit,
             recent_trades: a.recent_trades.max(1),
             close_grace: check.duration("aggregator.close_grace", &a.close_grace),
+            persist_trades: raw.persistence.raw_trades,
         },
+    }
+}
+
+fn persistence(check: &mut Checker, raw: &RawConfig) -> PersistenceConfig {
+    let p = &raw.persistence;
+    let defaults = PersistenceSettings::default();
+    for (key, value, max) in [
+        ("batch_size", p.batch_size, 100_000),
+        ("buffer_capacity", p.buffer_capacity, 100_000_000),
+        ("queue_capacity", p.queue_capacity, 10_000_000),
+    ] {
+        if !(1..=max).contains(&value) {
+            check.problem(
+                format!("persistence.{key}"),
+                format!("must be between 1 and {max}, got {value}"),
+            );
+        }
+    }
+    if p.buffer_capacity < p.batch_size {
+        check.problem(
+            "persistence.buffer_capacity",
+            format!(
+                "must hold at least one batch ({}), got {}",
+                p.batch_size, p.buffer_capacity
+            ),
+        );
+    }
+    let initial = check.duration("persistence.retry_initial", &p.retry_initial);
+    let max = check.duration("persistence.retry_max", &p.retry_max);
+    let retry =
+        wadm_supervision::Backoff::try_new(initial, max, 2.0, 0.2).unwrap_or_else(|invalid| {
+            for problem in invalid.0 {
+                let key = match problem.field {
+                    "initial_backoff" => "retry_initial",
+                    "max_backoff" => "retry_max",
+                    other => other,
+                };
+                check.problem(format!("persistence.{key}"), problem.message);
+            }
+            defaults.retry
+        });
+    let mut positive = |key: &str, text: &str| {
+        let value = check.duration(&format!("persistence.{key}"), text);
+        if value.is_zero() {
+            check.problem(format!("persistence.{key}"), "must be longer than zero");
+        }
+        value
+    };
+    let settings = PersistenceSettings {
+        batch_size: p.batch_size,
+        flush_interval: positive("flush_interval", &p.flush_interval),
+        buffer_capacity: p.buffer_capacity,
+        write_timeout: positive("write_timeout", &p.write_timeout),
+        retry,
+        sweep_interval: positive("sweep_interval", &p.sweep_interval),
+        shutdown_timeout: positive("shutdown_timeout", &p.shutdown_timeout),
+        poll_interval: defaults.poll_interval,
+    };
+    PersistenceConfig {
+        raw_trades: p.raw_trades,
+        queue_capacity: p.queue_capacity,
+        settings,
     }
 }
 

@@ -33,14 +33,20 @@ pub fn config_for(
     symbols: &[&str],
     overrides: &[(&str, &str)],
 ) -> Config {
-    let data = tempfile::tempdir().expect("a temporary directory");
+    // The daemon outlives this function: its store goes under the build's scratch directory
+    // (removed by `cargo clean`), one directory per daemon.
+    let data = tempfile::Builder::new()
+        .prefix("wadm-data-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("a temporary directory")
+        .keep();
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     let enabled: Vec<&str> = venues.iter().map(|v| v.as_str()).collect();
     env.insert("COLLECTORS_ENABLED".into(), enabled.join(","));
     env.insert("WADM__API__BIND".into(), "127.0.0.1:0".into());
     env.insert(
         "WADM__STORAGE__EMBEDDED__PATH".into(),
-        data.path().display().to_string(),
+        data.display().to_string(),
     );
     for venue in venues {
         let key = venue.as_str().replace('-', "_").to_ascii_uppercase();

@@ -150,7 +150,7 @@ impl AggregatorCore {
                 warn!(venue = %self.venue, symbol = %self.symbol, dropped, "trades dropped: the row size waits for the venue's tick size");
             }
         }
-        if !trades.is_empty() {
+        if self.settings.persist_trades && !trades.is_empty() {
             self.out
                 .push(CoreOutput::Record(Record::Trades(Arc::from(trades))));
         }

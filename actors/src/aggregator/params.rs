@@ -81,6 +81,8 @@ pub struct AggregatorSettings {
     pub recent_trades: usize,
     /// How long after its end a bar is closed by the clock.
     pub close_grace: Duration,
+    /// Whether raw trades are handed to persistence.
+    pub persist_trades: bool,
 }
 
 impl Default for AggregatorSettings {
@@ -94,6 +96,7 @@ impl Default for AggregatorSettings {
             pending_trade_limit: 100_000,
             recent_trades: 1_000,
             close_grace: Duration::from_secs(2),
+            persist_trades: true,
         }
     }
 }

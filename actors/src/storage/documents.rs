@@ -346,15 +346,26 @@ impl Document {
         })
     }
 
-    /// The body as JSON (what both stores keep besides the indexed parts).
-    pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+    /// The body as JSON text (the embedded store's column), serialized in one pass.
+    pub fn to_json_string(&self) -> Result<String, serde_json::Error> {
         match self {
-            Document::Trade(t) => serde_json::to_value(t),
-            Document::Bar(b) => serde_json::to_value(&**b),
-            Document::Book(b) => serde_json::to_value(&**b),
-            Document::Kline(k) => serde_json::to_value(k),
-            Document::Quality(q) => serde_json::to_value(q),
+            Document::Trade(t) => serde_json::to_string(t),
+            Document::Bar(b) => serde_json::to_string(&**b),
+            Document::Book(b) => serde_json::to_string(&**b),
+            Document::Kline(k) => serde_json::to_string(k),
+            Document::Quality(q) => serde_json::to_string(q),
         }
+    }
+
+    /// Reads a body of `kind` back from JSON text.
+    pub fn from_json_str(kind: Kind, text: &str) -> Result<Self, serde_json::Error> {
+        Ok(match kind {
+            Kind::Trades => Document::Trade(serde_json::from_str(text)?),
+            Kind::Bars1m | Kind::Bars1h => Document::Bar(Arc::new(serde_json::from_str(text)?)),
+            Kind::BookSnapshots => Document::Book(Arc::new(serde_json::from_str(text)?)),
+            Kind::Klines => Document::Kline(serde_json::from_str(text)?),
+            Kind::DataQuality => Document::Quality(serde_json::from_str(text)?),
+        })
     }
 
     /// Reads a body of `kind` back.

@@ -205,8 +205,8 @@ impl Inner {
                     .push((index, "bars of this timeframe are not stored".into()));
                 continue;
             };
-            let body = match document.to_json() {
-                Ok(body) => body.to_string(),
+            let body = match document.to_json_string() {
+                Ok(body) => body,
                 Err(e) => {
                     summary.rejected.push((index, e.to_string()));
                     continue;
@@ -266,10 +266,8 @@ impl Inner {
         let mut documents = Vec::new();
         for row in rows {
             let text = row.map_err(|e| sql_error(&e))?;
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", query.kind)))?;
             documents.push(
-                Document::from_json(query.kind, value)
+                Document::from_json_str(query.kind, &text)
                     .map_err(|e| StoreError::Corrupt(format!("{}: {e}", query.kind)))?,
             );
         }

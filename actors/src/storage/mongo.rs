@@ -73,6 +73,9 @@ pub struct MongoStore {
     client: Client,
     db: Database,
     retention: Retention,
+    /// Set once the indexes are in place; until then every call tries to create them first,
+    /// so a server unreachable at start only delays writes (they stay buffered).
+    indexes: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl std::fmt::Debug for MongoStore {
@@ -117,19 +120,28 @@ impl MongoStore {
             client,
             db,
             retention,
+            indexes: Arc::new(tokio::sync::OnceCell::new()),
         })
+    }
+
+    /// Makes sure the indexes exist (once per store).
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.indexes
+            .get_or_try_init(|| self.ensure_indexes())
+            .await
+            .map(|_| ())
     }
 
     /// Connects and makes sure every collection has its indexes, with TTLs of the configured
     /// retention (changed in place where they differ).
     pub async fn connect(options: &MongoOptions, retention: Retention) -> Result<Self, StoreError> {
         let store = Self::new(options, retention).await?;
-        store.ensure_indexes().await?;
+        store.ready().await?;
         Ok(store)
     }
 
     /// Creates the indexes of every collection; updates TTLs that differ from the retention.
-    pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
+    async fn ensure_indexes(&self) -> Result<(), StoreError> {
         for kind in Kind::ALL {
             let collection = self.db.collection::<BsonDocument>(kind.as_str());
             let seconds = i64::try_from(self.retention.of(kind).as_secs()).unwrap_or(i64::MAX);
@@ -234,6 +246,7 @@ impl MongoStore {
     }
 
     async fn write_batch(&self, batch: &[Document]) -> Result<WriteSummary, StoreError> {
+        self.ready().await?;
         let mut summary = WriteSummary::default();
         // Per kind, the batch indexes of the last document of each key.
         let mut per_kind: std::collections::BTreeMap<Kind, Vec<(usize, DocKey)>> =
@@ -309,6 +322,7 @@ impl MongoStore {
 
     async fn read_range(&self, query: &Query) -> Result<Vec<Document>, StoreError> {
         query.validate()?;
+        self.ready().await?;
         let direction = match query.order {
             Order::OldestFirst => 1,
             Order::NewestFirst => -1,

@@ -1,0 +1,128 @@
+//! `cargo bench -p wadm-actors --bench storage`: documents per second into the embedded
+//! store (SQLite, on the VM's disk) in batches, for raw trades and for 1-minute bars with
+//! full profile and order-flow fields, as new documents (inserts) and as the same documents
+//! again (upserts replacing them). Every batch is one transaction, as persistence writes it.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
+use wadm_actors::aggregator::params::ProfileParams;
+use wadm_actors::aggregator::{Bar, BarRecord, RowGrid, Timeframe};
+use wadm_actors::model::{
+    Price, Qty, Side, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
+};
+use wadm_actors::storage::embedded::{EmbeddedOptions, EmbeddedStore};
+use wadm_actors::storage::{Document, Retention, Store, StoredBar};
+
+/// 2023-11-14T00:00:00Z.
+const DAY0: i64 = 1_699_920_000_000;
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+fn trade(id: u64) -> Trade {
+    let time = DAY0 + (id as i64) * 7;
+    Trade {
+        venue: Venue::BinanceSpot,
+        symbol: Symbol::new("BTCUSDT").unwrap(),
+        id: TradeId::Number(id),
+        price: Price::from_units(60_000_000_000_000_000 + (id as i128 % 997) * 100_000_000_000),
+        qty: Qty::from_units(1_000_000_000 + (id as i128 % 5_000) * 1_000_000),
+        side: if id.is_multiple_of(3) {
+            Side::Sell
+        } else {
+            Side::Buy
+        },
+        trade_time: TimestampMs(time),
+        event_time: TimestampMs(time + 2),
+        received_at: UnixNanos(time * 1_000_000 + 512),
+        flags: TradeFlags::AGGREGATE,
+        sequence: None,
+        fills: None,
+    }
+}
+
+fn trades(count: usize) -> Vec<Document> {
+    let first = NEXT.fetch_add(count as u64, Ordering::Relaxed);
+    (first..first + count as u64)
+        .map(|id| Document::Trade(trade(id)))
+        .collect()
+}
+
+/// 1-minute bars of about 40 traded rows each (a busy BTCUSDT minute on 10-dollar rows).
+fn bars(count: usize) -> Vec<Document> {
+    let first = NEXT.fetch_add(count as u64, Ordering::Relaxed);
+    let grid = RowGrid::new("1".parse().unwrap()).unwrap();
+    (first..first + count as u64)
+        .map(|n| {
+            let start = DAY0 + n as i64 * 60_000;
+            let mut bar = Bar::of(Timeframe::M1, start);
+            for i in 0..400u64 {
+                let mut t = trade(n * 1_000 + i);
+                t.trade_time = TimestampMs(start + i as i64 * 100);
+                t.price = Price::from_units(
+                    60_000_000_000_000_000 + ((i * 7919) % 40) as i128 * 1_000_000_000_000,
+                );
+                bar.add(&grid, &t);
+            }
+            let record = BarRecord {
+                venue: Venue::BinanceSpot,
+                symbol: Symbol::new("BTCUSDT").unwrap(),
+                timeframe: Timeframe::M1,
+                bar: Arc::new(bar),
+                grid,
+                cvd: Qty::from_units(12_000_000_000_000),
+                amended: false,
+                params: ProfileParams::default(),
+            };
+            Document::Bar(Arc::new(StoredBar::of(&record)))
+        })
+        .collect()
+}
+
+fn embedded(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let store =
+        EmbeddedStore::open(dir.path(), Retention::default(), EmbeddedOptions::default()).unwrap();
+    let mut group = c.benchmark_group("embedded");
+    group.sample_size(20);
+    type Make = fn(usize) -> Vec<Document>;
+    let cases: [(&str, usize, Make); 4] = [
+        ("trades_insert", 100, trades),
+        ("trades_insert", 1_000, trades),
+        ("bars_1m_insert", 10, bars),
+        ("bars_1m_insert", 100, bars),
+    ];
+    for (name, size, make) in cases {
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_function(format!("{name}/{size}"), |b| {
+            b.iter_batched(
+                || Arc::<[Document]>::from(make(size)),
+                |batch| runtime.block_on(store.write(batch)).unwrap(),
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    // The same batch again: every document replaces itself (amended bars, retried batches).
+    let again: Arc<[Document]> = trades(1_000).into();
+    runtime.block_on(store.write(Arc::clone(&again))).unwrap();
+    group.throughput(Throughput::Elements(1_000));
+    group.bench_function("trades_upsert/1000", |b| {
+        b.iter(|| runtime.block_on(store.write(Arc::clone(&again))).unwrap());
+    });
+    group.finish();
+}
+
+criterion_group!(benches, embedded);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -36,7 +36,7 @@ pub struct StackReport {
 }
 
 /// Profile and order flow of one window.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WindowReport {
     /// Start (ms, inclusive).
     pub start: i64,

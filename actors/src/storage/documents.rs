@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregator::book_stats::BookStats;
 use crate::aggregator::order_flow::{self, Absorption};
-use crate::aggregator::report::{FootprintRow, StackReport};
 use crate::aggregator::{BarRecord, BookRecord, Record, Timeframe, WindowReport};
 use crate::model::{
     DataQualityEvent, Kline, Level, Price, Qty, Ratio, Side, Symbol, Trade, TradeId, Venue,
@@ -78,54 +77,20 @@ pub struct StoredBar {
     pub symbol: Symbol,
     /// `1m` or `1h`.
     pub timeframe: Timeframe,
-    /// Start (ms, inclusive).
-    pub start: i64,
-    /// End (ms, exclusive).
-    pub end: i64,
     /// Row height of the footprint.
     pub row_size: Price,
     /// First trade's price.
     pub open: Option<Price>,
-    /// Highest price.
-    pub high: Option<Price>,
-    /// Lowest price.
-    pub low: Option<Price>,
     /// Last trade's price.
     pub close: Option<Price>,
     /// Lowest and highest numeric trade id seen, when the venue's ids are numeric.
     pub first_trade_id: Option<u64>,
     /// See `first_trade_id`.
     pub last_trade_id: Option<u64>,
-    /// Trades.
-    pub trades: u64,
-    /// Buy-aggressor volume.
-    pub buy_volume: Qty,
-    /// Sell-aggressor volume.
-    pub sell_volume: Qty,
-    /// Total volume.
-    pub volume: Qty,
-    /// Buy minus sell volume.
-    pub delta: Qty,
-    /// Cumulative delta of the session at the bar's end.
-    pub cvd: Qty,
-    /// Point of control (row label).
-    pub poc: Option<Price>,
-    /// Volume of the POC row.
-    pub poc_volume: Option<Qty>,
-    /// Value area low.
-    pub val: Option<Price>,
-    /// Value area high.
-    pub vah: Option<Price>,
-    /// Volume inside the value area.
-    pub value_area_volume: Option<Qty>,
-    /// Traded rows, ascending.
-    pub footprint: Vec<FootprintRow>,
-    /// Rows with a buy imbalance.
-    pub buy_imbalances: Vec<Price>,
-    /// Rows with a sell imbalance.
-    pub sell_imbalances: Vec<Price>,
-    /// Stacked imbalances.
-    pub stacked_imbalances: Vec<StackReport>,
+    /// Start, end, totals, CVD at the end, prices, POC, value area, footprint, imbalances
+    /// and stacks: the same fields as every window report.
+    #[serde(flatten)]
+    pub report: WindowReport,
     /// Absorption in the bar.
     pub absorption: Vec<AbsorptionRow>,
     /// The indicator parameters.
@@ -188,30 +153,12 @@ impl StoredBar {
             venue: record.venue,
             symbol: record.symbol,
             timeframe: record.timeframe,
-            start: report.start,
-            end: report.end,
             row_size: record.grid.row_size(),
             open: record.bar.open.map(|o| o.price),
-            high: report.high,
-            low: report.low,
             close: record.bar.close.map(|c| c.price),
             first_trade_id: record.bar.trade_ids.map(|(first, _)| first),
             last_trade_id: record.bar.trade_ids.map(|(_, last)| last),
-            trades: report.trades,
-            buy_volume: report.buy_volume,
-            sell_volume: report.sell_volume,
-            volume: report.volume,
-            delta: report.delta,
-            cvd: report.cvd,
-            poc: report.poc,
-            poc_volume: report.poc_volume,
-            val: report.val,
-            vah: report.vah,
-            value_area_volume: report.value_area_volume,
-            footprint: report.footprint,
-            buy_imbalances: report.buy_imbalances,
-            sell_imbalances: report.sell_imbalances,
-            stacked_imbalances: report.stacked_imbalances,
+            report,
             absorption,
             params: BarParams {
                 value_area: params.value_area,
@@ -320,7 +267,7 @@ impl Document {
             Document::Bar(b) => (
                 b.venue,
                 b.symbol.as_str().to_owned(),
-                b.start,
+                b.report.start,
                 String::new(),
             ),
             Document::Book(b) => (b.venue, b.symbol.as_str().to_owned(), b.time, String::new()),

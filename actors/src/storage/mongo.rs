@@ -145,33 +145,17 @@ impl MongoStore {
         for kind in Kind::ALL {
             let collection = self.db.collection::<BsonDocument>(kind.as_str());
             let seconds = i64::try_from(self.retention.of(kind).as_secs()).unwrap_or(i64::MAX);
-            let existing = self
-                .db
-                .run_command(doc! {"listIndexes": kind.as_str()})
-                .await;
             // A missing collection answers NamespaceNotFound (26): nothing to update.
-            if let Ok(answer) = existing {
-                let batch = answer
-                    .get_document("cursor")
-                    .and_then(|c| c.get_array("firstBatch"))
-                    .cloned()
-                    .unwrap_or_default();
-                let current = batch.iter().find_map(|index| {
-                    let index = index.as_document()?;
-                    (index.get_str("name").ok()? == "ttl")
-                        .then(|| bson_i64(index.get("expireAfterSeconds")))
-                });
-                if let Some(current) = current
-                    && current != Some(seconds)
-                {
-                    self.db
-                        .run_command(doc! {
-                            "collMod": kind.as_str(),
-                            "index": {"name": "ttl", "expireAfterSeconds": seconds},
-                        })
-                        .await
-                        .map_err(|e| driver_error(&e))?;
-                }
+            if let Ok(Some(current)) = self.ttl_index(kind).await
+                && current != Some(seconds)
+            {
+                self.db
+                    .run_command(doc! {
+                        "collMod": kind.as_str(),
+                        "index": {"name": "ttl", "expireAfterSeconds": seconds},
+                    })
+                    .await
+                    .map_err(|e| driver_error(&e))?;
             }
             let key = if kind.time_in_key() {
                 doc! {"venue": 1, "symbol": 1, "time": 1, "key": 1}
@@ -210,27 +194,31 @@ impl MongoStore {
         Ok(())
     }
 
+    /// The `ttl` index of `kind`'s collection: `None` when it has none, else its
+    /// `expireAfterSeconds` as the server has it.
+    async fn ttl_index(&self, kind: Kind) -> Result<Option<Option<i64>>, mongodb::error::Error> {
+        let answer = self
+            .db
+            .run_command(doc! {"listIndexes": kind.as_str()})
+            .await?;
+        let batch = answer
+            .get_document("cursor")
+            .and_then(|c| c.get_array("firstBatch"))
+            .cloned()
+            .unwrap_or_default();
+        Ok(batch.iter().find_map(|index| {
+            let index = index.as_document()?;
+            (index.get_str("name").ok()? == "ttl")
+                .then(|| bson_i64(index.get("expireAfterSeconds")))
+        }))
+    }
+
     /// The TTL (`expireAfterSeconds`) of each collection's `ttl` index, as the server has it.
     pub async fn ttl_seconds(&self) -> Result<Vec<(Kind, Option<i64>)>, StoreError> {
         let mut out = Vec::new();
         for kind in Kind::ALL {
-            let answer = self
-                .db
-                .run_command(doc! {"listIndexes": kind.as_str()})
-                .await
-                .map_err(|e| driver_error(&e))?;
-            let batch = answer
-                .get_document("cursor")
-                .and_then(|c| c.get_array("firstBatch"))
-                .cloned()
-                .unwrap_or_default();
-            let ttl = batch.iter().find_map(|index| {
-                let index = index.as_document()?;
-                (index.get_str("name").ok()? == "ttl")
-                    .then(|| bson_i64(index.get("expireAfterSeconds")))
-                    .flatten()
-            });
-            out.push((kind, ttl));
+            let ttl = self.ttl_index(kind).await.map_err(|e| driver_error(&e))?;
+            out.push((kind, ttl.flatten()));
         }
         Ok(out)
     }

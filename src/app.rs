@@ -4,8 +4,9 @@
 //! root
 //! ├── persistence              PersistenceActor: batches records and events into the store
 //! ├── aggregators              one AggregatorActor per configured (venue, symbol)
-//! └── venue/<venue>            per enabled venue
-//!     └── connection <venue>   its sockets, books, watchdogs, rotation
+//! ├── venue/<venue>            per enabled venue
+//! │   └── connection <venue>   its sockets, books, watchdogs, rotation
+//! └── api http                 ApiActor: the REST API, /health and /metrics
 //! ```
 //!
 //! State that must outlive actor incarnations (the routing table, the trade cursors, the
@@ -15,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +27,7 @@ use wadm_actors::aggregator::{
     AggregatorActor, AggregatorArgs, AggregatorCounts, AggregatorMsg, AggregatorSettings,
     RecordSink, RowSpec, SnapshotBoard,
 };
+use wadm_actors::api::{Api, ApiActor, ApiArgs, ApiSources};
 use wadm_actors::connection::shared::{BookBoard, ConnectionBudget, Cursors, QualitySink};
 use wadm_actors::connection::status::ConnectionStatus;
 use wadm_actors::connection::{
@@ -96,6 +99,10 @@ pub struct Daemon {
     pub store: SharedStore,
     /// What persistence holds and has done.
     pub persistence: Arc<PersistenceInputs>,
+    /// The API (its warp filter serves tests without a socket).
+    pub api: Arc<Api>,
+    /// Where the API listens (the configured address, with the port chosen for port 0).
+    pub api_addr: SocketAddr,
     root: RootHandle,
     stop_timeout: Duration,
     upkeep: tokio::task::JoinHandle<()>,
@@ -236,6 +243,34 @@ impl Daemon {
                 },
             ));
         }
+        // The API starts last, so it stops first: no request finds its sources gone.
+        let listener = std::net::TcpListener::bind(config.api.bind)
+            .with_context(|| format!("the API cannot listen on {} (api.bind)", config.api.bind))?;
+        let api_addr = listener
+            .local_addr()
+            .context("the API listener has no address")?;
+        let renderer = metrics.clone();
+        let api = Api::new(
+            ApiSources {
+                registry: Arc::clone(&registry),
+                snapshots: Arc::clone(&snapshots),
+                books: Arc::clone(&books),
+                quality: quality.clone(),
+                store: Arc::clone(&store),
+                persistence: Arc::clone(&persistence),
+                pairs: pairs.clone(),
+                metrics: Arc::new(move || renderer.render()),
+                version: telemetry::VERSION,
+            },
+            config.api.settings.clone(),
+            api_addr,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        children.push(api_spec(ApiArgs {
+            api: Arc::clone(&api),
+            listener: Arc::new(listener),
+            status: registry.entry("api", "http"),
+        }));
         let root = Supervisor::spawn_root(SupervisorArgs {
             name: "root".into(),
             policy,
@@ -252,7 +287,7 @@ impl Daemon {
                 metrics.run_upkeep();
             }
         });
-        info!(api_bind = %config.api.bind, "wadm started");
+        info!(api = %api_addr, "wadm started");
         Ok(Daemon {
             registry,
             routes,
@@ -262,6 +297,8 @@ impl Daemon {
             directory,
             store,
             persistence,
+            api,
+            api_addr,
             root,
             stop_timeout: STOP_TIMEOUT
                 .max(config.persistence.settings.shutdown_timeout + Duration::from_secs(2)),
@@ -369,6 +406,19 @@ fn aggregator_spec(template: AggregatorTemplate, routes: &Arc<RoutingTable>) -> 
             }
         },
     )
+}
+
+fn api_spec(args: ApiArgs) -> ChildSpec {
+    ChildSpec::new("api", "http", move |context: ChildContext| {
+        let args = ApiArgs {
+            status: context.status,
+            ..args.clone()
+        };
+        async move {
+            let (actor, _) = Actor::spawn_linked(None, ApiActor, args, context.supervisor).await?;
+            Ok(actor.get_cell())
+        }
+    })
 }
 
 fn persistence_spec(args: PersistenceArgs) -> ChildSpec {

@@ -80,6 +80,13 @@ enum Command {
         #[arg(long, default_value = "00:00", value_parser = session_anchor)]
         session_anchor: SessionAnchor,
     },
+    /// Generate a random API key: prints the key (shown only this once) and the entry to add
+    /// to the configuration, which holds only its argon2 hash.
+    HashKey {
+        /// Who will hold the key (the name logs and the status endpoint show).
+        #[arg(long, default_value = "mcp")]
+        name: String,
+    },
     /// Feed recordings of raw frames through the live parsers and aggregators and print a
     /// per-symbol summary (README: "wadm replay").
     Replay {
@@ -117,6 +124,31 @@ fn non_negative_qty(text: &str) -> Result<Qty, String> {
     Qty::parse_non_negative(text).map_err(|err| err.to_string())
 }
 
+fn hash_key(name: &str) -> ExitCode {
+    if name.trim().is_empty() || name.len() > 64 || name.contains(['"', '\\', '\n']) {
+        eprintln!("--name must be 1 to 64 characters, without quotes or backslashes");
+        return ExitCode::FAILURE;
+    }
+    match wadm_actors::api::generate_key() {
+        Ok((key, hash)) => {
+            println!(
+                "# API key for {name:?}: give it to the client; it is not stored anywhere and"
+            );
+            println!("# cannot be shown again:");
+            println!("#   {key}");
+            println!("# Add this to the configuration:");
+            println!("[[api.keys]]");
+            println!("name = \"{name}\"");
+            println!("hash = \"{hash}\"");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("no key generated: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn session_anchor(text: &str) -> Result<SessionAnchor, String> {
     SessionAnchor::parse(text)
         .ok_or_else(|| "expected a UTC time of day such as 00:00 or 13:30".into())
@@ -134,6 +166,7 @@ fn main() -> ExitCode {
             seed,
         } => simulate(&options, port, full_speed, seed),
         Command::Replay { files } => replay(&options, &files),
+        Command::HashKey { name } => hash_key(&name),
         Command::Profile {
             input,
             row_size,

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregator;
+pub mod api;
 pub mod connection;
 pub mod metrics;
 pub mod model;

@@ -73,6 +73,15 @@ pub const PERSISTENCE_STORE_AVAILABLE: &str = "wadm_persistence_store_available"
 /// Counter: documents deleted by the retention sweep, by `kind`.
 pub const PERSISTENCE_SWEPT_TOTAL: &str = "wadm_persistence_swept_documents_total";
 
+/// Counter: API requests answered, by `route` (a route template or `unmatched`) and `status`.
+pub const API_REQUESTS_TOTAL: &str = "wadm_api_requests_total";
+/// Histogram: time to answer an API request, by `route`.
+pub const API_REQUEST_DURATION_SECONDS: &str = "wadm_api_request_duration_seconds";
+/// Counter: API requests refused for their key, by `reason` (`missing`, `invalid`).
+pub const API_AUTH_FAILURES_TOTAL: &str = "wadm_api_auth_failures_total";
+/// Counter: API requests refused by the rate limit, by `subject` (`key`, `ip`).
+pub const API_RATE_LIMITED_TOTAL: &str = "wadm_api_rate_limited_total";
+
 /// Registers the help text of every metric of this crate.
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
@@ -178,6 +187,23 @@ pub fn describe() {
     describe_counter!(
         RECORDER_DROPPED_TOTAL,
         "Raw frames not recorded, by reason (queue_full, write_error)."
+    );
+    describe_counter!(
+        API_REQUESTS_TOTAL,
+        "API requests answered, by route template and HTTP status."
+    );
+    describe_histogram!(
+        API_REQUEST_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "Time to answer an API request, by route template."
+    );
+    describe_counter!(
+        API_AUTH_FAILURES_TOTAL,
+        "API requests refused for their key, by reason (missing, invalid)."
+    );
+    describe_counter!(
+        API_RATE_LIMITED_TOTAL,
+        "API requests refused by the rate limit, by subject (key, ip)."
     );
     describe_gauge!(
         PERSISTENCE_BUFFERED_DOCUMENTS,

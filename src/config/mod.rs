@@ -126,6 +126,8 @@ pub enum LogFormat {
 pub struct ApiConfig {
     /// Listen address.
     pub bind: SocketAddr,
+    /// Keys, rate limit, CORS, timeouts.
+    pub settings: wadm_actors::api::ApiSettings,
 }
 
 /// `[storage]`, resolved: `auto` has become one of these.

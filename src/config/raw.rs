@@ -92,12 +92,30 @@ impl Default for RawLog {
 pub struct RawApi {
     /// Socket address the REST API listens on.
     pub bind: String,
+    /// API keys, as argon2 hashes (`wadm hash-key` makes them).
+    pub keys: Vec<wadm_actors::api::ApiKey>,
+    /// Serve a non-loopback address without keys.
+    pub allow_unauthenticated: bool,
+    /// Sustained requests per minute per key (per client IP without keys).
+    pub requests_per_minute: u32,
+    /// Requests allowed at once from a full bucket.
+    pub burst: u32,
+    /// Origins browsers may call the API from (CORS); empty: none.
+    pub cors_origins: Vec<String>,
+    /// Longest time one request may take.
+    pub request_timeout: String,
 }
 
 impl Default for RawApi {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8920".into(),
+            keys: Vec::new(),
+            allow_unauthenticated: false,
+            requests_per_minute: 60,
+            burst: 10,
+            cors_origins: Vec::new(),
+            request_timeout: "10s".into(),
         }
     }
 }

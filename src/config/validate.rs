@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use wadm_actors::aggregator::order_flow::{
     AbsorptionParams, ImbalanceParams, LargeTradeParams, SessionAnchor,
 };
 use wadm_actors::aggregator::{AggregatorSettings, ProfileParams};
+use wadm_actors::api::{ApiSettings, RateLimit};
 use wadm_actors::connection::{Stream, StreamClass};
 use wadm_actors::model::{DecimalError, Price, Qty, Ratio, Symbol, Venue};
 use wadm_actors::persistence::PersistenceSettings;
@@ -165,7 +167,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
             );
             SocketAddr::from(([127, 0, 0, 1], 8920))
         });
-    let api = ApiConfig { bind };
+    let api = api(&mut check, raw, bind);
 
     let storage = storage(&mut check, raw);
 
@@ -728,4 +730,81 @@ fn symbols(
         }
     }
     symbols
+}
+
+fn api(check: &mut Checker, raw: &RawConfig, bind: SocketAddr) -> ApiConfig {
+    let a = &raw.api;
+    let defaults = ApiSettings::default();
+    for (index, key) in a.keys.iter().enumerate() {
+        let path = format!("api.keys[{index}]");
+        if key.name.trim().is_empty() || key.name.len() > 64 {
+            check.problem(
+                format!("{path}.name"),
+                "must be 1 to 64 characters naming the key's holder",
+            );
+        }
+        if a.keys[..index].iter().any(|k| k.name == key.name) {
+            check.problem(
+                format!("{path}.name"),
+                format!("{:?} is used twice", key.name),
+            );
+        }
+        if let Err(problem) = wadm_actors::api::check_hash(&key.hash) {
+            check.problem(
+                format!("{path}.hash"),
+                format!("{problem}; generate one with `wadm hash-key`"),
+            );
+        }
+    }
+    if a.keys.is_empty() && !bind.ip().is_loopback() && !a.allow_unauthenticated {
+        check.problem(
+            "api.bind",
+            format!(
+                "{bind} is not a loopback address and no api.keys are configured: add keys \
+                 (`wadm hash-key`), bind to 127.0.0.1, or set api.allow_unauthenticated = true"
+            ),
+        );
+    }
+    let mut rate = |key: &str, value: u32, max: u32| match NonZeroU32::new(value) {
+        Some(n) if value <= max => n,
+        _ => {
+            check.problem(
+                format!("api.{key}"),
+                format!("must be between 1 and {max}, got {value}"),
+            );
+            NonZeroU32::MIN
+        }
+    };
+    let rate_limit = RateLimit {
+        per_minute: rate("requests_per_minute", a.requests_per_minute, 60_000_000),
+        burst: rate("burst", a.burst, 1_000_000),
+    };
+    let mut origins = Vec::new();
+    for (index, origin) in a.cors_origins.iter().enumerate() {
+        match wadm_actors::api::parse_origin(origin) {
+            Ok(origin) => origins.push(origin),
+            Err(problem) => check.problem(format!("api.cors_origins[{index}]"), problem),
+        }
+    }
+    let timeout = check.duration("api.request_timeout", &a.request_timeout);
+    if timeout.is_zero() || timeout > Duration::from_secs(300) {
+        check.problem(
+            "api.request_timeout",
+            "must be longer than zero and at most 5m",
+        );
+    }
+    ApiConfig {
+        bind,
+        settings: ApiSettings {
+            keys: a.keys.clone(),
+            allow_unauthenticated: a.allow_unauthenticated,
+            rate_limit,
+            cors_origins: origins,
+            request_timeout: if timeout.is_zero() {
+                defaults.request_timeout
+            } else {
+                timeout
+            },
+        },
+    }
 }

@@ -22,9 +22,9 @@ pub struct SymbolTotals {
     pub first_id: Option<u64>,
     /// Last trade id.
     pub last_id: Option<u64>,
-    /// Every trade (id, side, size), when recording is on.
+    /// Every trade, when recording is on.
     #[serde(skip)]
-    pub recorded: Vec<(u64, Side, Qty)>,
+    pub recorded: Vec<SimTrade>,
 }
 
 impl SymbolTotals {
@@ -32,12 +32,12 @@ impl SymbolTotals {
     /// `from..=to`.
     pub fn range(&self, from: u64, to: u64) -> (u64, Qty, Qty) {
         let mut result = (0, Qty::ZERO, Qty::ZERO);
-        for &(id, side, qty) in &self.recorded {
-            if (from..=to).contains(&id) {
+        for trade in &self.recorded {
+            if (from..=to).contains(&trade.id) {
                 result.0 += 1;
-                match side {
-                    Side::Buy => result.1 += qty,
-                    Side::Sell => result.2 += qty,
+                match trade.side {
+                    Side::Buy => result.1 += trade.qty,
+                    Side::Sell => result.2 += trade.qty,
                 }
             }
         }
@@ -173,7 +173,7 @@ impl SimShared {
             entry.first_id.get_or_insert(trade.id);
             entry.last_id = Some(trade.id);
             if self.record_trades {
-                entry.recorded.push((trade.id, trade.side, trade.qty));
+                entry.recorded.push(trade.clone());
             }
         }
     }

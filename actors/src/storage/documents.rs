@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregator::book_stats::BookStats;
 use crate::aggregator::order_flow::{self, Absorption};
-use crate::aggregator::{BarRecord, BookRecord, Record, Timeframe, WindowReport};
+use crate::aggregator::{BarRecord, BookRecord, ProfileParams, Record, Timeframe, WindowReport};
 use crate::model::{
     DataQualityEvent, Kline, Level, Price, Qty, Ratio, Side, Symbol, Trade, TradeId, Venue,
 };
@@ -129,6 +129,20 @@ pub struct BarParams {
     pub absorption_max_rows: i64,
 }
 
+impl BarParams {
+    /// The parameters of a profile.
+    pub fn of(params: &ProfileParams) -> Self {
+        Self {
+            value_area: params.value_area,
+            imbalance_ratio: params.imbalance.ratio,
+            imbalance_min_volume: params.imbalance.min_volume,
+            stacked_imbalance_rows: u64::try_from(params.imbalance.stack).unwrap_or(u64::MAX),
+            absorption_volume_multiple: params.absorption.volume_multiple,
+            absorption_max_rows: i64::try_from(params.absorption.max_rows).unwrap_or(i64::MAX),
+        }
+    }
+}
+
 impl StoredBar {
     /// The stored form of a closed bar record.
     pub fn of(record: &BarRecord) -> Self {
@@ -160,14 +174,7 @@ impl StoredBar {
             last_trade_id: record.bar.trade_ids.map(|(_, last)| last),
             report,
             absorption,
-            params: BarParams {
-                value_area: params.value_area,
-                imbalance_ratio: params.imbalance.ratio,
-                imbalance_min_volume: params.imbalance.min_volume,
-                stacked_imbalance_rows: u64::try_from(params.imbalance.stack).unwrap_or(u64::MAX),
-                absorption_volume_multiple: params.absorption.volume_multiple,
-                absorption_max_rows: i64::try_from(params.absorption.max_rows).unwrap_or(i64::MAX),
-            },
+            params: BarParams::of(params),
             amended: record.amended,
         }
     }

@@ -1,0 +1,151 @@
+//! The ApiActor: serves [`Api`] with warp on a listening socket bound once by the composition
+//! root (so the port is checked at start and stays bound across restarts), fails when the
+//! server task ends unexpectedly (its supervisor restarts it), and closes gracefully on stop.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+use wadm_supervision::ActorEntry;
+
+use super::Api;
+use super::http::filter;
+
+/// How often idle rate-limit buckets are forgotten and the status entry refreshed.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How long open requests may take to finish on stop.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Messages of the ApiActor.
+#[derive(Debug)]
+pub enum ApiMsg {
+    /// Prune rate-limit state and publish the status entry.
+    Upkeep,
+    /// The server task ended (a failure unless the actor is stopping).
+    ServerExited(String),
+}
+
+/// What each incarnation is started with.
+#[derive(Debug, Clone)]
+pub struct ApiArgs {
+    /// The API.
+    pub api: Arc<Api>,
+    /// The listening socket (each incarnation serves a clone of it).
+    pub listener: Arc<TcpListener>,
+    /// The status entry.
+    pub status: Arc<ActorEntry>,
+}
+
+/// The API actor.
+#[derive(Debug, Default)]
+pub struct ApiActor;
+
+/// State of an incarnation.
+#[derive(Debug)]
+pub struct ApiState {
+    args: ApiArgs,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    reported: u64,
+}
+
+impl ApiState {
+    fn publish(&mut self) {
+        let counters = self.args.api.counters();
+        let requests = counters.requests.load(Ordering::Relaxed);
+        self.args
+            .status
+            .record_messages(requests.saturating_sub(self.reported));
+        self.reported = requests;
+        self.args.status.set_detail(serde_json::json!({
+            "bind": self.args.listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            "keys": self.args.api.settings().keys.len(),
+            "requests": requests,
+            "unauthorized": counters.unauthorized.load(Ordering::Relaxed),
+            "rate_limited": counters.rate_limited.load(Ordering::Relaxed),
+            "server_errors": counters.server_errors.load(Ordering::Relaxed),
+            "rate_limit_subjects": self.args.api.limits().tracked(),
+        }));
+    }
+}
+
+impl Actor for ApiActor {
+    type Msg = ApiMsg;
+    type State = ApiState;
+    type Arguments = ApiArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let std_listener = args.listener.try_clone()?;
+        std_listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = warp::serve(filter(Arc::clone(&args.api)))
+            .incoming(listener)
+            .graceful(async move {
+                let _ = stopped.await;
+            });
+        let notify = myself.clone();
+        let server = tokio::spawn(async move {
+            server.run().await;
+            let _ = notify.send_message(ApiMsg::ServerExited("the HTTP server ended".into()));
+        });
+        myself.send_interval(UPKEEP_INTERVAL, || ApiMsg::Upkeep);
+        info!(bind = %addr, keys = args.api.settings().keys.len(), "API serving");
+        let mut state = ApiState {
+            args,
+            stop: Some(stop),
+            server: Some(server),
+            reported: 0,
+        };
+        state.publish();
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ApiMsg::Upkeep => {
+                state.args.api.limits().prune();
+                state.publish();
+                Ok(())
+            }
+            ApiMsg::ServerExited(reason) => Err(reason.into()),
+        }
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(stop) = state.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut server) = state.server.take()
+            && tokio::time::timeout(DRAIN_TIMEOUT, &mut server)
+                .await
+                .is_err()
+        {
+            warn!("open API requests did not finish in time; closing them");
+            server.abort();
+        }
+        state.publish();
+        info!("API stopped");
+        Ok(())
+    }
+}

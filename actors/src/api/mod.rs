@@ -1,0 +1,220 @@
+//! The read-only REST API (DESIGN.md section 7): the [`ApiActor`] owns the warp server;
+//! [`Api`] answers requests from what the other actors publish (snapshots, books, the status
+//! registry, the data-quality log) and from the store.
+//!
+//! ```text
+//! request ─ route? ─ method? ─ CORS ─ key (argon2, memoised) ─ rate limit ─ parameters ─ handler
+//!             404      405      403         401                   429           400      200/503
+//! ```
+//!
+//! Every answer is JSON (except `/metrics`); every error is
+//! `{"error":{"code":"...","message":"..."}}`. The routes, parameters and shapes are described
+//! by the OpenAPI document served at `/api/v1/openapi.json` (`openapi.json` next to this file).
+
+mod actor;
+mod auth;
+mod error;
+mod history;
+mod http;
+mod limit;
+mod params;
+mod reply;
+mod views;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use wadm_supervision::StatusRegistry;
+
+pub use actor::{ApiActor, ApiArgs, ApiMsg};
+pub use auth::{
+    ApiKey, KEY_PREFIX, KeyVerifier, MAX_KEY_BYTES, Verdict, check_hash, generate_key, hash_key,
+};
+pub use error::{ApiError, retry_after_seconds};
+pub use http::{ROUTES, filter};
+pub use limit::{RateLimit, RateLimits, Subject};
+pub use params::{MAX_QUERY_BYTES, Params};
+
+use crate::aggregator::SnapshotBoard;
+use crate::connection::shared::{BookBoard, QualitySink};
+use crate::model::{Symbol, Venue};
+use crate::persistence::PersistenceInputs;
+use crate::storage::SharedStore;
+
+/// The OpenAPI 3 document of the API.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// How the API authenticates, limits and times out requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// Keys (argon2 hashes); empty: no key needed, and only a loopback bind is allowed
+    /// unless `allow_unauthenticated`.
+    pub keys: Vec<ApiKey>,
+    /// Serve a non-loopback address without keys.
+    pub allow_unauthenticated: bool,
+    /// Per key (per IP without keys).
+    pub rate_limit: RateLimit,
+    /// Origins allowed to call from a browser (`scheme://host[:port]`, lower case).
+    pub cors_origins: Vec<String>,
+    /// Longest time one request may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            allow_unauthenticated: false,
+            rate_limit: RateLimit::default(),
+            cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Checks a CORS origin (`scheme://host[:port]`, no path) and returns it in the form browsers
+/// send (lower case, no trailing slash).
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{text:?} is not an http(s) origin"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{text:?} is not an origin: write scheme://host[:port] with no path"
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// Renders the Prometheus text exposition.
+pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What the API reads from.
+#[derive(Clone)]
+pub struct ApiSources {
+    /// Every actor's status.
+    pub registry: Arc<StatusRegistry>,
+    /// Aggregator snapshots.
+    pub snapshots: Arc<SnapshotBoard>,
+    /// Live books.
+    pub books: Arc<BookBoard>,
+    /// The data-quality log.
+    pub quality: QualitySink,
+    /// The store.
+    pub store: SharedStore,
+    /// Persistence's state (store availability, buffer).
+    pub persistence: Arc<PersistenceInputs>,
+    /// Every collected (venue, symbol), in configuration order: the first venue carrying a
+    /// symbol is its default.
+    pub pairs: Vec<(Venue, Symbol)>,
+    /// `/metrics`.
+    pub metrics: MetricsRenderer,
+    /// The daemon's version, for `/health`.
+    pub version: &'static str,
+}
+
+impl fmt::Debug for ApiSources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiSources")
+            .field("pairs", &self.pairs)
+            .field("store", &self.store.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of the API, for its status entry.
+#[derive(Debug, Default)]
+pub struct ApiCounters {
+    /// Requests answered.
+    pub requests: AtomicU64,
+    /// Requests refused for want of a good key.
+    pub unauthorized: AtomicU64,
+    /// Requests refused by the rate limit.
+    pub rate_limited: AtomicU64,
+    /// Requests answered with a 5xx.
+    pub server_errors: AtomicU64,
+}
+
+/// The API: sources, settings, key verifier and rate limits. Built once and shared by every
+/// incarnation of the actor, so a restart neither forgets verified keys nor refills buckets.
+#[derive(Debug)]
+pub struct Api {
+    sources: ApiSources,
+    settings: ApiSettings,
+    verifier: KeyVerifier,
+    limits: RateLimits,
+    counters: ApiCounters,
+    started_at_ms: i64,
+}
+
+impl Api {
+    /// Creates the API for a listener on `bind`. Refuses a non-loopback address without keys
+    /// unless unauthenticated access is allowed explicitly (then it warns).
+    pub fn new(
+        sources: ApiSources,
+        settings: ApiSettings,
+        bind: SocketAddr,
+    ) -> Result<Arc<Self>, String> {
+        if settings.keys.is_empty() && !bind.ip().is_loopback() {
+            if !settings.allow_unauthenticated {
+                return Err(format!(
+                    "the API would serve {bind} (not loopback) without keys: configure api.keys \
+                     or set api.allow_unauthenticated = true"
+                ));
+            }
+            tracing::warn!(
+                bind = %bind,
+                "the API serves a non-loopback address WITHOUT authentication \
+                 (api.allow_unauthenticated = true)"
+            );
+        }
+        let verifier = KeyVerifier::new(settings.keys.clone())?;
+        Ok(Arc::new(Self {
+            limits: RateLimits::new(settings.rate_limit),
+            sources,
+            settings,
+            verifier,
+            counters: ApiCounters::default(),
+            started_at_ms: wadm_supervision::status::unix_millis(),
+        }))
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &ApiSettings {
+        &self.settings
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &ApiCounters {
+        &self.counters
+    }
+
+    /// The rate limits.
+    pub fn limits(&self) -> &RateLimits {
+        &self.limits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_normalised_and_paths_refused() {
+        assert_eq!(
+            parse_origin("HTTP://LocalHost:3000").as_deref(),
+            Ok("http://localhost:3000")
+        );
+        assert_eq!(
+            parse_origin("https://grafana.example.com/").as_deref(),
+            Ok("https://grafana.example.com")
+        );
+        assert!(parse_origin("https://example.com/app").is_err());
+        assert!(parse_origin("ftp://example.com").is_err());
+        assert!(parse_origin("*").is_err());
+    }
+}

@@ -778,3 +778,73 @@ async fn live_profile_and_order_flow_equal_the_maths_over_the_simulated_trades()
     daemon.shutdown().await.unwrap();
     sim.stop().await;
 }
+
+/// One blocking HTTP/1.1 GET over a fresh connection; returns the status line and body.
+fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (head.lines().next().unwrap_or("").to_owned(), body.to_owned())
+}
+
+/// The daemon binary with keys configured and every log level on: neither the key (good or
+/// bad) nor its hash appears anywhere in what it logs, while requests with it succeed.
+#[test]
+fn keys_never_appear_in_logs_even_at_trace_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "wadm_5ecret_key_for_the_log_test_0123456789abcdef";
+    let wrong = "wadm_wrong_key_for_the_log_test_fedcba9876543210";
+    let hash = hash_key(key).unwrap();
+    let config = dir.path().join("wadm.toml");
+    std::fs::write(
+        &config,
+        format!("[api]\nbind = \"127.0.0.1:0\"\n\n[[api.keys]]\nname = \"mcp\"\nhash = \"{hash}\"\n"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut daemon = common::Daemon::start(
+        &["--config", config.to_str().unwrap(), "run"],
+        &[
+            ("COLLECTORS_ENABLED", "false"),
+            ("WADM__LOG__LEVEL", "trace"),
+            ("WADM__STORAGE__EMBEDDED__PATH", data.to_str().unwrap()),
+        ],
+        dir.path(),
+    );
+    let started = daemon.wait_for_line("wadm started", LONG);
+    let addr = started
+        .split("api=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let bearer = format!("Bearer {key}");
+    let (ok, _) = http_get(&addr, "/api/v1/symbols", &[("X-API-Key", key)]);
+    assert!(ok.contains(" 200 "), "{ok}");
+    let (ok, _) = http_get(&addr, "/api/v1/status", &[("Authorization", &bearer)]);
+    assert!(ok.contains(" 200 "), "{ok}");
+    let (refused, body) = http_get(&addr, "/api/v1/symbols", &[("X-API-Key", wrong)]);
+    assert!(refused.contains(" 401 "), "{refused}");
+    assert!(!body.contains(wrong));
+    let (refused, _) = http_get(&addr, &format!("/api/v1/gaps?key={key}"), &[]);
+    assert!(refused.contains(" 401 "), "{refused}");
+    daemon.wait_for_line("API key accepted", LONG);
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    let (status, logs) = daemon.wait_exit(LONG);
+    assert!(status.success(), "{logs}");
+    assert!(logs.contains("TRACE"), "trace logging was on");
+    for secret in [key, wrong, hash.as_str(), &hash[hash.len() - 20..]] {
+        assert!(!logs.contains(secret), "{secret} was logged:\n{logs}");
+    }
+}

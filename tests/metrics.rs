@@ -35,7 +35,30 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
     })
     .await;
     wait_streaming(&daemon, venue).await;
-    let text = wadm::telemetry::metrics_handle().unwrap().render();
+    // Some API traffic, then the scrape itself through the API's /metrics route.
+    let api = wadm_actors::api::filter(std::sync::Arc::clone(&daemon.api));
+    for path in ["/api/v1/symbols", "/api/v1/nope", "/api/v1/trades/BTCUSDT?limit=0"] {
+        warp::test::request().path(path).reply(&api).await;
+    }
+    let scrape = warp::test::request().path("/metrics").reply(&api).await;
+    assert_eq!(scrape.status(), 200);
+    assert!(
+        scrape.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = String::from_utf8(scrape.body().to_vec()).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let catalogue: Vec<(&str, &str)> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("## Metrics"))
+        .filter_map(|l| {
+            let mut cells = l.split('|').map(str::trim).skip(1);
+            let name = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((name, cells.next()?))
+        })
+        .collect();
     for needle in [
         r#"wadm_ws_connected{venue="binance-spot",endpoint="stream"} 1"#,
         r#"wadm_ws_messages_received_total{venue="binance-spot",kind="trades"}"#,
@@ -52,6 +75,10 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
         r#"wadm_router_messages_total{venue="binance-spot"}"#,
         r#"wadm_feed_lag_seconds_bucket{venue="binance-spot",le="0.001"}"#,
         "wadm_build_info{",
+        r#"wadm_api_requests_total{route="/api/v1/symbols",status="200"} 1"#,
+        r#"wadm_api_requests_total{route="unmatched",status="404"} 1"#,
+        r#"wadm_api_requests_total{route="/api/v1/trades/{symbol}",status="400"} 1"#,
+        r#"wadm_api_request_duration_seconds_bucket{route="/api/v1/symbols",le="#,
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
@@ -69,6 +96,16 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
             name.ends_with("_total"),
             kind == "counter",
             "{name} is a {kind}: only counters end in _total"
+        );
+        if kind == "histogram" {
+            assert!(
+                name.ends_with("_seconds") || name.ends_with("_documents"),
+                "{name}: histograms are in base units"
+            );
+        }
+        assert!(
+            catalogue.contains(&(name, kind)),
+            "{name} ({kind}) is exported but not in the README's metrics catalogue"
         );
     }
     daemon.shutdown().await.unwrap();

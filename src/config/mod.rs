@@ -355,6 +355,10 @@ impl Loaded {
     pub fn effective_toml(&self) -> String {
         let mut raw = self.raw.clone();
         raw.storage.mongodb.uri = redact_uri(&raw.storage.mongodb.uri);
+        // Key hashes are not keys, but they are what an offline guesser would start from.
+        for key in &mut raw.api.keys {
+            key.hash = "<argon2 hash, redacted>".into();
+        }
         toml::to_string(&raw)
             .unwrap_or_else(|err| format!("# the configuration could not be rendered: {err}\n"))
     }

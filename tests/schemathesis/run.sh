@@ -60,8 +60,13 @@ while True:
     time.sleep(0.2)
 PY
 
+# pip may put the script outside PATH (user or venv installs): ask Python where it went.
+SCHEMATHESIS="$(command -v schemathesis || true)"
+if [ -z "$SCHEMATHESIS" ]; then
+    SCHEMATHESIS="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/schemathesis"
+fi
 status=0
-schemathesis run "http://127.0.0.1:${API_PORT}/api/v1/openapi.json" \
+"$SCHEMATHESIS" run "http://127.0.0.1:${API_PORT}/api/v1/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
     --max-examples 50 \
     --seed 1 \

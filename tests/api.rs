@@ -372,7 +372,7 @@ async fn keys_are_required_from_either_header_and_health_stays_open() {
 async fn the_rate_limit_answers_429_with_retry_after_and_spares_health_and_metrics() {
     let settings = ApiSettings {
         rate_limit: RateLimit {
-            per_minute: 60.try_into().unwrap(),
+            per_minute: 6.try_into().unwrap(),
             burst: 3.try_into().unwrap(),
         },
         ..ApiSettings::default()
@@ -389,7 +389,7 @@ async fn the_rate_limit_answers_429_with_retry_after_and_spares_health_and_metri
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=1).contains(&retry), "one request per second: {retry}");
+    assert!((1..=10).contains(&retry), "one request per 10 s: {retry}");
     for _ in 0..10 {
         assert_ne!(
             get(&api, "/health").await.status,

@@ -795,7 +795,10 @@ fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (String, String
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (head.lines().next().unwrap_or("").to_owned(), body.to_owned())
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
 }
 
 /// The daemon binary with keys configured and every log level on: neither the key (good or
@@ -809,7 +812,9 @@ fn keys_never_appear_in_logs_even_at_trace_level() {
     let config = dir.path().join("wadm.toml");
     std::fs::write(
         &config,
-        format!("[api]\nbind = \"127.0.0.1:0\"\n\n[[api.keys]]\nname = \"mcp\"\nhash = \"{hash}\"\n"),
+        format!(
+            "[api]\nbind = \"127.0.0.1:0\"\n\n[[api.keys]]\nname = \"mcp\"\nhash = \"{hash}\"\n"
+        ),
     )
     .unwrap();
     let data = dir.path().join("data");

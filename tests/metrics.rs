@@ -37,7 +37,11 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
     wait_streaming(&daemon, venue).await;
     // Some API traffic, then the scrape itself through the API's /metrics route.
     let api = wadm_actors::api::filter(std::sync::Arc::clone(&daemon.api));
-    for path in ["/api/v1/symbols", "/api/v1/nope", "/api/v1/trades/BTCUSDT?limit=0"] {
+    for path in [
+        "/api/v1/symbols",
+        "/api/v1/nope",
+        "/api/v1/trades/BTCUSDT?limit=0",
+    ] {
         warp::test::request().path(path).reply(&api).await;
     }
     let scrape = warp::test::request().path("/metrics").reply(&api).await;
@@ -49,7 +53,8 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
             .starts_with("text/plain; version=0.0.4")
     );
     let text = String::from_utf8(scrape.body().to_vec()).unwrap();
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let catalogue: Vec<(&str, &str)> = readme
         .lines()
         .skip_while(|l| !l.starts_with("## Metrics"))

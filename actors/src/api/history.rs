@@ -53,15 +53,21 @@ struct HistoryBar<T: Serialize> {
     amended: bool,
 }
 
-/// Encodes the documents of one kind, oldest first (they are read newest first).
-fn encode_newest_first<'a, T: Serialize + 'a>(
-    documents: impl DoubleEndedIterator<Item = &'a T>,
-) -> Result<Vec<serde_json::Value>, ApiError> {
+/// Encodes documents read newest first as the items of an answer, oldest first (each as the
+/// value it holds: a trade, a candle, an event).
+fn encode_oldest_first(documents: &[Document]) -> Result<Vec<serde_json::Value>, ApiError> {
     documents
+        .iter()
         .rev()
-        .map(|item| {
-            serde_json::to_value(item)
-                .map_err(|e| ApiError::internal(format!("a document could not be encoded: {e}")))
+        .map(|document| {
+            match document {
+                Document::Trade(t) => serde_json::to_value(t),
+                Document::Bar(b) => serde_json::to_value(b.as_ref()),
+                Document::Book(b) => serde_json::to_value(b.as_ref()),
+                Document::Kline(k) => serde_json::to_value(k),
+                Document::Quality(q) => serde_json::to_value(q),
+            }
+            .map_err(|e| ApiError::internal(format!("a document could not be encoded: {e}")))
         })
         .collect()
 }
@@ -141,6 +147,28 @@ fn rebuild(stored: &StoredBar, grid: &RowGrid) -> Bar {
 impl Api {
     async fn read(&self, query: Query) -> Result<Vec<Document>, ApiError> {
         self.sources.store.read(query).await.map_err(store_error)
+    }
+
+    /// The newest `limit` documents of a kind in `[from, to)`, encoded oldest first.
+    async fn read_items(
+        &self,
+        kind: Kind,
+        venue: Option<Venue>,
+        symbol: Option<Symbol>,
+        (from, to, limit): (i64, i64, usize),
+    ) -> Result<Vec<serde_json::Value>, ApiError> {
+        let documents = self
+            .read(Query {
+                kind,
+                venue,
+                symbol,
+                from,
+                to,
+                limit,
+                order: Order::NewestFirst,
+            })
+            .await?;
+        encode_oldest_first(&documents)
     }
 
     /// Reads and sums the bars of a history request.
@@ -312,21 +340,9 @@ impl Api {
         let (from, to, limit) = range(&params)?;
         let ranged = params.get("from").is_some() || params.get("to").is_some();
         let (source, trades) = if ranged {
-            let documents = self
-                .read(Query {
-                    kind: Kind::Trades,
-                    venue: Some(venue),
-                    symbol: Some(symbol),
-                    from,
-                    to,
-                    limit,
-                    order: Order::NewestFirst,
-                })
+            let trades = self
+                .read_items(Kind::Trades, Some(venue), Some(symbol), (from, to, limit))
                 .await?;
-            let trades = encode_newest_first(documents.iter().filter_map(|d| match d {
-                Document::Trade(t) => Some(t),
-                _ => None,
-            }))?;
             ("store", trades)
         } else {
             let snapshot = self.sources.snapshots.latest(venue, symbol);
@@ -335,7 +351,14 @@ impl Api {
                 .map(|s| &s.recent_trades[..])
                 .unwrap_or(&[]);
             let skip = recent.len().saturating_sub(limit);
-            let trades = encode_newest_first(recent[skip..].iter().rev())?;
+            let trades = recent[skip..]
+                .iter()
+                .map(|t| {
+                    serde_json::to_value(t).map_err(|e| {
+                        ApiError::internal(format!("a trade could not be encoded: {e}"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
             ("live", trades)
         };
         let body = serde_json::json!({
@@ -356,21 +379,9 @@ impl Api {
         let params = Params::parse(query, &["venue", "from", "to", "limit"])?;
         let (venue, symbol) = self.resolve(symbol, &params)?;
         let (from, to, limit) = range(&params)?;
-        let documents = self
-            .read(Query {
-                kind: Kind::Klines,
-                venue: Some(venue),
-                symbol: Some(symbol),
-                from,
-                to,
-                limit,
-                order: Order::NewestFirst,
-            })
+        let klines = self
+            .read_items(Kind::Klines, Some(venue), Some(symbol), (from, to, limit))
             .await?;
-        let klines = encode_newest_first(documents.iter().filter_map(|d| match d {
-            Document::Kline(k) => Some(k),
-            _ => None,
-        }))?;
         let body = serde_json::json!({
             "venue": venue,
             "symbol": symbol,
@@ -385,28 +396,14 @@ impl Api {
     pub(super) async fn gaps(&self, query: Option<&str>) -> Result<Response, ApiError> {
         let params = Params::parse(query, &["venue", "symbol", "from", "to", "limit"])?;
         let (from, to, limit) = range(&params)?;
-        let venue = params.parsed("venue", |t| {
-            t.parse::<Venue>().map_err(|_| super::views::not_a_venue(t))
-        })?;
+        let venue = super::views::venue_param(&params)?;
         let symbol = match params.get("symbol") {
             Some(text) => Some(self.resolve(text, &params)?.1),
             None => None,
         };
-        let documents = self
-            .read(Query {
-                kind: Kind::DataQuality,
-                venue,
-                symbol,
-                from,
-                to,
-                limit,
-                order: Order::NewestFirst,
-            })
+        let events = self
+            .read_items(Kind::DataQuality, venue, symbol, (from, to, limit))
             .await?;
-        let events = encode_newest_first(documents.iter().filter_map(|d| match d {
-            Document::Quality(q) => Some(q),
-            _ => None,
-        }))?;
         let body = serde_json::json!({
             "venue": venue,
             "symbol": symbol,

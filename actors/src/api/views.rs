@@ -226,14 +226,18 @@ pub(super) fn with_value_area(
     Ok(profile)
 }
 
-/// The message for a `venue` that names none.
-pub(super) fn not_a_venue(text: &str) -> String {
-    let names: Vec<&str> = Venue::ALL.iter().map(|v| v.as_str()).collect();
-    format!(
-        "{:?} is not a venue: expected one of {}",
-        printable(text),
-        names.join(", ")
-    )
+/// The `venue` parameter, if given.
+pub(super) fn venue_param(params: &Params) -> Result<Option<Venue>, ApiError> {
+    params.parsed("venue", |text| {
+        text.parse::<Venue>().map_err(|_| {
+            let names: Vec<&str> = Venue::ALL.iter().map(|v| v.as_str()).collect();
+            format!(
+                "{:?} is not a venue: expected one of {}",
+                printable(text),
+                names.join(", ")
+            )
+        })
+    })
 }
 
 /// The window of a current volume profile.
@@ -281,9 +285,7 @@ impl Api {
             ))
         };
         let symbol = Symbol::new(&symbol.to_ascii_uppercase()).map_err(|_| unknown())?;
-        let venue = params.parsed("venue", |t| {
-            t.parse::<Venue>().map_err(|_| super::views::not_a_venue(t))
-        })?;
+        let venue = venue_param(params)?;
         let mut carrying = self.sources.pairs.iter().filter(|(_, s)| *s == symbol);
         match venue {
             Some(venue) => {

@@ -60,6 +60,7 @@ async fn run(venue: Venue, symbol_count: usize, seconds: u64) {
         kline_every: 50,
         book_levels: 20,
         seed: 11,
+        steps: None,
     };
     let sim = Simulator::start(sim_config).await.unwrap();
     let key = venue.as_str().replace('-', "_").to_ascii_uppercase();

@@ -53,9 +53,6 @@ const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// How many data-quality events are kept in memory for the API.
 const QUALITY_LOG_CAPACITY: usize = 10_000;
 
-/// How long each actor may take to stop on shutdown.
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The live incarnation of each connection actor, refreshed on every (re)spawn.
 #[derive(Debug, Default)]
 pub struct Directory {
@@ -159,6 +156,7 @@ impl Daemon {
         };
 
         let store = open_store(&config).await?;
+        check_store(&store, &config).await?;
         let (persistence, records, quality_listener) = PersistenceInputs::new(
             config.persistence.queue_capacity,
             config.persistence.settings.buffer_capacity,
@@ -300,8 +298,7 @@ impl Daemon {
             api,
             api_addr,
             root,
-            stop_timeout: STOP_TIMEOUT
-                .max(config.persistence.settings.shutdown_timeout + Duration::from_secs(2)),
+            stop_timeout: config.shutdown_timeout,
             upkeep,
             recorder,
         })
@@ -375,6 +372,8 @@ struct AggregatorTemplate {
     records: RecordSink,
 }
 
+/// An aggregator drains its queue when the daemon stops: every trade routed to it before the
+/// connections closed is taken, and its open bars are reported to persistence.
 fn aggregator_spec(template: AggregatorTemplate, routes: &Arc<RoutingTable>) -> ChildSpec {
     let (venue, symbol) = (template.venue, template.symbol);
     let route = routes.slot(venue, symbol);
@@ -406,6 +405,7 @@ fn aggregator_spec(template: AggregatorTemplate, routes: &Arc<RoutingTable>) -> 
             }
         },
     )
+    .draining()
 }
 
 fn api_spec(args: ApiArgs) -> ChildSpec {
@@ -476,6 +476,28 @@ async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
             Ok(Arc::new(store))
         }
     }
+}
+
+/// Asks the store for a first answer: without one the start fails with the reason, or goes
+/// on degraded (persistence buffers and retries), as `storage.on_unavailable_at_start` says.
+async fn check_store(store: &SharedStore, config: &Config) -> anyhow::Result<()> {
+    let policy = config.store_start;
+    let answer = match tokio::time::timeout(policy.timeout, store.ping()).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => format!(
+            "no answer within {}",
+            humantime::format_duration(policy.timeout)
+        ),
+    };
+    if policy.fail {
+        anyhow::bail!(
+            "the {} store is unavailable at start ({answer}); storage.on_unavailable_at_start = \"fail\"",
+            store.backend()
+        );
+    }
+    warn!(store = store.backend(), reason = %answer, "the store is unavailable at start; running degraded: persistence buffers and retries");
+    Ok(())
 }
 
 fn connection_spec(template: ConnectionArgs, directory: Arc<Directory>) -> ChildSpec {

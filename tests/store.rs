@@ -96,6 +96,7 @@ fn bar_document(start: i64, amended: bool) -> Document {
         grid,
         cvd: q("-12.5"),
         amended,
+        partial: false,
         params: ProfileParams::default(),
     };
     Document::Bar(Arc::new(StoredBar::of(&record)))
@@ -167,6 +168,8 @@ fn quality_document(time: i64, symbol: Option<Symbol>, kind: QualityKind) -> Doc
         kind,
         from_id: Some(41),
         to_id: Some(57),
+        from_time: Some(TimestampMs(time - 1_500)),
+        to_time: Some(TimestampMs(time - 20)),
         time: TimestampMs(time),
         cause: "sequence break: expected 41, got 58".into(),
     })

@@ -75,6 +75,7 @@ fn bars(count: usize) -> Vec<Document> {
                 grid,
                 cvd: Qty::from_units(12_000_000_000_000),
                 amended: false,
+                partial: false,
                 params: ProfileParams::default(),
             };
             Document::Bar(Arc::new(StoredBar::of(&record)))

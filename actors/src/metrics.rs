@@ -26,6 +26,9 @@ pub const WS_DUPLICATES_DROPPED_TOTAL: &str = "wadm_ws_duplicates_dropped_total"
 pub const WS_OUTGOING_DROPPED_TOTAL: &str = "wadm_ws_outgoing_dropped_total";
 /// Histogram: venue event time to local receive time, in seconds, by `venue`.
 pub const FEED_LAG_SECONDS: &str = "wadm_feed_lag_seconds";
+/// Histogram: a trade frame's local receive time to the moment its trades are in the
+/// aggregator's state (bars, windows, session), in seconds, by `venue`.
+pub const PIPELINE_LATENCY_SECONDS: &str = "wadm_pipeline_latency_seconds";
 /// Counter: local books rebuilt from a snapshot, by `venue` and `symbol`.
 pub const BOOK_RESYNCS_TOTAL: &str = "wadm_book_resyncs_total";
 /// Counter: book diffs dropped from a full pre-snapshot buffer, by `venue`.
@@ -134,6 +137,11 @@ pub fn describe() {
         FEED_LAG_SECONDS,
         metrics::Unit::Seconds,
         "Venue event time to local receive time."
+    );
+    describe_histogram!(
+        PIPELINE_LATENCY_SECONDS,
+        metrics::Unit::Seconds,
+        "Trade frame received to its trades applied by the aggregator (parse, dedupe, route, queue, aggregate)."
     );
     describe_counter!(
         BOOK_RESYNCS_TOTAL,

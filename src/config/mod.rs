@@ -58,6 +58,10 @@ pub struct Config {
     pub recording: Option<RecorderSettings>,
     /// The persistence actor.
     pub persistence: PersistenceConfig,
+    /// What the start does when the store does not answer.
+    pub store_start: StoreStart,
+    /// The deadline of a graceful shutdown.
+    pub shutdown_timeout: Duration,
     /// Every venue, in canonical order, enabled or not.
     pub venues: Vec<VenueConfig>,
     /// Per-symbol settings.
@@ -128,6 +132,15 @@ pub struct ApiConfig {
     pub bind: SocketAddr,
     /// Keys, rate limit, CORS, timeouts.
     pub settings: wadm_actors::api::ApiSettings,
+}
+
+/// What the start does when the store does not answer within `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStart {
+    /// Exit with the reason (`true`), or run degraded: persistence buffers and retries.
+    pub fail: bool,
+    /// How long to wait for the store's first answer.
+    pub timeout: Duration,
 }
 
 /// `[storage]`, resolved: `auto` has become one of these.
@@ -442,6 +455,9 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     if let Some(value) = take("persistence") {
         raw.persistence = section(value, "persistence", problems).unwrap_or(raw.persistence);
     }
+    if let Some(value) = take("shutdown") {
+        raw.shutdown = section(value, "shutdown", problems).unwrap_or(raw.shutdown);
+    }
     if let Some(value) = take("venues") {
         match value {
             Value::Table(mut venues) => {
@@ -499,7 +515,7 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     for key in tree.keys() {
         problems.push(Problem::new(
             key.clone(),
-            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, recording, persistence, venues, symbols".into(),
+            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, recording, persistence, shutdown, venues, symbols".into(),
         ));
     }
     raw

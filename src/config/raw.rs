@@ -33,6 +33,8 @@ pub struct RawConfig {
     pub recording: RawRecording,
     /// The persistence actor.
     pub persistence: RawPersistence,
+    /// Graceful shutdown.
+    pub shutdown: RawShutdown,
     /// The four venues, by identifier.
     pub venues: RawVenues,
     /// Per-symbol settings, by symbol.
@@ -56,6 +58,7 @@ impl Default for RawConfig {
             aggregator: RawAggregator::default(),
             recording: RawRecording::default(),
             persistence: RawPersistence::default(),
+            shutdown: RawShutdown::default(),
             venues: RawVenues::default(),
             symbols: BTreeMap::from([
                 ("BTCUSDT".to_owned(), symbol("10")),
@@ -131,6 +134,11 @@ pub struct RawStorage {
     pub embedded: RawEmbeddedStorage,
     /// `[storage.mongodb]`
     pub mongodb: RawMongoStorage,
+    /// What the daemon does when the store does not answer at start: `degraded` (run,
+    /// buffer, retry) or `fail` (exit with the reason).
+    pub on_unavailable_at_start: String,
+    /// How long the start waits for the store's first answer.
+    pub start_timeout: String,
 }
 
 impl Default for RawStorage {
@@ -139,6 +147,24 @@ impl Default for RawStorage {
             kind: "auto".into(),
             embedded: RawEmbeddedStorage::default(),
             mongodb: RawMongoStorage::default(),
+            on_unavailable_at_start: "degraded".into(),
+            start_timeout: "10s".into(),
+        }
+    }
+}
+
+/// `[shutdown]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawShutdown {
+    /// The deadline of a graceful shutdown (SIGINT, SIGTERM).
+    pub timeout: String,
+}
+
+impl Default for RawShutdown {
+    fn default() -> Self {
+        Self {
+            timeout: "30s".into(),
         }
     }
 }

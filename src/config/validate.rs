@@ -22,7 +22,8 @@ use wadm_supervision::{RestartParams, RestartPolicy};
 use super::raw::{RawConfig, RawVenue};
 use super::{
     AggregatorConfig, ApiConfig, Config, ConnectionConfig, LogConfig, LogFormat, PersistenceConfig,
-    Problem, ProfileConfig, RetentionConfig, Secret, StorageConfig, SymbolConfig, VenueConfig,
+    Problem, ProfileConfig, RetentionConfig, Secret, StorageConfig, StoreStart, SymbolConfig,
+    VenueConfig,
 };
 
 /// Collects problems while reading values; each reader returns a fallback on error so
@@ -170,6 +171,20 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
     let api = api(&mut check, raw, bind);
 
     let storage = storage(&mut check, raw);
+    let store_start = StoreStart {
+        fail: match raw.storage.on_unavailable_at_start.as_str() {
+            "degraded" => false,
+            "fail" => true,
+            other => {
+                check.problem(
+                    "storage.on_unavailable_at_start",
+                    format!("{other:?} is not one of \"degraded\", \"fail\""),
+                );
+                false
+            }
+        },
+        timeout: check.duration("storage.start_timeout", &raw.storage.start_timeout),
+    };
 
     let retention = RetentionConfig {
         raw_trades: check.duration("retention.raw_trades", &raw.retention.raw_trades),
@@ -202,6 +217,16 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
     let aggregator = aggregator(&mut check, raw, profile.params);
     let recording = recording(&mut check, raw);
     let persistence = persistence(&mut check, raw);
+    let shutdown_timeout = check.duration("shutdown.timeout", &raw.shutdown.timeout);
+    if shutdown_timeout <= persistence.settings.shutdown_timeout {
+        check.problem(
+            "shutdown.timeout",
+            format!(
+                "must be longer than persistence.shutdown_timeout ({}), which is part of it",
+                humantime::format_duration(persistence.settings.shutdown_timeout)
+            ),
+        );
+    }
 
     let venues: Vec<VenueConfig> = raw
         .venues
@@ -225,6 +250,8 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
             aggregator,
             recording,
             persistence,
+            store_start,
+            shutdown_timeout,
             venues,
             symbols,
         })

@@ -108,6 +108,8 @@ pub enum MarketCommand {
     },
     /// Misbehave.
     Misbehave(Misbehaviour),
+    /// Start generating (a gated market waits for this).
+    Start,
 }
 
 /// One simulated instrument.
@@ -131,8 +133,8 @@ pub enum Pace {
         /// Step interval.
         tick: Duration,
     },
-    /// Steps as fast as the slowest subscriber reads (TCP backpressure), on a virtual
-    /// clock advancing 1 ms per step.
+    /// Steps as fast as the slowest subscriber reads (TCP backpressure); timestamps from
+    /// the wall clock, so many steps share a millisecond.
     FullSpeed,
 }
 
@@ -149,6 +151,8 @@ pub struct GeneratorParams {
     pub book_levels: i64,
     /// Seed of the generator.
     pub seed: u64,
+    /// Stop generating after this many steps: a finite, reproducible stream (`None`: never).
+    pub steps: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -236,6 +240,9 @@ pub struct Market {
     pace: Pace,
     shared: Arc<SimShared>,
     step: u64,
+    /// Steps with trades (a gated market steps without trades until started).
+    trading_steps: u64,
+    running: bool,
 }
 
 /// Frames addressed to one connection.
@@ -268,7 +275,17 @@ impl Market {
             pace,
             shared,
             step: 0,
+            trading_steps: 0,
+            running: true,
         }
+    }
+
+    /// Makes the market wait for [`MarketCommand::Start`] before generating trades (books
+    /// move meanwhile, so they can sync).
+    #[must_use]
+    pub fn gated(mut self, gated: bool) -> Self {
+        self.running = !gated;
+        self
     }
 
     /// Runs until every command sender is gone.
@@ -288,7 +305,11 @@ impl Market {
                         Some(command) => self.command(command),
                         None => return,
                     },
-                    _ = interval.tick() => self.generate(TimestampMs::now().as_millis()),
+                    _ = interval.tick() => if self.generating() {
+                        self.generate(TimestampMs::now().as_millis())
+                    } else {
+                        Vec::new()
+                    },
                 },
                 None => {
                     // Full speed: take every pending command, then one step.
@@ -300,15 +321,15 @@ impl Market {
                             Err(mpsc::error::TryRecvError::Disconnected) => return,
                         }
                     }
-                    if self.conns.is_empty() {
-                        // Nobody to serve: wait for a command instead of spinning.
+                    if self.conns.is_empty() || !self.generating() {
+                        // Nobody to serve or nothing to generate: wait for a command instead
+                        // of spinning.
                         match commands.recv().await {
                             Some(command) => deliveries.extend(self.command(command)),
                             None => return,
                         }
                     } else {
-                        let virtual_now = 1_767_225_600_000 + self.step as i64;
-                        deliveries.extend(self.generate(virtual_now));
+                        deliveries.extend(self.generate(TimestampMs::now().as_millis()));
                     }
                     deliveries
                 }
@@ -399,6 +420,10 @@ impl Market {
                 Vec::new()
             }
             MarketCommand::Misbehave(misbehaviour) => self.misbehave(misbehaviour),
+            MarketCommand::Start => {
+                self.running = true;
+                Vec::new()
+            }
         }
     }
 
@@ -711,8 +736,19 @@ impl Market {
     }
 
     /// One step of every symbol: trades, maybe a book diff, maybe a candle update.
+    /// True while the stream is not finished.
+    fn generating(&self) -> bool {
+        self.params
+            .steps
+            .is_none_or(|steps| self.trading_steps < steps)
+    }
+
     fn generate(&mut self, now: i64) -> Deliveries {
         self.step += 1;
+        if self.running {
+            self.trading_steps += 1;
+            self.shared.set_steps(self.venue, self.trading_steps);
+        }
         let venue = self.venue;
         let mut deliveries = Vec::new();
         let depth_step = self
@@ -722,7 +758,11 @@ impl Market {
             .step
             .is_multiple_of(u64::from(self.params.kline_every.max(1)));
         for i in 0..self.symbols.len() {
-            let trades = self.trades(i, now);
+            let trades = if self.running {
+                self.trades(i, now)
+            } else {
+                Vec::new()
+            };
             let symbol = self.symbols[i].cfg.symbol;
             self.shared.record_trades(venue, symbol, &trades);
             let closed = self.update_kline(i, &trades, now);

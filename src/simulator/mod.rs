@@ -55,6 +55,9 @@ pub struct SimConfig {
     pub server_ping_interval: Duration,
     /// Keep every generated trade, for range reconciliation in tests.
     pub record_trades: bool,
+    /// Wait for [`Simulator::start_markets`] before generating anything, so that a test can
+    /// have the daemon subscribed before the first trade.
+    pub gated: bool,
 }
 
 impl SimConfig {
@@ -85,9 +88,11 @@ impl SimConfig {
                 kline_every: 10,
                 book_levels: 20,
                 seed: 7,
+                steps: None,
             },
             server_ping_interval: Duration::from_secs(20),
             record_trades: false,
+            gated: false,
         }
     }
 }
@@ -174,7 +179,8 @@ impl Simulator {
                 config.params,
                 config.pace,
                 Arc::clone(&shared),
-            );
+            )
+            .gated(config.gated);
             markets.push(tokio::spawn(market.run(rx)));
             venues.insert(venue, VenueHandle { commands, symbols });
         }
@@ -228,6 +234,21 @@ impl Simulator {
                 .send(MarketCommand::Misbehave(misbehaviour))
                 .await;
         }
+    }
+
+    /// Starts the markets of a gated simulator.
+    pub async fn start_markets(&self) {
+        for handle in self.inner.venues.values() {
+            let _ = handle.commands.send(MarketCommand::Start).await;
+        }
+    }
+
+    /// Returns true once every venue has generated its finite stream (`params.steps`).
+    pub fn finished(&self, steps: u64) -> bool {
+        self.inner
+            .venues
+            .keys()
+            .all(|&venue| self.inner.shared.counters(venue).steps >= steps)
     }
 
     /// Refuses the next `count` connection attempts to `venue` (HTTP 503).

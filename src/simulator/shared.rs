@@ -57,6 +57,7 @@ pub struct VenueStats {
     subscribe_requests: AtomicU64,
     client_pings: AtomicU64,
     pongs: AtomicU64,
+    steps: AtomicU64,
     depth_requests: Mutex<HashMap<Symbol, u64>>,
     totals: Mutex<HashMap<Symbol, SymbolTotals>>,
 }
@@ -86,6 +87,12 @@ impl SimShared {
 
     fn stats(&self, venue: Venue) -> Option<&VenueStats> {
         self.venues.get(&venue)
+    }
+
+    pub(super) fn set_steps(&self, venue: Venue, steps: u64) {
+        if let Some(s) = self.stats(venue) {
+            s.steps.store(steps, Ordering::Release);
+        }
     }
 
     pub(super) fn count_frame(&self, venue: Venue) {
@@ -200,6 +207,7 @@ impl SimShared {
             subscribe_requests: s.subscribe_requests.load(Ordering::Relaxed),
             client_pings: s.client_pings.load(Ordering::Relaxed),
             pongs: s.pongs.load(Ordering::Relaxed),
+            steps: s.steps.load(Ordering::Acquire),
         }
     }
 
@@ -230,4 +238,6 @@ pub struct SimCounters {
     pub client_pings: u64,
     /// Pongs received in answer to server pings (Binance).
     pub pongs: u64,
+    /// Generation steps taken (every symbol's trades, book diff and candle of one moment).
+    pub steps: u64,
 }

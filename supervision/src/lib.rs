@@ -29,6 +29,6 @@ pub use policy::{InvalidPolicy, PolicyProblem, RestartParams, RestartPolicy};
 pub use restart_log::{RestartDecision, RestartLog};
 pub use status::{ActorEntry, ActorState, ActorStatus, StatusRegistry, unix_millis};
 pub use supervisor::{
-    ChildContext, ChildSpec, RootExit, RootHandle, SUPERVISOR_KIND, Supervisor, SupervisorArgs,
-    SupervisorMsg,
+    ChildContext, ChildSpec, RootExit, RootHandle, SUPERVISOR_KIND, StopMode, Supervisor,
+    SupervisorArgs, SupervisorMsg,
 };

@@ -46,6 +46,19 @@ pub type StartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> 
 /// Spawns one incarnation of a child, linked to `context.supervisor`.
 pub type StartFn = Arc<dyn Fn(ChildContext) -> StartFuture + Send + Sync>;
 
+/// How a child is stopped when its supervisor shuts down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StopMode {
+    /// Stop at once: messages still queued are dropped (`post_stop` runs).
+    #[default]
+    Stop,
+    /// Handle every message already queued, then stop (`post_stop` runs): for actors whose
+    /// queue holds data that must not be lost.
+    Drain,
+    /// A nested supervisor: stop its children in order first, then it.
+    Subtree,
+}
+
 /// How to start one child and how it appears in status and metrics.
 #[derive(Clone)]
 pub struct ChildSpec {
@@ -55,6 +68,8 @@ pub struct ChildSpec {
     pub key: String,
     /// Spawns an incarnation.
     pub start: StartFn,
+    /// How it is stopped on shutdown.
+    pub stop: StopMode,
 }
 
 impl fmt::Debug for ChildSpec {
@@ -77,7 +92,15 @@ impl ChildSpec {
             kind: kind.into(),
             key: key.into(),
             start: Arc::new(move |context| Box::pin(start(context))),
+            stop: StopMode::Stop,
         }
+    }
+
+    /// Makes the child drain its queue when stopped on shutdown.
+    #[must_use]
+    pub fn draining(mut self) -> Self {
+        self.stop = StopMode::Drain;
+        self
     }
 
     /// Builds the spec of a nested supervisor, so subtrees restart as a unit.
@@ -87,7 +110,7 @@ impl ChildSpec {
     ) -> Self {
         let key = key.into();
         let name = key.clone();
-        Self::new(SUPERVISOR_KIND, key, move |context: ChildContext| {
+        let mut spec = Self::new(SUPERVISOR_KIND, key, move |context: ChildContext| {
             let args = args();
             let name = name.clone();
             async move {
@@ -100,8 +123,45 @@ impl ChildSpec {
                 .await?;
                 Ok(actor.get_cell())
             }
-        })
+        });
+        spec.stop = StopMode::Subtree;
+        spec
     }
+}
+
+/// Stops one child by `deadline` as its spec says; kills it if it is still running then.
+async fn stop_child(spec: &ChildSpec, cell: ActorCell, deadline: tokio::time::Instant) {
+    let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+    let stopped = match spec.stop {
+        StopMode::Stop => stop_and_wait(&cell, left()).await,
+        StopMode::Drain => cell
+            .drain_and_wait(Some(left()))
+            .await
+            .map_err(|err| err.to_string()),
+        StopMode::Subtree => {
+            let nested: ActorRef<SupervisorMsg> = cell.clone().into();
+            let asked = nested
+                .call(
+                    |reply| SupervisorMsg::StopChildren { deadline, reply },
+                    Some(left()),
+                )
+                .await;
+            if !matches!(asked, Ok(ractor::rpc::CallResult::Success(()))) {
+                warn!(actor = %spec.key, "nested supervisor did not stop its children in time");
+            }
+            stop_and_wait(&cell, left()).await
+        }
+    };
+    if let Err(err) = stopped {
+        warn!(actor = %spec.key, kind = %spec.kind, error = %err, "child did not stop in time; killing it");
+        cell.kill();
+    }
+}
+
+async fn stop_and_wait(cell: &ActorCell, within: Duration) -> Result<(), String> {
+    cell.stop_and_wait(Some("shutdown".into()), Some(within))
+        .await
+        .map_err(|err| err.to_string())
 }
 
 /// Status kind of supervisors.
@@ -130,10 +190,10 @@ pub enum SupervisorMsg {
         /// The generation that failed; a stale timer finds a newer one and does nothing.
         generation: u64,
     },
-    /// Stop the children, last started first, each within `timeout`, then reply.
+    /// Stop the children, last started first, all by `deadline`, then reply.
     StopChildren {
-        /// How long each child may take to stop.
-        timeout: Duration,
+        /// When every child must have stopped; one still running then is killed.
+        deadline: tokio::time::Instant,
         /// Answered once all children are stopped.
         reply: RpcReplyPort<()>,
     },
@@ -231,16 +291,11 @@ impl Actor for Supervisor {
                     start_child(&myself, state, index).await?;
                 }
             }
-            SupervisorMsg::StopChildren { timeout, reply } => {
+            SupervisorMsg::StopChildren { deadline, reply } => {
                 state.stopping = true;
                 for child in state.children.iter_mut().rev() {
-                    if let Some(cell) = child.cell.take()
-                        && let Err(err) = cell
-                            .stop_and_wait(Some("shutdown".into()), Some(timeout))
-                            .await
-                    {
-                        warn!(actor = %child.spec.key, kind = %child.spec.kind, error = %err, "child did not stop in time; killing it");
-                        cell.kill();
+                    if let Some(cell) = child.cell.take() {
+                        stop_child(&child.spec, cell, deadline).await;
                     }
                     child.status.mark_stopped();
                 }
@@ -381,17 +436,26 @@ pub struct RootHandle {
 }
 
 impl RootHandle {
-    /// Stops the tree: children last-started first, each within `timeout`, then the root.
+    /// Stops the tree within `timeout`: children last-started first (nested supervisors
+    /// stop theirs in the same order, draining children handle what they hold), then the
+    /// root. A child still running at the deadline is killed.
     pub async fn shutdown(self, timeout: Duration) -> RootExit {
-        let stopped = ractor::call!(self.supervisor, |reply| SupervisorMsg::StopChildren {
-            timeout,
-            reply
-        });
-        if let Err(err) = stopped {
-            warn!(error = %err, "root supervisor did not answer the stop request");
+        let deadline = tokio::time::Instant::now() + timeout;
+        let stopped = self
+            .supervisor
+            .call(
+                |reply| SupervisorMsg::StopChildren { deadline, reply },
+                Some(timeout),
+            )
+            .await;
+        if !matches!(stopped, Ok(ractor::rpc::CallResult::Success(()))) {
+            warn!("the root supervisor did not stop its children by the deadline");
         }
         self.supervisor.stop(Some("shutdown".into()));
-        let exit = tokio::time::timeout(timeout, self.exit).await;
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_millis(100));
+        let exit = tokio::time::timeout(left, self.exit).await;
         self.guardian.stop(None);
         match exit {
             Ok(Ok(exit)) => exit,

@@ -20,7 +20,8 @@ use super::output::RecordSink;
 use super::params::{AggregatorSettings, RowSpec};
 use super::snapshot::SnapshotBoard;
 use crate::connection::shared::QualitySink;
-use crate::model::{Symbol, Venue};
+use crate::metrics::PIPELINE_LATENCY_SECONDS;
+use crate::model::{Symbol, UnixNanos, Venue};
 use crate::routing::RouteSlot;
 
 /// What an aggregator incarnation starts from.
@@ -60,6 +61,7 @@ pub struct AggregatorState {
     changed: bool,
     tick_waiting: Arc<AtomicBool>,
     ticker: tokio::task::JoinHandle<()>,
+    latency: metrics::Histogram,
 }
 
 impl AggregatorState {
@@ -82,6 +84,13 @@ impl AggregatorState {
         self.args.snapshots.publish(snapshot);
         self.changed = false;
     }
+}
+
+/// Seconds from `received` to now (0 if the wall clock stepped back).
+fn seconds_since(received: UnixNanos) -> f64 {
+    let nanos = UnixNanos::now().0.saturating_sub(received.0).max(0);
+    // Exact for any latency under 2^53 ns (104 days).
+    nanos as f64 / 1e9
 }
 
 impl Actor for AggregatorActor {
@@ -123,12 +132,14 @@ impl Actor for AggregatorActor {
         };
         args.route.install(myself);
         debug!(venue = %args.venue, symbol = %args.symbol, generation = args.generation, "aggregator started");
+        let latency = metrics::histogram!(PIPELINE_LATENCY_SECONDS, "venue" => args.venue.as_str());
         let mut state = AggregatorState {
             args,
             core,
             changed: true,
             tick_waiting,
             ticker,
+            latency,
         };
         state.publish();
         Ok(state)
@@ -141,6 +152,9 @@ impl Actor for AggregatorActor {
     ) -> Result<(), ActorProcessingErr> {
         state.ticker.abort();
         state.args.route.uninstall();
+        // Stopping (shutdown drains the mailbox first): the open bars go to persistence as
+        // partial bars, so every trade taken reaches the store.
+        state.core.report_open_bars();
         state.forward();
         Ok(())
     }
@@ -156,7 +170,11 @@ impl Actor for AggregatorActor {
             let routed = !matches!(message, AggregatorMsg::GetCounts(_) | AggregatorMsg::Tick);
             match message {
                 AggregatorMsg::Trades(trades) => {
+                    let received = trades.first().map(|t| t.received_at);
                     state.core.on_trades(trades);
+                    if let Some(received) = received {
+                        state.latency.record(seconds_since(received));
+                    }
                     state.args.status.record_data(unix_millis());
                 }
                 AggregatorMsg::Book(view) => state.core.on_book(view),

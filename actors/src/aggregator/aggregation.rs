@@ -124,6 +124,9 @@ impl AggregatorCore {
 
     /// Takes a batch of trades (admitted by the session: in order, without duplicates).
     pub fn on_trades(&mut self, trades: Vec<Trade>) {
+        if let Some(last) = trades.last() {
+            self.counts.last_trade = Some(last.id.clone());
+        }
         for trade in &trades {
             self.counts.trades += 1;
             if let Some(id) = trade.id.as_number() {
@@ -241,6 +244,7 @@ impl AggregatorCore {
                         grid,
                         cvd,
                         amended,
+                        partial: false,
                         params: self.settings.profile,
                     }))));
             }
@@ -291,6 +295,8 @@ impl AggregatorCore {
                     kind: QualityKind::KlineMismatch,
                     from_id: None,
                     to_id: None,
+                    from_time: None,
+                    to_time: None,
                     time: TimestampMs(mismatch.open_time),
                     cause: mismatch.to_string(),
                 };
@@ -357,6 +363,31 @@ impl AggregatorCore {
                     asks: view.asks.iter().take(depth).copied().collect(),
                     stats: book_stats(&view, self.settings.depth_imbalance_levels),
                 }))));
+        }
+    }
+
+    /// Reports the open 1-minute and 1-hour bars as partial records, for an aggregator that
+    /// stops: what it took up to now reaches the store. The state is left unchanged.
+    pub fn report_open_bars(&mut self) {
+        let Some(engine) = self.engine.as_ref() else {
+            return;
+        };
+        let grid = engine.params().grid;
+        for (timeframe, bar, cvd) in engine.open_bars() {
+            if matches!(timeframe, Timeframe::M1 | Timeframe::H1) {
+                self.out
+                    .push(CoreOutput::Record(Record::Bar(Box::new(BarRecord {
+                        venue: self.venue,
+                        symbol: self.symbol,
+                        timeframe,
+                        bar,
+                        grid,
+                        cvd,
+                        amended: false,
+                        partial: true,
+                        params: self.settings.profile,
+                    }))));
+            }
         }
     }
 

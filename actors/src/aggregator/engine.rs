@@ -245,6 +245,33 @@ impl Engine {
         }
     }
 
+    /// Returns the bars still open (the current minute and each longer timeframe's current
+    /// bar), non-empty ones only, with the session's cumulative delta: what a stopping
+    /// aggregator reports so that nothing it took is lost. The engine is left unchanged.
+    pub fn open_bars(&self) -> Vec<(Timeframe, Arc<Bar>, Qty)> {
+        let Some(open) = self.open_minute else {
+            return Vec::new();
+        };
+        let cvd = self
+            .session
+            .as_ref()
+            .map_or(Qty::ZERO, |s| s.totals.delta());
+        let minute = self
+            .minutes
+            .get(&open)
+            .filter(|bar| !bar.is_empty())
+            .map(|bar| (Timeframe::M1, Arc::new(bar.clone()), cvd));
+        minute
+            .into_iter()
+            .chain(
+                self.bars
+                    .iter()
+                    .filter(|(_, bar)| !bar.is_empty())
+                    .map(|(&timeframe, bar)| (timeframe, Arc::new(bar.clone()), cvd)),
+            )
+            .collect()
+    }
+
     fn open_at(&mut self, minute: i64) {
         self.open_minute = Some(minute);
         for timeframe in Timeframe::ALL.into_iter().skip(1) {

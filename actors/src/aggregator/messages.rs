@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ractor::RpcReplyPort;
 
-use crate::model::{BookView, InstrumentInfo, Kline, Qty, Trade};
+use crate::model::{BookView, InstrumentInfo, Kline, Qty, Trade, TradeId};
 
 /// Messages handled by [`super::AggregatorActor`].
 #[derive(Debug)]
@@ -36,6 +36,8 @@ pub struct AggregatorCounts {
     pub first_trade_id: Option<u64>,
     /// Last numeric trade id received.
     pub last_trade_id: Option<u64>,
+    /// Last trade id received, whatever its form (Bybit linear ids are UUIDs).
+    pub last_trade: Option<TradeId>,
     /// Book views received.
     pub book_updates: u64,
     /// Update id of the last book view.

@@ -31,6 +31,8 @@ pub struct BarRecord {
     pub cvd: Qty,
     /// True when a late trade changed an already reported bar (upsert it again).
     pub amended: bool,
+    /// True when the bar is reported before its period ended (the aggregator stopped).
+    pub partial: bool,
     /// The parameters its profile and order flow are computed with.
     pub params: ProfileParams,
 }

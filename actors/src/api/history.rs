@@ -38,6 +38,7 @@ struct Summed {
     cvd: Qty,
     base_bars: u64,
     amended: bool,
+    partial: bool,
     latest_end: i64,
 }
 
@@ -51,6 +52,8 @@ struct HistoryBar<T: Serialize> {
     base_bars: u64,
     /// True when a late trade changed a stored bar after it was first written.
     amended: bool,
+    /// True when a stored bar was written before its period ended (the daemon stopped).
+    partial: bool,
 }
 
 /// Encodes documents read newest first as the items of an answer, oldest first (each as the
@@ -216,6 +219,7 @@ impl Api {
                 cvd: bar.report.cvd,
                 base_bars: 0,
                 amended: false,
+                partial: false,
                 latest_end: i64::MIN,
             });
             let rebuilt = rebuild(bar, &grid);
@@ -230,6 +234,7 @@ impl Api {
             summed.bar.end = end;
             summed.base_bars += 1;
             summed.amended |= bar.amended;
+            summed.partial |= bar.partial;
         }
         let newest: Vec<Summed> = groups.into_values().rev().take(limit).collect();
         Ok((newest.into_iter().rev().collect(), Some(grid)))
@@ -286,6 +291,7 @@ impl Api {
                             close,
                             base_bars: s.base_bars,
                             amended: s.amended,
+                            partial: s.partial,
                         })
                     } else {
                         serde_json::to_value(HistoryBar {
@@ -294,6 +300,7 @@ impl Api {
                             close,
                             base_bars: s.base_bars,
                             amended: s.amended,
+                            partial: s.partial,
                         })
                     };
                     value

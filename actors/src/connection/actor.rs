@@ -84,6 +84,9 @@ pub struct ConnectionArgs {
     pub recorder: Option<Recorder>,
 }
 
+/// How long a stopping connection actor waits for its sessions to close their sockets.
+const SESSION_STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The connection actor of one venue.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ConnectionActor;
@@ -243,14 +246,28 @@ impl Actor for ConnectionActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        let mut sessions = Vec::new();
         for endpoint in &mut state.endpoints {
             for session in [endpoint.active.take(), endpoint.replacement.take()]
                 .into_iter()
                 .flatten()
             {
                 session.stop.stop(CloseReason::Shutdown);
+                sessions.push(session);
             }
             metrics::gauge!(WS_CONNECTED, "venue" => state.args.venue.as_str(), "endpoint" => endpoint.endpoint.name).set(0.0);
+        }
+        // Wait for the sessions to send their close frames and route their last frame, so
+        // nothing they read is still on its way when the aggregators drain.
+        let deadline = tokio::time::Instant::now() + SESSION_STOP_TIMEOUT;
+        for session in &mut sessions {
+            if tokio::time::timeout_at(deadline, &mut session.task)
+                .await
+                .is_err()
+            {
+                warn!(venue = %state.args.venue, session = session.id, "a session did not close in time; aborting it");
+                session.task.abort();
+            }
         }
         Ok(())
     }
@@ -523,6 +540,15 @@ impl ConnectionState {
             info!(endpoint = name, session, reason = %reason, "socket closed; the replacement takes over");
             endpoint.active = Some(replacement);
             return;
+        }
+        if endpoint.has_trades {
+            // Trades may be missed until a new socket streams; venues without contiguous
+            // ids record the time range when the first trade comes back.
+            for symbol in &self.args.symbols {
+                if let Some(cursor) = self.args.cursors.get(*symbol) {
+                    cursor.trades_interrupted();
+                }
+            }
         }
         let delay = backoff.random(endpoint.attempt);
         endpoint.attempt = endpoint.attempt.saturating_add(1);

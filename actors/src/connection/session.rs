@@ -39,8 +39,8 @@ use crate::metrics::{
     WS_RECEIVED_BYTES_TOTAL,
 };
 use crate::model::{
-    BookSnapshot, Control, DataQualityEvent, MarketEvent, QualityKind, Symbol, Trade, UnixNanos,
-    Venue,
+    BookSnapshot, Control, DataQualityEvent, MarketEvent, QualityKind, Symbol, TimestampMs, Trade,
+    UnixNanos, Venue,
 };
 use crate::recorder::Recorder;
 use crate::routing::RouteSlot;
@@ -577,6 +577,17 @@ impl Reader<'_> {
         if admitted.duplicates > 0 {
             metrics::counter!(WS_DUPLICATES_DROPPED_TOTAL, "venue" => self.venue().as_str())
                 .increment(admitted.duplicates);
+        }
+        if let Some((from, to)) = admitted.time_gap {
+            self.args.quality.record(
+                DataQualityEvent::now(
+                    self.venue(),
+                    Some(symbol),
+                    QualityKind::TradeGap,
+                    "trades may be missing between these times: the socket was lost",
+                )
+                .with_times(TimestampMs(from), TimestampMs(to)),
+            );
         }
         for (from, to) in admitted.gaps {
             self.args.quality.record(

@@ -31,6 +31,11 @@ struct TradeCursor {
     /// Recently forwarded ids of venues without contiguous ids (Bybit).
     recent: HashSet<TradeId>,
     recent_order: VecDeque<TradeId>,
+    /// Exchange time of the last forwarded trade (ms).
+    last_time: Option<i64>,
+    /// Set when the socket carrying this symbol's trades was lost: the next trade closes a
+    /// time range in which trades may be missing (venues without contiguous ids).
+    broken: bool,
 }
 
 /// The state of a symbol's local book, for status.
@@ -65,6 +70,10 @@ pub struct Admitted {
     pub duplicates: u64,
     /// Missing id ranges (inclusive).
     pub gaps: Vec<(u64, u64)>,
+    /// For venues without contiguous ids, after a lost socket: the exchange times (ms,
+    /// inclusive) of the last trade before the loss and the first one after it, between
+    /// which trades may be missing.
+    pub time_gap: Option<(i64, i64)>,
 }
 
 impl SymbolCursor {
@@ -104,9 +113,24 @@ impl SymbolCursor {
                     }
                 }
             }
+            let time = trade.trade_time.as_millis();
+            if cursor.broken {
+                cursor.broken = false;
+                if venue.exchange() != crate::model::Exchange::Binance
+                    && let Some(last) = cursor.last_time
+                {
+                    admitted.time_gap = Some((last, time));
+                }
+            }
+            cursor.last_time = Some(cursor.last_time.map_or(time, |last| last.max(time)));
             admitted.trades.push(trade);
         }
         admitted
+    }
+
+    /// Notes that the socket carrying this symbol's trades was lost without a replacement.
+    pub fn trades_interrupted(&self) {
+        lock(&self.trades).broken = true;
     }
 
     /// Returns the last forwarded Binance trade id.

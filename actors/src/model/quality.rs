@@ -66,6 +66,14 @@ pub struct DataQualityEvent {
     pub from_id: Option<u64>,
     /// Last missing id, when known.
     pub to_id: Option<u64>,
+    /// Start of the time range (exchange trade time, inclusive) in which data may be
+    /// missing, for venues whose ids are not contiguous (Bybit): the last trade before the
+    /// loss.
+    #[serde(default)]
+    pub from_time: Option<TimestampMs>,
+    /// End of that range (inclusive): the first trade after the loss.
+    #[serde(default)]
+    pub to_time: Option<TimestampMs>,
     /// When it was detected.
     pub time: TimestampMs,
     /// Why, in a few words (`"sequence break"`, `"transport timeout"`, a venue message).
@@ -86,6 +94,8 @@ impl DataQualityEvent {
             kind,
             from_id: None,
             to_id: None,
+            from_time: None,
+            to_time: None,
             time: TimestampMs::now(),
             cause: cause.into(),
         }
@@ -96,6 +106,14 @@ impl DataQualityEvent {
     pub fn with_range(mut self, from_id: u64, to_id: u64) -> Self {
         self.from_id = Some(from_id);
         self.to_id = Some(to_id);
+        self
+    }
+
+    /// Sets the time range (inclusive) in which data may be missing.
+    #[must_use]
+    pub fn with_times(mut self, from: TimestampMs, to: TimestampMs) -> Self {
+        self.from_time = Some(from);
+        self.to_time = Some(to);
         self
     }
 }

@@ -154,6 +154,8 @@ mod tests {
             kind: QualityKind::Reconnect,
             from_id: None,
             to_id: None,
+            from_time: None,
+            to_time: None,
             time: TimestampMs(time),
             cause: String::new(),
         })

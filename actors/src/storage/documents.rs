@@ -97,6 +97,10 @@ pub struct StoredBar {
     pub params: BarParams,
     /// True when a late trade changed the bar after it was first stored.
     pub amended: bool,
+    /// True when the bar was stored before its period ended, because the daemon stopped:
+    /// it holds the trades received until then.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// An absorption row of a stored bar.
@@ -176,6 +180,7 @@ impl StoredBar {
             absorption,
             params: BarParams::of(params),
             amended: record.amended,
+            partial: record.partial,
         }
     }
 }

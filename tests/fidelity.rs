@@ -1,0 +1,242 @@
+//! End to end: the daemon against the simulated exchange on all four venues, with the
+//! embedded store. A known finite stream is generated while the sockets are forced to drop;
+//! after a graceful shutdown, what the store holds is reconciled with what was generated:
+//! raw trades one for one, 1m and 1h bar totals exactly, and every missing trade inside a
+//! recorded gap.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::live::{LONG, config_for, sym, wait_book_synced, wait_until};
+use wadm::app::Daemon;
+use wadm::simulator::{Misbehaviour, SimConfig, Simulator, render};
+use wadm_actors::model::{DataQualityEvent, Qty, QualityKind, Side, Trade, Venue};
+use wadm_actors::storage::{Document, Kind, MAX_READ_LIMIT, Query, SharedStore};
+
+const SYMBOLS: [&str; 2] = ["BTCUSDT", "ETHUSDT"];
+/// Steps of the stream: one every 5 ms, so about 6 s of trading.
+const STEPS: u64 = 1_200;
+
+/// Reads every document of `kind` for one (venue, symbol), or venue-wide with `symbol` None.
+async fn read_all(
+    store: &SharedStore,
+    kind: Kind,
+    venue: Venue,
+    symbol: Option<&str>,
+) -> Vec<Document> {
+    let query = Query {
+        kind,
+        venue: Some(venue),
+        symbol: symbol.map(sym),
+        from: 0,
+        to: i64::MAX / 2,
+        limit: MAX_READ_LIMIT,
+        order: wadm_actors::storage::Order::OldestFirst,
+    };
+    let documents = store.read(query).await.unwrap();
+    assert!(documents.len() < MAX_READ_LIMIT, "the read was truncated");
+    documents
+}
+
+/// (trades, buy volume, sell volume) summed over the stored bars of `kind`.
+async fn bar_totals(
+    store: &SharedStore,
+    kind: Kind,
+    venue: Venue,
+    symbol: &str,
+) -> (u64, Qty, Qty) {
+    let mut totals = (0, Qty::ZERO, Qty::ZERO);
+    for document in read_all(store, kind, venue, Some(symbol)).await {
+        let Document::Bar(bar) = document else {
+            panic!("a {kind:?} read returned {document:?}");
+        };
+        totals.0 += bar.report.trades;
+        totals.1 += bar.report.buy_volume;
+        totals.2 += bar.report.sell_volume;
+    }
+    totals
+}
+
+/// Whether a generated trade the store does not hold lies inside a recorded gap: an id range
+/// (Binance) or a time range (Bybit, whose ids are not contiguous).
+fn covered(gaps: &[DataQualityEvent], id: u64, time: i64) -> bool {
+    gaps.iter().any(|gap| {
+        let by_id = matches!((gap.from_id, gap.to_id), (Some(from), Some(to)) if (from..=to).contains(&id));
+        let by_time = matches!((gap.from_time, gap.to_time), (Some(from), Some(to)) if (from.0..=to.0).contains(&time));
+        by_id || by_time
+    })
+}
+
+/// The id `venue` gives the simulator's trade `id`, as text.
+fn venue_id(venue: Venue, id: u64) -> String {
+    match venue {
+        Venue::BinanceSpot | Venue::BinanceUsdm => id.to_string(),
+        Venue::BybitSpot | Venue::BybitLinear => render::bybit_trade_id(venue, id),
+    }
+}
+
+/// Drops every venue's sockets, abruptly or cleanly, once the stream reaches `step`.
+async fn disconnect_at(sim: &Simulator, step: u64, clean: bool) {
+    wait_until(LONG, &format!("step {step}"), || async {
+        Venue::ALL.iter().all(|&v| sim.counters(v).steps >= step)
+    })
+    .await;
+    for venue in Venue::ALL {
+        sim.misbehave(venue, Misbehaviour::Disconnect { clean })
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_trades_and_bars_reconcile_with_the_generated_stream_across_forced_disconnects() {
+    let mut sim_config = SimConfig::local(&Venue::ALL, &SYMBOLS);
+    sim_config.record_trades = true;
+    sim_config.gated = true;
+    sim_config.pace = wadm::simulator::Pace::RealTime {
+        tick: Duration::from_millis(5),
+    };
+    sim_config.params.steps = Some(STEPS);
+    let sim = Simulator::start(sim_config).await.unwrap();
+    let config = config_for(
+        &sim,
+        &Venue::ALL,
+        &SYMBOLS,
+        &[("WADM__PERSISTENCE__RAW_TRADES", "true")],
+    );
+    let daemon = Daemon::start(config).await.unwrap();
+    let store = std::sync::Arc::clone(&daemon.store);
+    for venue in Venue::ALL {
+        // Before the markets start only books move: every subscription answered and every
+        // book synced is the ready state.
+        wait_until(LONG, &format!("{venue} subscribed"), || async {
+            daemon.connection_status(venue).await.is_some_and(|s| {
+                s.subscriptions.total > 0 && s.subscriptions.acked == s.subscriptions.total
+            })
+        })
+        .await;
+        for symbol in SYMBOLS {
+            wait_book_synced(&daemon, venue, symbol).await;
+        }
+    }
+
+    sim.start_markets().await;
+    disconnect_at(&sim, STEPS / 3, false).await;
+    disconnect_at(&sim, 2 * STEPS / 3, true).await;
+    wait_until(LONG, "the end of the stream", || async {
+        sim.finished(STEPS)
+    })
+    .await;
+    // Everything generated after the last reconnection arrives: each aggregator has the
+    // stream's last trade.
+    wait_until(LONG, "the last trades", || async {
+        let mut all = true;
+        for venue in Venue::ALL {
+            for symbol in SYMBOLS {
+                let last = sim
+                    .totals(venue, sym(symbol))
+                    .last_id
+                    .map(|id| venue_id(venue, id));
+                let counts = daemon.aggregator_counts(venue, sym(symbol)).await;
+                all &= counts.is_some_and(|c| c.last_trade.map(|id| id.to_string()) == last);
+            }
+        }
+        all
+    })
+    .await;
+    // The shutdown closes the open bars as partial bars and flushes persistence.
+    daemon.shutdown().await.unwrap();
+
+    let mut missing_total = 0;
+    for venue in Venue::ALL {
+        let gaps: Vec<DataQualityEvent> = read_all(&store, Kind::DataQuality, venue, None)
+            .await
+            .into_iter()
+            .filter_map(|d| match d {
+                Document::Quality(event) if event.kind == QualityKind::TradeGap => Some(event),
+                _ => None,
+            })
+            .collect();
+        let reconnects = read_all(&store, Kind::DataQuality, venue, None)
+            .await
+            .into_iter()
+            .filter(|d| matches!(d, Document::Quality(e) if e.kind == QualityKind::Reconnect))
+            .count();
+        assert!(
+            reconnects >= 2,
+            "{venue}: both drops are recorded ({reconnects})"
+        );
+        for symbol in SYMBOLS {
+            let generated = sim.totals(venue, sym(symbol));
+            assert!(generated.trades > 1_000, "{venue} {symbol}: a real stream");
+            let stored: BTreeMap<String, Trade> =
+                read_all(&store, Kind::Trades, venue, Some(symbol))
+                    .await
+                    .into_iter()
+                    .map(|d| match d {
+                        Document::Trade(t) => (t.id.to_string(), t),
+                        other => panic!("a trades read returned {other:?}"),
+                    })
+                    .collect();
+            let symbol_gaps: Vec<DataQualityEvent> = gaps
+                .iter()
+                .filter(|g| g.symbol == Some(sym(symbol)))
+                .cloned()
+                .collect();
+            let mut expected = (0u64, Qty::ZERO, Qty::ZERO);
+            let mut missing = 0;
+            for trade in &generated.recorded {
+                match stored.get(&venue_id(venue, trade.id)) {
+                    Some(kept) => {
+                        assert_eq!(
+                            (kept.price, kept.qty, kept.side, kept.trade_time.0),
+                            (trade.price, trade.qty, trade.side, trade.time),
+                            "{venue} {symbol} trade {}",
+                            trade.id
+                        );
+                        expected.0 += 1;
+                        match trade.side {
+                            Side::Buy => expected.1 += trade.qty,
+                            Side::Sell => expected.2 += trade.qty,
+                        }
+                    }
+                    None => {
+                        assert!(
+                            covered(&symbol_gaps, trade.id, trade.time),
+                            "{venue} {symbol}: trade {} at {} is missing outside every recorded gap {symbol_gaps:?}",
+                            trade.id,
+                            trade.time
+                        );
+                        missing += 1;
+                    }
+                }
+            }
+            assert_eq!(
+                stored.len() as u64,
+                expected.0,
+                "{venue} {symbol}: every stored trade was generated, once"
+            );
+            assert_eq!(
+                expected.0 + missing,
+                generated.trades,
+                "{venue} {symbol}: stored + missing = generated"
+            );
+            for kind in [Kind::Bars1m, Kind::Bars1h] {
+                assert_eq!(
+                    bar_totals(&store, kind, venue, symbol).await,
+                    expected,
+                    "{venue} {symbol}: {kind:?} totals = the stored trades'"
+                );
+            }
+            missing_total += missing;
+        }
+    }
+    assert!(
+        missing_total > 0,
+        "trades generated while the sockets were down must be missing (and covered by gaps)"
+    );
+    sim.stop().await;
+}

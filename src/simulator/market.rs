@@ -321,7 +321,8 @@ impl Market {
                             Err(mpsc::error::TryRecvError::Disconnected) => return,
                         }
                     }
-                    if self.conns.is_empty() || !self.generating() {
+                    let subscribed = self.subscribers.values().any(|s| !s.is_empty());
+                    if !subscribed || !self.generating() {
                         // Nobody to serve or nothing to generate: wait for a command instead
                         // of spinning.
                         match commands.recv().await {
@@ -330,6 +331,10 @@ impl Market {
                         }
                     } else {
                         deliveries.extend(self.generate(TimestampMs::now().as_millis()));
+                        if deliveries.is_empty() {
+                            // Nothing to send means no backpressure: let the sockets run.
+                            tokio::task::yield_now().await;
+                        }
                     }
                     deliveries
                 }

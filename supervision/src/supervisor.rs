@@ -293,11 +293,28 @@ impl Actor for Supervisor {
             }
             SupervisorMsg::StopChildren { deadline, reply } => {
                 state.stopping = true;
-                for child in state.children.iter_mut().rev() {
-                    if let Some(cell) = child.cell.take() {
-                        stop_child(&child.spec, cell, deadline).await;
+                // Last started first; a run of draining siblings drains concurrently.
+                let mut index = state.children.len();
+                while index > 0 {
+                    let end = index;
+                    let draining = state.children[index - 1].spec.stop == StopMode::Drain;
+                    index -= 1;
+                    while draining
+                        && index > 0
+                        && state.children[index - 1].spec.stop == StopMode::Drain
+                    {
+                        index -= 1;
                     }
-                    child.status.mark_stopped();
+                    let group = &mut state.children[index..end];
+                    let stops = group.iter_mut().rev().filter_map(|child| {
+                        let cell = child.cell.take()?;
+                        let child: &Child = child;
+                        Some(stop_child(&child.spec, cell, deadline))
+                    });
+                    futures_util::future::join_all(stops).await;
+                    for child in group {
+                        child.status.mark_stopped();
+                    }
                 }
                 let _ = reply.send(());
             }

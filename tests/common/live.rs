@@ -33,6 +33,24 @@ pub fn config_for(
     symbols: &[&str],
     overrides: &[(&str, &str)],
 ) -> Config {
+    let env = env_for(sim, venues, symbols, overrides);
+    config::load(&LoadOptions {
+        defaults_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")),
+        config_file: None,
+        env,
+    })
+    .unwrap_or_else(|err| panic!("{err}"))
+    .config
+}
+
+/// The environment that configures a daemon collecting `symbols` on `venues` from `sim`,
+/// with fast timeouts and its store in a fresh directory; `overrides` come last.
+pub fn env_for(
+    sim: &Simulator,
+    venues: &[Venue],
+    symbols: &[&str],
+    overrides: &[(&str, &str)],
+) -> BTreeMap<String, String> {
     // The daemon outlives this function: its store goes under the build's scratch directory
     // (removed by `cargo clean`), one directory per daemon.
     let data = tempfile::Builder::new()
@@ -63,13 +81,7 @@ pub fn config_for(
     for (key, value) in FAST.iter().chain(overrides) {
         env.insert((*key).to_owned(), (*value).to_owned());
     }
-    config::load(&LoadOptions {
-        defaults_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")),
-        config_file: None,
-        env,
-    })
-    .unwrap_or_else(|err| panic!("{err}"))
-    .config
+    env
 }
 
 /// Starts a simulator of `venues` x `symbols` and a daemon collecting from it.

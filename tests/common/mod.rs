@@ -101,6 +101,7 @@ impl Daemon {
             Ok(status) => status,
             Err(_) => {
                 let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
+                self.seen.extend(self.lines.try_iter());
                 panic!(
                     "wadm did not exit within {timeout:?}; stderr so far:\n{}",
                     self.seen.join("\n")

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tracing::{Instrument as _, debug, info_span};
+use tracing::{Instrument as _, debug, info, info_span};
 use wadm_supervision::{ActorEntry, unix_millis};
 
 use super::aggregation::{AggregatorCore, CoreOutput};
@@ -156,6 +156,17 @@ impl Actor for AggregatorActor {
         // partial bars, so every trade taken reaches the store.
         state.core.report_open_bars();
         state.forward();
+        let counts = state.core.counts();
+        info!(
+            venue = %state.args.venue,
+            symbol = %state.args.symbol,
+            generation = state.args.generation,
+            trades = counts.trades,
+            buy_volume = %counts.buy_volume,
+            sell_volume = %counts.sell_volume,
+            route_dropped = state.args.route.dropped(),
+            "aggregator stopped"
+        );
         Ok(())
     }
 

@@ -41,6 +41,8 @@ pub const DATA_QUALITY_EVENTS_TOTAL: &str = "wadm_data_quality_events_total";
 pub const ROUTER_MESSAGES_TOTAL: &str = "wadm_router_messages_total";
 /// Counter: messages not delivered to an aggregator, by `venue` and `reason`.
 pub const ROUTER_DROPPED_TOTAL: &str = "wadm_router_dropped_total";
+/// Counter: trades inside messages not delivered to an aggregator, by `venue` and `reason`.
+pub const ROUTER_TRADES_DROPPED_TOTAL: &str = "wadm_router_trades_dropped_total";
 /// Counter: trades taken into bars, by `venue`.
 pub const AGGREGATOR_TRADES_TOTAL: &str = "wadm_aggregator_trades_total";
 /// Counter: late trades (for a closed minute) that amended bars, by `venue`.
@@ -158,6 +160,10 @@ pub fn describe() {
     describe_counter!(
         DATA_QUALITY_EVENTS_TOTAL,
         "Data-quality events (gaps, resyncs, reconnects, rejections, drops), by venue and kind."
+    );
+    describe_counter!(
+        ROUTER_TRADES_DROPPED_TOTAL,
+        "Trades inside messages not delivered to an aggregator, by venue and reason (overload, no_aggregator, aggregator_restart)."
     );
     describe_counter!(
         ROUTER_MESSAGES_TOTAL,

@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use ractor::ActorRef;
 
 use crate::aggregator::AggregatorMsg;
-use crate::metrics::{ROUTER_DROPPED_TOTAL, ROUTER_MESSAGES_TOTAL};
+use crate::metrics::{ROUTER_DROPPED_TOTAL, ROUTER_MESSAGES_TOTAL, ROUTER_TRADES_DROPPED_TOTAL};
 use crate::model::{Symbol, Venue};
 
 /// Why a message was not delivered.
@@ -48,9 +48,12 @@ pub struct RouteSlot {
     symbol: Symbol,
     actor: RwLock<Option<ActorRef<AggregatorMsg>>>,
     in_flight: AtomicUsize,
+    /// Trades inside the messages in flight.
+    in_flight_trades: AtomicU64,
     capacity: usize,
     sent: AtomicU64,
     dropped: AtomicU64,
+    dropped_trades: AtomicU64,
 }
 
 impl RouteSlot {
@@ -60,9 +63,11 @@ impl RouteSlot {
             symbol,
             actor: RwLock::new(None),
             in_flight: AtomicUsize::new(0),
+            in_flight_trades: AtomicU64::new(0),
             capacity: capacity.max(1),
             sent: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            dropped_trades: AtomicU64::new(0),
         }
     }
 
@@ -80,10 +85,16 @@ impl RouteSlot {
     /// counted as dropped.
     pub fn install(&self, actor: ActorRef<AggregatorMsg>) {
         let lost = self.in_flight.swap(0, Ordering::AcqRel);
+        let lost_trades = self.in_flight_trades.swap(0, Ordering::AcqRel);
         if lost > 0 {
-            self.count_drops(lost as u64, "aggregator_restart");
+            self.count_drops(lost as u64, lost_trades, "aggregator_restart");
         }
         *self.actor.write().unwrap_or_else(|p| p.into_inner()) = Some(actor);
+    }
+
+    /// Returns the current aggregator incarnation, if one is installed.
+    pub fn actor(&self) -> Option<ActorRef<AggregatorMsg>> {
+        self.actor.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Removes the aggregator (it is stopping).
@@ -93,21 +104,23 @@ impl RouteSlot {
 
     /// Sends a message to the aggregator without waiting.
     pub fn send(&self, message: AggregatorMsg) -> Result<(), RouteError> {
+        let trades = message.trade_count();
         if self.in_flight.load(Ordering::Acquire) >= self.capacity {
-            self.count_drops(1, RouteError::Overloaded.reason());
+            self.count_drops(1, trades, RouteError::Overloaded.reason());
             return Err(RouteError::Overloaded);
         }
         let guard = self.actor.read().unwrap_or_else(|p| p.into_inner());
         let Some(actor) = guard.as_ref() else {
             drop(guard);
-            self.count_drops(1, RouteError::NoAggregator.reason());
+            self.count_drops(1, trades, RouteError::NoAggregator.reason());
             return Err(RouteError::NoAggregator);
         };
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.in_flight_trades.fetch_add(trades, Ordering::AcqRel);
         if actor.cast(message).is_err() {
             drop(guard);
-            self.done();
-            self.count_drops(1, RouteError::NoAggregator.reason());
+            self.done(trades);
+            self.count_drops(1, trades, RouteError::NoAggregator.reason());
             return Err(RouteError::NoAggregator);
         }
         self.sent.fetch_add(1, Ordering::Relaxed);
@@ -115,13 +128,19 @@ impl RouteSlot {
         Ok(())
     }
 
-    /// Called by the aggregator for each routed message it has handled.
-    pub fn done(&self) {
+    /// Called by the aggregator for each routed message it has handled, with the number of
+    /// trades it held.
+    pub fn done(&self, trades: u64) {
         // Saturating: a message of a previous incarnation may be handled after an install.
         let _ = self
             .in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 Some(n.saturating_sub(1))
+            });
+        let _ = self
+            .in_flight_trades
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(trades))
             });
     }
 
@@ -140,10 +159,20 @@ impl RouteSlot {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    fn count_drops(&self, count: u64, reason: &'static str) {
+    /// Returns the number of trades inside dropped messages.
+    pub fn dropped_trades(&self) -> u64 {
+        self.dropped_trades.load(Ordering::Relaxed)
+    }
+
+    fn count_drops(&self, count: u64, trades: u64, reason: &'static str) {
         self.dropped.fetch_add(count, Ordering::Relaxed);
         metrics::counter!(ROUTER_DROPPED_TOTAL, "venue" => self.venue.as_str(), "reason" => reason)
             .increment(count);
+        if trades > 0 {
+            self.dropped_trades.fetch_add(trades, Ordering::Relaxed);
+            metrics::counter!(ROUTER_TRADES_DROPPED_TOTAL, "venue" => self.venue.as_str(), "reason" => reason)
+                .increment(trades);
+        }
     }
 }
 

@@ -110,6 +110,8 @@ pub enum MarketCommand {
     Misbehave(Misbehaviour),
     /// Start generating (a gated market waits for this).
     Start,
+    /// Stop generating trades until the next `Start`.
+    Pause,
 }
 
 /// One simulated instrument.
@@ -322,9 +324,10 @@ impl Market {
                         }
                     }
                     let subscribed = self.subscribers.values().any(|s| !s.is_empty());
-                    if !subscribed || !self.generating() {
-                        // Nobody to serve or nothing to generate: wait for a command instead
-                        // of spinning.
+                    if !subscribed || !self.running || !self.generating() {
+                        // Nobody to serve, not started (a gated full-speed market does not
+                        // even move its books) or nothing left to generate: wait for a
+                        // command instead of spinning.
                         match commands.recv().await {
                             Some(command) => deliveries.extend(self.command(command)),
                             None => return,
@@ -427,6 +430,10 @@ impl Market {
             MarketCommand::Misbehave(misbehaviour) => self.misbehave(misbehaviour),
             MarketCommand::Start => {
                 self.running = true;
+                Vec::new()
+            }
+            MarketCommand::Pause => {
+                self.running = false;
                 Vec::new()
             }
         }

@@ -243,6 +243,13 @@ impl Simulator {
         }
     }
 
+    /// Stops generating trades until [`Simulator::start_markets`].
+    pub async fn pause_markets(&self) {
+        for handle in self.inner.venues.values() {
+            let _ = handle.commands.send(MarketCommand::Pause).await;
+        }
+    }
+
     /// Returns true once every venue has generated its finite stream (`params.steps`).
     pub fn finished(&self, steps: u64) -> bool {
         self.inner

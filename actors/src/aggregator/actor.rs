@@ -165,6 +165,7 @@ impl Actor for AggregatorActor {
             buy_volume = %counts.buy_volume,
             sell_volume = %counts.sell_volume,
             route_dropped = state.args.route.dropped(),
+            route_dropped_trades = state.args.route.dropped_trades(),
             "aggregator stopped"
         );
         Ok(())
@@ -179,6 +180,7 @@ impl Actor for AggregatorActor {
         let span = info_span!("actor", kind = "aggregator", venue = %state.args.venue, symbol = %state.args.symbol, generation = state.args.generation);
         async {
             let routed = !matches!(message, AggregatorMsg::GetCounts(_) | AggregatorMsg::Tick);
+            let trades = message.trade_count();
             match message {
                 AggregatorMsg::Trades(trades) => {
                     let received = trades.first().map(|t| t.received_at);
@@ -204,7 +206,7 @@ impl Actor for AggregatorActor {
             }
             if routed {
                 state.changed = true;
-                state.args.route.done();
+                state.args.route.done(trades);
                 state.args.status.record_messages(1);
                 state
                     .args

@@ -23,6 +23,16 @@ pub enum AggregatorMsg {
     Tick,
 }
 
+impl AggregatorMsg {
+    /// Returns the number of trades the message holds.
+    pub fn trade_count(&self) -> u64 {
+        match self {
+            AggregatorMsg::Trades(trades) => trades.len() as u64,
+            _ => 0,
+        }
+    }
+}
+
 /// What an aggregator has seen, for status and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AggregatorCounts {

@@ -1,0 +1,617 @@
+//! `cargo bench --bench pipeline [-- --symbols N --steps N --latency-seconds N]`: the whole
+//! daemon (the release `wadm` binary, its own process) against the simulated exchange on all
+//! four venues, compared with a minimal reader that only parses the same frames (the
+//! ceiling).
+//!
+//! Phases, each on a fresh simulator with the same generator, seed and finite number of
+//! steps, started once every subscription is in place (a gated stream), at full speed (the
+//! simulator generates as fast as the slowest socket reads):
+//!
+//! 1. **ceiling**: one socket per venue endpoint, subscribed to the daemon's topics, every
+//!    text frame parsed by the venue parser and dropped;
+//! 2. **daemon, raw trades off**: until every generated trade is in the aggregators;
+//! 3. **daemon, raw trades on**: until every trade is also written to the embedded store;
+//! 4. **latency**: the simulator paced at about 50,000 frames/s (raw trades on) for
+//!    `--latency-seconds`; p99 of `wadm_pipeline_latency_seconds` over that window.
+//!
+//! The daemon's throughput, latency histogram and drops come from its `/metrics`, its peak
+//! RSS from `/proc/<pid>/status` (`VmHWM`). The simulator runs in this process and shares the
+//! machine's cores with the daemon, as it does with the ceiling reader.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio_tungstenite::tungstenite::Message;
+use wadm::config::{self, Config, LoadOptions};
+use wadm::simulator::{GeneratorParams, Pace, SimConfig, Simulator};
+use wadm_actors::connection::parser_for;
+use wadm_actors::connection::protocol::{self, endpoints, subscribe_request};
+use wadm_actors::model::{MarketEvent, UnixNanos, Venue};
+
+/// Twenty symbols per venue.
+const SYMBOLS: [&str; 20] = [
+    "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "LTCUSDT",
+    "DOTUSDT", "LINKUSDT", "AVAXUSDT", "TRXUSDT", "ATOMUSDT", "NEARUSDT", "APTUSDT", "ARBUSDT",
+    "OPUSDT", "SUIUSDT", "FILUSDT", "ETCUSDT",
+];
+
+/// How long any phase may take before it is reported as incomplete.
+const PHASE_LIMIT: Duration = Duration::from_secs(300);
+
+struct Options {
+    symbols: usize,
+    steps: u64,
+    latency_seconds: u64,
+}
+
+fn sim_config(symbols: &[&str], pace: Pace, steps: Option<u64>) -> SimConfig {
+    let mut config = SimConfig::local(&Venue::ALL, symbols);
+    config.pace = pace;
+    config.gated = true;
+    config.params = GeneratorParams {
+        max_trades_per_step: 3,
+        depth_every: 1,
+        kline_every: 50,
+        book_levels: 20,
+        seed: 11,
+        steps,
+    };
+    config
+}
+
+/// The daemon's environment for `sim`.
+fn env_for(
+    sim: &Simulator,
+    symbols: &[&str],
+    data: &std::path::Path,
+    raw: bool,
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        (
+            "COLLECTORS_ENABLED".to_owned(),
+            "binance-spot,binance-usdm,bybit-spot,bybit-linear".to_owned(),
+        ),
+        ("WADM__API__BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        (
+            "WADM__LOG__LEVEL".to_owned(),
+            "warn,wadm::app=info".to_owned(),
+        ),
+        (
+            "WADM__STORAGE__EMBEDDED__PATH".to_owned(),
+            data.display().to_string(),
+        ),
+        ("WADM__PERSISTENCE__RAW_TRADES".to_owned(), raw.to_string()),
+        // A stream generated as fast as it is read has no pauses: no watchdog may trip.
+        (
+            "WADM__CONNECTION__TRANSPORT_TIMEOUT".to_owned(),
+            "120s".to_owned(),
+        ),
+        (
+            "WADM__CONNECTION__BOOK_TIMEOUT".to_owned(),
+            "120s".to_owned(),
+        ),
+        (
+            "WADM__CONNECTION__TRADE_TIMEOUT".to_owned(),
+            "120s".to_owned(),
+        ),
+    ];
+    for venue in Venue::ALL {
+        let key = venue.as_str().replace('-', "_").to_ascii_uppercase();
+        env.push((format!("WADM__VENUES__{key}__SYMBOLS"), symbols.join(",")));
+        env.push((
+            format!("WADM__VENUES__{key}__WS_URL"),
+            sim.ws_url(venue).to_string(),
+        ));
+        env.push((
+            format!("WADM__VENUES__{key}__REST_URL"),
+            sim.rest_url().to_string(),
+        ));
+    }
+    env
+}
+
+fn load(env: &[(String, String)]) -> Config {
+    config::load(&LoadOptions {
+        defaults_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")),
+        config_file: None,
+        env: env.iter().cloned().collect(),
+    })
+    .unwrap()
+    .config
+}
+
+/// Subscribe requests the configuration's topics take on `venue`.
+fn subscribe_requests(config: &Config, venue: Venue) -> u64 {
+    let venue_config = config.venues.iter().find(|v| v.venue == venue).unwrap();
+    let per_request = protocol::limits(venue).max_topics_per_request;
+    endpoints(
+        venue,
+        &venue_config.ws_url,
+        &venue_config.symbols,
+        &venue_config.streams,
+    )
+    .iter()
+    .map(|e| e.topics.len().div_ceil(per_request) as u64)
+    .sum()
+}
+
+async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    let mut next_note = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        if Instant::now() > deadline {
+            println!("  ! {what}: not reached within {limit:?}");
+            return false;
+        }
+        if Instant::now() > next_note {
+            println!("  ... waiting for {what}");
+            next_note += Duration::from_secs(10);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+fn total_trades(sim: &Simulator, symbols: &[&str]) -> u64 {
+    Venue::ALL
+        .iter()
+        .flat_map(|&v| symbols.iter().map(move |s| (v, *s)))
+        .map(|(v, s)| {
+            sim.totals(v, wadm_actors::model::Symbol::new(s).unwrap())
+                .trades
+        })
+        .sum()
+}
+
+fn frames_sent(sim: &Simulator) -> u64 {
+    Venue::ALL
+        .iter()
+        .map(|&v| sim.counters(v).frames_sent)
+        .sum()
+}
+
+struct Throughput {
+    frames_per_s: f64,
+    trades_per_s: f64,
+    seconds: f64,
+    complete: bool,
+}
+
+/// Phase 1: parse-only readers.
+async fn ceiling(options: &Options, symbols: &[&str]) -> Throughput {
+    let sim = Simulator::start(sim_config(symbols, Pace::FullSpeed, Some(options.steps)))
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let config = load(&env_for(&sim, symbols, data.path(), false));
+    let trades = Arc::new(AtomicU64::new(0));
+    let mut readers = Vec::new();
+    for venue_config in config.enabled_venues() {
+        let venue = venue_config.venue;
+        for endpoint in endpoints(
+            venue,
+            &venue_config.ws_url,
+            &venue_config.symbols,
+            &venue_config.streams,
+        ) {
+            let (mut socket, _) = tokio_tungstenite::connect_async(endpoint.url.as_str())
+                .await
+                .unwrap();
+            let names: Vec<String> = endpoint.topics.iter().map(|t| t.name.clone()).collect();
+            for (id, chunk) in names
+                .chunks(protocol::limits(venue).max_topics_per_request)
+                .enumerate()
+            {
+                let request = subscribe_request(venue, chunk, id as u64 + 1);
+                socket.send(Message::text(request)).await.unwrap();
+            }
+            let trades = Arc::clone(&trades);
+            readers.push(tokio::spawn(async move {
+                let mut parser = parser_for(venue, 1 << 20);
+                while let Some(Ok(message)) = socket.next().await {
+                    if let Message::Text(text) = message
+                        && let Ok(MarketEvent::Trades(batch)) =
+                            parser.parse(text.as_bytes(), UnixNanos::now())
+                    {
+                        trades.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+    }
+    let expected: BTreeMap<Venue, u64> = Venue::ALL
+        .iter()
+        .map(|&v| (v, subscribe_requests(&config, v)))
+        .collect();
+    wait_for("reader subscriptions", PHASE_LIMIT, || {
+        Venue::ALL
+            .iter()
+            .all(|v| sim.counters(*v).subscribe_requests >= expected[v])
+    })
+    .await;
+    let throughput = measure(&sim, symbols, options.steps, || {
+        trades.load(Ordering::Relaxed)
+    })
+    .await;
+    for reader in readers {
+        reader.abort();
+    }
+    sim.stop().await;
+    throughput
+}
+
+/// Starts the gated stream and waits until `consumed()` reaches every generated trade.
+async fn measure(
+    sim: &Simulator,
+    symbols: &[&str],
+    steps: u64,
+    mut consumed: impl FnMut() -> u64,
+) -> Throughput {
+    let frames_before = frames_sent(sim);
+    let began = Instant::now();
+    sim.start_markets().await;
+    wait_for("the end of the stream", PHASE_LIMIT, || sim.finished(steps)).await;
+    let generated = total_trades(sim, symbols);
+    let mut next_note = Instant::now() + Duration::from_secs(10);
+    let complete = wait_for("every trade consumed", PHASE_LIMIT, || {
+        let now = consumed();
+        if now < generated && Instant::now() > next_note {
+            println!("  ... {now} of {generated} trades consumed");
+            next_note += Duration::from_secs(10);
+        }
+        now >= generated
+    })
+    .await;
+    let seconds = began.elapsed().as_secs_f64();
+    Throughput {
+        frames_per_s: (frames_sent(sim) - frames_before) as f64 / seconds,
+        trades_per_s: generated as f64 / seconds,
+        seconds,
+        complete,
+    }
+}
+
+/// The daemon process.
+struct DaemonProcess {
+    child: Child,
+    api: String,
+}
+
+impl DaemonProcess {
+    fn start(env: &[(String, String)], dir: &std::path::Path) -> DaemonProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wadm"))
+            .arg("run")
+            .current_dir(dir)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut api = None;
+        let mut line = String::new();
+        while api.is_none() && stderr.read_line(&mut line).unwrap() > 0 {
+            api = line
+                .split("api=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_owned);
+            line.clear();
+        }
+        // Keep draining stderr so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        DaemonProcess {
+            child,
+            api: api.expect("the daemon started"),
+        }
+    }
+
+    fn metrics(&self) -> Metrics {
+        let mut stream = std::net::TcpStream::connect(&self.api).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.0\r\nHost: {}\r\n\r\n",
+            self.api
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        Metrics::parse(&text)
+    }
+
+    fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sums of the metric series the bench reads.
+#[derive(Debug, Default, Clone)]
+struct Metrics {
+    values: BTreeMap<String, f64>,
+    latency_buckets: BTreeMap<u64, f64>,
+}
+
+impl Metrics {
+    fn parse(text: &str) -> Metrics {
+        let mut metrics = Metrics::default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            let name = series.split('{').next().unwrap_or(series);
+            if name == "wadm_pipeline_latency_seconds_bucket" {
+                let le = series
+                    .split("le=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .unwrap_or("+Inf");
+                let bound = if le == "+Inf" {
+                    u64::MAX
+                } else {
+                    (le.parse::<f64>().unwrap() * 1e9) as u64
+                };
+                *metrics.latency_buckets.entry(bound).or_default() += value;
+            }
+            let key = if name == "wadm_persistence_documents_written_total"
+                || name == "wadm_persistence_documents_dropped_total"
+            {
+                format!("{name}/{}", series.contains("kind=\"trades\""))
+            } else {
+                name.to_owned()
+            };
+            *metrics.values.entry(key).or_default() += value;
+        }
+        metrics
+    }
+
+    fn get(&self, key: &str) -> f64 {
+        self.values.get(key).copied().unwrap_or(0.0)
+    }
+
+    /// The latency below which `q` of the samples since `before` fall, interpolated within
+    /// its bucket as Prometheus' `histogram_quantile` does; and the share under 1 ms.
+    fn latency_quantile(&self, before: &Metrics, q: f64) -> (f64, f64) {
+        let counts: Vec<(u64, f64)> = self
+            .latency_buckets
+            .iter()
+            .map(|(&bound, &count)| {
+                (
+                    bound,
+                    count - before.latency_buckets.get(&bound).copied().unwrap_or(0.0),
+                )
+            })
+            .collect();
+        let total = counts.last().map_or(0.0, |&(_, c)| c);
+        if total <= 0.0 {
+            return (f64::NAN, f64::NAN);
+        }
+        let under_1ms = counts
+            .iter()
+            .find(|(b, _)| *b == 1_000_000)
+            .map_or(f64::NAN, |&(_, c)| c / total);
+        let target = q * total;
+        let mut lower = (0u64, 0.0);
+        for &(bound, count) in &counts {
+            if count >= target {
+                if bound == u64::MAX {
+                    return (lower.0 as f64 / 1e9, under_1ms);
+                }
+                let share = (target - lower.1) / (count - lower.1).max(f64::MIN_POSITIVE);
+                return (
+                    (lower.0 as f64 + share * (bound - lower.0) as f64) / 1e9,
+                    under_1ms,
+                );
+            }
+            lower = (bound, count);
+        }
+        (f64::NAN, under_1ms)
+    }
+}
+
+struct DaemonResult {
+    throughput: Throughput,
+    p99: f64,
+    under_1ms: f64,
+    peak_rss_mib: f64,
+    end_rss_mib: f64,
+    drops: f64,
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// Phases 2 and 3: the daemon at full speed.
+async fn daemon_full_speed(options: &Options, symbols: &[&str], raw: bool) -> DaemonResult {
+    let sim = Simulator::start(sim_config(symbols, Pace::FullSpeed, Some(options.steps)))
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let env = env_for(&sim, symbols, &data.path().join("data"), raw);
+    let config = load(&env);
+    let daemon = DaemonProcess::start(&env, data.path());
+    let expected: BTreeMap<Venue, u64> = Venue::ALL
+        .iter()
+        .map(|&v| (v, subscribe_requests(&config, v)))
+        .collect();
+    wait_for("daemon subscriptions", PHASE_LIMIT, || {
+        Venue::ALL
+            .iter()
+            .all(|v| sim.counters(*v).subscribe_requests >= expected[v])
+    })
+    .await;
+    let before = daemon.metrics();
+    let throughput = measure(&sim, symbols, options.steps, || {
+        let m = daemon.metrics();
+        let aggregated = m.get("wadm_aggregator_trades_total") as u64;
+        if raw {
+            aggregated.min(
+                (m.get("wadm_persistence_documents_written_total/true")
+                    + m.get("wadm_persistence_documents_dropped_total/true"))
+                    as u64,
+            )
+        } else {
+            aggregated
+        }
+    })
+    .await;
+    let after = daemon.metrics();
+    let (p99, under_1ms) = after.latency_quantile(&before, 0.99);
+    let drops = after.get("wadm_router_dropped_total")
+        + after.get("wadm_persistence_documents_dropped_total/true")
+        + after.get("wadm_persistence_documents_dropped_total/false");
+    let result = DaemonResult {
+        throughput,
+        p99,
+        under_1ms,
+        peak_rss_mib: mib(daemon.memory_kib("VmHWM:")),
+        end_rss_mib: mib(daemon.memory_kib("VmRSS:")),
+        drops,
+    };
+    daemon.stop();
+    sim.stop().await;
+    result
+}
+
+/// Phase 4: the daemon at about `rate` frames/s for `seconds`.
+async fn daemon_paced(
+    symbols: &[&str],
+    frames_per_step: f64,
+    rate: f64,
+    seconds: u64,
+    raw: bool,
+) -> (f64, f64, f64, f64, f64) {
+    let tick = Duration::from_secs_f64((frames_per_step / rate).max(0.001));
+    let sim = Simulator::start(sim_config(symbols, Pace::RealTime { tick }, None))
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let env = env_for(&sim, symbols, &data.path().join("data"), raw);
+    let config = load(&env);
+    let daemon = DaemonProcess::start(&env, data.path());
+    let expected: BTreeMap<Venue, u64> = Venue::ALL
+        .iter()
+        .map(|&v| (v, subscribe_requests(&config, v)))
+        .collect();
+    wait_for("daemon subscriptions", PHASE_LIMIT, || {
+        Venue::ALL
+            .iter()
+            .all(|v| sim.counters(*v).subscribe_requests >= expected[v])
+    })
+    .await;
+    sim.start_markets().await;
+    // Warm up for a few seconds (books synced, bars open), then measure.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = daemon.metrics();
+    let frames_before = frames_sent(&sim);
+    let began = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let after = daemon.metrics();
+    let rate = (frames_sent(&sim) - frames_before) as f64 / began.elapsed().as_secs_f64();
+    let (p99, under_1ms) = after.latency_quantile(&before, 0.99);
+    let (p50, _) = after.latency_quantile(&before, 0.50);
+    let peak = mib(daemon.memory_kib("VmHWM:"));
+    daemon.stop();
+    sim.stop().await;
+    (rate, p50, p99, under_1ms, peak)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let option = |name: &str, default: u64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let options = Options {
+        symbols: option("--symbols", 20).clamp(1, SYMBOLS.len() as u64) as usize,
+        steps: option("--steps", 5_000),
+        latency_seconds: option("--latency-seconds", 20),
+    };
+    let symbols: Vec<&str> = SYMBOLS[..options.symbols].to_vec();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        println!(
+            "pipeline benchmark: 4 venues x {} symbols, {} full-speed steps per venue",
+            options.symbols, options.steps
+        );
+        let ceiling = ceiling(&options, &symbols).await;
+        let off = daemon_full_speed(&options, &symbols, false).await;
+        let on = daemon_full_speed(&options, &symbols, true).await;
+        let frames_per_step = ceiling.frames_per_s * ceiling.seconds / (options.steps as f64 * 4.0);
+        let mut paced = Vec::new();
+        for raw in [false, true] {
+            paced.push((raw, daemon_paced(&symbols, frames_per_step * 4.0, 50_000.0, options.latency_seconds, raw).await));
+        }
+        println!();
+        println!("| run | frames/s | trades/s | ratio to ceiling | seconds | complete | p99 latency | under 1 ms | peak RSS | RSS at end | drops |");
+        println!("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+        println!(
+            "| ceiling (parse only) | {:.0} | {:.0} | 1.00 | {:.2} | {} | | | | | |",
+            ceiling.frames_per_s, ceiling.trades_per_s, ceiling.seconds, ceiling.complete
+        );
+        for (name, r) in [("daemon, raw trades off", &off), ("daemon, raw trades on", &on)] {
+            println!(
+                "| {name} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {:.3} ms | {:.2} % | {:.1} MiB | {:.1} MiB | {} |",
+                r.throughput.frames_per_s,
+                r.throughput.trades_per_s,
+                r.throughput.frames_per_s / ceiling.frames_per_s,
+                r.throughput.seconds,
+                r.throughput.complete,
+                r.p99 * 1e3,
+                r.under_1ms * 100.0,
+                r.peak_rss_mib,
+                r.end_rss_mib,
+                r.drops
+            );
+        }
+        println!();
+        for (raw, (rate, p50, p99, under, peak)) in paced {
+            println!(
+                "paced, raw trades {}: {rate:.0} frames/s for {} s: p50 {:.3} ms, p99 {:.3} ms, {:.2} % under 1 ms, peak RSS {peak:.1} MiB",
+                if raw { "on" } else { "off" },
+                options.latency_seconds,
+                p50 * 1e3,
+                p99 * 1e3,
+                under * 100.0
+            );
+        }
+    });
+}

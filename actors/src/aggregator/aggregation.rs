@@ -28,7 +28,7 @@ use crate::metrics::{
     AGGREGATOR_TRADES_DROPPED_TOTAL, AGGREGATOR_TRADES_TOTAL,
 };
 use crate::model::{
-    BookView, DataQualityEvent, InstrumentInfo, Kline, QualityKind, Side, Symbol, TimestampMs,
+    BookView, DataQualityEvent, InstrumentInfo, Kline, Qty, QualityKind, Side, Symbol, TimestampMs,
     Trade, Venue,
 };
 
@@ -70,6 +70,9 @@ pub struct AggregatorCore {
     klines: KlineChecker,
     first_minute: Option<i64>,
     last_closed: BTreeMap<Timeframe, Arc<Bar>>,
+    /// Stored bars amended by late trades since the last tick, by (timeframe, start): a burst
+    /// of late trades rewrites each bar once per tick, not once per trade.
+    amended: BTreeMap<(Timeframe, i64), (Arc<Bar>, Qty)>,
     recent: VecDeque<Trade>,
     book: Option<Arc<BookView>>,
     last_book_record: Option<i64>,
@@ -98,6 +101,7 @@ impl AggregatorCore {
             klines: KlineChecker::default(),
             first_minute: None,
             last_closed: BTreeMap::new(),
+            amended: BTreeMap::new(),
             recent: VecDeque::new(),
             book: None,
             last_book_record: None,
@@ -235,18 +239,22 @@ impl AggregatorCore {
                 }
             };
             if matches!(timeframe, Timeframe::M1 | Timeframe::H1) {
-                self.out
-                    .push(CoreOutput::Record(Record::Bar(Box::new(BarRecord {
-                        venue: self.venue,
-                        symbol: self.symbol,
-                        timeframe,
-                        bar,
-                        grid,
-                        cvd,
-                        amended,
-                        partial: false,
-                        params: self.settings.profile,
-                    }))));
+                if amended {
+                    self.amended.insert((timeframe, bar.start), (bar, cvd));
+                } else {
+                    self.out
+                        .push(CoreOutput::Record(Record::Bar(Box::new(BarRecord {
+                            venue: self.venue,
+                            symbol: self.symbol,
+                            timeframe,
+                            bar,
+                            grid,
+                            cvd,
+                            amended,
+                            partial: false,
+                            params: self.settings.profile,
+                        }))));
+                }
             }
         }
         self.settle_klines();
@@ -345,6 +353,7 @@ impl AggregatorCore {
             let events = engine.advance_clock(now);
             self.on_events(events);
         }
+        self.report_amended();
         let interval =
             i64::try_from(self.settings.book_snapshot_interval.as_millis()).unwrap_or(i64::MAX);
         let due = self
@@ -369,6 +378,7 @@ impl AggregatorCore {
     /// Reports the open 1-minute and 1-hour bars as partial records, for an aggregator that
     /// stops: what it took up to now reaches the store. The state is left unchanged.
     pub fn report_open_bars(&mut self) {
+        self.report_amended();
         let Some(engine) = self.engine.as_ref() else {
             return;
         };
@@ -388,6 +398,27 @@ impl AggregatorCore {
                         params: self.settings.profile,
                     }))));
             }
+        }
+    }
+
+    /// Reports the bars amended since the last tick, each once, as it is now.
+    fn report_amended(&mut self) {
+        let Some(grid) = self.engine.as_ref().map(|e| e.params().grid) else {
+            return;
+        };
+        for ((timeframe, _), (bar, cvd)) in std::mem::take(&mut self.amended) {
+            self.out
+                .push(CoreOutput::Record(Record::Bar(Box::new(BarRecord {
+                    venue: self.venue,
+                    symbol: self.symbol,
+                    timeframe,
+                    bar,
+                    grid,
+                    cvd,
+                    amended: true,
+                    partial: false,
+                    params: self.settings.profile,
+                }))));
         }
     }
 
@@ -447,5 +478,83 @@ impl AggregatorCore {
         snapshot.developing_poc = engine.developing_poc().into();
         snapshot.large_trades = engine.large_trades().into();
         snapshot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::model::{Price, TradeFlags, TradeId, UnixNanos};
+
+    fn trade(id: u64, time: i64, side: Side) -> Trade {
+        Trade {
+            venue: Venue::BinanceSpot,
+            symbol: Symbol::new("BTCUSDT").unwrap(),
+            id: TradeId::Number(id),
+            price: Price::from_int(100),
+            qty: Qty::from_int(1),
+            side,
+            trade_time: TimestampMs(time),
+            event_time: TimestampMs(time),
+            received_at: UnixNanos(0),
+            flags: TradeFlags::AGGREGATE,
+            sequence: None,
+            fills: None,
+        }
+    }
+
+    fn bar_records(core: &mut AggregatorCore) -> Vec<BarRecord> {
+        core.drain()
+            .filter_map(|output| match output {
+                CoreOutput::Record(Record::Bar(bar)) => Some(*bar),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_of_late_trades_rewrites_each_bar_once_per_tick() {
+        let mut core = AggregatorCore::new(
+            Venue::BinanceSpot,
+            Symbol::new("BTCUSDT").unwrap(),
+            Arc::new(AggregatorSettings::default()),
+            RowSpec::Fixed("1".parse().unwrap()),
+        );
+        let t0 = 1_767_225_600_000;
+        core.on_trades(vec![trade(1, t0 + 1_000, Side::Buy)]);
+        core.on_trades(vec![trade(2, t0 + 61_000, Side::Buy)]);
+        let closed = bar_records(&mut core);
+        assert!(
+            closed
+                .iter()
+                .any(|b| b.timeframe == Timeframe::M1 && b.bar.start == t0 && !b.amended)
+        );
+        // 50 late trades for the closed minute, one message each: nothing until the tick.
+        for id in 3..53 {
+            core.on_trades(vec![trade(id, t0 + 2_000, Side::Sell)]);
+        }
+        assert!(bar_records(&mut core).is_empty());
+        core.tick(t0 + 62_000);
+        let amended: Vec<BarRecord> = bar_records(&mut core)
+            .into_iter()
+            .filter(|b| b.amended)
+            .collect();
+        assert_eq!(
+            amended.len(),
+            1,
+            "one rewrite of the 1m bar (the 1h bar is open)"
+        );
+        assert_eq!(
+            (
+                amended[0].timeframe,
+                amended[0].bar.start,
+                amended[0].bar.totals.trades
+            ),
+            (Timeframe::M1, t0, 51)
+        );
+        core.tick(t0 + 63_000);
+        assert!(bar_records(&mut core).iter().all(|b| !b.amended));
     }
 }

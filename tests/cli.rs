@@ -251,3 +251,37 @@ fn simulate_serves_the_venues_and_stops_on_sigint() {
         .unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// A configuration whose MongoDB store is unreachable (nothing listens on port 1).
+fn unreachable_store_config(on_unavailable: &str) -> String {
+    format!(
+        "{LOCAL_CONFIG}\n[storage]\ntype = \"mongodb\"\non_unavailable_at_start = \"{on_unavailable}\"\nstart_timeout = \"1s\"\n\n[storage.mongodb]\nuri = \"mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500\"\n"
+    )
+}
+
+#[test]
+fn an_unreachable_store_at_start_stops_the_start_when_configured_to_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &unreachable_store_config("fail"));
+    let daemon = Daemon::start(&["run", "--config", &config], &[], dir.path());
+    let (status, stderr) = daemon.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the mongodb store is unavailable at start")
+            && stderr.contains("on_unavailable_at_start = \\\"fail\\\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wadm started"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_store_at_start_runs_degraded_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &unreachable_store_config("degraded"));
+    let mut daemon = Daemon::start(&["run", "--config", &config], &[], dir.path());
+    daemon.wait_for_line("running degraded", DEADLINE);
+    daemon.wait_for_line("wadm started", DEADLINE);
+    daemon.signal(Signal::SIGTERM);
+    let (status, stderr) = daemon.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}

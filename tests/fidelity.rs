@@ -414,3 +414,44 @@ async fn sigterm_during_full_speed_ingest_loses_nothing_that_was_received() {
     }
     sim.stop().await;
 }
+
+/// An aggregator that dies (a panic ends it the same way: no `post_stop`) loses its open bars:
+/// the restart is a recorded data-quality event naming the time range whose bars miss trades,
+/// and its queued messages are counted as dropped with the trades they held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregator_crash_is_recorded_as_a_gap_and_its_queue_is_counted() {
+    let venue = Venue::BinanceSpot;
+    let (sim, daemon) = common::live::start(&[venue], &["BTCUSDT"], &[]).await;
+    let slot = daemon.routes.slot(venue, sym("BTCUSDT")).unwrap();
+    wait_until(LONG, "trades", || async {
+        daemon
+            .aggregator_counts(venue, sym("BTCUSDT"))
+            .await
+            .is_some_and(|c| c.trades > 0)
+    })
+    .await;
+    let first = slot.actor().unwrap();
+    first.kill();
+    wait_until(LONG, "a new incarnation", || async {
+        slot.actor()
+            .is_some_and(|actor| actor.get_id() != first.get_id())
+    })
+    .await;
+    wait_until(LONG, "the restart event", || async {
+        !common::live::quality_of(&daemon, venue, "BTCUSDT", QualityKind::AggregatorRestart)
+            .is_empty()
+    })
+    .await;
+    let events =
+        common::live::quality_of(&daemon, venue, "BTCUSDT", QualityKind::AggregatorRestart);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let (from, to) = (events[0].from_time.unwrap().0, events[0].to_time.unwrap().0);
+    assert_eq!(from % 3_600_000, 0, "from the start of the hour");
+    assert!(from <= to && to <= wadm_actors::model::TimestampMs::now().0);
+    assert!(
+        slot.dropped_trades() <= slot.dropped() * 3,
+        "at most 3 trades a message here"
+    );
+    daemon.shutdown().await.unwrap();
+    sim.stop().await;
+}

@@ -21,7 +21,7 @@ use super::params::{AggregatorSettings, RowSpec};
 use super::snapshot::SnapshotBoard;
 use crate::connection::shared::QualitySink;
 use crate::metrics::PIPELINE_LATENCY_SECONDS;
-use crate::model::{Symbol, UnixNanos, Venue};
+use crate::model::{DataQualityEvent, QualityKind, Symbol, TimestampMs, UnixNanos, Venue};
 use crate::routing::RouteSlot;
 
 /// What an aggregator incarnation starts from.
@@ -131,6 +131,25 @@ impl Actor for AggregatorActor {
             })
         };
         args.route.install(myself);
+        if args.generation > 1 {
+            // The previous incarnation failed: its open bars are gone (raw trades were
+            // already handed to persistence). The stored 1h bar of this hour, and the 1m bar
+            // of this minute, will miss what it had taken.
+            let now = unix_millis();
+            let hour = now - now.rem_euclid(3_600_000);
+            args.quality.record(
+                DataQualityEvent::now(
+                    args.venue,
+                    Some(args.symbol),
+                    QualityKind::AggregatorRestart,
+                    format!(
+                        "aggregator restarted (generation {}): bars open at the failure miss the trades taken before it",
+                        args.generation
+                    ),
+                )
+                .with_times(TimestampMs(hour), TimestampMs(now)),
+            );
+        }
         debug!(venue = %args.venue, symbol = %args.symbol, generation = args.generation, "aggregator started");
         let latency = metrics::histogram!(PIPELINE_LATENCY_SECONDS, "venue" => args.venue.as_str());
         let mut state = AggregatorState {

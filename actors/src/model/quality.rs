@@ -28,6 +28,9 @@ pub enum QualityKind {
     Overload,
     /// A trade-derived bar disagrees with the venue's kline.
     KlineMismatch,
+    /// An aggregator failed and was restarted: the bars open at the failure (from the start
+    /// of the hour, the longest stored bar) miss the trades it had taken.
+    AggregatorRestart,
 }
 
 impl QualityKind {
@@ -43,6 +46,7 @@ impl QualityKind {
             QualityKind::UnknownInstrument => "unknown_instrument",
             QualityKind::Overload => "overload",
             QualityKind::KlineMismatch => "kline_mismatch",
+            QualityKind::AggregatorRestart => "aggregator_restart",
         }
     }
 }

@@ -11,8 +11,8 @@
 //!    text frame parsed by the venue parser and dropped;
 //! 2. **daemon, raw trades off**: until every generated trade is in the aggregators;
 //! 3. **daemon, raw trades on**: until every trade is also written to the embedded store;
-//! 4. **latency**: the simulator paced at about 50,000 frames/s (raw trades on) for
-//!    `--latency-seconds`; p99 of `wadm_pipeline_latency_seconds` over that window.
+//! 4. **latency**: the simulator paced at about 50,000 frames/s, raw trades off then on, for
+//!    `--latency-seconds`; p50 and p99 of `wadm_pipeline_latency_seconds` over that window.
 //!
 //! The daemon's throughput, latency histogram and drops come from its `/metrics`, its peak
 //! RSS from `/proc/<pid>/status` (`VmHWM`). The simulator runs in this process and shares the

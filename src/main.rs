@@ -87,6 +87,17 @@ enum Command {
         #[arg(long, default_value = "mcp")]
         name: String,
     },
+    /// Ask a running daemon's `/health` (for container health checks): exits 0 when it
+    /// answers 200 (ok or degraded), 1 otherwise; prints the answer.
+    Health {
+        /// Address of the API (default: `api.bind` of the configuration, an unspecified
+        /// address meaning this host).
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<std::net::SocketAddr>,
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Feed recordings of raw frames through the live parsers and aggregators and print a
     /// per-symbol summary (README: "wadm replay").
     Replay {
@@ -149,6 +160,59 @@ fn hash_key(name: &str) -> ExitCode {
     }
 }
 
+/// `wadm health`: one GET of `/health` with a deadline, no TLS (the API is local to the
+/// container or host that asks).
+fn health(
+    options: &LoadOptions,
+    addr: Option<std::net::SocketAddr>,
+    timeout: std::time::Duration,
+) -> ExitCode {
+    use std::io::{Read as _, Write as _};
+    let addr = match addr {
+        Some(addr) => addr,
+        None => {
+            let loaded = match load(options) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
+            };
+            let mut bind = loaded.config.api.bind;
+            if bind.ip().is_unspecified() {
+                bind.set_ip(match bind {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            bind
+        }
+    };
+    let answer = (|| -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        write!(stream, "GET /health HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+        let mut text = String::new();
+        stream.take(64 * 1024).read_to_string(&mut text)?;
+        Ok(text)
+    })();
+    match answer {
+        Ok(text) => {
+            let status = text.split_whitespace().nth(1).unwrap_or("");
+            let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+            println!("{body}");
+            if status == "200" {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("wadm at {addr} answered {status:?}");
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!("wadm at {addr} did not answer /health: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn session_anchor(text: &str) -> Result<SessionAnchor, String> {
     SessionAnchor::parse(text)
         .ok_or_else(|| "expected a UTC time of day such as 00:00 or 13:30".into())
@@ -167,6 +231,7 @@ fn main() -> ExitCode {
         } => simulate(&options, port, full_speed, seed),
         Command::Replay { files } => replay(&options, &files),
         Command::HashKey { name } => hash_key(&name),
+        Command::Health { addr, timeout } => health(&options, addr, timeout),
         Command::Profile {
             input,
             row_size,

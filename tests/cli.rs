@@ -285,3 +285,77 @@ fn an_unreachable_store_at_start_runs_degraded_by_default() {
     let (status, stderr) = daemon.wait_exit(DEADLINE);
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
+
+/// Runs `wadm health --addr ADDR [args]`: (exit code, stdout, stderr).
+fn health(addr: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(common::wadm_binary())
+        .args(["health", "--addr", addr])
+        .args(args)
+        .env_clear()
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn api_addr(started: &str) -> String {
+    started
+        .split("api=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_exits_0_when_the_daemon_answers_200_and_1_on_503_or_no_answer() {
+    // A daemon fed by the simulated exchange: once its feeds stream, /health answers 200.
+    let venues = [wadm_actors::model::Venue::BybitSpot];
+    let sim = common::live::simulator(&venues, &["BTCUSDT"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = common::live::env_for(&sim, &venues, &["BTCUSDT"], &[]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut daemon = Daemon::start(&["run"], &env, dir.path());
+    let addr = api_addr(&daemon.wait_for_line("wadm started", DEADLINE));
+    let probe = addr.clone();
+    common::live::wait_until(DEADLINE, "/health to answer 200", || {
+        let probe = probe.clone();
+        async move {
+            tokio::task::spawn_blocking(move || health(&probe, &[]).0 == Some(0))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let (_, stdout, _) = tokio::task::spawn_blocking({
+        let addr = addr.clone();
+        move || health(&addr, &[])
+    })
+    .await
+    .unwrap();
+    assert!(stdout.contains("\"status\":\"ok\""), "{stdout}");
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit(DEADLINE).0.code(), Some(0));
+    sim.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, LOCAL_CONFIG);
+
+    // The daemon is gone: nothing answers on its port.
+    let (code, _, stderr) = health(&addr, &["--timeout", "1s"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("did not answer /health"), "{stderr}");
+
+    // Every feed down (the venues point at a closed port): 503, exit 1.
+    let mut daemon = Daemon::start(&["run", "--config", &config], &[], dir.path());
+    let addr = api_addr(&daemon.wait_for_line("wadm started", DEADLINE));
+    let (code, stdout, stderr) = health(&addr, &[]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("\"status\":\"down\""), "{stdout}");
+    assert!(stderr.contains("answered \"503\""), "{stderr}");
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit(DEADLINE).0.code(), Some(0));
+}

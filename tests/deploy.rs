@@ -204,3 +204,69 @@ async fn prometheus_with_the_project_config_scrapes_a_daemon_fed_by_the_simulato
     assert_eq!(status.code(), Some(0));
     sim.stop().await;
 }
+
+fn analyze_security(unit: &Path) -> (bool, String) {
+    let output = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--threshold=20"])
+        .arg(unit)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("systemd-analyze (Debian package systemd) must be installed: {err}")
+        });
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// The unit is hardened (`systemd-analyze security` rates it at most 2.0, "OK"; a bare unit
+/// is refused by the same check), and it gives the daemon's graceful stop its full deadline.
+#[test]
+fn the_systemd_unit_is_hardened_and_waits_for_the_graceful_stop() {
+    let unit = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docker/systemd/wadm.service");
+    let (ok, output) = analyze_security(&unit);
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("Overall exposure level for wadm.service"),
+        "{output}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("wadm.service");
+    std::fs::write(&bare, "[Service]\nExecStart=/usr/local/bin/wadm run\n").unwrap();
+    assert!(
+        !analyze_security(&bare).0,
+        "an unhardened unit must fail the check"
+    );
+
+    let text = std::fs::read_to_string(&unit).unwrap();
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} is set"))
+            .to_owned()
+    };
+    assert!(value("ExecStart").starts_with("/usr/local/bin/wadm run"));
+    assert_eq!(value("KillSignal"), "SIGTERM");
+    assert_eq!(value("StateDirectory"), "wadm");
+    assert_eq!(
+        value("Environment"),
+        "WADM__STORAGE__EMBEDDED__PATH=/var/lib/wadm",
+        "the embedded store lives in the state directory"
+    );
+    let stop = humantime::parse_duration(&value("TimeoutStopSec")).unwrap();
+    let defaults = wadm::config::load(&wadm::config::LoadOptions {
+        defaults_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")),
+        config_file: None,
+        env: std::collections::BTreeMap::new(),
+    })
+    .unwrap()
+    .config;
+    assert!(
+        stop > defaults.shutdown_timeout,
+        "systemd must not kill the daemon before its own shutdown deadline"
+    );
+}

@@ -114,6 +114,15 @@ impl Daemon {
         telemetry::record_build_info();
         wadm_supervision::metrics::describe();
         wadm_actors::metrics::describe();
+        let venues: Vec<Venue> = config.enabled_venues().map(|v| v.venue).collect();
+        wadm_actors::metrics::initialize(&venues);
+        wadm_supervision::metrics::initialize(&[
+            "connection",
+            "aggregator",
+            "persistence",
+            "api",
+            wadm_supervision::SUPERVISOR_KIND,
+        ]);
         info!(
             version = telemetry::VERSION,
             git_sha = telemetry::GIT_SHA,

@@ -35,6 +35,11 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
     })
     .await;
     wait_streaming(&daemon, venue).await;
+    // A first batch written, so the flush histogram has a sample.
+    wait_until(LONG, "a first write to the store", || async {
+        daemon.persistence.stats().written_total() > 0
+    })
+    .await;
     // Some API traffic, then the scrape itself through the API's /metrics route.
     let api = wadm_actors::api::filter(std::sync::Arc::clone(&daemon.api));
     for path in [
@@ -111,6 +116,58 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
         assert!(
             catalogue.contains(&(name, kind)),
             "{name} ({kind}) is exported but not in the README's metrics catalogue"
+        );
+    }
+    // Every metric the Grafana dashboard and the alert rules use is exported by this daemon.
+    let exported: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docker/grafana/dashboards/wadm.json"
+    ))
+    .unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let mut expressions: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().unwrap().clone())
+        .map(|target| target["expr"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(expressions.len() >= 12, "{expressions:?}");
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docker/prometheus/alerts.yml"
+    ))
+    .unwrap();
+    expressions.extend(
+        rules
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("expr: "))
+            .map(str::to_owned),
+    );
+    let mut used = std::collections::BTreeSet::new();
+    for expression in &expressions {
+        for (start, _) in expression.match_indices("wadm_") {
+            let name: String = expression[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            used.insert(name);
+        }
+    }
+    assert!(used.len() >= 15, "{used:?}");
+    for name in used {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(&name);
+        assert!(
+            exported.contains(&base),
+            "{name} is used by the dashboard or the alert rules but not exported:\n{text}"
         );
     }
     daemon.shutdown().await.unwrap();

@@ -88,6 +88,30 @@ pub const API_AUTH_FAILURES_TOTAL: &str = "wadm_api_auth_failures_total";
 pub const API_RATE_LIMITED_TOTAL: &str = "wadm_api_rate_limited_total";
 
 /// Registers the help text of every metric of this crate.
+/// Creates the drop counters at zero for every bounded label value, so that dashboards and
+/// alert rules (`increase(...)`) see a series before the first drop.
+pub fn initialize(venues: &[crate::model::Venue]) {
+    for venue in venues {
+        for kind in ["bar", "book", "trades", "kline"] {
+            metrics::counter!(AGGREGATOR_RECORDS_DROPPED_TOTAL, "venue" => venue.as_str(), "kind" => kind)
+                .increment(0);
+        }
+        for reason in crate::routing::DROP_REASONS {
+            metrics::counter!(ROUTER_DROPPED_TOTAL, "venue" => venue.as_str(), "reason" => reason)
+                .increment(0);
+            metrics::counter!(ROUTER_TRADES_DROPPED_TOTAL, "venue" => venue.as_str(), "reason" => reason)
+                .increment(0);
+        }
+    }
+    for kind in crate::storage::Kind::ALL {
+        for reason in crate::persistence::DROP_REASONS {
+            metrics::counter!(PERSISTENCE_DROPPED_TOTAL, "kind" => kind.as_str(), "reason" => reason)
+                .increment(0);
+        }
+    }
+}
+
+/// Registers the help text of every metric of this crate.
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(

@@ -20,6 +20,9 @@ use crate::aggregator::AggregatorMsg;
 use crate::metrics::{ROUTER_DROPPED_TOTAL, ROUTER_MESSAGES_TOTAL, ROUTER_TRADES_DROPPED_TOTAL};
 use crate::model::{Symbol, Venue};
 
+/// Every reason a route drops a message (a metric label).
+pub const DROP_REASONS: [&str; 3] = ["overload", "no_aggregator", "aggregator_restart"];
+
 /// Why a message was not delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {

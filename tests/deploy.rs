@@ -270,3 +270,215 @@ fn the_systemd_unit_is_hardened_and_waits_for_the_graceful_stop() {
         "systemd must not kill the daemon before its own shutdown deadline"
     );
 }
+
+fn docker_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docker")
+}
+
+/// The compose file as JSON (parsed by PyYAML, which `.ci/run` installs with schemathesis).
+fn compose() -> serde_json::Value {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+        ])
+        .arg(docker_dir().join("compose.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "compose.yaml must parse (python3 with PyYAML): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// `${NAME}`, `${NAME:-default}` and `${NAME:?message}` references: (name, default).
+fn variables(text: &str) -> Vec<(String, Option<String>)> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let inner = &rest[start + 2..];
+        let end = inner.find('}').unwrap();
+        let reference = &inner[..end];
+        let name: String = reference
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let default = reference
+            .strip_prefix(&format!("{name}:-"))
+            .map(str::to_owned);
+        found.push((name, default));
+        rest = &inner[end..];
+    }
+    found
+}
+
+/// `NAME=value` lines of `.env.example`.
+fn env_example() -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(docker_dir().join(".env.example"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// Replaces every variable reference with its `.env.example` value.
+fn interpolate(text: &str, env: &std::collections::BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let inner = &rest[start + 2..];
+        let end = inner.find('}').unwrap();
+        let name: String = inner[..end]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        out.push_str(&env[&name]);
+        rest = &inner[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_compose_stack_references_existing_files_and_documented_variables() {
+    let compose = compose();
+    let services = compose["services"].as_object().unwrap();
+    for name in ["wadm", "mongo", "prometheus", "grafana", "caddy"] {
+        assert!(services.contains_key(name), "service {name}");
+    }
+    // Every bind mount and the build refer to files that exist.
+    let dir = docker_dir();
+    for (name, service) in services {
+        for volume in service["volumes"].as_array().into_iter().flatten() {
+            let source = volume.as_str().unwrap().split(':').next().unwrap();
+            if source.starts_with('.') {
+                assert!(dir.join(source).exists(), "{name}: {source} does not exist");
+            } else {
+                assert!(
+                    compose["volumes"].get(source).is_some(),
+                    "{name}: volume {source} is not declared"
+                );
+            }
+        }
+        assert!(
+            service["restart"] == "unless-stopped",
+            "{name} needs a restart policy"
+        );
+    }
+    let build = &services["wadm"]["build"];
+    let context = dir.join(build["context"].as_str().unwrap());
+    assert!(context.join(build["dockerfile"].as_str().unwrap()).exists());
+
+    // Every variable compose uses is documented in .env.example, and every documented one is
+    // used.
+    let text = std::fs::read_to_string(dir.join("compose.yaml")).unwrap();
+    let env = env_example();
+    let used: std::collections::BTreeSet<String> =
+        variables(&text).into_iter().map(|(name, _)| name).collect();
+    let documented: std::collections::BTreeSet<String> = env.keys().cloned().collect();
+    assert_eq!(used, documented, "compose.yaml variables vs .env.example");
+    for (name, default) in variables(&text) {
+        if let Some(default) = default {
+            assert_eq!(
+                env[&name], default,
+                "{name}: .env.example and the default agree"
+            );
+        }
+    }
+
+    // Every variable passed to wadm is one the daemon reads: a legacy name it lists, or a
+    // WADM__ key of its configuration (an unknown one fails the load); together, over the
+    // shipped wadm.toml, they make a valid configuration.
+    let wadm_env: std::collections::BTreeMap<String, String> = services["wadm"]["environment"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), interpolate(v.as_str().unwrap(), &env)))
+        .collect();
+    for key in wadm_env.keys() {
+        assert!(
+            key.starts_with(wadm::config::ENV_PREFIX)
+                || wadm::config::LEGACY_VARIABLES.contains(&key.as_str()),
+            "{key} is passed to wadm but it does not read it"
+        );
+    }
+    let loaded = wadm::config::load(&wadm::config::LoadOptions {
+        defaults_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")),
+        config_file: Some(dir.join("wadm.toml")),
+        env: wadm_env.clone(),
+    })
+    .unwrap_or_else(|err| panic!("{err}"));
+    for symbol in env["BINANCE_SYMBOLS"].split(',') {
+        assert!(
+            loaded.config.venues[0]
+                .symbols
+                .iter()
+                .any(|s| s.as_str() == symbol),
+            "BINANCE_SYMBOLS reaches binance-spot"
+        );
+    }
+    assert!(matches!(
+        loaded.config.storage,
+        wadm::config::StorageConfig::MongoDb { .. }
+    ));
+
+    // The API port, the published port and the health checks agree with the configuration.
+    let port = loaded.config.api.bind.port();
+    let published = services["wadm"]["ports"][0].as_str().unwrap();
+    assert!(
+        published.ends_with(&format!(":{port}")),
+        "{published} publishes the API port {port}"
+    );
+    let health: Vec<&str> = services["wadm"]["healthcheck"]["test"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        health,
+        [
+            "CMD",
+            "/usr/local/bin/wadm",
+            "health",
+            "--addr",
+            &format!("127.0.0.1:{port}")
+        ]
+    );
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains(&format!("EXPOSE {port}")));
+    assert!(dockerfile.contains(&format!("\"health\", \"--addr\", \"127.0.0.1:{port}\"")));
+    let stop =
+        humantime::parse_duration(services["wadm"]["stop_grace_period"].as_str().unwrap()).unwrap();
+    assert!(
+        stop > loaded.config.shutdown_timeout,
+        "compose must wait for the graceful stop"
+    );
+    // The Prometheus target is the wadm service on the API port.
+    let scrape = std::fs::read_to_string(prometheus_dir().join("prometheus.yml")).unwrap();
+    assert!(scrape.contains(&format!("\"wadm:{port}\"")));
+
+    // Only the API (or the TLS proxy) is published beyond the host's loopback.
+    for (name, service) in services {
+        for port in service["ports"].as_array().into_iter().flatten() {
+            let port = interpolate(port.as_str().unwrap(), &env);
+            if !["wadm", "caddy"].contains(&name.as_str()) {
+                assert!(port.starts_with("127.0.0.1:"), "{name} publishes {port}");
+            }
+        }
+    }
+    assert_eq!(services["caddy"]["profiles"][0], "tls");
+    // wadm, mongo, prometheus and grafana have health checks; wadm waits for mongo's.
+    for name in ["wadm", "mongo", "prometheus", "grafana"] {
+        assert!(services[name]["healthcheck"]["test"].is_array(), "{name}");
+    }
+    assert_eq!(
+        services["wadm"]["depends_on"]["mongo"]["condition"],
+        "service_healthy"
+    );
+}

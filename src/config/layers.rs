@@ -63,6 +63,18 @@ pub fn apply_env(tree: &mut Table, env: &BTreeMap<String, String>, problems: &mu
     }
 }
 
+/// The environment names of the earlier Python WADM that the loader reads (besides the
+/// `WADM__SECTION__KEY` variables).
+pub const LEGACY_VARIABLES: [&str; 7] = [
+    "BINANCE_SYMBOLS",
+    "BYBIT_SYMBOLS",
+    "COLLECTORS_ENABLED",
+    "RETENTION_RAW_TRADES",
+    "RETENTION_AGGREGATES_1M",
+    "RETENTION_AGGREGATES_1H",
+    "MONGODB_URI",
+];
+
 /// Venue tables that a legacy exchange-wide variable applies to.
 const BINANCE_VENUES: [&str; 2] = ["binance-spot", "binance-usdm"];
 const BYBIT_VENUES: [&str; 2] = ["bybit-spot", "bybit-linear"];
@@ -268,6 +280,24 @@ mod tests {
 
     fn table(text: &str) -> Table {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn every_listed_legacy_variable_is_read() {
+        for name in LEGACY_VARIABLES {
+            let value = match name {
+                "COLLECTORS_ENABLED" => "false",
+                "MONGODB_URI" => "mongodb://127.0.0.1:1/",
+                name if name.starts_with("RETENTION_") => "123",
+                _ => "DOGEUSDT",
+            };
+            let mut tree = Table::new();
+            let mut problems = Vec::new();
+            let env = BTreeMap::from([(name.to_owned(), value.to_owned())]);
+            apply_legacy_env(&mut tree, &env, &mut problems);
+            assert!(problems.is_empty(), "{name}: {problems:?}");
+            assert!(!tree.is_empty(), "{name} is listed but not read");
+        }
     }
 
     #[test]

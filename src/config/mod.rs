@@ -29,7 +29,7 @@ use wadm_actors::model::{Price, Qty, Symbol, Venue};
 use wadm_actors::recorder::RecorderSettings;
 use wadm_supervision::RestartPolicy;
 
-pub use layers::ENV_PREFIX;
+pub use layers::{ENV_PREFIX, LEGACY_VARIABLES};
 pub use raw::RawConfig;
 
 /// Where `cargo run` and the daemon look for the commented defaults file.

@@ -575,7 +575,14 @@ fn a_batch_lands_whole_or_not_at_all_when_the_process_is_killed_mid_write() {
         "20 batches written by the child",
         || {
             if file.exists() && store.borrow().is_none() {
-                *store.borrow_mut() = Some(reader_store());
+                // Opening can meet the writer's lock ("database is locked"): try again on
+                // the next check.
+                *store.borrow_mut() = EmbeddedStore::open(
+                    dir.path(),
+                    Retention::default(),
+                    EmbeddedOptions::default(),
+                )
+                .ok();
             }
             let opened: Option<EmbeddedStore> = store.borrow().clone();
             async move {

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -116,16 +118,8 @@ async fn run(venue: Venue, symbol_count: usize, seconds: u64) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let option = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let seconds = option("--seconds", 10);
-    let symbols = option("--symbols", 4) as usize;
+    let seconds = support::option("--seconds", 10);
+    let symbols = support::option("--symbols", 4) as usize;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -26,6 +26,8 @@
     clippy::cast_sign_loss
 )]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::PathBuf;
@@ -109,18 +111,7 @@ fn env_for(
             "120s".to_owned(),
         ),
     ];
-    for venue in Venue::ALL {
-        let key = venue.as_str().replace('-', "_").to_ascii_uppercase();
-        env.push((format!("WADM__VENUES__{key}__SYMBOLS"), symbols.join(",")));
-        env.push((
-            format!("WADM__VENUES__{key}__WS_URL"),
-            sim.ws_url(venue).to_string(),
-        ));
-        env.push((
-            format!("WADM__VENUES__{key}__REST_URL"),
-            sim.rest_url().to_string(),
-        ));
-    }
+    env.extend(sim.venue_env(&Venue::ALL, symbols));
     env
 }
 
@@ -233,16 +224,7 @@ async fn ceiling(options: &Options, symbols: &[&str]) -> Throughput {
             }));
         }
     }
-    let expected: BTreeMap<Venue, u64> = Venue::ALL
-        .iter()
-        .map(|&v| (v, subscribe_requests(&config, v)))
-        .collect();
-    wait_for("reader subscriptions", PHASE_LIMIT, || {
-        Venue::ALL
-            .iter()
-            .all(|v| sim.counters(*v).subscribe_requests >= expected[v])
-    })
-    .await;
+    wait_subscribed(&sim, &config, "reader subscriptions").await;
     let throughput = measure(&sim, symbols, options.steps, || {
         trades.load(Ordering::Relaxed)
     })
@@ -453,25 +435,40 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// Phases 2 and 3: the daemon at full speed.
-async fn daemon_full_speed(options: &Options, symbols: &[&str], raw: bool) -> DaemonResult {
-    let sim = Simulator::start(sim_config(symbols, Pace::FullSpeed, Some(options.steps)))
-        .await
-        .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let env = env_for(&sim, symbols, &data.path().join("data"), raw);
-    let config = load(&env);
-    let daemon = DaemonProcess::start(&env, data.path());
+/// Waits until `sim` has every subscribe request `config`'s topics take.
+async fn wait_subscribed(sim: &Simulator, config: &Config, what: &str) {
     let expected: BTreeMap<Venue, u64> = Venue::ALL
         .iter()
-        .map(|&v| (v, subscribe_requests(&config, v)))
+        .map(|&v| (v, subscribe_requests(config, v)))
         .collect();
-    wait_for("daemon subscriptions", PHASE_LIMIT, || {
+    wait_for(what, PHASE_LIMIT, || {
         Venue::ALL
             .iter()
             .all(|v| sim.counters(*v).subscribe_requests >= expected[v])
     })
     .await;
+}
+
+/// Starts the daemon against `sim` (its store in a fresh directory, returned to be kept) and
+/// waits until it has subscribed.
+async fn daemon_for(
+    sim: &Simulator,
+    symbols: &[&str],
+    raw: bool,
+) -> (DaemonProcess, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let env = env_for(sim, symbols, &data.path().join("data"), raw);
+    let daemon = DaemonProcess::start(&env, data.path());
+    wait_subscribed(sim, &load(&env), "daemon subscriptions").await;
+    (daemon, data)
+}
+
+/// Phases 2 and 3: the daemon at full speed.
+async fn daemon_full_speed(options: &Options, symbols: &[&str], raw: bool) -> DaemonResult {
+    let sim = Simulator::start(sim_config(symbols, Pace::FullSpeed, Some(options.steps)))
+        .await
+        .unwrap();
+    let (daemon, _data) = daemon_for(&sim, symbols, raw).await;
     let before = daemon.metrics();
     let throughput = measure(&sim, symbols, options.steps, || {
         let m = daemon.metrics();
@@ -517,20 +514,7 @@ async fn daemon_paced(
     let sim = Simulator::start(sim_config(symbols, Pace::RealTime { tick }, None))
         .await
         .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let env = env_for(&sim, symbols, &data.path().join("data"), raw);
-    let config = load(&env);
-    let daemon = DaemonProcess::start(&env, data.path());
-    let expected: BTreeMap<Venue, u64> = Venue::ALL
-        .iter()
-        .map(|&v| (v, subscribe_requests(&config, v)))
-        .collect();
-    wait_for("daemon subscriptions", PHASE_LIMIT, || {
-        Venue::ALL
-            .iter()
-            .all(|v| sim.counters(*v).subscribe_requests >= expected[v])
-    })
-    .await;
+    let (daemon, _data) = daemon_for(&sim, symbols, raw).await;
     sim.start_markets().await;
     // Warm up for a few seconds (books synced, bars open), then measure.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -549,18 +533,10 @@ async fn daemon_paced(
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let option = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
     let options = Options {
-        symbols: option("--symbols", 20).clamp(1, SYMBOLS.len() as u64) as usize,
-        steps: option("--steps", 5_000),
-        latency_seconds: option("--latency-seconds", 20),
+        symbols: support::option("--symbols", 20).clamp(1, SYMBOLS.len() as u64) as usize,
+        steps: support::option("--steps", 5_000),
+        latency_seconds: support::option("--latency-seconds", 20),
     };
     let symbols: Vec<&str> = SYMBOLS[..options.symbols].to_vec();
     let runtime = tokio::runtime::Builder::new_multi_thread()

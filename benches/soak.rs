@@ -21,6 +21,8 @@
     clippy::cast_possible_truncation
 )]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
@@ -131,16 +133,8 @@ async fn fault(
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let option = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let minutes = option("--minutes", 10);
-    let symbol_count = option("--symbols", 4).clamp(1, SYMBOLS.len() as u64) as usize;
+    let minutes = support::option("--minutes", 10);
+    let symbol_count = support::option("--symbols", 4).clamp(1, SYMBOLS.len() as u64) as usize;
     let names: Vec<&str> = SYMBOLS[..symbol_count].to_vec();
     let symbols: Vec<Symbol> = names.iter().map(|s| Symbol::new(s).unwrap()).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -177,12 +171,7 @@ fn main() {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         env.insert("WADM__STORAGE__EMBEDDED__PATH".into(), data.display().to_string());
-        for venue in Venue::ALL {
-            let key = venue.as_str().replace('-', "_").to_ascii_uppercase();
-            env.insert(format!("WADM__VENUES__{key}__SYMBOLS"), names.join(","));
-            env.insert(format!("WADM__VENUES__{key}__WS_URL"), sim.ws_url(venue).to_string());
-            env.insert(format!("WADM__VENUES__{key}__REST_URL"), sim.rest_url().to_string());
-        }
+        env.extend(sim.venue_env(&Venue::ALL, &names));
         let config = config::load(&LoadOptions {
             defaults_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")),
             config_file: None,

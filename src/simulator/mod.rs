@@ -236,6 +236,25 @@ impl Simulator {
         }
     }
 
+    /// Returns the `WADM__VENUES__<VENUE>__{SYMBOLS,WS_URL,REST_URL}` variables that point a
+    /// daemon's `venues` at this simulator, collecting `symbols`.
+    pub fn venue_env(&self, venues: &[Venue], symbols: &[&str]) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        for &venue in venues {
+            let key = venue.as_str().replace('-', "_").to_ascii_uppercase();
+            env.push((format!("WADM__VENUES__{key}__SYMBOLS"), symbols.join(",")));
+            env.push((
+                format!("WADM__VENUES__{key}__WS_URL"),
+                self.ws_url(venue).to_string(),
+            ));
+            env.push((
+                format!("WADM__VENUES__{key}__REST_URL"),
+                self.rest_url().to_string(),
+            ));
+        }
+        env
+    }
+
     /// Starts the markets of a gated simulator.
     pub async fn start_markets(&self) {
         for handle in self.inner.venues.values() {

@@ -66,18 +66,7 @@ pub fn env_for(
         "WADM__STORAGE__EMBEDDED__PATH".into(),
         data.display().to_string(),
     );
-    for venue in venues {
-        let key = venue.as_str().replace('-', "_").to_ascii_uppercase();
-        env.insert(format!("WADM__VENUES__{key}__SYMBOLS"), symbols.join(","));
-        env.insert(
-            format!("WADM__VENUES__{key}__WS_URL"),
-            sim.ws_url(*venue).to_string(),
-        );
-        env.insert(
-            format!("WADM__VENUES__{key}__REST_URL"),
-            sim.rest_url().to_string(),
-        );
-    }
+    env.extend(sim.venue_env(venues, symbols));
     for (key, value) in FAST.iter().chain(overrides) {
         env.insert((*key).to_owned(), (*value).to_owned());
     }

@@ -56,6 +56,17 @@ pub struct CoreCounts {
     pub pending_dropped: u64,
 }
 
+/// How a bar handed to persistence stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BarState {
+    /// Closed, reported for the first time.
+    Closed,
+    /// Closed, changed by late trades since.
+    Amended,
+    /// Still open: the aggregator is stopping.
+    Partial,
+}
+
 /// One (venue, symbol)'s aggregation, driven by its caller.
 #[derive(Debug)]
 pub struct AggregatorCore {
@@ -242,18 +253,7 @@ impl AggregatorCore {
                 if amended {
                     self.amended.insert((timeframe, bar.start), (bar, cvd));
                 } else {
-                    self.out
-                        .push(CoreOutput::Record(Record::Bar(Box::new(BarRecord {
-                            venue: self.venue,
-                            symbol: self.symbol,
-                            timeframe,
-                            bar,
-                            grid,
-                            cvd,
-                            amended,
-                            partial: false,
-                            params: self.settings.profile,
-                        }))));
+                    self.push_bar(timeframe, bar, grid, cvd, BarState::Closed);
                 }
             }
         }
@@ -385,18 +385,7 @@ impl AggregatorCore {
         let grid = engine.params().grid;
         for (timeframe, bar, cvd) in engine.open_bars() {
             if matches!(timeframe, Timeframe::M1 | Timeframe::H1) {
-                self.out
-                    .push(CoreOutput::Record(Record::Bar(Box::new(BarRecord {
-                        venue: self.venue,
-                        symbol: self.symbol,
-                        timeframe,
-                        bar,
-                        grid,
-                        cvd,
-                        amended: false,
-                        partial: true,
-                        params: self.settings.profile,
-                    }))));
+                self.push_bar(timeframe, bar, grid, cvd, BarState::Partial);
             }
         }
     }
@@ -407,19 +396,31 @@ impl AggregatorCore {
             return;
         };
         for ((timeframe, _), (bar, cvd)) in std::mem::take(&mut self.amended) {
-            self.out
-                .push(CoreOutput::Record(Record::Bar(Box::new(BarRecord {
-                    venue: self.venue,
-                    symbol: self.symbol,
-                    timeframe,
-                    bar,
-                    grid,
-                    cvd,
-                    amended: true,
-                    partial: false,
-                    params: self.settings.profile,
-                }))));
+            self.push_bar(timeframe, bar, grid, cvd, BarState::Amended);
         }
+    }
+
+    /// Hands a stored timeframe's bar to persistence.
+    fn push_bar(
+        &mut self,
+        timeframe: Timeframe,
+        bar: Arc<Bar>,
+        grid: super::RowGrid,
+        cvd: Qty,
+        state: BarState,
+    ) {
+        self.out
+            .push(CoreOutput::Record(Record::Bar(Box::new(BarRecord {
+                venue: self.venue,
+                symbol: self.symbol,
+                timeframe,
+                bar,
+                grid,
+                cvd,
+                amended: state == BarState::Amended,
+                partial: state == BarState::Partial,
+                params: self.settings.profile,
+            }))));
     }
 
     /// Takes what is to be sent on.

@@ -56,6 +56,20 @@ struct HistoryBar<T: Serialize> {
     partial: bool,
 }
 
+impl<T: Serialize> HistoryBar<T> {
+    /// The answer item of a summed bar, its indicators in `view`.
+    fn of(view: T, summed: &Summed) -> Self {
+        Self {
+            view,
+            open: summed.bar.open.map(|o| o.price),
+            close: summed.bar.close.map(|c| c.price),
+            base_bars: summed.base_bars,
+            amended: summed.amended,
+            partial: summed.partial,
+        }
+    }
+}
+
 /// Encodes documents read newest first as the items of an answer, oldest first (each as the
 /// value it holds: a trade, a candle, an event).
 fn encode_oldest_first(documents: &[Document]) -> Result<Vec<serde_json::Value>, ApiError> {
@@ -283,25 +297,10 @@ impl Api {
                 .iter()
                 .map(|s| {
                     let (report, absorption) = analyse(&s.bar, &grid, factor, &profile, s.cvd);
-                    let (open, close) = (s.bar.open.map(|o| o.price), s.bar.close.map(|c| c.price));
                     let value = if flow {
-                        serde_json::to_value(HistoryBar {
-                            view: FlowView::of(report, absorption),
-                            open,
-                            close,
-                            base_bars: s.base_bars,
-                            amended: s.amended,
-                            partial: s.partial,
-                        })
+                        serde_json::to_value(HistoryBar::of(FlowView::of(report, absorption), s))
                     } else {
-                        serde_json::to_value(HistoryBar {
-                            view: ProfileView::from(report),
-                            open,
-                            close,
-                            base_bars: s.base_bars,
-                            amended: s.amended,
-                            partial: s.partial,
-                        })
+                        serde_json::to_value(HistoryBar::of(ProfileView::from(report), s))
                     };
                     value
                         .map_err(|e| ApiError::internal(format!("a bar could not be encoded: {e}")))

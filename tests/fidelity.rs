@@ -11,9 +11,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::live::{LONG, config_for, sym, wait_book_synced, wait_until};
+use common::live::{
+    LONG, config_for, sym, venue_id, wait_book_synced, wait_last_trades, wait_until,
+};
 use wadm::app::Daemon;
-use wadm::simulator::{Misbehaviour, SimConfig, Simulator, render};
+use wadm::simulator::{Misbehaviour, SimConfig, Simulator};
 use wadm_actors::model::{DataQualityEvent, Qty, QualityKind, Side, Trade, Venue};
 use wadm_actors::storage::{Document, Kind, MAX_READ_LIMIT, Query, SharedStore};
 
@@ -71,14 +73,6 @@ fn covered(gaps: &[DataQualityEvent], id: u64, time: i64) -> bool {
     })
 }
 
-/// The id `venue` gives the simulator's trade `id`, as text.
-fn venue_id(venue: Venue, id: u64) -> String {
-    match venue {
-        Venue::BinanceSpot | Venue::BinanceUsdm => id.to_string(),
-        Venue::BybitSpot | Venue::BybitLinear => render::bybit_trade_id(venue, id),
-    }
-}
-
 /// Drops every venue's sockets, abruptly or cleanly, once the stream reaches `step`.
 async fn disconnect_at(sim: &Simulator, step: u64, clean: bool) {
     wait_until(LONG, &format!("step {step}"), || async {
@@ -130,23 +124,8 @@ async fn stored_trades_and_bars_reconcile_with_the_generated_stream_across_force
         sim.finished(STEPS)
     })
     .await;
-    // Everything generated after the last reconnection arrives: each aggregator has the
-    // stream's last trade.
-    wait_until(LONG, "the last trades", || async {
-        let mut all = true;
-        for venue in Venue::ALL {
-            for symbol in SYMBOLS {
-                let last = sim
-                    .totals(venue, sym(symbol))
-                    .last_id
-                    .map(|id| venue_id(venue, id));
-                let counts = daemon.aggregator_counts(venue, sym(symbol)).await;
-                all &= counts.is_some_and(|c| c.last_trade.map(|id| id.to_string()) == last);
-            }
-        }
-        all
-    })
-    .await;
+    // Everything generated after the last reconnection arrives.
+    wait_last_trades(&sim, &daemon, &Venue::ALL, &SYMBOLS).await;
     // The shutdown closes the open bars as partial bars and flushes persistence.
     daemon.shutdown().await.unwrap();
 

@@ -191,3 +191,36 @@ pub fn quality_of(
         .filter(|e| e.venue == venue && e.kind == kind && e.symbol.is_none_or(|s| s == sym(symbol)))
         .collect()
 }
+
+/// The id `venue` gives the simulator's trade `id`, as text.
+pub fn venue_id(venue: Venue, id: u64) -> String {
+    match venue {
+        Venue::BinanceSpot | Venue::BinanceUsdm => id.to_string(),
+        Venue::BybitSpot | Venue::BybitLinear => wadm::simulator::render::bybit_trade_id(venue, id),
+    }
+}
+
+/// Waits until every aggregator of `venues` x `symbols` has taken the last trade `sim`
+/// generated for it.
+pub async fn wait_last_trades(
+    sim: &Simulator,
+    daemon: &Daemon,
+    venues: &[Venue],
+    symbols: &[&str],
+) {
+    wait_until(LONG, "the last trades", || async {
+        let mut all = true;
+        for &venue in venues {
+            for &symbol in symbols {
+                let last = sim
+                    .totals(venue, sym(symbol))
+                    .last_id
+                    .map(|id| venue_id(venue, id));
+                let counts = daemon.aggregator_counts(venue, sym(symbol)).await;
+                all &= counts.is_some_and(|c| c.last_trade.map(|id| id.to_string()) == last);
+            }
+        }
+        all
+    })
+    .await;
+}

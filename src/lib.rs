@@ -9,11 +9,13 @@
 //! - [`simulator`]: a simulated exchange on 127.0.0.1 for tests, benchmarks and `wadm simulate`.
 //! - [`app`]: the composition root that builds and runs the daemon.
 //! - [`offline`]: `wadm profile` and `wadm replay`.
+//! - [`mcp`]: `wadm mcp`, the MCP server (stdio) whose tools read the REST API.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod config;
+pub mod mcp;
 pub mod offline;
 pub mod simulator;
 pub mod telemetry;

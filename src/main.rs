@@ -98,6 +98,22 @@ enum Command {
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Serve MCP on stdin/stdout for an LLM client: tools that read a running daemon's REST
+    /// API (README: "MCP server"). Logs go to stderr.
+    Mcp {
+        /// Base URL of the daemon's API (a path prefix is kept, e.g. behind a proxy).
+        #[arg(long, env = "WADM_API_URL", default_value = "http://127.0.0.1:8920")]
+        api_url: String,
+        /// API key, sent as X-API-Key (needed when the daemon has `[[api.keys]]`).
+        #[arg(long, env = "WADM_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// Deadline of each API request.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Log filter (stderr), e.g. `info` or `wadm=debug`.
+        #[arg(long, env = "WADM_MCP_LOG", default_value = "warn,wadm=info")]
+        log: String,
+    },
     /// Feed recordings of raw frames through the live parsers and aggregators and print a
     /// per-symbol summary (README: "wadm replay").
     Replay {
@@ -213,6 +229,48 @@ fn health(
     }
 }
 
+/// `wadm mcp`: the MCP server on stdio until the client closes it.
+fn mcp(
+    api_url: &str,
+    api_key: Option<&str>,
+    timeout: std::time::Duration,
+    log: String,
+) -> ExitCode {
+    let log = config::LogConfig {
+        filter: log,
+        format: config::LogFormat::Text,
+    };
+    if let Err(err) = telemetry::init_tracing(&log) {
+        eprintln!("wadm mcp: {err:#}");
+        return ExitCode::from(EXIT_BAD_CONFIG);
+    }
+    let client = match wadm::mcp::client::ApiClient::new(api_url, api_key, timeout) {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("wadm mcp: {err}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("wadm mcp: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(wadm::mcp::serve(client)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn session_anchor(text: &str) -> Result<SessionAnchor, String> {
     SessionAnchor::parse(text)
         .ok_or_else(|| "expected a UTC time of day such as 00:00 or 13:30".into())
@@ -232,6 +290,12 @@ fn main() -> ExitCode {
         Command::Replay { files } => replay(&options, &files),
         Command::HashKey { name } => hash_key(&name),
         Command::Health { addr, timeout } => health(&options, addr, timeout),
+        Command::Mcp {
+            api_url,
+            api_key,
+            timeout,
+            log,
+        } => mcp(&api_url, api_key.as_deref(), timeout, log),
         Command::Profile {
             input,
             row_size,

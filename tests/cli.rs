@@ -124,6 +124,35 @@ fn a_missing_config_file_is_a_configuration_error() {
 }
 
 #[test]
+fn mcp_refuses_an_unusable_api_url_or_key_with_exit_2_and_writes_nothing_to_stdout() {
+    for (args, env, reason) in [
+        (
+            vec!["mcp", "--api-url", "ftp://host/"],
+            vec![],
+            "http:// or https://",
+        ),
+        (
+            vec!["mcp"],
+            vec![("WADM_API_URL", "127.0.0.1:8920")],
+            "not a URL",
+        ),
+        (vec!["mcp"], vec![("WADM_API_KEY", "two\nlines")], "API key"),
+    ] {
+        let output = Command::new(common::wadm_binary())
+            .args(&args)
+            .env_clear()
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+        // stdout belongs to the protocol.
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
 fn version_names_the_crate_version() {
     let output = Command::new(common::wadm_binary())
         .arg("--version")

@@ -104,7 +104,8 @@ enum Command {
         /// Base URL of the daemon's API (a path prefix is kept, e.g. behind a proxy).
         #[arg(long, env = "WADM_API_URL", default_value = "http://127.0.0.1:8920")]
         api_url: String,
-        /// API key, sent as X-API-Key (needed when the daemon has `[[api.keys]]`).
+        /// API key, sent as X-API-Key (needed when the daemon has `[[api.keys]]`). Prefer
+        /// WADM_API_KEY: other users of the machine can read command-line arguments.
         #[arg(long, env = "WADM_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
         /// Deadline of each API request.

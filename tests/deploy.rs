@@ -28,12 +28,13 @@ fn prometheus_copy(dir: &Path, key: &str) -> PathBuf {
     dir.join("prometheus.yml")
 }
 
-fn promtool(args: &[&str]) -> (bool, String) {
-    let output = Command::new("promtool")
+/// Runs `program args...` from Debian's `package`: (success, stdout and stderr).
+fn run_tool(program: &str, package: &str, args: &[&str]) -> (bool, String) {
+    let output = Command::new(program)
         .args(args)
         .output()
         .unwrap_or_else(|err| {
-            panic!("promtool (Debian package prometheus) must be installed: {err}")
+            panic!("{program} (Debian package {package}) must be installed: {err}")
         });
     (
         output.status.success(),
@@ -43,6 +44,10 @@ fn promtool(args: &[&str]) -> (bool, String) {
             String::from_utf8_lossy(&output.stderr)
         ),
     )
+}
+
+fn promtool(args: &[&str]) -> (bool, String) {
+    run_tool("promtool", "prometheus", args)
 }
 
 #[test]
@@ -206,20 +211,11 @@ async fn prometheus_with_the_project_config_scrapes_a_daemon_fed_by_the_simulato
 }
 
 fn analyze_security(unit: &Path) -> (bool, String) {
-    let output = Command::new("systemd-analyze")
-        .args(["security", "--offline=yes", "--threshold=20"])
-        .arg(unit)
-        .output()
-        .unwrap_or_else(|err| {
-            panic!("systemd-analyze (Debian package systemd) must be installed: {err}")
-        });
-    (
-        output.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
+    let unit = unit.to_str().unwrap();
+    run_tool(
+        "systemd-analyze",
+        "systemd",
+        &["security", "--offline=yes", "--threshold=20", unit],
     )
 }
 

@@ -19,13 +19,13 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 
 use common::live::{
-    LONG, env_for, sym, wait_book_synced, wait_last_trades, wait_streaming, wait_until,
+    LONG, config_from, env_for, sym, wait_book_synced, wait_last_trades, wait_streaming, wait_until,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use wadm::app::Daemon;
-use wadm::config::{self, Config, LoadOptions};
+use wadm::config::Config;
 use wadm::simulator::{Misbehaviour, Pace, SimConfig, Simulator};
 use wadm_actors::api::ApiKey;
 use wadm_actors::model::{Kline, KlineInterval, TimestampMs, UnixNanos, Venue};
@@ -225,13 +225,7 @@ const STATUS_VOLATILE: &[&str] = &[
 ];
 
 fn config_of(env: &BTreeMap<String, String>, key_hash: &str) -> Config {
-    let mut config = config::load(&LoadOptions {
-        defaults_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")),
-        config_file: None,
-        env: env.clone(),
-    })
-    .unwrap_or_else(|err| panic!("{err}"))
-    .config;
+    let mut config = config_from(env.clone());
     config.api.settings.keys.push(ApiKey {
         name: "mcp".into(),
         hash: key_hash.to_owned(),

@@ -33,7 +33,11 @@ pub fn config_for(
     symbols: &[&str],
     overrides: &[(&str, &str)],
 ) -> Config {
-    let env = env_for(sim, venues, symbols, overrides);
+    config_from(env_for(sim, venues, symbols, overrides))
+}
+
+/// The configuration the project's defaults and `env` make.
+pub fn config_from(env: BTreeMap<String, String>) -> Config {
     config::load(&LoadOptions {
         defaults_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")),
         config_file: None,

@@ -23,18 +23,20 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ractor::{Actor, ActorRef};
 use tracing::{error, info, warn};
+use wadm_actors::aggregator::warm::{self, LoadRequest, LoadResult, Preloaded};
 use wadm_actors::aggregator::{
     AggregatorActor, AggregatorArgs, AggregatorCounts, AggregatorMsg, AggregatorSettings,
     RecordSink, RowSpec, SnapshotBoard,
 };
 use wadm_actors::api::{Api, ApiActor, ApiArgs, ApiSources};
-use wadm_actors::connection::shared::{BookBoard, ConnectionBudget, Cursors, QualitySink};
+use wadm_actors::connection::shared::{BookBoard, ConnectionBudget, Cursors};
 use wadm_actors::connection::status::ConnectionStatus;
 use wadm_actors::connection::{
     ConnectionActor, ConnectionArgs, ConnectionMsg, install_crypto_provider,
 };
 use wadm_actors::model::{Symbol, Venue};
 use wadm_actors::persistence::{PersistenceActor, PersistenceArgs, PersistenceInputs};
+use wadm_actors::quality::QualitySink;
 use wadm_actors::recorder::RecorderHandle;
 use wadm_actors::routing::RoutingTable;
 use wadm_actors::storage::embedded::{EmbeddedOptions, EmbeddedStore};
@@ -165,7 +167,8 @@ impl Daemon {
         };
 
         let store = open_store(&config).await?;
-        check_store(&store, &config).await?;
+        let store_up = check_store(&store, &config).await?;
+        let mut preloaded = preload(&config, &store, &pairs, store_up).await;
         let (persistence, records, quality_listener) = PersistenceInputs::new(
             config.persistence.queue_capacity,
             config.persistence.settings.buffer_capacity,
@@ -193,6 +196,8 @@ impl Daemon {
                     snapshots: Arc::clone(&snapshots),
                     quality: quality.clone(),
                     records: records.clone(),
+                    store: Arc::clone(&store),
+                    preloaded: Arc::new(std::sync::Mutex::new(preloaded.remove(&(venue, symbol)))),
                 };
                 aggregator_spec(template, &routes)
             })
@@ -379,6 +384,8 @@ struct AggregatorTemplate {
     snapshots: Arc<SnapshotBoard>,
     quality: QualitySink,
     records: RecordSink,
+    store: SharedStore,
+    preloaded: Preloaded,
 }
 
 /// An aggregator drains its queue when the daemon stops: every trade routed to it before the
@@ -407,6 +414,8 @@ fn aggregator_spec(template: AggregatorTemplate, routes: &Arc<RoutingTable>) -> 
                     snapshots: template.snapshots,
                     records: Some(template.records),
                     quality: template.quality,
+                    store: Some(template.store),
+                    preloaded: Some(template.preloaded),
                 };
                 let (actor, _) =
                     Actor::spawn_linked(None, AggregatorActor, args, context.supervisor).await?;
@@ -487,12 +496,59 @@ async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
     }
 }
 
+/// Reads what every aggregator's warm start needs, a few pairs at a time, within the warm
+/// start budget; with the store down at start, every aggregator starts cold and reads again
+/// later.
+async fn preload(
+    config: &Config,
+    store: &SharedStore,
+    pairs: &[(Venue, Symbol)],
+    store_up: bool,
+) -> HashMap<(Venue, Symbol), LoadResult> {
+    if !store_up {
+        return pairs
+            .iter()
+            .map(|&pair| (pair, Err("the store was unavailable at start".to_owned())))
+            .collect();
+    }
+    let requests = pairs
+        .iter()
+        .map(|&(venue, symbol)| {
+            let settings = config.aggregator_settings(symbol);
+            LoadRequest {
+                venue,
+                symbol,
+                raw_trades: settings.persist_trades,
+                recent: settings
+                    .recent_trades
+                    .max(settings.profile.large_trades.median_window),
+            }
+        })
+        .collect();
+    let budget = config.aggregator.settings.warm_start_budget;
+    let started = std::time::Instant::now();
+    let loaded = warm::preload(store, requests, wadm_supervision::unix_millis(), budget).await;
+    let bars: usize = loaded
+        .values()
+        .filter_map(|l| l.as_ref().ok())
+        .map(|l| l.history.bars.len())
+        .sum();
+    info!(
+        pairs = pairs.len(),
+        bars,
+        took_ms = started.elapsed().as_millis() as u64,
+        "history read for the warm start"
+    );
+    loaded
+}
+
 /// Asks the store for a first answer: without one the start fails with the reason, or goes
 /// on degraded (persistence buffers and retries), as `storage.on_unavailable_at_start` says.
-async fn check_store(store: &SharedStore, config: &Config) -> anyhow::Result<()> {
+/// Returns whether it answered.
+async fn check_store(store: &SharedStore, config: &Config) -> anyhow::Result<bool> {
     let policy = config.store_start;
     let answer = match tokio::time::timeout(policy.timeout, store.ping()).await {
-        Ok(Ok(())) => return Ok(()),
+        Ok(Ok(())) => return Ok(true),
         Ok(Err(err)) => err.to_string(),
         Err(_) => format!(
             "no answer within {}",
@@ -506,7 +562,7 @@ async fn check_store(store: &SharedStore, config: &Config) -> anyhow::Result<()>
         );
     }
     warn!(store = store.backend(), reason = %answer, "the store is unavailable at start; running degraded: persistence buffers and retries");
-    Ok(())
+    Ok(false)
 }
 
 fn connection_spec(template: ConnectionArgs, directory: Arc<Directory>) -> ChildSpec {

@@ -16,11 +16,11 @@ use wadm_actors::aggregator::{
     AggregatorActor, AggregatorArgs, AggregatorMsg, AggregatorSettings, AggregatorSnapshot,
     ProfileParams, Record, RecordSink, RowSpec, SnapshotBoard, Timeframe,
 };
-use wadm_actors::connection::shared::QualitySink;
 use wadm_actors::model::{
     BookView, FillRange, InstrumentInfo, Kline, KlineInterval, Level, Qty, QualityKind, Side,
     Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
 };
+use wadm_actors::quality::QualitySink;
 use wadm_actors::routing::{RouteSlot, RoutingTable};
 use wadm_supervision::{ActorEntry, StatusRegistry, unix_millis};
 
@@ -117,6 +117,8 @@ impl Harness {
             snapshots: Arc::clone(&board),
             records: Some(sink),
             quality: quality.clone(),
+            store: None,
+            preloaded: None,
         };
         let (actor, _) = Actor::spawn(None, AggregatorActor, args).await.unwrap();
         Harness {
@@ -189,16 +191,21 @@ async fn closed_bars_book_snapshots_and_kline_checks_reach_their_consumers() {
 
     let closed = h
         .record("the 1m bar of the second minute", |r| match r {
-            Record::Bar(bar) if bar.bar.start == t0 + MIN => Some(bar),
+            Record::Bar(bar) if bar.report.start == t0 + MIN => Some(bar),
             _ => None,
         })
         .await;
     assert_eq!(closed.timeframe, Timeframe::M1);
     assert!(!closed.amended);
-    assert_eq!(closed.cvd, q("-1"), "the session's delta at the close");
-    assert_eq!(closed.bar.totals.sell_volume, q("2"));
-    assert_eq!(closed.bar.footprint.row(101).bid, q("2"));
-    assert_eq!(closed.grid.row_size(), "1".parse().unwrap());
+    assert_eq!(
+        closed.report.cvd,
+        q("-1"),
+        "the session's delta at the close"
+    );
+    assert_eq!(closed.report.sell_volume, q("2"));
+    let rebuilt = closed.to_bar().unwrap();
+    assert_eq!(rebuilt.footprint.row(101).bid, q("2"));
+    assert_eq!(closed.row_size, "1".parse().unwrap());
 
     // The venue's candle of the second minute disagrees on taker-buy volume.
     h.send(AggregatorMsg::Klines(vec![
@@ -250,9 +257,12 @@ async fn closed_bars_book_snapshots_and_kline_checks_reach_their_consumers() {
             _ => None,
         })
         .await;
-    assert_eq!((amended.bar.start, amended.bar.totals.trades), (t0, 2));
     assert_eq!(
-        amended.cvd,
+        (amended.report.start, amended.prints, amended.report.trades),
+        (t0, 2, 2)
+    );
+    assert_eq!(
+        amended.report.cvd,
         q("-2"),
         "the session's delta through the amended minute: +1 and the late -3"
     );
@@ -380,7 +390,12 @@ async fn live_snapshots_hold_exactly_the_simulated_trades() {
             let snapshot = daemon.snapshots.latest(venue, symbol).unwrap();
             let counts = &snapshot.counts;
             let day = &snapshot.rolling[&Rolling::H24];
-            assert_eq!(day.totals.trades, counts.trades, "{venue} {symbol}");
+            assert_eq!(day.totals.prints, counts.trades, "{venue} {symbol}");
+            assert_eq!(
+                day.totals.trades,
+                3 * counts.trades,
+                "an aggregate trade stands for l - f + 1 trades (3 in the simulator)"
+            );
             assert_eq!(day.totals.buy_volume, counts.buy_volume);
             assert_eq!(day.totals.sell_volume, counts.sell_volume);
             assert_eq!(

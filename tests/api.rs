@@ -17,11 +17,12 @@ use wadm_actors::aggregator::{Bar, ProfileParams, RowGrid, SnapshotBoard, Window
 use wadm_actors::api::{
     Api, ApiKey, ApiSettings, ApiSources, OPENAPI_JSON, ROUTES, RateLimit, filter, hash_key,
 };
-use wadm_actors::connection::shared::{BookBoard, QualitySink};
+use wadm_actors::connection::shared::BookBoard;
 use wadm_actors::model::{
-    Price, Qty, Side, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
+    FillRange, Price, Qty, Side, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
 };
 use wadm_actors::persistence::PersistenceInputs;
+use wadm_actors::quality::QualitySink;
 use wadm_actors::storage::Retention;
 use wadm_actors::storage::embedded::{EmbeddedOptions, EmbeddedStore};
 use wadm_supervision::StatusRegistry;
@@ -552,9 +553,13 @@ fn trade_of(sim: &SimTrade, symbol: Symbol) -> Trade {
         trade_time: TimestampMs(sim.time),
         event_time: TimestampMs(sim.time),
         received_at: UnixNanos(0),
-        flags: TradeFlags::NONE,
+        // The simulator's aggregate trades hold three fills each: ids 3a..=3a+2.
+        flags: TradeFlags::AGGREGATE,
         sequence: None,
-        fills: None,
+        fills: Some(FillRange {
+            first: sim.id * 3,
+            last: sim.id * 3 + 2,
+        }),
     }
 }
 

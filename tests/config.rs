@@ -149,7 +149,7 @@ fn later_layers_win_file_then_legacy_env_then_namespaced_env() {
 bind = "127.0.0.1:1111"
 [retention]
 raw_trades = "2h"
-bars_1m = "12h"
+bars_1m = "30h"
 [venues.binance-spot]
 symbols = ["ADAUSDT"]
 "#;
@@ -167,7 +167,7 @@ symbols = ["ADAUSDT"]
     assert_eq!(loaded.files.len(), 2);
     assert_eq!(config.api.bind.port(), 2222);
     assert_eq!(config.retention.raw_trades, Duration::from_secs(600));
-    assert_eq!(config.retention.bars_1m, Duration::from_secs(12 * 3600));
+    assert_eq!(config.retention.bars_1m, Duration::from_secs(30 * 3600));
     assert_eq!(config.venues[0].symbols, [sym("ADAUSDT")]);
     assert_eq!(config.venues[2].symbols, [sym("ETHUSDT"), sym("BTCUSDT")]);
     assert_eq!(config.venues[3].symbols, [sym("SOLUSDT")]);
@@ -404,5 +404,21 @@ imbalance_min_volume = "5"
         config.aggregator_settings(sym("ETHUSDT")).profile,
         eth,
         "each aggregator gets its symbol's parameters"
+    );
+}
+
+#[test]
+fn one_minute_bars_must_outlive_the_rolling_day_a_restart_rebuilds() {
+    let found = problems(Some("[retention]\nbars_1m = \"24h\"\n"), &[]);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("retention.bars_1m: must be at least 25h")),
+        "{found:?}"
+    );
+    let found = problems(None, &[("RETENTION_AGGREGATES_1M", "86400")]);
+    assert!(
+        found.iter().any(|p| p.contains("retention.bars_1m")),
+        "the legacy variable in seconds is held to the same rule: {found:?}"
     );
 }

@@ -20,6 +20,20 @@ use wadm_supervision::ActorState;
 /// Checks that what the aggregator received plus the recorded trade gaps accounts for every
 /// trade id the simulator generated between the first and last received, with exact volumes.
 async fn reconcile_trades(daemon: &Daemon, sim: &Simulator, venue: Venue, symbol: &str) -> u64 {
+    // A hole in the ids is reported once it has stayed open for the gap grace period.
+    wait_until(LONG, "every hole reported as a trade gap", || async {
+        let counts = daemon.aggregator_counts(venue, sym(symbol)).await.unwrap();
+        let lost: u64 = quality_of(daemon, venue, symbol, QualityKind::TradeGap)
+            .iter()
+            .map(|e| e.to_id.unwrap() - e.from_id.unwrap() + 1)
+            .sum();
+        let (first, last) = (
+            counts.first_trade_id.unwrap(),
+            counts.last_trade_id.unwrap(),
+        );
+        counts.trades + lost > last - first
+    })
+    .await;
     let counts = daemon.aggregator_counts(venue, sym(symbol)).await.unwrap();
     let (first, last) = (
         counts.first_trade_id.unwrap(),

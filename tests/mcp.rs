@@ -207,7 +207,8 @@ fn stable(value: &Value, volatile: &[&str]) -> Value {
 }
 
 /// Clock readings in market answers.
-const MARKET_VOLATILE: &[&str] = &["as_of", "age_ms"];
+/// (`covered_to` of a history answer is now, while the feed streams.)
+const MARKET_VOLATILE: &[&str] = &["as_of", "age_ms", "covered_to"];
 /// Clock readings and traffic counters in health and status answers.
 const STATUS_VOLATILE: &[&str] = &[
     "time",

@@ -108,10 +108,10 @@ fn computes_every_field_of_a_window_by_the_design_rules() {
     assert_eq!(
         w["footprint"],
         json!([
-            {"price": "101", "bid": "3", "ask": "1", "volume": "4", "delta": "-2"},
-            {"price": "102", "bid": "1", "ask": "9", "volume": "10", "delta": "8"},
-            {"price": "103", "bid": "2", "ask": "8", "volume": "10", "delta": "6"},
-            {"price": "104", "bid": "0", "ask": "10", "volume": "10", "delta": "10"},
+            {"price": "101", "bid": "3", "ask": "1", "volume": "4", "delta": "-2", "trades": 2, "last_time": T + 4},
+            {"price": "102", "bid": "1", "ask": "9", "volume": "10", "delta": "8", "trades": 2, "last_time": T + 3},
+            {"price": "103", "bid": "2", "ask": "8", "volume": "10", "delta": "6", "trades": 2, "last_time": T + 6},
+            {"price": "104", "bid": "0", "ask": "10", "volume": "10", "delta": "10", "trades": 1, "last_time": T + 5},
         ])
     );
     // ask(102) 9 >= 3 * bid(101) 3; ask(103) 8 >= 3 * 1; ask(104) 10 >= 3 * 2. Row 101 is the
@@ -175,8 +175,8 @@ fn prices_off_the_grid_fall_into_the_row_below_and_all_spans_the_trades() {
     assert_eq!(
         w["footprint"],
         json!([
-            {"price": "100", "bid": "0", "ask": "1", "volume": "1", "delta": "1"},
-            {"price": "100.5", "bid": "2", "ask": "0.5", "volume": "2.5", "delta": "-1.5"},
+            {"price": "100", "bid": "0", "ask": "1", "volume": "1", "delta": "1", "trades": 1, "last_time": T + 500},
+            {"price": "100.5", "bid": "2", "ask": "0.5", "volume": "2.5", "delta": "-1.5", "trades": 2, "last_time": T + 90_000},
         ])
     );
     // The POC row alone holds 2.5 >= 0.7 * 3.5 = 2.45: the value area stops there.

@@ -12,15 +12,15 @@ use std::time::Duration;
 use common::mongo::TestMongo;
 use wadm_actors::aggregator::book_stats::BookStats;
 use wadm_actors::aggregator::params::ProfileParams;
-use wadm_actors::aggregator::{Bar, BarRecord, RowGrid, Timeframe};
+use wadm_actors::aggregator::{Bar, BarRecord, BarState, BookRecord, RowGrid, Timeframe};
 use wadm_actors::model::{
-    DataQualityEvent, FillRange, Kline, KlineInterval, Level, Price, Qty, QualityKind, Side,
-    Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
+    DataQualityEvent, FillRange, HoleState, Kline, KlineInterval, Level, Price, Qty, QualityKind,
+    Side, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
 };
 use wadm_actors::storage::embedded::{EmbeddedOptions, EmbeddedStore};
 use wadm_actors::storage::mongo::{MongoOptions, MongoStore};
 use wadm_actors::storage::{
-    Document, Kind, Order, Query, Retention, SharedStore, Store, StoreError, StoredBar, StoredBook,
+    Document, Kind, Order, Query, Retention, SharedStore, Store, StoreError,
 };
 use wadm_supervision::unix_millis;
 
@@ -88,18 +88,22 @@ fn bar_document(start: i64, amended: bool) -> Document {
             ),
         );
     }
-    let record = BarRecord {
-        venue: Venue::BinanceSpot,
-        symbol: btc(),
-        timeframe: Timeframe::M1,
-        bar: Arc::new(bar),
-        grid,
-        cvd: q("-12.5"),
-        amended,
-        partial: false,
-        params: ProfileParams::default(),
-    };
-    Document::Bar(Arc::new(StoredBar::of(&record)))
+    let record = BarRecord::build(
+        Venue::BinanceSpot,
+        btc(),
+        Timeframe::M1,
+        &bar,
+        &grid,
+        q("-12.5"),
+        &ProfileParams::default(),
+        Vec::new(),
+        if amended {
+            BarState::Amended
+        } else {
+            BarState::Closed
+        },
+    );
+    Document::Bar(Arc::new(record))
 }
 
 fn book_document(time: i64) -> Document {
@@ -117,7 +121,7 @@ fn book_document(time: i64) -> Document {
         price: p("60000.2"),
         qty: q("3"),
     }];
-    Document::Book(Arc::new(StoredBook {
+    Document::Book(Arc::new(BookRecord {
         venue: Venue::BybitSpot,
         symbol: btc(),
         time,
@@ -172,6 +176,8 @@ fn quality_document(time: i64, symbol: Option<Symbol>, kind: QualityKind) -> Doc
         to_time: Some(TimestampMs(time - 20)),
         time: TimestampMs(time),
         cause: "sequence break: expected 41, got 58".into(),
+        state: kind.is_hole().then_some(HoleState::Repaired),
+        recovered: kind.is_hole().then_some(17),
     })
 }
 

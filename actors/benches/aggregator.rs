@@ -22,11 +22,11 @@ use wadm_actors::aggregator::{
     AggregatorActor, AggregatorArgs, AggregatorCore, AggregatorMsg, AggregatorSettings, RowGrid,
     RowSpec, SnapshotBoard, WindowReport,
 };
-use wadm_actors::connection::shared::QualitySink;
 use wadm_actors::model::{
     FillRange, Price, Qty, Ratio, Side, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos,
     Venue,
 };
+use wadm_actors::quality::QualitySink;
 use wadm_actors::routing::RoutingTable;
 use wadm_supervision::{StatusRegistry, unix_millis};
 
@@ -186,6 +186,8 @@ fn actor(c: &mut Criterion) {
         snapshots: Arc::new(SnapshotBoard::default()),
         records: None,
         quality: QualitySink::new(100),
+        store: None,
+        preloaded: None,
     };
     let (actor, _) = runtime
         .block_on(Actor::spawn(None, AggregatorActor, args))

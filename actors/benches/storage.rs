@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use wadm_actors::aggregator::params::ProfileParams;
-use wadm_actors::aggregator::{Bar, BarRecord, RowGrid, Timeframe};
+use wadm_actors::aggregator::{Bar, BarRecord, BarState, RowGrid, Timeframe};
 use wadm_actors::model::{
     Price, Qty, Side, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
 };
 use wadm_actors::storage::embedded::{EmbeddedOptions, EmbeddedStore};
-use wadm_actors::storage::{Document, Retention, Store, StoredBar};
+use wadm_actors::storage::{Document, Retention, Store};
 
 /// 2023-11-14T00:00:00Z.
 const DAY0: i64 = 1_699_920_000_000;
@@ -67,18 +67,18 @@ fn bars(count: usize) -> Vec<Document> {
                 );
                 bar.add(&grid, &t);
             }
-            let record = BarRecord {
-                venue: Venue::BinanceSpot,
-                symbol: Symbol::new("BTCUSDT").unwrap(),
-                timeframe: Timeframe::M1,
-                bar: Arc::new(bar),
-                grid,
-                cvd: Qty::from_units(12_000_000_000_000),
-                amended: false,
-                partial: false,
-                params: ProfileParams::default(),
-            };
-            Document::Bar(Arc::new(StoredBar::of(&record)))
+            let record = BarRecord::build(
+                Venue::BinanceSpot,
+                Symbol::new("BTCUSDT").unwrap(),
+                Timeframe::M1,
+                &bar,
+                &grid,
+                Qty::from_units(12_000_000_000_000),
+                &ProfileParams::default(),
+                Vec::new(),
+                BarState::Closed,
+            );
+            Document::Bar(Arc::new(record))
         })
         .collect()
 }

@@ -6,6 +6,7 @@
 //! - [`aggregator`]: one actor per (venue, symbol) turning events into indicators.
 //! - [`recorder`]: recordings of raw venue frames for `wadm replay`.
 //! - [`routing`]: the table from (venue, symbol) to its aggregator, refreshed on respawn.
+//! - [`quality`]: the data-quality log (gaps, resyncs, restarts) and the holes per pair.
 //! - [`metrics`]: metric names and help text.
 //! - [`connection`]: the connection role: one simd-json frame parser per venue (and its
 //!   serde_json baseline). The WebSocket actor, order books and subscriptions build on it.
@@ -18,6 +19,7 @@ pub mod connection;
 pub mod metrics;
 pub mod model;
 pub mod persistence;
+pub mod quality;
 pub mod recorder;
 pub mod routing;
 pub mod storage;

@@ -20,8 +20,6 @@ pub const WS_PARSE_ERRORS_TOTAL: &str = "wadm_ws_parse_errors_total";
 pub const WS_SUBSCRIPTIONS_TOTAL: &str = "wadm_ws_subscription_responses_total";
 /// Counter: watchdog trips, by `venue` and `class` (`transport`, `book`, `trades`).
 pub const WS_WATCHDOG_TRIPS_TOTAL: &str = "wadm_ws_watchdog_trips_total";
-/// Counter: events dropped as duplicates of the overlap of two connections, by `venue`.
-pub const WS_DUPLICATES_DROPPED_TOTAL: &str = "wadm_ws_duplicates_dropped_total";
 /// Counter: outgoing control messages dropped because the writer queue was full, by `venue`.
 pub const WS_OUTGOING_DROPPED_TOTAL: &str = "wadm_ws_outgoing_dropped_total";
 /// Histogram: venue event time to local receive time, in seconds, by `venue`.
@@ -45,6 +43,12 @@ pub const ROUTER_DROPPED_TOTAL: &str = "wadm_router_dropped_total";
 pub const ROUTER_TRADES_DROPPED_TOTAL: &str = "wadm_router_trades_dropped_total";
 /// Counter: trades taken into bars, by `venue`.
 pub const AGGREGATOR_TRADES_TOTAL: &str = "wadm_aggregator_trades_total";
+/// Counter: trades refused by an aggregator as already taken (a reconnect or an overlapping
+/// socket repeating them, a warm start or REST repair bringing them again), by `venue`.
+pub const AGGREGATOR_DUPLICATE_TRADES_TOTAL: &str = "wadm_aggregator_duplicate_trades_total";
+/// Counter: warm starts of aggregators, by `venue` and `outcome` (`warm`, `cold`,
+/// `failed`, `timeout`).
+pub const AGGREGATOR_WARM_STARTS_TOTAL: &str = "wadm_aggregator_warm_starts_total";
 /// Counter: late trades (for a closed minute) that amended bars, by `venue`.
 pub const AGGREGATOR_LATE_TRADES_TOTAL: &str = "wadm_aggregator_late_trades_total";
 /// Counter: trades not taken into bars, by `venue` and `reason` (`too_late`, `future_time`,
@@ -92,6 +96,8 @@ pub const API_RATE_LIMITED_TOTAL: &str = "wadm_api_rate_limited_total";
 /// alert rules (`increase(...)`) see a series before the first drop.
 pub fn initialize(venues: &[crate::model::Venue]) {
     for venue in venues {
+        metrics::counter!(AGGREGATOR_DUPLICATE_TRADES_TOTAL, "venue" => venue.as_str())
+            .increment(0);
         for kind in ["bar", "book", "trades", "kline"] {
             metrics::counter!(AGGREGATOR_RECORDS_DROPPED_TOTAL, "venue" => venue.as_str(), "kind" => kind)
                 .increment(0);
@@ -152,10 +158,6 @@ pub fn describe() {
         "Watchdog trips, by venue and class (transport: no frame at all; book or trades: no data of that class)."
     );
     describe_counter!(
-        WS_DUPLICATES_DROPPED_TOTAL,
-        "Events dropped as duplicates while two connections overlap (rotation)."
-    );
-    describe_counter!(
         WS_OUTGOING_DROPPED_TOTAL,
         "Outgoing control messages dropped because the socket writer's queue was full."
     );
@@ -198,6 +200,14 @@ pub fn describe() {
         "Messages not delivered to an aggregator, by venue and reason (overload, no_aggregator, aggregator_restart)."
     );
     describe_counter!(AGGREGATOR_TRADES_TOTAL, "Trades taken into bars, by venue.");
+    describe_counter!(
+        AGGREGATOR_DUPLICATE_TRADES_TOTAL,
+        "Trades refused as already taken (repeated by a reconnect or an overlapping socket, or brought again by a warm start or REST), by venue."
+    );
+    describe_counter!(
+        AGGREGATOR_WARM_STARTS_TOTAL,
+        "Aggregator starts by venue and outcome (warm: state rebuilt from the store; cold: nothing stored; failed or timeout: the store did not answer in time)."
+    );
     describe_counter!(
         AGGREGATOR_LATE_TRADES_TOTAL,
         "Late trades (for an already closed minute) that amended bars, by venue."

@@ -99,8 +99,13 @@ fn binance_usdm_rules_differ_from_spot_where_the_venue_does() {
         "spot diffs carry no pu"
     );
     let raw_trade = br#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1","q":"1","T":1,"m":true}}"#;
-    assert_eq!(reason(Venue::BinanceUsdm, raw_trade), "unsupported_event");
-    assert!(parse(Venue::BinanceSpot, raw_trade).is_ok());
+    assert!(
+        parse(Venue::BinanceUsdm, raw_trade).is_ok()
+            && parse(Venue::BinanceSpot, raw_trade).is_ok(),
+        "raw trades are taken on both (USD-M's, undocumented, carry the order type X)"
+    );
+    let no_id = br#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","p":"1","q":"1","T":1,"X":"MARKET","m":true}}"#;
+    assert_eq!(reason(Venue::BinanceUsdm, no_id), "missing_field");
     let partial =
         br#"{"stream":"btcusdt@depth20@100ms","data":{"lastUpdateId":1,"bids":[],"asks":[]}}"#;
     assert_eq!(reason(Venue::BinanceUsdm, partial), "unsupported_stream");

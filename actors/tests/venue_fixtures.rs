@@ -229,6 +229,23 @@ fn binance_usdm_fixtures_parse_to_expected_values() {
                 }]),
             ),
             (
+                "trade",
+                MarketEvent::Trades(vec![Trade {
+                    venue,
+                    symbol: btc,
+                    id: TradeId::Number(2_115_460_453),
+                    price: p("41215.90"),
+                    qty: q("0.001"),
+                    side: Side::Sell, // m: true
+                    trade_time: TimestampMs(1_649_839_266_189),
+                    event_time: TimestampMs(1_649_839_266_194),
+                    received_at: RECEIVED,
+                    flags: TradeFlags::NONE,
+                    sequence: None,
+                    fills: None,
+                }]),
+            ),
+            (
                 "depthUpdate",
                 MarketEvent::BookDelta(BookDelta {
                     venue,

@@ -226,7 +226,7 @@ impl Default for RawRetention {
     fn default() -> Self {
         Self {
             raw_trades: "1h".into(),
-            bars_1m: "24h".into(),
+            bars_1m: "26h".into(),
             bars_1h: "7d".into(),
             book_snapshots: "1h".into(),
             klines: "7d".into(),
@@ -437,6 +437,10 @@ pub struct RawAggregator {
     pub recent_trades: usize,
     /// Trades held while a symbol's row size waits for the venue's tick size.
     pub pending_trade_limit: usize,
+    /// How long a hole in contiguous trade ids may stay open before it is a trade gap.
+    pub gap_grace: String,
+    /// How long an aggregator may read the store at start before it starts cold.
+    pub warm_start_budget: String,
 }
 
 impl Default for RawAggregator {
@@ -450,6 +454,8 @@ impl Default for RawAggregator {
             depth_imbalance_levels: 10,
             recent_trades: 1000,
             pending_trade_limit: 100_000,
+            gap_grace: "2s".into(),
+            warm_start_budget: "30s".into(),
         }
     }
 }

@@ -26,6 +26,10 @@ use super::{
     VenueConfig,
 };
 
+/// The shortest retention of 1-minute bars: the 24 h window and the hour of late trades the
+/// aggregators keep.
+const MIN_BARS_1M_RETENTION: Duration = Duration::from_secs(25 * 3_600);
+
 /// Collects problems while reading values; each reader returns a fallback on error so
 /// validation goes on.
 struct Checker {
@@ -194,6 +198,17 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
         klines: check.duration("retention.klines", &raw.retention.klines),
         data_quality: check.duration("retention.data_quality", &raw.retention.data_quality),
     };
+    // A restart rebuilds the rolling 24 h window (and its hour of late trades) from the
+    // stored 1-minute bars: they must outlive it.
+    if retention.bars_1m < MIN_BARS_1M_RETENTION && retention.bars_1m > Duration::ZERO {
+        check.problem(
+            "retention.bars_1m",
+            format!(
+                "must be at least 25h (is {}): a restart rebuilds the rolling 24 h window from the stored 1-minute bars",
+                humantime::format_duration(retention.bars_1m)
+            ),
+        );
+    }
 
     let s = &raw.supervision;
     let params = RestartParams {
@@ -592,6 +607,8 @@ fn aggregator(check: &mut Checker, raw: &RawConfig, profile: ProfileParams) -> A
             recent_trades: a.recent_trades.max(1),
             close_grace: check.duration("aggregator.close_grace", &a.close_grace),
             persist_trades: raw.persistence.raw_trades,
+            gap_grace: check.duration("aggregator.gap_grace", &a.gap_grace),
+            warm_start_budget: check.duration("aggregator.warm_start_budget", &a.warm_start_budget),
         },
     }
 }

@@ -37,6 +37,17 @@ impl ArgError {
     }
 }
 
+/// What every answer spanning time says of its coverage, for the tool descriptions.
+macro_rules! coverage_note {
+    () => {
+        " Every answer has coverage: from/to is the window asked for, covered_from/covered_to \
+         the part data covers, holes the known gaps inside it (kind trade_gap, downtime or \
+         aggregator_restart, with their state), and complete is true only when the whole \
+         window is covered with no open hole. When complete is false, say what the numbers \
+         miss (e.g. \"covers only the last 3 h\" or \"missing 3 minutes at 14:02\")."
+    };
+}
+
 const SYMBOL: &str = "Symbol as the exchanges write it, e.g. BTCUSDT (case-insensitive). \
     list_symbols names the collected ones.";
 const VENUE: &str = "Exchange venue. Omit it for the first configured venue collecting the \
@@ -680,40 +691,52 @@ pub const TOOLS: &[ToolDef] = &[
     ToolDef::of::<VolumeProfileArgs>(
         "get_volume_profile",
         "Current volume profile",
-        "Volume profile of one symbol right now: traded volume per price row over a rolling \
+        concat!(
+            "Volume profile of one symbol right now: traded volume per price row over a rolling \
          window (1h, 4h, 24h), the session, or the developing bar. Returns total, buy and sell \
-         volume, trade count, high/low, POC (the row with the most volume), VAH/VAL (top and \
+         volume, trade count (a Binance aggregate trade counts every fill), high/low, POC (the row with the most volume), VAH/VAL (top and \
          bottom of the value area, the rows around the POC holding value_area of the volume) \
          and every row with its bid (sold) and ask (bought) volume and delta. params states \
          the row size and value area used. Use row_size to coarsen a long window.",
+            coverage_note!()
+        ),
         market_units,
     ),
     ToolDef::of::<VolumeProfileHistoryArgs>(
         "get_volume_profile_history",
         "Volume profile history",
-        "Volume profiles of closed bars (1m to 1d) in a time range, oldest first: per bar its \
+        concat!(
+            "Volume profiles of closed bars (1m to 1d) in a time range, oldest first: per bar its \
          start/end, volume, POC, VAH, VAL and rows. Answers hold the newest limit bars of \
          [from, to); page back by calling again with to set to the first bar's start. Bars \
          marked partial were closed early by a daemon stop.",
+            coverage_note!()
+        ),
         market_units,
     ),
     ToolDef::of::<OrderFlowArgs>(
         "get_order_flow",
         "Current order flow",
-        "Order flow of the developing (still open) 1m, 5m, 15m or 1h bar of one symbol: delta \
+        concat!(
+            "Order flow of the developing (still open) 1m, 5m, 15m or 1h bar of one symbol: delta \
          (aggressive buy minus sell volume), cumulative delta since the session start (cvd), \
          buy/sell volume, the footprint (bid/ask volume per price row), diagonal buy and sell \
          imbalances and stacked imbalances (price rows), absorption events, and large trades. \
          params states the imbalance ratio, stack length and absorption thresholds used.",
+            coverage_note!()
+        ),
         market_units,
     ),
     ToolDef::of::<OrderFlowHistoryArgs>(
         "get_order_flow_history",
         "Order flow history",
-        "Order flow of closed bars (1m to 1d) in a time range, oldest first: per bar its \
+        concat!(
+            "Order flow of closed bars (1m to 1d) in a time range, oldest first: per bar its \
          delta, cvd, buy/sell volume, footprint, imbalances, stacks and absorption. Answers \
          hold the newest limit bars of [from, to); page back with to set to the first bar's \
          start.",
+            coverage_note!()
+        ),
         market_units,
     ),
     ToolDef::of::<OrderBookArgs>(
@@ -747,8 +770,9 @@ pub const TOOLS: &[ToolDef] = &[
         "Data-quality gaps",
         "Data-quality events from the store, oldest first: trade gaps (the missing id range \
          on Binance; on Bybit the time range in which trades may be missing), book resyncs, \
-         reconnects, rejected frames, drops, aggregator restarts. Check it before trusting a \
-         profile or order flow that covers the event's time.",
+         reconnects, rejected frames, drops, aggregator restarts, downtime (the daemon was \
+         stopped). Holes carry a state: open, repairing, repaired or unrepairable. Profile \
+         and order-flow answers already list the holes of their window in coverage.",
         market_units,
     ),
     ToolDef::of::<StatusArgs>(
@@ -757,7 +781,8 @@ pub const TOOLS: &[ToolDef] = &[
         "Is WADM collecting? Returns /health (ok, degraded or down, with reasons, per feed and \
          for the store) and the collector status: per venue its socket endpoints (state, \
          reconnects, last frame age), subscriptions and order books; persistence (buffered, \
-         written, dropped); and the actors that are not running. detail=full adds every \
+         written, dropped); per aggregator how it started (warm from the store, or cold) and \
+         whether its 24 h window is complete; and the actors that are not running. detail=full adds every \
          actor of the supervision tree.",
         status_units,
     ),
@@ -766,6 +791,31 @@ pub const TOOLS: &[ToolDef] = &[
 /// The tool named `name`.
 pub fn find(name: &str) -> Option<&'static ToolDef> {
     TOOLS.iter().find(|tool| tool.name == name)
+}
+
+/// Per aggregator: how it started and whether its rolling 24 h window is complete.
+fn summarise_aggregators(aggregators: Option<&Value>) -> Value {
+    let list = aggregators
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|a| {
+                    json!({
+                        "venue": a.get("venue"),
+                        "symbol": a.get("symbol"),
+                        "warm_start": a.pointer("/warm_start/outcome"),
+                        "covered_from": a.pointer("/coverage_24h/covered_from"),
+                        "complete_24h": a.pointer("/coverage_24h/complete"),
+                        "holes_24h": a
+                            .pointer("/coverage_24h/holes")
+                            .and_then(Value::as_array)
+                            .map_or(0, Vec::len),
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    Value::Array(list)
 }
 
 /// The status data: health and status, summarised for `Detail::Summary`.
@@ -788,6 +838,7 @@ pub fn status_data(detail: Detail, health: Value, status: Value) -> Value {
                 "time": status.get("time"),
                 "venues": status.get("venues"),
                 "persistence": status.get("persistence"),
+                "aggregators": summarise_aggregators(status.get("aggregators")),
                 "actors": {
                     "total": actors.len(),
                     "running": actors.len() - not_running.len(),
@@ -984,6 +1035,11 @@ mod tests {
             ],
             "venues": [{"venue": "binance-spot"}],
             "persistence": {"dropped": {}},
+            "aggregators": [{
+                "venue": "binance-spot", "symbol": "BTCUSDT", "generation": 1,
+                "warm_start": {"outcome": "warm", "bars": 1440},
+                "coverage_24h": {"covered_from": 7, "complete": false, "holes": [{"kind": "downtime"}]},
+            }],
             "api": {"requests": 1},
         });
         let health = json!({"status": "degraded"});
@@ -995,6 +1051,10 @@ mod tests {
                 "time": 5,
                 "venues": [{"venue": "binance-spot"}],
                 "persistence": {"dropped": {}},
+                "aggregators": [{
+                    "venue": "binance-spot", "symbol": "BTCUSDT", "warm_start": "warm",
+                    "covered_from": 7, "complete_24h": false, "holes_24h": 1,
+                }],
                 "actors": {"total": 2, "running": 1, "not_running": [{"key": "b", "state": "restarting"}]},
             })
         );

@@ -18,10 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
-use wadm_actors::aggregator::{AggregatorCore, RowSpec, Timeframe};
-use wadm_actors::connection::shared::SymbolCursor;
+use wadm_actors::aggregator::{AggregatorCore, CoreOutput, RowSpec, Timeframe};
 use wadm_actors::connection::{DEFAULT_MAX_FRAME_BYTES, FrameParser, parser_for};
-use wadm_actors::model::{MarketEvent, Price, Qty, Symbol, UnixNanos, Venue};
+use wadm_actors::model::{MarketEvent, Price, Qty, QualityKind, Symbol, UnixNanos, Venue};
 use wadm_actors::recorder::RecordedFrame;
 
 use super::profile::{LineError, MAX_LISTED_ERRORS};
@@ -106,12 +105,10 @@ pub struct ReplayOutcome {
 
 #[derive(Debug)]
 struct Pair {
-    cursor: SymbolCursor,
     core: AggregatorCore,
     row_size: Option<Price>,
     gaps: u64,
     missing: u64,
-    duplicates: u64,
 }
 
 /// Replays recordings.
@@ -192,14 +189,7 @@ impl<'a> Replay<'a> {
         match parser.parse(recorded.frame.as_bytes(), received_at) {
             Ok(MarketEvent::Trades(trades)) => {
                 if let Some(symbol) = trades.first().map(|t| t.symbol) {
-                    let pair = self.pair(venue, symbol);
-                    let admitted = pair.cursor.admit_trades(venue, trades);
-                    pair.duplicates += admitted.duplicates;
-                    for (from, to) in &admitted.gaps {
-                        pair.gaps += 1;
-                        pair.missing += to - from + 1;
-                    }
-                    pair.core.on_trades(admitted.trades);
+                    self.pair(venue, symbol).core.on_trades(trades);
                 }
             }
             Ok(MarketEvent::Klines(klines)) => {
@@ -231,7 +221,6 @@ impl<'a> Replay<'a> {
             };
             let row_size = row.fixed_grid().map(|grid| grid.row_size());
             Pair {
-                cursor: SymbolCursor::default(),
                 core: AggregatorCore::new(
                     venue,
                     symbol,
@@ -241,7 +230,6 @@ impl<'a> Replay<'a> {
                 row_size,
                 gaps: 0,
                 missing: 0,
-                duplicates: 0,
             }
         })
     }
@@ -250,9 +238,17 @@ impl<'a> Replay<'a> {
         self.last_tick = now;
         for pair in self.pairs.values_mut() {
             pair.core.tick(now);
-            // Records are for persistence, which a replay does not write; quality events
-            // are in the counts.
-            pair.core.drain().for_each(drop);
+            // Records are for persistence, which a replay does not write; trade gaps are
+            // counted.
+            for output in pair.core.drain() {
+                if let CoreOutput::Quality(event) = output
+                    && event.kind == QualityKind::TradeGap
+                    && let (Some(from), Some(to)) = (event.from_id, event.to_id)
+                {
+                    pair.gaps += 1;
+                    pair.missing += to - from + 1;
+                }
+            }
         }
     }
 
@@ -284,7 +280,7 @@ impl<'a> Replay<'a> {
                     bars: core.bars_closed,
                     gaps: pair.gaps,
                     missing_trades: pair.missing,
-                    duplicates: pair.duplicates,
+                    duplicates: counts.duplicates,
                     late_trades: engine.late_amended,
                     dropped_trades: engine.late_dropped
                         + engine.future_dropped

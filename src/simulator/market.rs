@@ -71,6 +71,13 @@ pub enum Misbehaviour {
     ServerShutdown,
     /// Refuse every future subscription to this topic.
     RejectTopic(String),
+    /// From now on, answer every trade subscription by sending the symbol's last `count`
+    /// trades again before the live ones (as a venue that replays recent trades on
+    /// reconnect); 0 stops it.
+    RepeatTradesOnSubscribe {
+        /// How many.
+        count: usize,
+    },
 }
 
 /// Commands to a market task.
@@ -175,6 +182,8 @@ struct SymbolState {
     update_id: u64,
     kline: Option<SimKline>,
     skip_next: bool,
+    /// The latest trades, for replays on subscription.
+    recent: std::collections::VecDeque<SimTrade>,
 }
 
 impl SymbolState {
@@ -193,6 +202,7 @@ impl SymbolState {
             update_id: 10_000 + rng.u64(0..10_000),
             kline: None,
             skip_next: false,
+            recent: std::collections::VecDeque::new(),
             cfg,
         };
         for k in 1..=levels {
@@ -245,7 +255,12 @@ pub struct Market {
     /// Steps with trades (a gated market steps without trades until started).
     trading_steps: u64,
     running: bool,
+    /// Trades replayed to each new trade subscription.
+    repeat_on_subscribe: usize,
 }
+
+/// Most trades a market keeps per symbol for replays on subscription.
+const MAX_REPLAY: usize = 5_000;
 
 /// Frames addressed to one connection.
 type Deliveries = Vec<(u64, Outbound)>;
@@ -279,6 +294,7 @@ impl Market {
             step: 0,
             trading_steps: 0,
             running: true,
+            repeat_on_subscribe: 0,
         }
     }
 
@@ -504,6 +520,10 @@ impl Market {
                     .map(|&conn| (conn, Outbound::Text(Arc::clone(&frame))))
                     .collect()
             }
+            Misbehaviour::RepeatTradesOnSubscribe { count } => {
+                self.repeat_on_subscribe = count.min(MAX_REPLAY);
+                Vec::new()
+            }
             Misbehaviour::RejectTopic(topic) => {
                 self.rejected.insert(topic);
                 Vec::new()
@@ -583,13 +603,15 @@ impl Market {
                             );
                             return vec![(conn, Outbound::Text(Arc::from(frame)))];
                         }
-                        for topic in topics {
-                            self.subscribers.entry(topic).or_default().insert(conn);
-                        }
-                        vec![(
+                        let mut deliveries = vec![(
                             conn,
                             Outbound::Text(Arc::from(format!(r#"{{"result":null,"id":{id}}}"#))),
-                        )]
+                        )];
+                        for topic in topics {
+                            deliveries.extend(self.replay(conn, &topic));
+                            self.subscribers.entry(topic).or_default().insert(conn);
+                        }
+                        deliveries
                     }
                     Some("UNSUBSCRIBE") => {
                         for topic in strings("params") {
@@ -643,6 +665,7 @@ impl Market {
                             }
                             self.subscribers.entry(topic).or_default().insert(conn);
                         }
+                        let accepted = refused.is_none();
                         let answer = match refused {
                             Some(topic) => format!(
                                 r#"{{"success":false,"ret_msg":"error:handler not found,topic:{topic}","conn_id":"sim-{conn}","req_id":"{req_id}","op":"subscribe"}}"#
@@ -652,6 +675,11 @@ impl Market {
                             ),
                         };
                         deliveries.push((conn, Outbound::Text(Arc::from(answer))));
+                        if accepted {
+                            for topic in strings("args") {
+                                deliveries.extend(self.replay(conn, &topic));
+                            }
+                        }
                         for (i, depth, _) in snapshots {
                             let state = &self.symbols[i];
                             let frame = render::bybit_book(
@@ -689,6 +717,53 @@ impl Market {
         }
     }
 
+    /// The latest trades of a trade topic again, for a new subscriber (see
+    /// [`Misbehaviour::RepeatTradesOnSubscribe`]).
+    fn replay(&self, conn: u64, topic: &str) -> Deliveries {
+        if self.repeat_on_subscribe == 0 {
+            return Vec::new();
+        }
+        let (symbol, raw) = match self.venue {
+            Venue::BinanceSpot | Venue::BinanceUsdm => match topic.split_once('@') {
+                Some((symbol, "aggTrade")) => (symbol.to_ascii_uppercase(), false),
+                Some((symbol, "trade")) => (symbol.to_ascii_uppercase(), true),
+                _ => return Vec::new(),
+            },
+            Venue::BybitSpot | Venue::BybitLinear => match topic.strip_prefix("publicTrade.") {
+                Some(symbol) => (symbol.to_owned(), false),
+                None => return Vec::new(),
+            },
+        };
+        let Some(i) = Symbol::new(&symbol).ok().and_then(|s| self.symbol_index(s)) else {
+            return Vec::new();
+        };
+        let state = &self.symbols[i];
+        let skip = state.recent.len().saturating_sub(self.repeat_on_subscribe);
+        let trades: Vec<SimTrade> = state.recent.iter().skip(skip).cloned().collect();
+        let symbol = state.cfg.symbol;
+        match self.venue {
+            Venue::BybitSpot | Venue::BybitLinear => trades
+                .chunks(100)
+                .map(|chunk| {
+                    let now = chunk.last().map_or(0, |t| t.time);
+                    let frame = render::bybit_trades(self.venue, symbol, chunk, now);
+                    (conn, Outbound::Text(Arc::from(frame)))
+                })
+                .collect(),
+            venue => trades
+                .iter()
+                .map(|trade| {
+                    let frame = if raw {
+                        render::binance_trade(venue, symbol, trade)
+                    } else {
+                        render::binance_agg_trade(venue, symbol, trade)
+                    };
+                    (conn, Outbound::Text(Arc::from(frame)))
+                })
+                .collect(),
+        }
+    }
+
     /// Returns (symbol index, channel) of a valid Binance topic. Unknown symbols are accepted
     /// (and then silent), as Binance does.
     fn binance_channel<'t>(&self, topic: &'t str) -> Option<&'t str> {
@@ -700,7 +775,7 @@ impl Market {
             ),
             _ => matches!(
                 channel,
-                "aggTrade" | "depth" | "depth@100ms" | "depth@500ms" | "kline_1m"
+                "aggTrade" | "trade" | "depth" | "depth@100ms" | "depth@500ms" | "kline_1m"
             ),
         };
         valid.then_some(channel)
@@ -777,6 +852,11 @@ impl Market {
             };
             let symbol = self.symbols[i].cfg.symbol;
             self.shared.record_trades(venue, symbol, &trades);
+            let recent = &mut self.symbols[i].recent;
+            recent.extend(trades.iter().cloned());
+            while recent.len() > MAX_REPLAY {
+                recent.pop_front();
+            }
             let closed = self.update_kline(i, &trades, now);
             match venue {
                 Venue::BinanceSpot | Venue::BinanceUsdm => {
@@ -788,7 +868,7 @@ impl Market {
                         }
                         for trade in &trades {
                             let frame: Arc<str> = Arc::from(if raw {
-                                render::binance_trade(symbol, trade)
+                                render::binance_trade(venue, symbol, trade)
                             } else {
                                 render::binance_agg_trade(venue, symbol, trade)
                             });

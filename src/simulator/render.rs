@@ -89,11 +89,16 @@ pub fn binance_agg_trade(venue: Venue, symbol: Symbol, trade: &SimTrade) -> Stri
     )
 }
 
-/// Binance spot raw `trade`.
-pub fn binance_trade(symbol: Symbol, trade: &SimTrade) -> String {
-    let p = places(Venue::BinanceSpot);
+/// Binance raw `trade`: spot's shape, or USD-M's (no `M`, the order type `X`).
+pub fn binance_trade(venue: Venue, symbol: Symbol, trade: &SimTrade) -> String {
+    let p = places(venue);
+    let tail = if venue == Venue::BinanceUsdm {
+        r#","X":"MARKET""#
+    } else {
+        r#","M":true"#
+    };
     format!(
-        r#"{{"stream":"{lower}@trade","data":{{"e":"trade","E":{t},"s":"{symbol}","t":{id},"p":"{price}","q":"{qty}","T":{t},"m":{m},"M":true}}}}"#,
+        r#"{{"stream":"{lower}@trade","data":{{"e":"trade","E":{t},"T":{t},"s":"{symbol}","t":{id},"p":"{price}","q":"{qty}","m":{m}{tail}}}}}"#,
         lower = symbol.to_lowercase(),
         t = trade.time,
         id = trade.id,
@@ -331,7 +336,14 @@ mod tests {
                 Venue::BinanceSpot,
                 binance_agg_trade(Venue::BinanceSpot, symbol, &trade),
             ),
-            (Venue::BinanceSpot, binance_trade(symbol, &trade)),
+            (
+                Venue::BinanceSpot,
+                binance_trade(Venue::BinanceSpot, symbol, &trade),
+            ),
+            (
+                Venue::BinanceUsdm,
+                binance_trade(Venue::BinanceUsdm, symbol, &trade),
+            ),
             (
                 Venue::BinanceUsdm,
                 binance_agg_trade(Venue::BinanceUsdm, symbol, &trade),

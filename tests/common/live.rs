@@ -24,6 +24,7 @@ pub const FAST: &[(&str, &str)] = &[
     ("WADM__CONNECTION__BUDGET__ATTEMPTS", "10000"),
     ("WADM__SUPERVISION__INITIAL_BACKOFF", "10ms"),
     ("WADM__SUPERVISION__MAX_BACKOFF", "100ms"),
+    ("WADM__AGGREGATOR__GAP_GRACE", "500ms"),
 ];
 
 /// Builds the configuration of a daemon collecting `symbols` on `venues` from `sim`.

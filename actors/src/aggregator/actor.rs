@@ -9,20 +9,24 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tracing::{Instrument as _, debug, info, info_span};
+use tracing::{Instrument as _, debug, info, info_span, warn};
 use wadm_supervision::{ActorEntry, unix_millis};
 
+use super::aggregation::WarmStart;
 use super::aggregation::{AggregatorCore, CoreOutput};
 use super::messages::AggregatorMsg;
 use super::output::RecordSink;
 use super::params::{AggregatorSettings, RowSpec};
 use super::snapshot::SnapshotBoard;
-use crate::connection::shared::QualitySink;
-use crate::metrics::PIPELINE_LATENCY_SECONDS;
-use crate::model::{DataQualityEvent, QualityKind, Symbol, TimestampMs, UnixNanos, Venue};
+use super::warm::{self, Loaded, Preloaded};
+use crate::metrics::{AGGREGATOR_WARM_STARTS_TOTAL, PIPELINE_LATENCY_SECONDS};
+use crate::model::{QualityKind, Symbol, UnixNanos, Venue};
+use crate::quality::QualitySink;
 use crate::routing::RouteSlot;
+use crate::storage::SharedStore;
 
 /// What an aggregator incarnation starts from.
 #[derive(Debug, Clone)]
@@ -47,6 +51,10 @@ pub struct AggregatorArgs {
     pub records: Option<RecordSink>,
     /// Where data-quality events go.
     pub quality: QualitySink,
+    /// The store a warm start reads (none: every start is cold).
+    pub store: Option<SharedStore>,
+    /// What the daemon read for this pair at start, for the first incarnation.
+    pub preloaded: Option<Preloaded>,
 }
 
 /// The aggregator of one (venue, symbol).
@@ -84,6 +92,107 @@ impl AggregatorState {
         self.args.snapshots.publish(snapshot);
         self.changed = false;
     }
+}
+
+/// How long after a failed warm start the store is read again.
+const WARM_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// Reads the pair's history within the warm-start budget.
+async fn load(args: &AggregatorArgs) -> Result<Loaded, String> {
+    let Some(store) = &args.store else {
+        return Err("no store".into());
+    };
+    let budget = args.settings.warm_start_budget;
+    let read = warm::load(
+        store,
+        args.venue,
+        args.symbol,
+        unix_millis(),
+        args.settings.persist_trades,
+        args.settings
+            .recent_trades
+            .max(args.settings.profile.large_trades.median_window),
+    );
+    match tokio::time::timeout(budget, read).await {
+        Ok(Ok(loaded)) => Ok(loaded),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!(
+            "timeout: the store did not answer within {} ms",
+            budget.as_millis()
+        )),
+    }
+}
+
+/// Rebuilds the state from the store before the first live trade: reads the pair's
+/// history (within the budget) and hands it to the core.
+async fn warm_start(args: &AggregatorArgs, core: &mut AggregatorCore) -> WarmStart {
+    if args.store.is_none() {
+        return WarmStart::cold("cold", "none", Some("no store configured".into()));
+    }
+    let started = Instant::now();
+    let preloaded = args.preloaded.as_ref().and_then(|slot| {
+        slot.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    });
+    let loaded = match preloaded {
+        Some(loaded) => loaded,
+        None => load(args).await,
+    };
+    finish_warm_start(args, core, loaded, Some(started))
+}
+
+/// Hands what a warm start read to the core, and reports how it went.
+fn finish_warm_start(
+    args: &AggregatorArgs,
+    core: &mut AggregatorCore,
+    loaded: Result<Loaded, String>,
+    started: Option<Instant>,
+) -> WarmStart {
+    let started = started.unwrap_or_else(Instant::now);
+    let source = args.store.as_ref().map_or("none", |s| s.backend());
+    let kind = if args.generation > 1 {
+        QualityKind::AggregatorRestart
+    } else {
+        QualityKind::Downtime
+    };
+    let mut read_ms = 0;
+    let mut warm = match loaded {
+        Ok(loaded) => {
+            read_ms = loaded.read_ms;
+            args.quality.restore(loaded.holes);
+            let mut warm = core.restore(loaded.history, kind);
+            warm.source = source;
+            warm
+        }
+        Err(reason) => {
+            let outcome = if reason.starts_with("timeout") {
+                "timeout"
+            } else {
+                "failed"
+            };
+            warn!(venue = %args.venue, symbol = %args.symbol, reason = %reason, "warm start failed: starting cold; the store is read again later");
+            WarmStart::cold(outcome, source, Some(reason))
+        }
+    };
+    // A preloaded read happened before `started`: its time is added.
+    warm.took_ms = u64::try_from(started.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .max(read_ms);
+    metrics::counter!(AGGREGATOR_WARM_STARTS_TOTAL, "venue" => args.venue.as_str(), "outcome" => warm.outcome).increment(1);
+    info!(
+        venue = %args.venue,
+        symbol = %args.symbol,
+        generation = args.generation,
+        outcome = warm.outcome,
+        bars = warm.bars,
+        trades_replayed = warm.trades_replayed,
+        from = warm.from,
+        to = warm.to,
+        took_ms = warm.took_ms,
+        "aggregator state restored"
+    );
+    warm
 }
 
 /// Seconds from `received` to now (0 if the wall clock stepped back).
@@ -130,26 +239,17 @@ impl Actor for AggregatorActor {
                 }
             })
         };
-        args.route.install(myself);
-        if args.generation > 1 {
-            // The previous incarnation failed: its open bars are gone (raw trades were
-            // already handed to persistence). The stored 1h bar of this hour, and the 1m bar
-            // of this minute, will miss what it had taken.
-            let now = unix_millis();
-            let hour = now - now.rem_euclid(3_600_000);
-            args.quality.record(
-                DataQualityEvent::now(
-                    args.venue,
-                    Some(args.symbol),
-                    QualityKind::AggregatorRestart,
-                    format!(
-                        "aggregator restarted (generation {}): bars open at the failure miss the trades taken before it",
-                        args.generation
-                    ),
-                )
-                .with_times(TimestampMs(hour), TimestampMs(now)),
-            );
+        // Installed first: live trades wait in the mailbox while the state is rebuilt.
+        args.route.install(myself.clone());
+        let mut core = core;
+        let warm = warm_start(&args, &mut core).await;
+        if matches!(warm.outcome, "failed" | "timeout") {
+            // Try again later, and merge what the store holds then.
+            myself.send_after(WARM_RETRY_DELAY, || AggregatorMsg::WarmRetry);
         }
+        args.status
+            .set_detail(serde_json::json!({ "warm_start": &warm }));
+        core.note_warm_start(warm);
         debug!(venue = %args.venue, symbol = %args.symbol, generation = args.generation, "aggregator started");
         let latency = metrics::histogram!(PIPELINE_LATENCY_SECONDS, "venue" => args.venue.as_str());
         let mut state = AggregatorState {
@@ -192,13 +292,13 @@ impl Actor for AggregatorActor {
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let span = info_span!("actor", kind = "aggregator", venue = %state.args.venue, symbol = %state.args.symbol, generation = state.args.generation);
         async {
-            let routed = !matches!(message, AggregatorMsg::GetCounts(_) | AggregatorMsg::Tick);
+            let routed = message.is_routed();
             let trades = message.trade_count();
             match message {
                 AggregatorMsg::Trades(trades) => {
@@ -214,6 +314,25 @@ impl Actor for AggregatorActor {
                 AggregatorMsg::Instrument(info) => state.core.on_instrument(info),
                 AggregatorMsg::GetCounts(reply) => {
                     let _ = reply.send(state.core.counts().clone());
+                }
+                AggregatorMsg::WarmRetry => {
+                    let (args, myself) = (state.args.clone(), myself.clone());
+                    tokio::spawn(async move {
+                        let loaded = load(&args).await;
+                        let _ = myself.cast(AggregatorMsg::WarmLoaded(Box::new(loaded)));
+                    });
+                }
+                AggregatorMsg::WarmLoaded(loaded) => {
+                    let warm = finish_warm_start(&state.args, &mut state.core, *loaded, None);
+                    if matches!(warm.outcome, "failed" | "timeout") {
+                        myself.send_after(WARM_RETRY_DELAY, || AggregatorMsg::WarmRetry);
+                    }
+                    state
+                        .args
+                        .status
+                        .set_detail(serde_json::json!({ "warm_start": &warm }));
+                    state.core.note_warm_start(warm);
+                    state.changed = true;
                 }
                 AggregatorMsg::Tick => {
                     state.tick_waiting.store(false, Ordering::Release);

@@ -19,13 +19,14 @@ use super::bar::{Bar, Timeframe};
 use super::book_stats::{BookStats, book_stats};
 use super::engine::{Engine, EngineEvent, EngineParams, EngineStats, Rolling};
 use super::kline_check::{KlineChecker, KlineOutcome};
+use super::ledger::{TradeLedger, Verdict};
 use super::messages::AggregatorCounts;
-use super::output::{BarRecord, BookRecord, Record};
+use super::output::{BarRecord, BarState, BookRecord, Record};
 use super::params::{AggregatorSettings, RowSpec};
 use super::snapshot::AggregatorSnapshot;
 use crate::metrics::{
-    AGGREGATOR_BARS_CLOSED_TOTAL, AGGREGATOR_KLINE_CHECKS_TOTAL, AGGREGATOR_LATE_TRADES_TOTAL,
-    AGGREGATOR_TRADES_DROPPED_TOTAL, AGGREGATOR_TRADES_TOTAL,
+    AGGREGATOR_BARS_CLOSED_TOTAL, AGGREGATOR_DUPLICATE_TRADES_TOTAL, AGGREGATOR_KLINE_CHECKS_TOTAL,
+    AGGREGATOR_LATE_TRADES_TOTAL, AGGREGATOR_TRADES_DROPPED_TOTAL, AGGREGATOR_TRADES_TOTAL,
 };
 use crate::model::{
     BookView, DataQualityEvent, InstrumentInfo, Kline, Qty, QualityKind, Side, Symbol, TimestampMs,
@@ -56,15 +57,64 @@ pub struct CoreCounts {
     pub pending_dropped: u64,
 }
 
-/// How a bar handed to persistence stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BarState {
-    /// Closed, reported for the first time.
-    Closed,
-    /// Closed, changed by late trades since.
-    Amended,
-    /// Still open: the aggregator is stopping.
-    Partial,
+/// What a warm start found in the store for one (venue, symbol).
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Stored 1-minute bars (any order).
+    pub bars: Vec<BarRecord>,
+    /// Stored raw trades of the recent past, oldest first: those after the latest stored
+    /// bar are taken (a stop that wrote no partial bar), the others tell the trade ids
+    /// taken (venues without contiguous ids) and prime large-trade detection.
+    pub trades: Vec<Trade>,
+    /// Whether raw trades are stored at all.
+    pub raw_trades_stored: bool,
+    /// From this time (ms) on, `trades` holds every stored trade (earlier, only the most
+    /// recent ones were read).
+    pub trades_complete_from: i64,
+}
+
+/// How an aggregator started: what its state was rebuilt from, for status and coverage.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WarmStart {
+    /// `warm` (rebuilt from the store), `cold` (nothing stored), `failed` (the store did
+    /// not answer: a later warm merge is tried), `timeout` (not within the budget).
+    pub outcome: &'static str,
+    /// The store read (`embedded`, `mongodb`), or `none`.
+    pub source: &'static str,
+    /// 1-minute bars restored.
+    pub bars: usize,
+    /// Stored bars that could not be used (unreadable, or on another row grid).
+    pub bars_skipped: usize,
+    /// Stored raw trades taken because no stored bar held them.
+    pub trades_replayed: usize,
+    /// Start of the earliest minute restored (ms).
+    pub from: Option<i64>,
+    /// Latest trade time restored (ms).
+    pub to: Option<i64>,
+    /// How long reading and rebuilding took (ms).
+    pub took_ms: u64,
+    /// Why it is not warm, when it is not.
+    pub reason: Option<String>,
+    /// When it happened (Unix ms).
+    pub at: i64,
+}
+
+impl WarmStart {
+    /// A start with nothing restored.
+    pub fn cold(outcome: &'static str, source: &'static str, reason: Option<String>) -> Self {
+        Self {
+            outcome,
+            source,
+            bars: 0,
+            bars_skipped: 0,
+            trades_replayed: 0,
+            from: None,
+            to: None,
+            took_ms: 0,
+            reason,
+            at: wadm_supervision::unix_millis(),
+        }
+    }
 }
 
 /// One (venue, symbol)'s aggregation, driven by its caller.
@@ -89,7 +139,26 @@ pub struct AggregatorCore {
     last_book_record: Option<i64>,
     last_trade_time: Option<i64>,
     warned_tick: bool,
+    ledger: TradeLedger,
+    /// The local clock at the last tick (Unix ms).
+    now: i64,
+    /// After a warm start, until the first live trade: the interruption to report then.
+    interruption: Option<Interruption>,
+    /// Time and numeric id of the first live trade taken.
+    first_live: Option<(i64, Option<u64>)>,
+    warm: Option<WarmStart>,
     out: Vec<CoreOutput>,
+}
+
+/// A stop (of the daemon, or of a failed aggregator incarnation) whose span is reported as
+/// a hole when the first live trade after it arrives.
+#[derive(Debug, Clone, Copy)]
+struct Interruption {
+    kind: QualityKind,
+    /// The latest trade time the restored state holds.
+    last_time: i64,
+    /// The highest numeric id it holds (contiguous venues).
+    last_id: Option<u64>,
 }
 
 impl AggregatorCore {
@@ -118,6 +187,11 @@ impl AggregatorCore {
             last_book_record: None,
             last_trade_time: None,
             warned_tick: false,
+            ledger: TradeLedger::new(venue),
+            now: 0,
+            interruption: None,
+            first_live: None,
+            warm: None,
             out: Vec::new(),
         };
         if let Some(grid) = row.fixed_grid() {
@@ -137,8 +211,34 @@ impl AggregatorCore {
         self.process(pending.iter());
     }
 
-    /// Takes a batch of trades (admitted by the session: in order, without duplicates).
+    /// Takes a batch of trades of this (venue, symbol) from any source, in the order they
+    /// came. Trades already taken are dropped and counted ([`TradeLedger`]).
     pub fn on_trades(&mut self, trades: Vec<Trade>) {
+        let now = self.now;
+        let before = trades.len();
+        let trades: Vec<Trade> = trades
+            .into_iter()
+            .filter(|trade| match self.ledger.admit(trade, now) {
+                Verdict::New => true,
+                Verdict::Duplicate | Verdict::BeyondHorizon => false,
+            })
+            .collect();
+        let refused = before - trades.len();
+        if refused > 0 {
+            self.counts.duplicates += refused as u64;
+            metrics::counter!(AGGREGATOR_DUPLICATE_TRADES_TOTAL, "venue" => self.venue.as_str())
+                .increment(refused as u64);
+        }
+        if trades.is_empty() {
+            return;
+        }
+        let first = (trades[0].trade_time.as_millis(), trades[0].id.as_number());
+        if self.first_live.is_none() {
+            self.first_live = Some(first);
+        }
+        if let Some(interruption) = self.interruption.take() {
+            self.report_interruption(interruption, first);
+        }
         if let Some(last) = trades.last() {
             self.counts.last_trade = Some(last.id.clone());
         }
@@ -153,6 +253,15 @@ impl AggregatorCore {
                 Side::Sell => self.counts.sell_volume += trade.qty,
             }
         }
+        self.take(&trades);
+        if self.settings.persist_trades {
+            self.out
+                .push(CoreOutput::Record(Record::Trades(Arc::from(trades))));
+        }
+    }
+
+    /// Takes admitted trades into the engine, or into the queue while the grid is unknown.
+    fn take(&mut self, trades: &[Trade]) {
         if self.engine.is_some() {
             self.process(trades.iter());
         } else {
@@ -168,10 +277,36 @@ impl AggregatorCore {
                 warn!(venue = %self.venue, symbol = %self.symbol, dropped, "trades dropped: the row size waits for the venue's tick size");
             }
         }
-        if self.settings.persist_trades && !trades.is_empty() {
-            self.out
-                .push(CoreOutput::Record(Record::Trades(Arc::from(trades))));
+    }
+
+    /// Reports the hole between the restored state and the first live trade after a stop.
+    fn report_interruption(&mut self, interruption: Interruption, first: (i64, Option<u64>)) {
+        let (first_time, first_id) = first;
+        let mut event = DataQualityEvent::now(
+            self.venue,
+            Some(self.symbol),
+            interruption.kind,
+            match interruption.kind {
+                QualityKind::AggregatorRestart => {
+                    "aggregator restarted: trades between the last one stored and the first one after the restart may be missing"
+                }
+                _ => {
+                    "daemon stopped: trades between the last one stored and the first one after the start may be missing"
+                }
+            },
+        )
+        .with_times(
+            TimestampMs(interruption.last_time),
+            TimestampMs(first_time.max(interruption.last_time)),
+        );
+        if let (Some(last), Some(id)) = (interruption.last_id, first_id)
+            && id > last + 1
+        {
+            // The jump is this hole: not a trade gap of its own.
+            self.ledger.forget_pending(last + 1);
+            event = event.with_range(last + 1, id - 1);
         }
+        self.out.push(CoreOutput::Quality(event));
     }
 
     fn process<'a>(&mut self, trades: impl Iterator<Item = &'a Trade>) {
@@ -260,6 +395,241 @@ impl AggregatorCore {
         self.settle_klines();
     }
 
+    /// Rebuilds the state from what the store holds (a warm start), before any live trade:
+    /// the minutes of the stored 1-minute bars, the open bars, rolling windows, session,
+    /// cumulative delta and developing POC, large trades, and the trade ids taken. Raw
+    /// trades no stored bar holds are taken (not stored again). The first live trade after
+    /// it reports the hole since the latest trade restored, as a data-quality event of
+    /// `kind` ([`QualityKind::Downtime`] or [`QualityKind::AggregatorRestart`]).
+    pub fn restore(&mut self, history: History, kind: QualityKind) -> WarmStart {
+        let mut warm = WarmStart::cold("cold", "store", Some("nothing stored".into()));
+        // Live trades taken already (the store answered late): stored bars of the minutes
+        // before them join the state; the hole up to the first live trade is known now.
+        let live = self.first_live.is_some();
+        let mut bars: Vec<&BarRecord> = history
+            .bars
+            .iter()
+            .filter(|b| {
+                b.timeframe == Timeframe::M1 && b.venue == self.venue && b.symbol == self.symbol
+            })
+            .collect();
+        bars.sort_by_key(|b| b.report.start);
+        if self.engine.is_none()
+            && let Some(grid) = bars.last().and_then(|b| b.grid().ok())
+        {
+            // The grid the stored bars were built on: profiles only add up on one grid.
+            self.start_engine(grid);
+        }
+        let mut minutes: Vec<Bar> = Vec::with_capacity(bars.len());
+        let mut large = Vec::new();
+        let mut open = None;
+        if let Some(grid) = self.engine.as_ref().map(|e| e.params().grid) {
+            for record in &bars {
+                let rebuilt = record.grid().ok().and_then(|stored| {
+                    let (row, stored_row) = (grid.row_size().units(), stored.row_size().units());
+                    (row % stored_row == 0).then_some(row / stored_row)
+                });
+                match (rebuilt, record.to_bar()) {
+                    (Some(factor), Ok(mut bar)) => {
+                        if factor > 1 {
+                            bar.footprint = bar.footprint.coarsen(factor);
+                        }
+                        self.ledger.restore_ranges(
+                            &bar.ids,
+                            record.last_trade_time().unwrap_or(bar.start),
+                        );
+                        large.extend(record.large_trades.iter().copied());
+                        open = record.partial.then_some(bar.start);
+                        minutes.push(bar);
+                    }
+                    (None, _) => {
+                        warm.bars_skipped += 1;
+                        warm.reason = Some(format!(
+                            "stored bars on row size {} do not fit the row size {}",
+                            record.row_size,
+                            grid.row_size()
+                        ));
+                    }
+                    (_, Err(err)) => {
+                        warm.bars_skipped += 1;
+                        warn!(venue = %self.venue, symbol = %self.symbol, start = record.report.start, error = %err, "a stored bar cannot be rebuilt; skipped");
+                    }
+                }
+            }
+        }
+        let covered_to = minutes.last().map(|bar: &Bar| bar.end);
+        let (covered, mut replay): (Vec<Trade>, Vec<Trade>) = history
+            .trades
+            .into_iter()
+            .partition(|t| covered_to.is_some_and(|end| t.trade_time.as_millis() < end));
+        // Stored raw trades a stored bar misses (a late trade whose amended bar was not
+        // written before a kill) are taken again, as late trades.
+        if self.ledger.is_contiguous() {
+            replay.extend(
+                covered
+                    .iter()
+                    .filter(|t| {
+                        t.id.as_number()
+                            .is_some_and(|id| !self.ledger.taken().contains(id))
+                    })
+                    .cloned(),
+            );
+        } else if !covered.is_empty() {
+            // Opaque ids cannot be checked one by one: a minute whose stored raw trades
+            // outnumber its bar's is rebuilt from them (minutes read in part are left alone).
+            // The first minute starting at or after the complete part (trade times are never
+            // before 1970).
+            let complete = history
+                .trades_complete_from
+                .clamp(0, TimestampMs::MAX_PLAUSIBLE);
+            let first_whole = Timeframe::M1.start_of(complete + Timeframe::M1.millis() - 1);
+            let mut per_minute: BTreeMap<i64, u64> = BTreeMap::new();
+            for trade in &covered {
+                *per_minute
+                    .entry(Timeframe::M1.start_of(trade.trade_time.as_millis()))
+                    .or_default() += 1;
+            }
+            let prints: BTreeMap<i64, u64> = minutes
+                .iter()
+                .map(|bar| (bar.start, bar.totals.prints))
+                .collect();
+            let rebuilt: Vec<i64> = per_minute
+                .iter()
+                .filter(|&(&minute, &n)| {
+                    minute >= first_whole && n > prints.get(&minute).copied().unwrap_or(0)
+                })
+                .map(|(&minute, _)| minute)
+                .collect();
+            if !rebuilt.is_empty() {
+                minutes.retain(|bar| !rebuilt.contains(&bar.start));
+                replay.extend(
+                    covered
+                        .iter()
+                        .filter(|t| {
+                            rebuilt.contains(&Timeframe::M1.start_of(t.trade_time.as_millis()))
+                        })
+                        .cloned(),
+                );
+            }
+        }
+        replay.sort_by_key(|t| t.trade_time);
+        warm.bars = minutes.len();
+        warm.from = minutes.first().map(|bar| bar.start);
+        self.first_minute = warm.from;
+        let mut latest = bars.iter().filter_map(|b| b.last_trade_time()).max();
+        large.sort_by_key(|t| t.time);
+        if let Some(engine) = self.engine.as_mut() {
+            if live {
+                warm.bars = engine.merge_minutes(minutes, large);
+            } else {
+                engine.restore(minutes, open, large);
+            }
+        }
+        if let Some(engine) = self.engine.as_mut() {
+            let window = self.settings.profile.large_trades.median_window;
+            let skip = covered.len().saturating_sub(window);
+            engine.prime_large_trades(covered[skip..].iter());
+        }
+        let replay: Vec<Trade> = replay
+            .into_iter()
+            .filter(|trade| {
+                let new = match trade.id.as_number() {
+                    Some(id) if self.ledger.is_contiguous() => !self.ledger.taken().contains(id),
+                    _ => true,
+                };
+                self.ledger.restore_trade(trade);
+                new
+            })
+            .collect();
+        for trade in &covered {
+            self.ledger.restore_trade(trade);
+        }
+        warm.trades_replayed = replay.len();
+        let keep = self.settings.recent_trades.max(1);
+        if !live {
+            for trade in covered.iter().rev().take(keep).rev() {
+                if self.recent.len() >= keep {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(trade.clone());
+            }
+        }
+        self.take(&replay);
+        latest = latest.max(self.last_trade_time);
+        if let Some(time) = covered.iter().map(|t| t.trade_time.as_millis()).max() {
+            latest = latest.max(Some(time));
+        }
+        if !history.raw_trades_stored
+            && let Some(time) = latest
+        {
+            self.ledger.refuse_through(time);
+        }
+        self.last_trade_time = latest;
+        if let Some(engine) = self.engine.as_ref().filter(|_| !live)
+            && let Some(open) = engine.open_minute()
+        {
+            for timeframe in Timeframe::ALL {
+                let start = timeframe.start_of(open) - timeframe.millis();
+                if let Some(bar) = engine.closed_bar(timeframe, start) {
+                    self.last_closed.insert(timeframe, Arc::new(bar));
+                }
+            }
+        }
+        if let Some(time) = latest {
+            warm.outcome = "warm";
+            warm.reason = None;
+            warm.to = Some(time);
+        }
+        let restored_latest = bars
+            .iter()
+            .filter_map(|b| b.last_trade_time())
+            .chain(
+                covered
+                    .iter()
+                    .chain(&replay)
+                    .map(|t| t.trade_time.as_millis()),
+            )
+            .max();
+        if let Some(last_time) = restored_latest {
+            let last_id = bars
+                .iter()
+                .filter_map(|b| b.ids.last())
+                .chain(
+                    covered
+                        .iter()
+                        .chain(&replay)
+                        .filter_map(|t| t.id.as_number()),
+                )
+                .max()
+                .filter(|_| self.ledger.is_contiguous());
+            let interruption = Interruption {
+                kind,
+                last_time,
+                last_id,
+            };
+            match self.first_live {
+                Some(first) if live => self.report_interruption(interruption, first),
+                _ => self.interruption = Some(interruption),
+            }
+        }
+        self.warm = Some(warm.clone());
+        warm
+    }
+
+    /// Records how the (latest) warm start went; a failed one over a warm one keeps the
+    /// warm one.
+    pub fn note_warm_start(&mut self, warm: WarmStart) {
+        if self.warm.as_ref().is_some_and(|w| w.outcome == "warm") && warm.outcome != "warm" {
+            return;
+        }
+        self.warm = Some(warm);
+    }
+
+    /// Returns how the aggregator started.
+    pub fn warm_start(&self) -> Option<&WarmStart> {
+        self.warm.as_ref()
+    }
+
     /// Takes the latest view of the local book.
     pub fn on_book(&mut self, view: Arc<BookView>) {
         self.counts.book_updates += 1;
@@ -297,17 +667,13 @@ impl AggregatorCore {
         for (outcome, mismatch) in settled {
             self.count_kline(outcome);
             if let Some(mismatch) = mismatch {
-                let mut event = DataQualityEvent {
-                    venue: self.venue,
-                    symbol: Some(self.symbol),
-                    kind: QualityKind::KlineMismatch,
-                    from_id: None,
-                    to_id: None,
-                    from_time: None,
-                    to_time: None,
-                    time: TimestampMs(mismatch.open_time),
-                    cause: mismatch.to_string(),
-                };
+                let mut event = DataQualityEvent::now(
+                    self.venue,
+                    Some(self.symbol),
+                    QualityKind::KlineMismatch,
+                    mismatch.to_string(),
+                );
+                event.time = TimestampMs(mismatch.open_time);
                 if let Some((from, to)) = mismatch.kline_ids {
                     event = event.with_range(from, to);
                 }
@@ -349,9 +715,23 @@ impl AggregatorCore {
     /// Advances the clock to `now` (Unix ms): closes due bars, settles candles, and sends a
     /// book snapshot when one is due.
     pub fn tick(&mut self, now: i64) {
+        self.now = self.now.max(now);
         if let Some(engine) = self.engine.as_mut() {
             let events = engine.advance_clock(now);
             self.on_events(events);
+        }
+        let grace = i64::try_from(self.settings.gap_grace.as_millis()).unwrap_or(i64::MAX);
+        for gap in self.ledger.due_gaps(now, grace) {
+            self.out.push(CoreOutput::Quality(
+                DataQualityEvent::now(
+                    self.venue,
+                    Some(self.symbol),
+                    QualityKind::TradeGap,
+                    "trade id jump",
+                )
+                .with_range(gap.first, gap.last)
+                .with_times(TimestampMs(gap.from_time), TimestampMs(gap.to_time)),
+            ));
         }
         self.report_amended();
         let interval =
@@ -409,18 +789,24 @@ impl AggregatorCore {
         cvd: Qty,
         state: BarState,
     ) {
+        let large_trades = self
+            .engine
+            .as_ref()
+            .map(|engine| engine.large_trades_between(bar.start, bar.end))
+            .unwrap_or_default();
+        let record = BarRecord::build(
+            self.venue,
+            self.symbol,
+            timeframe,
+            &bar,
+            &grid,
+            cvd,
+            &self.settings.profile,
+            large_trades,
+            state,
+        );
         self.out
-            .push(CoreOutput::Record(Record::Bar(Box::new(BarRecord {
-                venue: self.venue,
-                symbol: self.symbol,
-                timeframe,
-                bar,
-                grid,
-                cvd,
-                amended: state == BarState::Amended,
-                partial: state == BarState::Partial,
-                params: self.settings.profile,
-            }))));
+            .push(CoreOutput::Record(Record::Bar(Arc::new(record))));
     }
 
     /// Takes what is to be sent on.
@@ -461,6 +847,8 @@ impl AggregatorCore {
         snapshot.last_trade_time = self.last_trade_time;
         snapshot.last_closed = self.last_closed.clone();
         snapshot.recent_trades = self.recent.iter().cloned().collect();
+        snapshot.warm = self.warm.clone();
+        snapshot.pending_hole = self.interruption.map(|i| (i.last_time, i.kind));
         let Some(engine) = &self.engine else {
             return snapshot;
         };
@@ -478,6 +866,10 @@ impl AggregatorCore {
         snapshot.cvd = engine.cvd();
         snapshot.developing_poc = engine.developing_poc().into();
         snapshot.large_trades = engine.large_trades().into();
+        snapshot.earliest_trade = engine
+            .first_minute()
+            .and_then(|minute| engine.minute_bar(minute))
+            .and_then(|bar| bar.open.map(|open| open.time));
         snapshot
     }
 }
@@ -509,7 +901,7 @@ mod tests {
     fn bar_records(core: &mut AggregatorCore) -> Vec<BarRecord> {
         core.drain()
             .filter_map(|output| match output {
-                CoreOutput::Record(Record::Bar(bar)) => Some(*bar),
+                CoreOutput::Record(Record::Bar(bar)) => Some((*bar).clone()),
                 _ => None,
             })
             .collect()
@@ -530,7 +922,7 @@ mod tests {
         assert!(
             closed
                 .iter()
-                .any(|b| b.timeframe == Timeframe::M1 && b.bar.start == t0 && !b.amended)
+                .any(|b| b.timeframe == Timeframe::M1 && b.report.start == t0 && !b.amended)
         );
         // 50 late trades for the closed minute, one message each: nothing until the tick.
         for id in 3..53 {
@@ -550,8 +942,8 @@ mod tests {
         assert_eq!(
             (
                 amended[0].timeframe,
-                amended[0].bar.start,
-                amended[0].bar.totals.trades
+                amended[0].report.start,
+                amended[0].report.trades
             ),
             (Timeframe::M1, t0, 51)
         );

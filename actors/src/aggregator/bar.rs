@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::footprint::{Footprint, RowGrid};
+use super::ids::IdRanges;
 use crate::model::{Price, Qty, Side, TimestampMs, Trade, TradeFlags};
 
 /// Bar sizes. Every bar is epoch-aligned in UTC and half-open: `[start, start + size)`.
@@ -103,14 +104,15 @@ pub struct PriceAt {
 /// Additive totals of a set of trades (everything but prices), exact and subtractable.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
-    /// Trades.
+    /// Trades: a Binance aggregate trade counts every fill it holds (`l - f + 1`), any
+    /// other trade counts one.
     pub trades: u64,
+    /// Prints: trade messages as the venue sent them (an aggregate trade is one print).
+    pub prints: u64,
     /// Buy-aggressor volume.
     pub buy_volume: Qty,
     /// Sell-aggressor volume.
     pub sell_volume: Qty,
-    /// Raw fills inside the trades (Binance aggregate trades hold several; 1 otherwise).
-    pub fills: u64,
 }
 
 impl Totals {
@@ -126,32 +128,34 @@ impl Totals {
 
     /// Adds one trade.
     pub fn add(&mut self, trade: &Trade) {
-        self.trades += 1;
+        self.prints += 1;
+        self.trades += trade_count(trade);
         match trade.side {
             Side::Buy => self.buy_volume += trade.qty,
             Side::Sell => self.sell_volume += trade.qty,
         }
-        self.fills += fill_count(trade);
     }
 
     /// Adds other totals.
     pub fn merge(&mut self, other: &Totals) {
         self.trades += other.trades;
+        self.prints += other.prints;
         self.buy_volume += other.buy_volume;
         self.sell_volume += other.sell_volume;
-        self.fills += other.fills;
     }
 
     /// Removes other totals (merged in before).
     pub fn subtract(&mut self, other: &Totals) {
         self.trades -= other.trades;
+        self.prints -= other.prints;
         self.buy_volume -= other.buy_volume;
         self.sell_volume -= other.sell_volume;
-        self.fills -= other.fills;
     }
 }
 
-fn fill_count(trade: &Trade) -> u64 {
+/// Returns how many trades a trade message stands for: `l - f + 1` for a Binance aggregate
+/// trade, 1 for any other.
+pub fn trade_count(trade: &Trade) -> u64 {
     match trade.fills {
         Some(range) if trade.flags.contains(TradeFlags::AGGREGATE) => {
             range.last.saturating_sub(range.first) + 1
@@ -182,6 +186,9 @@ pub struct Bar {
     pub low: Option<Price>,
     /// Lowest and highest raw trade id (Binance fill ids, or trade ids), when numeric.
     pub trade_ids: Option<(u64, u64)>,
+    /// The venue trade ids taken (Binance aggregate or raw trade ids), when numeric: what a
+    /// restart needs to know which trades the bar already holds.
+    pub ids: IdRanges,
 }
 
 impl Bar {
@@ -197,6 +204,7 @@ impl Bar {
             high: None,
             low: None,
             trade_ids: None,
+            ids: IdRanges::new(),
         }
     }
 
@@ -219,8 +227,12 @@ impl Bar {
     /// Adds a trade whose row on the bar's grid is already known.
     pub fn add_in_row(&mut self, row: i128, trade: &Trade) {
         let time = trade.trade_time.as_millis();
-        self.footprint.add(row, trade.side, trade.qty, time);
+        self.footprint
+            .add_counted(row, trade.side, trade.qty, trade_count(trade), time);
         self.totals.add(trade);
+        if let Some(id) = trade.id.as_number() {
+            self.ids.insert(id);
+        }
         self.note_price(PriceAt {
             price: trade.price,
             time,
@@ -255,6 +267,7 @@ impl Bar {
         self.end = self.end.max(other.end);
         self.footprint.merge(&other.footprint);
         self.totals.merge(&other.totals);
+        self.ids.merge(&other.ids);
         self.merge_prices(other);
     }
 
@@ -352,8 +365,10 @@ pub(crate) mod tests {
         bar.add(&grid, &trade(60_500, "100.5", "1", Side::Buy, 7));
         bar.add(&grid, &trade(60_100, "99", "2", Side::Sell, 6));
         bar.add(&grid, &trade(61_000, "101", "0.5", Side::Buy, 8));
-        assert_eq!(bar.totals.trades, 3);
-        assert_eq!(bar.totals.fills, 9);
+        assert_eq!(bar.totals.prints, 3);
+        assert_eq!(bar.totals.trades, 9);
+        assert_eq!(bar.ids.ranges(), [(6, 8)]);
+        assert_eq!(bar.footprint.row(10).trades, 6);
         assert_eq!(bar.delta(), "-0.5".parse().unwrap());
         assert_eq!(
             bar.open.unwrap().price,

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::bar::{Bar, Timeframe, Totals};
+use super::bar::{Bar, Timeframe, Totals, trade_count};
 use super::footprint::{Footprint, RowGrid};
 use super::order_flow::{LargeTrade, LargeTradeDetector, LargeTradeParams, SessionAnchor};
 use super::volume_profile;
@@ -163,6 +163,9 @@ pub struct Engine {
     large_trades: VecDeque<LargeTrade>,
     stats: EngineStats,
     clock: Option<i64>,
+    /// Set when a late trade changed a closed minute of the session: the developing POC
+    /// after that minute is recomputed on the next clock tick.
+    poc_stale: bool,
 }
 
 impl Engine {
@@ -179,6 +182,7 @@ impl Engine {
             large_trades: VecDeque::new(),
             stats: EngineStats::default(),
             clock: None,
+            poc_stale: false,
         }
     }
 
@@ -220,12 +224,17 @@ impl Engine {
         for bar in self.bars.values_mut() {
             bar.add_in_row(row, trade);
         }
+        let count = trade_count(trade);
         for window in self.rolling.values_mut() {
-            window.footprint.add(row, trade.side, trade.qty, time);
+            window
+                .footprint
+                .add_counted(row, trade.side, trade.qty, count, time);
             window.totals.add(trade);
         }
         if let Some(session) = &mut self.session {
-            session.footprint.add(row, trade.side, trade.qty, time);
+            session
+                .footprint
+                .add_counted(row, trade.side, trade.qty, count, time);
             session.totals.add(trade);
         }
         self.note_large(trade);
@@ -237,12 +246,16 @@ impl Engine {
     pub fn advance_clock(&mut self, now: i64) -> Vec<EngineEvent> {
         let now = now.clamp(0, TimestampMs::MAX_PLAUSIBLE);
         self.clock = Some(self.clock.map_or(now, |clock| clock.max(now)));
-        match self.open_minute {
+        let events = match self.open_minute {
             Some(open) if now - self.params.close_grace_ms >= open + Timeframe::M1.millis() => {
                 self.roll_to(Timeframe::M1.start_of(now - self.params.close_grace_ms))
             }
             _ => Vec::new(),
+        };
+        if self.poc_stale {
+            self.rebuild_developing_poc();
         }
+        events
     }
 
     /// Returns the bars still open (the current minute and each longer timeframe's current
@@ -329,8 +342,11 @@ impl Engine {
                 }
             }
         }
+        let traded = self.minutes.get(&open).is_some_and(|bar| !bar.is_empty());
         if let Some(session) = &mut self.session {
-            if let Some((poc, _)) = volume_profile::poc(&session.footprint) {
+            // One point per minute with trades: what the session's trades make it, so that
+            // a restart rebuilds the same points from the stored minutes.
+            if traded && let Some((poc, _)) = volume_profile::poc(&session.footprint) {
                 if session.developing_poc.len() >= MAX_DEVELOPING_POC {
                     session.developing_poc.pop_front();
                 }
@@ -381,15 +397,20 @@ impl Engine {
         let mut amended = vec![(Timeframe::M1, Arc::new(bar.clone()))];
         for window in self.rolling.values_mut() {
             if minute >= window.first_minute {
-                window.footprint.add(row, trade.side, trade.qty, time);
+                window
+                    .footprint
+                    .add_counted(row, trade.side, trade.qty, trade_count(trade), time);
                 window.totals.add(trade);
             }
         }
         if let Some(session) = &mut self.session
             && time >= session.start
         {
-            session.footprint.add(row, trade.side, trade.qty, time);
+            session
+                .footprint
+                .add_counted(row, trade.side, trade.qty, trade_count(trade), time);
             session.totals.add(trade);
+            self.poc_stale = true;
         }
         let cutoff = open - self.params.memory_ms;
         for timeframe in Timeframe::ALL.into_iter().skip(1) {
@@ -439,6 +460,197 @@ impl Engine {
             }
             self.large_trades.push_back(large);
         }
+    }
+
+    /// Recomputes the session's developing POC from its minutes: one point per closed
+    /// minute with trades, the POC of the session's trades up to that minute's end.
+    fn rebuild_developing_poc(&mut self) {
+        self.poc_stale = false;
+        let (Some(session), Some(open)) = (self.session.as_mut(), self.open_minute) else {
+            return;
+        };
+        let mut sum = Footprint::new();
+        let mut points = VecDeque::new();
+        for (&start, bar) in self.minutes.range(session.start..open) {
+            if bar.is_empty() {
+                continue;
+            }
+            sum.merge(&bar.footprint);
+            if let Some((poc, _)) = volume_profile::poc(&sum) {
+                if points.len() >= MAX_DEVELOPING_POC {
+                    points.pop_front();
+                }
+                points.push_back((start + Timeframe::M1.millis(), poc));
+            }
+        }
+        session.developing_poc = points;
+    }
+
+    /// Rebuilds the state from stored 1-minute bars, as it would be had the engine taken
+    /// their trades live: the minutes in memory, the open minute (`open`: the minute of a
+    /// bar stored while still open, which goes on; without one, the minute after the
+    /// latest bar), the open bar of every timeframe, the rolling windows, the session with
+    /// its cumulative delta and developing POC, and the recent large trades. Minutes older
+    /// than the memory are ignored. Call it on a new engine, before any trade.
+    pub fn restore(
+        &mut self,
+        minutes: impl IntoIterator<Item = Bar>,
+        open: Option<i64>,
+        large_trades: impl IntoIterator<Item = LargeTrade>,
+    ) {
+        let minutes: BTreeMap<i64, Bar> = minutes
+            .into_iter()
+            .filter(|bar| bar.end - bar.start == Timeframe::M1.millis())
+            .map(|bar| (bar.start, bar))
+            .collect();
+        let Some((&latest, _)) = minutes.last_key_value() else {
+            return;
+        };
+        let open = match open {
+            Some(open) if open >= latest => Timeframe::M1.start_of(open),
+            _ => latest + Timeframe::M1.millis(),
+        };
+        let keep_from = open - self.params.memory_ms;
+        self.minutes = minutes
+            .into_iter()
+            .filter(|(start, _)| *start >= keep_from)
+            .collect();
+        self.open_at(open);
+        let sum_of = |from: i64| {
+            let mut bar = Bar::new(from, open + Timeframe::M1.millis());
+            for (_, minute) in self.minutes.range(from..=open) {
+                bar.merge(minute);
+            }
+            bar
+        };
+        for timeframe in Timeframe::ALL.into_iter().skip(1) {
+            let mut bar = sum_of(timeframe.start_of(open));
+            bar.start = timeframe.start_of(open);
+            bar.end = bar.start + timeframe.millis();
+            self.bars.insert(timeframe, bar);
+        }
+        for rolling in Rolling::ALL {
+            let first = open - rolling.millis() + Timeframe::M1.millis();
+            let sum = sum_of(first);
+            self.rolling.insert(
+                rolling,
+                Window {
+                    first_minute: first,
+                    footprint: sum.footprint,
+                    totals: sum.totals,
+                },
+            );
+        }
+        let start = self.params.session.session_start(open);
+        let sum = sum_of(start);
+        self.session = Some(Session {
+            start,
+            footprint: sum.footprint,
+            totals: sum.totals,
+            developing_poc: VecDeque::new(),
+        });
+        self.rebuild_developing_poc();
+        for large in large_trades {
+            if self.large_trades.len() >= MAX_LARGE_TRADES {
+                self.large_trades.pop_front();
+            }
+            self.large_trades.push_back(large);
+        }
+    }
+
+    /// Adds stored 1-minute bars older than anything in memory to an engine that already
+    /// took live trades (a warm start that had to wait for the store): each joins the
+    /// minutes, the open bars, rolling windows and session that contain it. Bars of minutes
+    /// already in memory are ignored. Returns how many were added.
+    pub fn merge_minutes(
+        &mut self,
+        minutes: impl IntoIterator<Item = Bar>,
+        large_trades: impl IntoIterator<Item = LargeTrade>,
+    ) -> usize {
+        let Some(open) = self.open_minute else {
+            return 0;
+        };
+        let first_in_memory = self.first_minute().unwrap_or(open).min(open);
+        let keep_from = open - self.params.memory_ms;
+        let mut added = 0;
+        for bar in minutes {
+            if bar.end - bar.start != Timeframe::M1.millis()
+                || bar.start >= first_in_memory
+                || bar.start < keep_from
+                || self.minutes.contains_key(&bar.start)
+            {
+                continue;
+            }
+            for window in self.rolling.values_mut() {
+                if bar.start >= window.first_minute {
+                    window.footprint.merge(&bar.footprint);
+                    window.totals.merge(&bar.totals);
+                }
+            }
+            if let Some(session) = &mut self.session
+                && bar.start >= session.start
+            {
+                session.footprint.merge(&bar.footprint);
+                session.totals.merge(&bar.totals);
+                self.poc_stale = true;
+            }
+            for current in self.bars.values_mut() {
+                if current.contains(bar.start) {
+                    let (start, end) = (current.start, current.end);
+                    current.merge(&bar);
+                    current.start = start;
+                    current.end = end;
+                }
+            }
+            self.minutes.insert(bar.start, bar);
+            added += 1;
+        }
+        let mut large: Vec<LargeTrade> = large_trades
+            .into_iter()
+            .filter(|t| t.time < first_in_memory)
+            .chain(self.large_trades.drain(..))
+            .collect();
+        large.sort_by_key(|t| t.time);
+        let skip = large.len().saturating_sub(MAX_LARGE_TRADES);
+        self.large_trades = large.into_iter().skip(skip).collect();
+        if self.poc_stale {
+            self.rebuild_developing_poc();
+        }
+        added
+    }
+
+    /// Primes large-trade detection with the sizes of recent trades (oldest first), as if
+    /// they had been taken, without reporting any of them.
+    pub fn prime_large_trades<'a>(&mut self, trades: impl IntoIterator<Item = &'a Trade>) {
+        for trade in trades {
+            self.large.observe(trade);
+        }
+    }
+
+    /// Returns the closed bar of `timeframe` that starts at `start`, summed from the
+    /// minutes in memory (`None` without trades).
+    pub fn closed_bar(&self, timeframe: Timeframe, start: i64) -> Option<Bar> {
+        let mut bar = Bar::new(start, start + timeframe.millis());
+        for (_, minute) in self.minutes.range(start..start + timeframe.millis()) {
+            bar.merge(minute);
+        }
+        bar.start = start;
+        bar.end = start + timeframe.millis();
+        (!bar.is_empty()).then_some(bar)
+    }
+
+    /// Returns the recent large trades timed within `[from, to)`.
+    pub fn large_trades_between(&self, from: i64, to: i64) -> Vec<LargeTrade> {
+        self.large_trades
+            .iter()
+            .filter(|t| (from..to).contains(&t.time))
+            .copied()
+            .collect()
+    }
+
+    /// Returns the earliest minute in memory.
+    pub fn first_minute(&self) -> Option<i64> {
+        self.minutes.first_key_value().map(|(&start, _)| start)
     }
 
     /// Returns the current (open) bar of `timeframe`.
@@ -578,11 +790,11 @@ mod tests {
             panic!("closed")
         };
         assert_eq!(
-            (bar.start, bar.end, bar.totals.trades),
-            (T0, T0 + 5 * MIN, 2)
+            (bar.start, bar.end, bar.totals.prints, bar.totals.trades),
+            (T0, T0 + 5 * MIN, 2, 6)
         );
         assert_eq!(e.current_bar(Timeframe::M5).unwrap().start, T0 + 5 * MIN);
-        assert_eq!(e.current_bar(Timeframe::H1).unwrap().totals.trades, 3);
+        assert_eq!(e.current_bar(Timeframe::H1).unwrap().totals.prints, 3);
         assert_eq!(e.cvd(), q("2"));
     }
 
@@ -676,7 +888,7 @@ mod tests {
                     timeframe,
                     bar,
                     cvd,
-                } => (*timeframe, bar.start, bar.totals.trades, cvd.to_string()),
+                } => (*timeframe, bar.start, bar.totals.prints, cvd.to_string()),
                 EngineEvent::Closed { .. } => panic!("nothing closes"),
             })
             .collect();
@@ -689,11 +901,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            e.current_bar(Timeframe::M15).unwrap().totals.trades,
+            e.current_bar(Timeframe::M15).unwrap().totals.prints,
             3,
             "open bars take it in place"
         );
-        assert_eq!(e.rolling_window(Rolling::H1).unwrap().totals.trades, 3);
+        assert_eq!(e.rolling_window(Rolling::H1).unwrap().totals.prints, 3);
         assert_eq!(e.cvd(), q("0"));
         assert_eq!(e.stats().late_amended, 1);
     }
@@ -717,7 +929,7 @@ mod tests {
                 future_dropped: 1,
             }
         );
-        assert_eq!(e.rolling_window(Rolling::H24).unwrap().totals.trades, 1);
+        assert_eq!(e.rolling_window(Rolling::H24).unwrap().totals.prints, 1);
     }
 
     #[test]

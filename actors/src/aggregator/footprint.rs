@@ -56,6 +56,8 @@ pub struct RowVolume {
     pub bid: Qty,
     /// Buy-aggressor volume (lifts of the ask).
     pub ask: Qty,
+    /// Trades in the row (Binance aggregate trades count every fill they hold).
+    pub trades: u64,
     /// Time of the latest trade in the row (ms), for absorption reports.
     pub last_time: i64,
 }
@@ -93,15 +95,31 @@ impl Footprint {
         Self::default()
     }
 
-    /// Adds `qty` of `side` aggression to `row` at `time` (ms).
+    /// Adds one trade of `qty` with `side` aggression to `row` at `time` (ms).
     pub fn add(&mut self, row: i128, side: Side, qty: Qty, time: i64) {
+        self.add_counted(row, side, qty, 1, time);
+    }
+
+    /// Adds `qty` of `side` aggression made of `trades` trades to `row` at `time` (ms).
+    pub fn add_counted(&mut self, row: i128, side: Side, qty: Qty, trades: u64, time: i64) {
         let entry = self.rows.entry(row).or_default();
         match side {
             Side::Buy => entry.ask += qty,
             Side::Sell => entry.bid += qty,
         }
+        entry.trades += trades;
         entry.last_time = entry.last_time.max(time);
         self.total += qty;
+    }
+
+    /// Adds a whole row (a stored bar's row, being rebuilt).
+    pub fn add_row(&mut self, row: i128, volume: RowVolume) {
+        let entry = self.rows.entry(row).or_default();
+        entry.bid += volume.bid;
+        entry.ask += volume.ask;
+        entry.trades += volume.trades;
+        entry.last_time = entry.last_time.max(volume.last_time);
+        self.total += volume.volume();
     }
 
     /// Adds every row of `other`.
@@ -110,18 +128,25 @@ impl Footprint {
             let entry = self.rows.entry(row).or_default();
             entry.bid += volume.bid;
             entry.ask += volume.ask;
+            entry.trades += volume.trades;
             entry.last_time = entry.last_time.max(volume.last_time);
         }
         self.total += other.total;
     }
 
-    /// Removes every row of `other` (which must have been merged in before); rows left empty
-    /// disappear. Row times cannot be taken back and keep their latest value.
+    /// Removes every row of `other` (which must have been merged in before); rows left
+    /// without volume disappear.
+    ///
+    /// A row's time is not taken back, and need not be: when the footprint is a sum of
+    /// time-ordered periods and the oldest leaves (a rolling window), a row whose latest
+    /// trade was in the leaving period has no trade in any later one, so it is left
+    /// empty and removed. Every row left keeps the exact time of its latest trade.
     pub fn subtract(&mut self, other: &Footprint) {
         for (&row, volume) in &other.rows {
             if let Some(entry) = self.rows.get_mut(&row) {
                 entry.bid -= volume.bid;
                 entry.ask -= volume.ask;
+                entry.trades = entry.trades.saturating_sub(volume.trades);
                 if entry.bid.is_zero() && entry.ask.is_zero() {
                     self.rows.remove(&row);
                 }
@@ -140,6 +165,7 @@ impl Footprint {
             let entry = coarse.rows.entry(row.div_euclid(factor)).or_default();
             entry.bid += volume.bid;
             entry.ask += volume.ask;
+            entry.trades += volume.trades;
             entry.last_time = entry.last_time.max(volume.last_time);
         }
         coarse.total = self.total;

@@ -1,8 +1,9 @@
 //! Cross-check of trade-derived bars against the venue's own candles.
 //!
 //! For each closed Binance 1-minute kline, once the aggregator's bar of that minute has
-//! closed too, the kline's total volume and taker-buy volume must equal the bar's volume and
-//! buy-aggressor volume exactly. A difference means trades were missed (or duplicated) and is
+//! closed too, the kline's total volume, taker-buy volume and trade count `n` must equal the
+//! bar's volume, buy-aggressor volume and trade count (every fill of an aggregate trade
+//! counts) exactly. A difference means trades were missed (or duplicated) and is
 //! recorded as a `kline_mismatch` data-quality event carrying both sides' numbers and the
 //! kline's trade-id range.
 //!
@@ -38,8 +39,8 @@ pub struct KlineMismatch {
     pub bar_buy_volume: Qty,
     /// The bar's raw trade-id range.
     pub bar_ids: Option<(u64, u64)>,
-    /// Raw fills in the bar.
-    pub bar_fills: u64,
+    /// Trades in the bar (every fill of an aggregate trade counts).
+    pub bar_trades: u64,
 }
 
 impl fmt::Display for KlineMismatch {
@@ -48,7 +49,7 @@ impl fmt::Display for KlineMismatch {
             |ids: Option<(u64, u64)>| ids.map_or("none".to_owned(), |(a, b)| format!("{a}..{b}"));
         write!(
             f,
-            "kline volume {} taker-buy {} (ids {}, {} trades) but trades give volume {} buy {} (ids {}, {} fills)",
+            "kline volume {} taker-buy {} (ids {}, {} trades) but trades give volume {} buy {} (ids {}, {} trades)",
             self.kline_volume,
             self.kline_buy_volume,
             ids(self.kline_ids),
@@ -56,23 +57,23 @@ impl fmt::Display for KlineMismatch {
             self.bar_volume,
             self.bar_buy_volume,
             ids(self.bar_ids),
-            self.bar_fills,
+            self.bar_trades,
         )
     }
 }
 
 /// Compares a closed kline with the bar of its minute (`None`: no trade in that minute).
 pub fn compare(kline: &Kline, bar: Option<&Bar>) -> Result<(), Box<KlineMismatch>> {
-    let (volume, buy, ids, fills) = bar.map_or((Qty::ZERO, Qty::ZERO, None, 0), |bar| {
+    let (volume, buy, ids, trades) = bar.map_or((Qty::ZERO, Qty::ZERO, None, 0), |bar| {
         (
             bar.totals.volume(),
             bar.totals.buy_volume,
             bar.trade_ids,
-            bar.totals.fills,
+            bar.totals.trades,
         )
     });
     let kline_buy = kline.taker_buy_volume.unwrap_or(Qty::ZERO);
-    if kline.volume == volume && kline_buy == buy {
+    if kline.volume == volume && kline_buy == buy && kline.trade_count.is_none_or(|n| n == trades) {
         return Ok(());
     }
     Err(Box::new(KlineMismatch {
@@ -84,7 +85,7 @@ pub fn compare(kline: &Kline, bar: Option<&Bar>) -> Result<(), Box<KlineMismatch
         bar_volume: volume,
         bar_buy_volume: buy,
         bar_ids: ids,
-        bar_fills: fills,
+        bar_trades: trades,
     }))
 }
 
@@ -213,14 +214,27 @@ mod tests {
         assert_eq!(mismatch.bar_buy_volume, "1.5".parse().unwrap());
         assert_eq!(
             mismatch.to_string(),
-            "kline volume 3.5 taker-buy 2 (ids 10..22, 6 trades) but trades give volume 3.5 buy 1.5 (ids 10..22, 6 fills)"
+            "kline volume 3.5 taker-buy 2 (ids 10..22, 6 trades) but trades give volume 3.5 buy 1.5 (ids 10..22, 6 trades)"
+        );
+        let fewer = Kline {
+            trade_count: Some(5),
+            ..kline(60_000, "3.5", "1.5")
+        };
+        assert_eq!(
+            compare(&fewer, Some(&b)).unwrap_err().bar_trades,
+            6,
+            "the trade count n is compared too: every fill of an aggregate trade counts"
         );
         assert!(compare(&kline(60_000, "3.6", "1.5"), Some(&b)).is_err());
         assert!(
             compare(&kline(60_000, "1", "0"), None).is_err(),
             "trades missed entirely"
         );
-        assert_eq!(compare(&kline(60_000, "0", "0"), None), Ok(()));
+        let empty = Kline {
+            trade_count: Some(0),
+            ..kline(60_000, "0", "0")
+        };
+        assert_eq!(compare(&empty, None), Ok(()));
     }
 
     #[test]

@@ -21,9 +21,24 @@ pub enum AggregatorMsg {
     GetCounts(RpcReplyPort<AggregatorCounts>),
     /// The aggregator's own timer: close due bars, publish the snapshot.
     Tick,
+    /// Read the store again after a warm start that could not (self-sent).
+    WarmRetry,
+    /// What that read found (self-sent).
+    WarmLoaded(Box<Result<super::warm::Loaded, String>>),
 }
 
 impl AggregatorMsg {
+    /// True for the messages a route delivers (counted against its capacity).
+    pub fn is_routed(&self) -> bool {
+        matches!(
+            self,
+            AggregatorMsg::Trades(_)
+                | AggregatorMsg::Book(_)
+                | AggregatorMsg::Klines(_)
+                | AggregatorMsg::Instrument(_)
+        )
+    }
+
     /// Returns the number of trades the message holds.
     pub fn trade_count(&self) -> u64 {
         match self {
@@ -36,8 +51,10 @@ impl AggregatorMsg {
 /// What an aggregator has seen, for status and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AggregatorCounts {
-    /// Trades received.
+    /// Trades taken (prints: an aggregate trade counts once).
     pub trades: u64,
+    /// Trades refused as already taken (or older than the ledger remembers).
+    pub duplicates: u64,
     /// Buy-aggressor volume.
     pub buy_volume: Qty,
     /// Sell-aggressor volume.

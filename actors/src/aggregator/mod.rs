@@ -2,6 +2,7 @@
 //! views and candles into indicators, and the pure maths it is a shell around.
 //!
 //! - [`footprint`]: the fixed row grid and per-row aggressive volume.
+//! - [`ids`]: numeric trade ids as ranges; [`ledger`]: each trade taken once.
 //! - [`bar`]: epoch-aligned bars ([`Timeframe`]), exact totals and prices.
 //! - [`volume_profile`]: POC (with its tie rule) and the two-row value area.
 //! - [`order_flow`]: imbalances and stacks, absorption, large trades, sessions.
@@ -17,7 +18,9 @@ pub mod bar;
 pub mod book_stats;
 pub mod engine;
 pub mod footprint;
+pub mod ids;
 pub mod kline_check;
+pub mod ledger;
 mod messages;
 pub mod order_flow;
 pub mod output;
@@ -25,13 +28,14 @@ pub mod params;
 pub mod report;
 pub mod snapshot;
 pub mod volume_profile;
+pub mod warm;
 
 pub use actor::{AggregatorActor, AggregatorArgs, AggregatorState};
-pub use aggregation::{AggregatorCore, CoreCounts, CoreOutput};
+pub use aggregation::{AggregatorCore, CoreCounts, CoreOutput, History, WarmStart};
 pub use bar::{Bar, Timeframe, Totals};
 pub use footprint::{Footprint, RowGrid, RowVolume};
 pub use messages::{AggregatorCounts, AggregatorMsg};
-pub use output::{BarRecord, BookRecord, Record, RecordSink};
-pub use params::{AggregatorSettings, ProfileParams, RowSpec};
-pub use report::WindowReport;
+pub use output::{BarRecord, BarState, BookRecord, RebuildError, Record, RecordSink};
+pub use params::{AggregatorSettings, BarParams, ProfileParams, RowSpec};
+pub use report::{AbsorptionRow, WindowReport};
 pub use snapshot::{AggregatorSnapshot, SnapshotBoard};

@@ -207,7 +207,7 @@ impl Default for LargeTradeParams {
 }
 
 /// A large trade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LargeTrade {
     /// Trade time (ms).
     pub time: i64,

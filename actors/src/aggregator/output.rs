@@ -1,44 +1,227 @@
-//! What aggregators hand to persistence: closed (and amended) bars, periodic book snapshots,
-//! raw trades and closed venue candles, through a bounded channel. The aggregator never
-//! waits on persistence: when the channel is full the record is dropped and counted.
+//! What aggregators hand to persistence: closed (and amended, and partial) bars in their
+//! stored form, periodic book snapshots, raw trades and closed venue candles, through a
+//! bounded channel. The aggregator never waits on persistence: when the channel is full the
+//! record is dropped and counted.
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use wadm_supervision::ActorEntry;
 
-use super::bar::{Bar, Timeframe};
-use super::book_stats::BookStats;
-use super::footprint::RowGrid;
-use super::params::ProfileParams;
-use crate::metrics::AGGREGATOR_RECORDS_DROPPED_TOTAL;
-use crate::model::{Kline, Level, Qty, Symbol, Trade, Venue};
+use serde::{Deserialize, Serialize};
 
-/// A closed bar, or a closed bar amended by a late trade.
-#[derive(Debug, Clone)]
+use super::bar::{Bar, PriceAt, Timeframe, Totals};
+use super::book_stats::BookStats;
+use super::footprint::{RowGrid, RowVolume};
+use super::ids::IdRanges;
+use super::order_flow::LargeTrade;
+use super::params::{BarParams, ProfileParams};
+use super::report::{AbsorptionRow, WindowReport};
+use crate::metrics::AGGREGATOR_RECORDS_DROPPED_TOTAL;
+use crate::model::{Kline, Level, Price, Qty, Symbol, Trade, Venue};
+
+/// How a bar handed to persistence stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarState {
+    /// Closed, reported for the first time.
+    Closed,
+    /// Closed, changed by late trades since.
+    Amended,
+    /// Still open: the aggregator is stopping.
+    Partial,
+}
+
+/// A 1-minute or 1-hour bar as it is stored: built once, by the aggregator, with everything
+/// its answers state (totals, prices, POC, value area, footprint, imbalances, stacks,
+/// absorption, large trades, the parameters) and everything a restart needs to rebuild the
+/// bar exactly ([`BarRecord::to_bar`]): every footprint row with its bid and ask volume,
+/// trade count and latest trade time, the open and close times, and the trade ids taken.
+///
+/// Persistence maps it to a document as it is; the history routes serve its report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BarRecord {
     /// Venue.
     pub venue: Venue,
     /// Symbol.
     pub symbol: Symbol,
-    /// Timeframe.
+    /// `1m` or `1h`.
     pub timeframe: Timeframe,
-    /// The bar.
-    pub bar: Arc<Bar>,
-    /// The row grid of its footprint.
-    pub grid: RowGrid,
-    /// Cumulative delta of the session at its end.
-    pub cvd: Qty,
-    /// True when a late trade changed an already reported bar (upsert it again).
+    /// Row height of the footprint.
+    pub row_size: Price,
+    /// First trade's price.
+    pub open: Option<Price>,
+    /// Last trade's price.
+    pub close: Option<Price>,
+    /// First trade's time (ms).
+    #[serde(default)]
+    pub open_time: Option<i64>,
+    /// Last trade's time (ms).
+    #[serde(default)]
+    pub close_time: Option<i64>,
+    /// Lowest raw trade id (Binance fill ids, or trade ids), when numeric.
+    pub first_trade_id: Option<u64>,
+    /// Highest raw trade id, when numeric.
+    pub last_trade_id: Option<u64>,
+    /// The venue trade ids taken, as ranges (numeric ids only).
+    #[serde(default)]
+    pub ids: IdRanges,
+    /// Trade messages as the venue sent them (an aggregate trade is one print).
+    #[serde(default)]
+    pub prints: u64,
+    /// Start, end, totals, CVD at the end, prices, POC, value area, footprint, imbalances
+    /// and stacks: the same fields as every window report.
+    #[serde(flatten)]
+    pub report: WindowReport,
+    /// Absorption in the bar.
+    pub absorption: Vec<AbsorptionRow>,
+    /// Large trades in the bar, as judged when they arrived.
+    #[serde(default)]
+    pub large_trades: Vec<LargeTrade>,
+    /// The indicator parameters.
+    pub params: BarParams,
+    /// True when a late trade changed the bar after it was first stored.
     pub amended: bool,
-    /// True when the bar is reported before its period ended (the aggregator stopped).
+    /// True when the bar was stored before its period ended, because the aggregator
+    /// stopped: it holds the trades taken until then.
+    #[serde(default)]
     pub partial: bool,
-    /// The parameters its profile and order flow are computed with.
-    pub params: ProfileParams,
 }
 
-/// The top of the book at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a stored bar cannot be rebuilt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RebuildError {
+    /// The row size is not above zero.
+    #[error("row size {0} is not above zero")]
+    RowSize(Price),
+    /// A row's price is not on the bar's grid.
+    #[error("row {price} is not a multiple of the row size {row_size}")]
+    OffGrid {
+        /// The row's price.
+        price: Price,
+        /// The bar's row size.
+        row_size: Price,
+    },
+    /// The bar's rows do not add up to its totals.
+    #[error("the rows hold {rows} of volume but the totals say {totals}")]
+    Totals {
+        /// Sum of the rows.
+        rows: Qty,
+        /// The totals.
+        totals: Qty,
+    },
+}
+
+impl BarRecord {
+    /// Builds the stored form of `bar`, a bar of `timeframe` on `grid` whose session
+    /// cumulative delta at its end is `cvd`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        venue: Venue,
+        symbol: Symbol,
+        timeframe: Timeframe,
+        bar: &Bar,
+        grid: &RowGrid,
+        cvd: Qty,
+        params: &ProfileParams,
+        large_trades: Vec<LargeTrade>,
+        state: BarState,
+    ) -> Self {
+        Self {
+            venue,
+            symbol,
+            timeframe,
+            row_size: grid.row_size(),
+            open: bar.open.map(|o| o.price),
+            close: bar.close.map(|c| c.price),
+            open_time: bar.open.map(|o| o.time),
+            close_time: bar.close.map(|c| c.time),
+            first_trade_id: bar.trade_ids.map(|(first, _)| first),
+            last_trade_id: bar.trade_ids.map(|(_, last)| last),
+            ids: bar.ids.clone(),
+            prints: bar.totals.prints,
+            report: WindowReport::of(bar, grid, params.value_area, &params.imbalance, cvd),
+            absorption: AbsorptionRow::of_bar(bar, grid, &params.absorption),
+            large_trades,
+            params: BarParams::of(params),
+            amended: state == BarState::Amended,
+            partial: state == BarState::Partial,
+        }
+    }
+
+    /// Returns the bar's row grid.
+    pub fn grid(&self) -> Result<RowGrid, RebuildError> {
+        RowGrid::new(self.row_size).ok_or(RebuildError::RowSize(self.row_size))
+    }
+
+    /// Rebuilds the bar exactly as the aggregator held it (bars stored before rows carried
+    /// trade counts and times come back with zero counts and the bar's start as row time).
+    pub fn to_bar(&self) -> Result<Bar, RebuildError> {
+        let grid = self.grid()?;
+        let report = &self.report;
+        let mut bar = Bar::new(report.start, report.end);
+        for row in &report.footprint {
+            let index = grid.row(row.price);
+            if grid.label(index) != row.price {
+                return Err(RebuildError::OffGrid {
+                    price: row.price,
+                    row_size: self.row_size,
+                });
+            }
+            bar.footprint.add_row(
+                index,
+                RowVolume {
+                    bid: row.bid,
+                    ask: row.ask,
+                    trades: row.trades,
+                    last_time: if row.last_time == 0 {
+                        report.start
+                    } else {
+                        row.last_time
+                    },
+                },
+            );
+        }
+        let totals = report.buy_volume + report.sell_volume;
+        if bar.footprint.total() != totals {
+            return Err(RebuildError::Totals {
+                rows: bar.footprint.total(),
+                totals,
+            });
+        }
+        bar.totals = Totals {
+            trades: report.trades,
+            prints: if self.prints == 0 {
+                report.trades
+            } else {
+                self.prints
+            },
+            buy_volume: report.buy_volume,
+            sell_volume: report.sell_volume,
+        };
+        bar.open = self.open.map(|price| PriceAt {
+            price,
+            time: self.open_time.unwrap_or(report.start),
+        });
+        bar.close = self.close.map(|price| PriceAt {
+            price,
+            time: self.close_time.unwrap_or(report.end - 1),
+        });
+        bar.high = report.high;
+        bar.low = report.low;
+        bar.trade_ids = self.first_trade_id.zip(self.last_trade_id);
+        bar.ids = self.ids.clone();
+        Ok(bar)
+    }
+
+    /// Returns the time of the bar's latest trade.
+    pub fn last_trade_time(&self) -> Option<i64> {
+        self.close_time
+            .or(self.report.footprint.iter().map(|r| r.last_time).max())
+    }
+}
+
+/// The top of the book at one moment, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BookRecord {
     /// Venue.
     pub venue: Venue,
@@ -60,7 +243,7 @@ pub struct BookRecord {
 #[derive(Debug, Clone)]
 pub enum Record {
     /// A 1-minute or 1-hour bar (the stored timeframes).
-    Bar(Box<BarRecord>),
+    Bar(Arc<BarRecord>),
     /// A periodic book snapshot.
     Book(Arc<BookRecord>),
     /// Raw trades, in arrival order.

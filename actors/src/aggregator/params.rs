@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::footprint::RowGrid;
 use super::order_flow::{AbsorptionParams, ImbalanceParams, LargeTradeParams, SessionAnchor};
-use crate::model::{Price, Ratio};
+use crate::model::{Price, Qty, Ratio};
 
 /// The indicator parameters of a symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,43 @@ impl Default for ProfileParams {
             large_trades: LargeTradeParams::default(),
             session: SessionAnchor::default(),
         }
+    }
+}
+
+/// The indicator parameters as every answer and stored bar states them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BarParams {
+    /// Value area share.
+    pub value_area: Ratio,
+    /// Diagonal imbalance ratio.
+    pub imbalance_ratio: Ratio,
+    /// Minimum volume of an imbalance's dominant side.
+    pub imbalance_min_volume: Qty,
+    /// Rows in a stacked imbalance.
+    pub stacked_imbalance_rows: u64,
+    /// Absorption volume multiple.
+    pub absorption_volume_multiple: Ratio,
+    /// Absorption price tolerance, in rows.
+    pub absorption_max_rows: i64,
+}
+
+impl BarParams {
+    /// The parameters of a profile.
+    pub fn of(params: &ProfileParams) -> Self {
+        Self {
+            value_area: params.value_area,
+            imbalance_ratio: params.imbalance.ratio,
+            imbalance_min_volume: params.imbalance.min_volume,
+            stacked_imbalance_rows: u64::try_from(params.imbalance.stack).unwrap_or(u64::MAX),
+            absorption_volume_multiple: params.absorption.volume_multiple,
+            absorption_max_rows: i64::try_from(params.absorption.max_rows).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// True when a stored bar's indicators were computed with `params`, so that its stored
+    /// report can be served as it is.
+    pub fn matches(&self, params: &ProfileParams) -> bool {
+        *self == Self::of(params)
     }
 }
 
@@ -83,6 +120,11 @@ pub struct AggregatorSettings {
     pub close_grace: Duration,
     /// Whether raw trades are handed to persistence.
     pub persist_trades: bool,
+    /// How long a hole in contiguous trade ids may stay open before it is reported as a
+    /// trade gap (a socket that is merely behind another fills it within this time).
+    pub gap_grace: Duration,
+    /// How long a warm start may take to read the store before the aggregator starts cold.
+    pub warm_start_budget: Duration,
 }
 
 impl Default for AggregatorSettings {
@@ -97,6 +139,8 @@ impl Default for AggregatorSettings {
             recent_trades: 1_000,
             close_grace: Duration::from_secs(2),
             persist_trades: true,
+            gap_grace: Duration::from_secs(2),
+            warm_start_budget: Duration::from_secs(30),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::bar::Bar;
 use super::footprint::RowGrid;
-use super::order_flow::{self, ImbalanceParams};
+use super::order_flow::{self, AbsorptionParams, ImbalanceParams};
 use super::volume_profile;
 use crate::model::{Price, Qty, Ratio, Side};
 
@@ -20,6 +20,41 @@ pub struct FootprintRow {
     pub volume: Qty,
     /// `ask - bid`.
     pub delta: Qty,
+    /// Trades in the row (a Binance aggregate trade counts every fill it holds).
+    #[serde(default)]
+    pub trades: u64,
+    /// Trade time of the row's latest trade (ms).
+    #[serde(default)]
+    pub last_time: i64,
+}
+
+/// Aggressive volume absorbed at a row, by row label: how every answer and stored bar
+/// states an [`order_flow::Absorption`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AbsorptionRow {
+    /// The row's lower edge.
+    pub price: Price,
+    /// The aggressor whose volume was absorbed.
+    pub side: Side,
+    /// The aggressor's volume in the row.
+    pub volume: Qty,
+    /// The row's latest trade time (ms).
+    pub time: i64,
+}
+
+impl AbsorptionRow {
+    /// Finds the absorption of `bar` and labels its rows on `grid`.
+    pub fn of_bar(bar: &Bar, grid: &RowGrid, params: &AbsorptionParams) -> Vec<AbsorptionRow> {
+        order_flow::absorption(&bar.footprint, params)
+            .into_iter()
+            .map(|a| AbsorptionRow {
+                price: grid.label(a.row),
+                side: a.side,
+                volume: a.volume,
+                time: a.time,
+            })
+            .collect()
+    }
 }
 
 /// A stacked imbalance, by row labels.
@@ -42,7 +77,7 @@ pub struct WindowReport {
     pub start: i64,
     /// End (ms, exclusive).
     pub end: i64,
-    /// Trades.
+    /// Trades (a Binance aggregate trade counts every fill it holds: `l - f + 1`).
     pub trades: u64,
     /// Buy-aggressor volume.
     pub buy_volume: Qty,
@@ -117,6 +152,8 @@ impl WindowReport {
                     ask: v.ask,
                     volume: v.volume(),
                     delta: v.delta(),
+                    trades: v.trades,
+                    last_time: v.last_time,
                 })
                 .collect(),
             buy_imbalances: found.buy.iter().map(|&row| label(row)).collect(),

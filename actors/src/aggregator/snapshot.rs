@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::aggregation::WarmStart;
 use super::bar::{Bar, Timeframe};
 use super::book_stats::BookStats;
 use super::engine::{EngineStats, Rolling};
@@ -17,7 +18,7 @@ use super::footprint::RowGrid;
 use super::messages::AggregatorCounts;
 use super::order_flow::LargeTrade;
 use super::params::ProfileParams;
-use crate::model::{Qty, Symbol, Trade, Venue};
+use crate::model::{Qty, QualityKind, Symbol, Trade, Venue};
 
 /// What one aggregator last published.
 #[derive(Debug, Clone)]
@@ -58,6 +59,13 @@ pub struct AggregatorSnapshot {
     pub counts: AggregatorCounts,
     /// Engine counters (trades, late trades).
     pub engine: EngineStats,
+    /// How the aggregator started (warm from the store, or cold, and why).
+    pub warm: Option<WarmStart>,
+    /// Time of the earliest trade in memory (ms): where the data of every window begins.
+    pub earliest_trade: Option<i64>,
+    /// After a warm start, until the first live trade: the latest trade restored and the
+    /// kind of stop, a hole that is still growing.
+    pub pending_hole: Option<(i64, QualityKind)>,
 }
 
 impl AggregatorSnapshot {
@@ -82,6 +90,9 @@ impl AggregatorSnapshot {
             last_trade_time: None,
             counts: AggregatorCounts::default(),
             engine: EngineStats::default(),
+            warm: None,
+            earliest_trade: None,
+            pending_hole: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! exactly; POC, value area, imbalances and absorption are computed on the sum).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use warp::http::StatusCode;
@@ -17,11 +18,14 @@ use super::error::ApiError;
 use super::params::{Params, printable};
 use super::reply::json_response;
 use super::views::{FlowView, ProfileView, analyse, answer_params, row_factor, with_value_area};
-use crate::aggregator::bar::PriceAt;
-use crate::aggregator::{Bar, ProfileParams, RowGrid, Timeframe};
-use crate::model::{Qty, Side, Symbol, Venue};
-use crate::storage::documents::StoredBar;
+use crate::aggregator::{Bar, BarRecord, ProfileParams, RowGrid, Timeframe};
+use crate::model::{DataQualityEvent, Qty, Symbol, Venue};
+use crate::quality::{Coverage, Hole};
 use crate::storage::{Document, Kind, MAX_READ_LIMIT, Order, Query, StoreError};
+
+/// How far around a history range stored data-quality events are read for its holes (a
+/// hole is found after it begins, and repaired later still).
+const HOLE_LOOKBACK_MS: i64 = 6 * 3_600_000;
 
 /// Largest `limit` of a history answer.
 pub const MAX_LIMIT: i64 = 1000;
@@ -34,6 +38,8 @@ pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
 /// A summed bar and what it was made of.
 struct Summed {
+    /// The stored bar itself, when the answer is one stored bar (1m or 1h).
+    stored: Option<Arc<BarRecord>>,
     bar: Bar,
     cvd: Qty,
     base_bars: u64,
@@ -122,45 +128,6 @@ fn timeframe(params: &Params) -> Result<Timeframe, ApiError> {
         .unwrap_or(Timeframe::H1))
 }
 
-/// Rebuilds a stored bar on `grid` (its labels land in the grid's rows). A row's latest trade
-/// time is exact where the bar recorded absorption there, else the bar's start.
-fn rebuild(stored: &StoredBar, grid: &RowGrid) -> Bar {
-    let report = &stored.report;
-    let mut bar = Bar::new(report.start, report.end);
-    for row in &report.footprint {
-        let time = stored
-            .absorption
-            .iter()
-            .filter(|a| a.price == row.price)
-            .map(|a| a.time)
-            .max()
-            .unwrap_or(report.start);
-        let index = grid.row(row.price);
-        if !row.bid.is_zero() {
-            bar.footprint.add(index, Side::Sell, row.bid, time);
-        }
-        if !row.ask.is_zero() {
-            bar.footprint.add(index, Side::Buy, row.ask, time);
-        }
-    }
-    bar.totals.trades = report.trades;
-    bar.totals.fills = report.trades;
-    bar.totals.buy_volume = report.buy_volume;
-    bar.totals.sell_volume = report.sell_volume;
-    bar.open = stored.open.map(|price| PriceAt {
-        price,
-        time: report.start,
-    });
-    bar.close = stored.close.map(|price| PriceAt {
-        price,
-        time: report.end - 1,
-    });
-    bar.high = report.high;
-    bar.low = report.low;
-    bar.trade_ids = stored.first_trade_id.zip(stored.last_trade_id);
-    bar
-}
-
 impl Api {
     async fn read(&self, query: Query) -> Result<Vec<Document>, ApiError> {
         self.sources.store.read(query).await.map_err(store_error)
@@ -196,12 +163,13 @@ impl Api {
         timeframe: Timeframe,
         (from, to, limit): (i64, i64, usize),
         grid: Option<RowGrid>,
-    ) -> Result<(Vec<Summed>, Option<RowGrid>), ApiError> {
+    ) -> Result<(Vec<Summed>, Option<RowGrid>, bool), ApiError> {
         let (kind, base) = match timeframe {
             Timeframe::M1 | Timeframe::M5 | Timeframe::M15 => (Kind::Bars1m, Timeframe::M1),
             Timeframe::H1 | Timeframe::H4 | Timeframe::D1 => (Kind::Bars1h, Timeframe::H1),
         };
         let per = (timeframe.millis() / base.millis()) as usize;
+        let read_limit = (limit * per + per).min(MAX_READ_LIMIT);
         let documents = self
             .read(Query {
                 kind,
@@ -209,49 +177,72 @@ impl Api {
                 symbol: Some(symbol),
                 from: timeframe.start_of(from),
                 to,
-                limit: (limit * per + per).min(MAX_READ_LIMIT),
+                limit: read_limit,
                 order: Order::NewestFirst,
             })
             .await?;
-        let stored: Vec<&StoredBar> = documents
+        let mut cut = documents.len() >= read_limit;
+        let stored: Vec<&Arc<BarRecord>> = documents
             .iter()
             .filter_map(|d| match d {
-                Document::Bar(bar) => Some(bar.as_ref()),
+                Document::Bar(bar) => Some(bar),
                 _ => None,
             })
             .collect();
         // The live grid, else the newest stored bar's.
-        let Some(grid) = grid.or_else(|| stored.first().and_then(|b| RowGrid::new(b.row_size)))
-        else {
-            return Ok((Vec::new(), None));
+        let Some(grid) = grid.or_else(|| stored.first().and_then(|b| b.grid().ok())) else {
+            return Ok((Vec::new(), None, cut));
         };
         let mut groups: BTreeMap<i64, Summed> = BTreeMap::new();
-        for bar in stored {
-            let start = timeframe.start_of(bar.report.start);
+        for record in stored {
+            let rebuilt = match record.to_bar() {
+                Ok(bar) => bar,
+                Err(err) => {
+                    tracing::warn!(venue = %venue, symbol = %symbol, start = record.report.start, error = %err, "a stored bar cannot be read; left out of the answer");
+                    continue;
+                }
+            };
+            let factor = record
+                .grid()
+                .ok()
+                .map(|stored| grid.row_size().units() / stored.row_size().units())
+                .filter(|&f| f >= 1 && grid.row_size().units() % record.row_size.units() == 0);
+            let Some(factor) = factor else {
+                tracing::warn!(venue = %venue, symbol = %symbol, start = record.report.start, row_size = %record.row_size, "a stored bar is on another row grid; left out of the answer");
+                continue;
+            };
+            let start = timeframe.start_of(record.report.start);
             let summed = groups.entry(start).or_insert_with(|| Summed {
+                stored: None,
                 bar: Bar::new(start, start + timeframe.millis()),
-                cvd: bar.report.cvd,
+                cvd: record.report.cvd,
                 base_bars: 0,
                 amended: false,
                 partial: false,
                 latest_end: i64::MIN,
             });
-            let rebuilt = rebuild(bar, &grid);
             // The cvd of a sum is the one at its last stored bar's end.
             if rebuilt.end >= summed.latest_end {
-                summed.cvd = bar.report.cvd;
+                summed.cvd = record.report.cvd;
                 summed.latest_end = rebuilt.end;
+            }
+            let mut rebuilt = rebuilt;
+            if factor > 1 {
+                rebuilt.footprint = rebuilt.footprint.coarsen(factor);
             }
             let (start, end) = (summed.bar.start, summed.bar.end);
             summed.bar.merge(&rebuilt);
             summed.bar.start = start;
             summed.bar.end = end;
             summed.base_bars += 1;
-            summed.amended |= bar.amended;
-            summed.partial |= bar.partial;
+            summed.amended |= record.amended;
+            summed.partial |= record.partial;
+            summed.stored = (summed.base_bars == 1 && timeframe == base && factor == 1)
+                .then(|| Arc::clone(record));
         }
+        cut |= groups.len() > limit;
         let newest: Vec<Summed> = groups.into_values().rev().take(limit).collect();
-        Ok((newest.into_iter().rev().collect(), Some(grid)))
+        Ok((newest.into_iter().rev().collect(), Some(grid), cut))
     }
 
     async fn bar_history(
@@ -283,8 +274,24 @@ impl Api {
         let profile = with_value_area(&params, profile)?;
         // row_size is checked against the live grid when known (else after the read).
         let early_factor = live_grid.map(|g| row_factor(&params, &g)).transpose()?;
-        let (bars, grid) = self
+        let (bars, grid, cut) = self
             .summed_bars(venue, symbol, timeframe, range, live_grid)
+            .await?;
+        // Without `from`, or cut by `limit`, the answer is about the bars it lists.
+        let first = bars.first().map(|s| s.bar.start);
+        let window_from = match first {
+            Some(first) if cut || params.get("from").is_none() => first,
+            _ => range.0,
+        };
+        let coverage = self
+            .history_coverage(
+                venue,
+                symbol,
+                window_from,
+                range.1,
+                first,
+                bars.last().map(|s| s.bar.end),
+            )
             .await?;
         let factor = match (early_factor, grid) {
             (Some(factor), _) => factor,
@@ -296,7 +303,14 @@ impl Api {
             Some(grid) => bars
                 .iter()
                 .map(|s| {
-                    let (report, absorption) = analyse(&s.bar, &grid, factor, &profile, s.cvd);
+                    // A stored bar computed with the parameters asked for is served as it
+                    // was stored; anything else is computed with the aggregator's code.
+                    let (report, absorption) = match &s.stored {
+                        Some(stored) if factor == 1 && stored.params.matches(&profile) => {
+                            (stored.report.clone(), stored.absorption.clone())
+                        }
+                        _ => analyse(&s.bar, &grid, factor, &profile, s.cvd),
+                    };
                     let value = if flow {
                         serde_json::to_value(HistoryBar::of(FlowView::of(report, absorption), s))
                     } else {
@@ -314,10 +328,72 @@ impl Api {
             "from": range.0,
             "to": range.1,
             "limit": range.2,
+            "coverage": coverage,
             "params": grid.map(|g| answer_params(&g, factor, &profile)),
             "bars": items,
         });
         Ok(json_response(StatusCode::OK, &body))
+    }
+
+    /// The coverage of a history answer about `[from, to)` whose stored items begin at
+    /// `first` and end at `last`: data runs from the earliest known (a stored item, or the
+    /// earliest trade the aggregator holds) to now while the feed streams; holes come from
+    /// the data-quality log in memory and in the store.
+    async fn history_coverage(
+        &self,
+        venue: Venue,
+        symbol: Symbol,
+        from: i64,
+        to: i64,
+        first: Option<i64>,
+        last: Option<i64>,
+    ) -> Result<Coverage, ApiError> {
+        let now = wadm_supervision::unix_millis();
+        let from = from.min(to);
+        let snapshot = self.sources.snapshots.latest(venue, symbol);
+        let mut holes: Vec<DataQualityEvent> = self.sources.quality.holes(venue, symbol, from, to);
+        // Holes of older ranges are in the store (events are keyed by when they were found,
+        // which is after the hole: read a little past `to`).
+        let stored = self
+            .read(
+                Query::range(
+                    Kind::DataQuality,
+                    venue,
+                    symbol,
+                    from.saturating_sub(HOLE_LOOKBACK_MS),
+                    to.saturating_add(HOLE_LOOKBACK_MS),
+                )
+                .limit(MAX_READ_LIMIT),
+            )
+            .await?;
+        for document in stored {
+            if let Document::Quality(event) = document
+                && event.kind.is_hole()
+                && !holes
+                    .iter()
+                    .any(|known| known.time == event.time && known.kind == event.kind)
+            {
+                holes.push(event);
+            }
+        }
+        let holes = holes.iter().filter_map(Hole::of).collect();
+        let live = snapshot.as_ref();
+        let start = [first, live.and_then(|s| s.earliest_trade)]
+            .into_iter()
+            .flatten()
+            .min();
+        let end = match live {
+            Some(snapshot) => {
+                let feed_up = self.feed_is_up(venue);
+                if feed_up && snapshot.earliest_trade.is_some() {
+                    Some(to.min(now))
+                } else {
+                    [last, snapshot.last_trade_time].into_iter().flatten().max()
+                }
+            }
+            None => last,
+        };
+        Ok(Coverage::of(from, to, start.zip(end), holes))
     }
 
     pub(super) async fn profile_history(
@@ -345,11 +421,23 @@ impl Api {
         let (venue, symbol) = self.resolve(symbol, &params)?;
         let (from, to, limit) = range(&params)?;
         let ranged = params.get("from").is_some() || params.get("to").is_some();
-        let (source, trades) = if ranged {
+        let (source, trades, coverage) = if ranged {
             let trades = self
                 .read_items(Kind::Trades, Some(venue), Some(symbol), (from, to, limit))
                 .await?;
-            ("store", trades)
+            let time_of = |item: Option<&serde_json::Value>| {
+                item.and_then(|t| t.get("trade_time"))
+                    .and_then(serde_json::Value::as_i64)
+            };
+            let (first, last) = (time_of(trades.first()), time_of(trades.last()));
+            let window_from = match first {
+                Some(first) if trades.len() >= limit || params.get("from").is_none() => first,
+                _ => from,
+            };
+            let coverage = self
+                .history_coverage(venue, symbol, window_from, to, first, last)
+                .await?;
+            ("store", trades, Some(coverage))
         } else {
             let snapshot = self.sources.snapshots.latest(venue, symbol);
             let recent = snapshot
@@ -365,15 +453,18 @@ impl Api {
                     })
                 })
                 .collect::<Result<_, _>>()?;
-            ("live", trades)
+            ("live", trades, None)
         };
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "venue": venue,
             "symbol": symbol,
             "source": source,
             "limit": limit,
             "trades": trades,
         });
+        if let Some(coverage) = coverage {
+            body["coverage"] = serde_json::json!(coverage);
+        }
         Ok(json_response(StatusCode::OK, &body))
     }
 

@@ -39,9 +39,10 @@ pub use limit::{RateLimit, RateLimits, Subject};
 pub use params::{MAX_QUERY_BYTES, Params};
 
 use crate::aggregator::SnapshotBoard;
-use crate::connection::shared::{BookBoard, QualitySink};
+use crate::connection::shared::BookBoard;
 use crate::model::{Symbol, Venue};
 use crate::persistence::PersistenceInputs;
+use crate::quality::QualitySink;
 use crate::storage::SharedStore;
 
 /// The OpenAPI 3 document of the API.

@@ -13,11 +13,14 @@ use super::error::ApiError;
 use super::params::{Params, printable};
 use super::reply::json_response;
 use crate::aggregator::engine::Rolling;
-use crate::aggregator::order_flow::{self, LargeTrade};
+use crate::aggregator::order_flow::LargeTrade;
 use crate::aggregator::report::{FootprintRow, StackReport};
-use crate::aggregator::{AggregatorSnapshot, Bar, ProfileParams, RowGrid, Timeframe, WindowReport};
-use crate::model::{Level, Price, Qty, Ratio, Symbol, Venue};
-use crate::storage::documents::{AbsorptionRow, BarParams};
+use crate::aggregator::{
+    AbsorptionRow, AggregatorSnapshot, Bar, BarParams, ProfileParams, RowGrid, Timeframe,
+    WindowReport,
+};
+use crate::model::{HoleState, Level, Price, Qty, Ratio, Symbol, Venue};
+use crate::quality::{Coverage, Hole};
 
 /// Largest row-size multiple a request may ask for.
 pub const MAX_ROW_FACTOR: i128 = 10_000;
@@ -162,15 +165,7 @@ pub(super) fn analyse(
         bar
     };
     let report = WindowReport::of(bar, &grid, params.value_area, &params.imbalance, cvd);
-    let absorption = order_flow::absorption(&bar.footprint, &params.absorption)
-        .into_iter()
-        .map(|a| AbsorptionRow {
-            price: grid.label(a.row),
-            side: a.side,
-            volume: a.volume,
-            time: a.time,
-        })
-        .collect();
+    let absorption = AbsorptionRow::of_bar(bar, &grid, &params.absorption);
     (report, absorption)
 }
 
@@ -333,33 +328,92 @@ impl Api {
         Ok((snapshot, grid))
     }
 
+    /// Each enabled venue's feed: why it is down, or `None` while it streams.
+    fn feeds(&self) -> Vec<(String, Option<String>)> {
+        self.sources
+            .registry
+            .snapshot()
+            .iter()
+            .filter(|s| s.kind == "connection")
+            .map(|status| {
+                let streaming = status
+                    .detail
+                    .as_ref()
+                    .and_then(|d| d.get("endpoints"))
+                    .and_then(|e| e.as_array())
+                    .is_some_and(|endpoints| {
+                        endpoints
+                            .iter()
+                            .any(|e| e.get("state").and_then(|s| s.as_str()) == Some("streaming"))
+                    });
+                let reason = if status.state != wadm_supervision::ActorState::Running {
+                    Some(format!("connection actor is {:?}", status.state).to_lowercase())
+                } else if !streaming {
+                    Some("no endpoint is streaming".to_owned())
+                } else {
+                    None
+                };
+                (status.key.clone(), reason)
+            })
+            .collect()
+    }
+
+    /// True while the venue's feed streams.
+    pub(super) fn feed_is_up(&self, venue: Venue) -> bool {
+        self.feeds()
+            .iter()
+            .any(|(key, reason)| key == venue.as_str() && reason.is_none())
+    }
+
+    /// The coverage of a live window `[from, to)` of a pair: its data begins at the
+    /// earliest trade in memory and runs to now while the venue's feed streams (else to the
+    /// latest trade); holes come from the data-quality log, plus a stop not yet closed by a
+    /// live trade.
+    pub(super) fn live_coverage(
+        &self,
+        snapshot: &AggregatorSnapshot,
+        from: i64,
+        to: i64,
+    ) -> Coverage {
+        let now = wadm_supervision::unix_millis();
+        let (venue, symbol) = (snapshot.venue, snapshot.symbol);
+        let mut holes: Vec<Hole> = self
+            .sources
+            .quality
+            .holes(venue, symbol, from, to)
+            .iter()
+            .filter_map(Hole::of)
+            .collect();
+        if let Some((last, kind)) = snapshot.pending_hole {
+            holes.push(Hole {
+                from: last,
+                to: now.max(last),
+                kind,
+                state: HoleState::Open,
+                from_id: None,
+                to_id: None,
+                recovered: None,
+                cause: "no trade since the restart yet: trades since the last one stored may be missing".into(),
+            });
+        }
+        let end = if self.feed_is_up(venue) {
+            Some(to.min(now))
+        } else {
+            snapshot.last_trade_time
+        };
+        let data = snapshot.earliest_trade.zip(end);
+        Coverage::of(from, to, data, holes)
+    }
+
     pub(super) fn health(&self, _params: Params) -> Result<Response, ApiError> {
-        let statuses = self.sources.registry.snapshot();
-        let mut feeds = Vec::new();
         let mut reasons = Vec::new();
-        for status in statuses.iter().filter(|s| s.kind == "connection") {
-            let streaming = status
-                .detail
-                .as_ref()
-                .and_then(|d| d.get("endpoints"))
-                .and_then(|e| e.as_array())
-                .is_some_and(|endpoints| {
-                    endpoints
-                        .iter()
-                        .any(|e| e.get("state").and_then(|s| s.as_str()) == Some("streaming"))
-                });
-            let reason = if status.state != wadm_supervision::ActorState::Running {
-                Some(format!("connection actor is {:?}", status.state).to_lowercase())
-            } else if !streaming {
-                Some("no endpoint is streaming".to_owned())
-            } else {
-                None
-            };
+        let mut feeds = Vec::new();
+        for (venue, reason) in self.feeds() {
             if let Some(reason) = &reason {
-                reasons.push(format!("feed {}: {reason}", status.key));
+                reasons.push(format!("feed {venue}: {reason}"));
             }
             feeds.push(Feed {
-                venue: status.key.clone(),
+                venue,
                 state: if reason.is_none() { "up" } else { "down" },
                 reason,
             });
@@ -421,10 +475,31 @@ impl Api {
                 })
             })
             .collect();
+        let aggregators: Vec<serde_json::Value> = self
+            .sources
+            .pairs
+            .iter()
+            .filter_map(|&(venue, symbol)| self.sources.snapshots.latest(venue, symbol))
+            .map(|snapshot| {
+                let day = snapshot.rolling.get(&Rolling::H24).map(|bar| {
+                    self.live_coverage(&snapshot, bar.start, bar.end.min(snapshot.published_at))
+                });
+                serde_json::json!({
+                    "venue": snapshot.venue,
+                    "symbol": snapshot.symbol,
+                    "generation": snapshot.generation,
+                    "warm_start": snapshot.warm,
+                    "earliest_trade": snapshot.earliest_trade,
+                    "last_trade_time": snapshot.last_trade_time,
+                    "coverage_24h": day,
+                })
+            })
+            .collect();
         let body = serde_json::json!({
             "time": wadm_supervision::unix_millis(),
             "actors": actors,
             "venues": venues,
+            "aggregators": aggregators,
             "persistence": self.sources.persistence.stats(),
             "api": {
                 "requests": self.counters.requests.load(std::sync::atomic::Ordering::Relaxed),
@@ -493,6 +568,7 @@ impl Api {
             )));
         };
         let (report, _) = analyse(bar, &grid, factor, &profile, snapshot.cvd);
+        let coverage = self.live_coverage(&snapshot, bar.start, bar.end.min(snapshot.published_at));
         let body = serde_json::json!({
             "venue": venue,
             "symbol": symbol,
@@ -500,6 +576,7 @@ impl Api {
             "developing": true,
             "as_of": snapshot.published_at,
             "last_trade_time": snapshot.last_trade_time,
+            "coverage": coverage,
             "params": answer_params(&grid, factor, &profile),
             "profile": ProfileView::from(report),
         });
@@ -538,6 +615,7 @@ impl Api {
             .iter()
             .filter(|t| bar.contains(t.time))
             .collect();
+        let coverage = self.live_coverage(&snapshot, bar.start, bar.end.min(snapshot.published_at));
         let body = serde_json::json!({
             "venue": venue,
             "symbol": symbol,
@@ -545,6 +623,7 @@ impl Api {
             "developing": true,
             "as_of": snapshot.published_at,
             "last_trade_time": snapshot.last_trade_time,
+            "coverage": coverage,
             "params": answer_params(&grid, factor, &snapshot.params),
             "order_flow": FlowView::of(report, absorption),
             "large_trades": large_trades,

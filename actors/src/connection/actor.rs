@@ -28,7 +28,7 @@ use super::protocol::{self, Endpoint};
 use super::rest_client::{InstrumentError, RestClient};
 use super::session::{self, SessionArgs, SessionStats, SessionStop, monotonic_ms};
 use super::settings::ConnectionSettings;
-use super::shared::{BookBoard, ConnectionBudget, Cursors, QualitySink};
+use super::shared::{BookBoard, ConnectionBudget, Cursors};
 use super::status::{
     ConnectionStatus, EndpointStatus, InstrumentStatus, RejectedTopic, SubscriptionStatus,
     SymbolBookStatus,
@@ -40,6 +40,7 @@ use crate::metrics::{
     WS_SUBSCRIPTIONS_TOTAL, WS_WATCHDOG_TRIPS_TOTAL,
 };
 use crate::model::{DataQualityEvent, InstrumentInfo, Price, Qty, QualityKind, Symbol, Venue};
+use crate::quality::QualitySink;
 use crate::recorder::Recorder;
 use crate::routing::RouteSlot;
 

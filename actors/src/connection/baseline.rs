@@ -299,7 +299,7 @@ fn binance_payload(
     };
     let event = match channel {
         Some("aggTrade") => "aggTrade",
-        Some("trade") if venue == Venue::BinanceSpot => "trade",
+        Some("trade") => "trade",
         Some(c) if c.starts_with("kline_") => "kline",
         Some(_)
             if venue == Venue::BinanceSpot
@@ -317,7 +317,7 @@ fn binance_payload(
                 Some("aggTrade") => "aggTrade",
                 Some("kline") => "kline",
                 Some("depthUpdate") => "depthUpdate",
-                Some("trade") if venue == Venue::BinanceSpot => "trade",
+                Some("trade") => "trade",
                 Some(other) => return Err(binance::unsupported_event(other)),
                 None => return Err(binance::unsupported_stream(stream)),
             }

@@ -30,18 +30,18 @@ use super::messages::{CloseReason, ConnectionMsg, SessionEvent};
 use super::protocol::{self, Endpoint};
 use super::rest_client::{RestClient, RestError, error_chain};
 use super::settings::ConnectionSettings;
-use super::shared::{BookBoard, BookState, Cursors, QualitySink};
+use super::shared::{BookBoard, BookState, Cursors};
 use super::streams::StreamClass;
 use crate::aggregator::AggregatorMsg;
 use crate::metrics::{
-    BOOK_BUFFER_DROPPED_TOTAL, BOOK_RESYNCS_TOTAL, FEED_LAG_SECONDS, WS_DUPLICATES_DROPPED_TOTAL,
-    WS_MESSAGES_RECEIVED_TOTAL, WS_OUTGOING_DROPPED_TOTAL, WS_PARSE_ERRORS_TOTAL,
-    WS_RECEIVED_BYTES_TOTAL,
+    BOOK_BUFFER_DROPPED_TOTAL, BOOK_RESYNCS_TOTAL, FEED_LAG_SECONDS, WS_MESSAGES_RECEIVED_TOTAL,
+    WS_OUTGOING_DROPPED_TOTAL, WS_PARSE_ERRORS_TOTAL, WS_RECEIVED_BYTES_TOTAL,
 };
 use crate::model::{
     BookSnapshot, Control, DataQualityEvent, MarketEvent, QualityKind, Symbol, TimestampMs, Trade,
     UnixNanos, Venue,
 };
+use crate::quality::QualitySink;
 use crate::recorder::Recorder;
 use crate::routing::RouteSlot;
 
@@ -573,12 +573,7 @@ impl Reader<'_> {
         let Some(cursor) = self.args.cursors.get(symbol) else {
             return self.unexpected_symbol(symbol);
         };
-        let admitted = cursor.admit_trades(self.venue(), trades);
-        if admitted.duplicates > 0 {
-            metrics::counter!(WS_DUPLICATES_DROPPED_TOTAL, "venue" => self.venue().as_str())
-                .increment(admitted.duplicates);
-        }
-        if let Some((from, to)) = admitted.time_gap {
+        if let Some((from, to)) = cursor.note_trades(self.venue(), &trades) {
             self.args.quality.record(
                 DataQualityEvent::now(
                     self.venue(),
@@ -589,20 +584,7 @@ impl Reader<'_> {
                 .with_times(TimestampMs(from), TimestampMs(to)),
             );
         }
-        for (from, to) in admitted.gaps {
-            self.args.quality.record(
-                DataQualityEvent::now(
-                    self.venue(),
-                    Some(symbol),
-                    QualityKind::TradeGap,
-                    "trade id jump",
-                )
-                .with_range(from, to),
-            );
-        }
-        if !admitted.trades.is_empty() {
-            self.route(symbol, AggregatorMsg::Trades(admitted.trades));
-        }
+        self.route(symbol, AggregatorMsg::Trades(trades));
     }
 
     fn unexpected_symbol(&self, symbol: Symbol) {

@@ -1,18 +1,16 @@
 //! State shared by every session of a venue, and kept across connection actor restarts (the
-//! composition root owns it): per-symbol cursors that detect trade-id gaps and drop the
-//! duplicates two overlapping sessions deliver, the published book views, where data-quality
-//! events go, and the global budget of connection attempts.
+//! composition root owns it): per-symbol cursors (trade time continuity across lost
+//! sockets, book state), the published book views, and the global budget of connection
+//! attempts.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tracing::{info, warn};
 
-use crate::metrics::DATA_QUALITY_EVENTS_TOTAL;
-use crate::model::{BookView, DataQualityEvent, QualityKind, Symbol, Trade, TradeId, Venue};
+use crate::model::{BookView, Symbol, Trade, Venue};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -20,21 +18,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// How many recent Bybit trade ids are remembered to drop overlap duplicates.
-const RECENT_IDS: usize = 8192;
-
-/// Trade continuity of one symbol.
+/// Trade continuity of one symbol, for venues whose trade ids are not contiguous (Bybit):
+/// across a lost socket, the time range in which trades may be missing. (Duplicates and
+/// id gaps are the aggregator's: its ledger sees every trade, whatever path brought it.)
 #[derive(Debug, Default)]
 struct TradeCursor {
-    /// Last forwarded Binance trade id (aggregate or raw): contiguous, so jumps are gaps.
-    last_id: Option<u64>,
-    /// Recently forwarded ids of venues without contiguous ids (Bybit).
-    recent: HashSet<TradeId>,
-    recent_order: VecDeque<TradeId>,
-    /// Exchange time of the last forwarded trade (ms).
+    /// Exchange time of the last trade routed (ms).
     last_time: Option<i64>,
     /// Set when the socket carrying this symbol's trades was lost: the next trade closes a
-    /// time range in which trades may be missing (venues without contiguous ids).
+    /// time range in which trades may be missing.
     broken: bool,
 }
 
@@ -61,81 +53,31 @@ pub struct SymbolCursor {
     book_resyncs: AtomicU64,
 }
 
-/// What [`SymbolCursor::admit_trades`] kept and found.
-#[derive(Debug, Default)]
-pub struct Admitted {
-    /// Trades to forward, in order.
-    pub trades: Vec<Trade>,
-    /// Duplicates dropped.
-    pub duplicates: u64,
-    /// Missing id ranges (inclusive).
-    pub gaps: Vec<(u64, u64)>,
-    /// For venues without contiguous ids, after a lost socket: the exchange times (ms,
+impl SymbolCursor {
+    /// Notes a batch of one symbol's trades on its way to the aggregator. For venues
+    /// without contiguous ids, after a lost socket, returns the exchange times (ms,
     /// inclusive) of the last trade before the loss and the first one after it, between
     /// which trades may be missing.
-    pub time_gap: Option<(i64, i64)>,
-}
-
-impl SymbolCursor {
-    /// Filters a batch of one symbol's trades: drops ids already forwarded (by another
-    /// session during an overlap) and reports jumps in Binance's contiguous ids.
-    pub fn admit_trades(&self, venue: Venue, trades: Vec<Trade>) -> Admitted {
+    pub fn note_trades(&self, venue: Venue, trades: &[Trade]) -> Option<(i64, i64)> {
+        let latest = trades.iter().map(|t| t.trade_time.as_millis()).max()?;
+        let first = trades.first()?.trade_time.as_millis();
         let mut cursor = lock(&self.trades);
-        let mut admitted = Admitted {
-            trades: Vec::with_capacity(trades.len()),
-            ..Admitted::default()
-        };
-        for trade in trades {
-            match (venue.exchange(), trade.id.as_number()) {
-                (crate::model::Exchange::Binance, Some(id)) => {
-                    if let Some(last) = cursor.last_id {
-                        if id <= last {
-                            admitted.duplicates += 1;
-                            continue;
-                        }
-                        if id > last + 1 {
-                            admitted.gaps.push((last + 1, id - 1));
-                        }
-                    }
-                    cursor.last_id = Some(id);
-                }
-                _ => {
-                    if cursor.recent.contains(&trade.id) {
-                        admitted.duplicates += 1;
-                        continue;
-                    }
-                    cursor.recent.insert(trade.id.clone());
-                    cursor.recent_order.push_back(trade.id.clone());
-                    if cursor.recent_order.len() > RECENT_IDS
-                        && let Some(oldest) = cursor.recent_order.pop_front()
-                    {
-                        cursor.recent.remove(&oldest);
-                    }
-                }
+        let mut gap = None;
+        if cursor.broken {
+            cursor.broken = false;
+            if venue.exchange() != crate::model::Exchange::Binance
+                && let Some(last) = cursor.last_time
+            {
+                gap = Some((last, first.max(last)));
             }
-            let time = trade.trade_time.as_millis();
-            if cursor.broken {
-                cursor.broken = false;
-                if venue.exchange() != crate::model::Exchange::Binance
-                    && let Some(last) = cursor.last_time
-                {
-                    admitted.time_gap = Some((last, time));
-                }
-            }
-            cursor.last_time = Some(cursor.last_time.map_or(time, |last| last.max(time)));
-            admitted.trades.push(trade);
         }
-        admitted
+        cursor.last_time = Some(cursor.last_time.map_or(latest, |last| last.max(latest)));
+        gap
     }
 
     /// Notes that the socket carrying this symbol's trades was lost without a replacement.
     pub fn trades_interrupted(&self) {
         lock(&self.trades).broken = true;
-    }
-
-    /// Returns the last forwarded Binance trade id.
-    pub fn last_trade_id(&self) -> Option<u64> {
-        lock(&self.trades).last_id
     }
 
     /// Makes `session` the publisher of this symbol's book.
@@ -246,86 +188,6 @@ impl BookBoard {
     }
 }
 
-/// Where data-quality events go: logged, counted, kept in a bounded log for the API, and
-/// forwarded to a listener (persistence) when one is attached.
-#[derive(Debug, Clone)]
-pub struct QualitySink {
-    inner: Arc<QualityLog>,
-}
-
-#[derive(Debug)]
-struct QualityLog {
-    recent: Mutex<VecDeque<DataQualityEvent>>,
-    capacity: usize,
-    total: AtomicU64,
-    listener: Mutex<Option<tokio::sync::mpsc::Sender<DataQualityEvent>>>,
-    forward_drops: AtomicU64,
-}
-
-impl QualitySink {
-    /// Creates a sink keeping the last `capacity` events.
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            inner: Arc::new(QualityLog {
-                recent: Mutex::new(VecDeque::new()),
-                capacity: capacity.max(1),
-                total: AtomicU64::new(0),
-                listener: Mutex::new(None),
-                forward_drops: AtomicU64::new(0),
-            }),
-        }
-    }
-
-    /// Forwards every future event to `listener` (bounded; a full listener drops, counted).
-    pub fn attach(&self, listener: tokio::sync::mpsc::Sender<DataQualityEvent>) {
-        *lock(&self.inner.listener) = Some(listener);
-    }
-
-    /// Records an event.
-    pub fn record(&self, event: DataQualityEvent) {
-        metrics::counter!(DATA_QUALITY_EVENTS_TOTAL, "venue" => event.venue.as_str(), "kind" => event.kind.as_str()).increment(1);
-        match event.kind {
-            QualityKind::BookResync | QualityKind::Reconnect => info!(
-                venue = %event.venue,
-                symbol = event.symbol.as_ref().map(Symbol::as_str),
-                kind = %event.kind,
-                cause = %event.cause,
-                "data quality"
-            ),
-            _ => warn!(
-                venue = %event.venue,
-                symbol = event.symbol.as_ref().map(Symbol::as_str),
-                kind = %event.kind,
-                from_id = event.from_id,
-                to_id = event.to_id,
-                cause = %event.cause,
-                "data quality"
-            ),
-        }
-        self.inner.total.fetch_add(1, Ordering::Relaxed);
-        if let Some(listener) = lock(&self.inner.listener).as_ref()
-            && listener.try_send(event.clone()).is_err()
-        {
-            self.inner.forward_drops.fetch_add(1, Ordering::Relaxed);
-        }
-        let mut recent = lock(&self.inner.recent);
-        if recent.len() >= self.inner.capacity {
-            recent.pop_front();
-        }
-        recent.push_back(event);
-    }
-
-    /// Returns the recent events, oldest first.
-    pub fn recent(&self) -> Vec<DataQualityEvent> {
-        lock(&self.inner.recent).iter().cloned().collect()
-    }
-
-    /// Returns the number of events ever recorded.
-    pub fn total(&self) -> u64 {
-        self.inner.total.load(Ordering::Relaxed)
-    }
-}
-
 /// A global budget of connection attempts: at most `attempts` within any `window`, across
 /// every venue (Binance allows 300 connections per 5 minutes per IP, Bybit 500).
 #[derive(Debug)]
@@ -369,7 +231,7 @@ impl ConnectionBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Price, Qty, Side, TimestampMs, TradeFlags, UnixNanos};
+    use crate::model::{Price, Qty, Side, TimestampMs, TradeFlags, TradeId, UnixNanos};
 
     fn trade(venue: Venue, id: TradeId) -> Trade {
         Trade {
@@ -389,50 +251,30 @@ mod tests {
     }
 
     #[test]
-    fn binance_ids_reveal_gaps_and_duplicates() {
+    fn a_lost_socket_opens_a_time_range_on_venues_without_contiguous_ids() {
         let cursor = SymbolCursor::default();
-        let batch = |ids: &[u64]| {
-            ids.iter()
-                .map(|&id| trade(Venue::BinanceSpot, TradeId::Number(id)))
-                .collect::<Vec<_>>()
-        };
-        let first = cursor.admit_trades(Venue::BinanceSpot, batch(&[10, 11]));
-        assert_eq!(
-            (first.trades.len(), first.duplicates, first.gaps.len()),
-            (2, 0, 0)
-        );
-        let second = cursor.admit_trades(Venue::BinanceSpot, batch(&[11, 12, 15, 14, 16]));
-        assert_eq!(
-            second
-                .trades
-                .iter()
-                .map(|t| t.id.as_number().unwrap())
-                .collect::<Vec<_>>(),
-            [12, 15, 16]
-        );
-        assert_eq!((second.duplicates, second.gaps), (2, vec![(13, 14)]));
-        assert_eq!(cursor.last_trade_id(), Some(16));
-    }
-
-    #[test]
-    fn bybit_duplicates_are_dropped_by_id() {
-        let cursor = SymbolCursor::default();
-        let ids = |n: &[&str]| {
-            n.iter()
-                .map(|s| trade(Venue::BybitSpot, TradeId::from_text(s)))
-                .collect::<Vec<_>>()
+        let at = |time: i64| {
+            let mut t = trade(Venue::BybitSpot, TradeId::from_text("x"));
+            t.trade_time = TimestampMs(time);
+            t
         };
         assert_eq!(
-            cursor
-                .admit_trades(Venue::BybitSpot, ids(&["a", "b"]))
-                .trades
-                .len(),
-            2
+            cursor.note_trades(Venue::BybitSpot, &[at(10), at(20)]),
+            None
         );
-        let again = cursor.admit_trades(Venue::BybitSpot, ids(&["b", "c"]));
+        cursor.trades_interrupted();
         assert_eq!(
-            (again.trades.len(), again.duplicates, again.gaps.len()),
-            (1, 1, 0)
+            cursor.note_trades(Venue::BybitSpot, &[at(50), at(60)]),
+            Some((20, 50))
+        );
+        assert_eq!(cursor.note_trades(Venue::BybitSpot, &[at(70)]), None);
+        let binance = SymbolCursor::default();
+        binance.note_trades(Venue::BinanceSpot, &[at(10)]);
+        binance.trades_interrupted();
+        assert_eq!(
+            binance.note_trades(Venue::BinanceSpot, &[at(50)]),
+            None,
+            "Binance gaps are found by id, in the aggregator"
         );
     }
 
@@ -447,28 +289,5 @@ mod tests {
             Err(Duration::from_secs(8))
         );
         assert!(budget.try_take(t0 + Duration::from_secs(10)).is_ok());
-    }
-
-    #[test]
-    fn the_quality_log_is_bounded_and_forwards() {
-        let sink = QualitySink::new(2);
-        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-        sink.attach(tx);
-        for cause in ["a", "b", "c"] {
-            sink.record(DataQualityEvent::now(
-                Venue::BybitSpot,
-                None,
-                QualityKind::Reconnect,
-                cause,
-            ));
-        }
-        let causes: Vec<String> = sink.recent().into_iter().map(|e| e.cause).collect();
-        assert_eq!(causes, ["b", "c"]);
-        assert_eq!(sink.total(), 3);
-        assert_eq!(rx.try_recv().unwrap().cause, "a");
-        assert!(
-            rx.try_recv().is_err(),
-            "the full listener dropped the others"
-        );
     }
 }

@@ -5,7 +5,7 @@
 //! | venue | trades | book | klines |
 //! |---|---|---|---|
 //! | binance-spot | `aggTrade`, `trade` | `depth`, `depth@100ms` | `kline_1m`, `kline_1h`, ... |
-//! | binance-usdm | `aggTrade` | `depth`, `depth@100ms`, `depth@500ms` | `kline_1m`, ... |
+//! | binance-usdm | `aggTrade`, `trade` | `depth`, `depth@100ms`, `depth@500ms` | `kline_1m`, ... |
 //! | bybit-spot / bybit-linear | `publicTrade` | `orderbook.1`, `orderbook.50`, `orderbook.200` (and `orderbook.1000` spot, `orderbook.500` linear) | `kline.1`, `kline.60`, `kline.D`, ... |
 
 use crate::model::{KlineInterval, Venue};
@@ -15,7 +15,8 @@ use crate::model::{KlineInterval, Venue};
 pub enum Stream {
     /// Binance aggregate trades (`aggTrade`): contiguous ids, so gaps are detectable.
     AggTrades,
-    /// Binance raw trades (`trade`, spot only).
+    /// Binance raw trades (`trade`; on USD-M a stream the venue does not document, routed
+    /// to `/market`).
     Trades,
     /// Bybit public trades (`publicTrade`).
     PublicTrades,
@@ -82,6 +83,7 @@ impl Stream {
             },
             Venue::BinanceUsdm => match name {
                 "aggTrade" => Some(Stream::AggTrades),
+                "trade" => Some(Stream::Trades),
                 "depth" => Some(Stream::DiffDepth { speed_ms: None }),
                 "depth@100ms" => Some(Stream::DiffDepth {
                     speed_ms: Some(100),
@@ -117,7 +119,9 @@ impl Stream {
             name: name.chars().take(64).collect(),
             expected: match venue {
                 Venue::BinanceSpot => "aggTrade, trade, depth, depth@100ms, kline_<interval>",
-                Venue::BinanceUsdm => "aggTrade, depth, depth@100ms, depth@500ms, kline_<interval>",
+                Venue::BinanceUsdm => {
+                    "aggTrade, trade, depth, depth@100ms, depth@500ms, kline_<interval>"
+                }
                 Venue::BybitSpot => "publicTrade, orderbook.1|50|200|1000, kline.<interval>",
                 Venue::BybitLinear => "publicTrade, orderbook.1|50|200|500, kline.<interval>",
             },
@@ -195,7 +199,7 @@ mod tests {
     #[test]
     fn rejects_streams_the_venue_does_not_offer() {
         let cases = [
-            (Venue::BinanceUsdm, "trade"),
+            (Venue::BinanceUsdm, "depth@250ms"),
             (Venue::BinanceSpot, "depth@500ms"),
             (Venue::BinanceSpot, "publicTrade"),
             (Venue::BinanceSpot, "kline_7m"),

@@ -22,7 +22,7 @@ pub use decimal::{DecimalError, Price, Qty, Ratio};
 pub use event::MarketEvent;
 pub use instrument::InstrumentInfo;
 pub use kline::{Kline, KlineInterval};
-pub use quality::{DataQualityEvent, QualityKind};
+pub use quality::{DataQualityEvent, HoleState, QualityKind};
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};
 pub use time::{TimestampMs, UnixNanos};
 pub use trade::{FillRange, Side, Trade, TradeFlags, TradeId};

@@ -28,9 +28,12 @@ pub enum QualityKind {
     Overload,
     /// A trade-derived bar disagrees with the venue's kline.
     KlineMismatch,
-    /// An aggregator failed and was restarted: the bars open at the failure (from the start
-    /// of the hour, the longest stored bar) miss the trades it had taken.
+    /// An aggregator failed and was restarted from what the store held: trades between the
+    /// latest one stored and the first one after the restart may be missing.
     AggregatorRestart,
+    /// The daemon was not running: trades between the latest one stored before the stop and
+    /// the first one after the start may be missing.
+    Downtime,
 }
 
 impl QualityKind {
@@ -47,7 +50,48 @@ impl QualityKind {
             QualityKind::Overload => "overload",
             QualityKind::KlineMismatch => "kline_mismatch",
             QualityKind::AggregatorRestart => "aggregator_restart",
+            QualityKind::Downtime => "downtime",
         }
+    }
+
+    /// True for the kinds that mean trades may be missing over a time range: the holes
+    /// every answer's coverage lists.
+    pub const fn is_hole(self) -> bool {
+        matches!(
+            self,
+            QualityKind::TradeGap | QualityKind::AggregatorRestart | QualityKind::Downtime
+        )
+    }
+}
+
+/// Where a hole stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoleState {
+    /// Trades may be missing.
+    Open,
+    /// Being fetched from the venue.
+    Repairing,
+    /// Every missing trade was fetched and taken.
+    Repaired,
+    /// The venue cannot give the missing trades (the reason is in `cause`).
+    Unrepairable,
+}
+
+impl HoleState {
+    /// Returns a stable name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HoleState::Open => "open",
+            HoleState::Repairing => "repairing",
+            HoleState::Repaired => "repaired",
+            HoleState::Unrepairable => "unrepairable",
+        }
+    }
+
+    /// True while trades may be missing (a repaired hole is closed).
+    pub const fn is_open(self) -> bool {
+        !matches!(self, HoleState::Repaired)
     }
 }
 
@@ -82,6 +126,12 @@ pub struct DataQualityEvent {
     pub time: TimestampMs,
     /// Why, in a few words (`"sequence break"`, `"transport timeout"`, a venue message).
     pub cause: String,
+    /// For holes (trade gaps, downtime, aggregator restarts): where the hole stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<HoleState>,
+    /// For repaired holes: how many trades were recovered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<u64>,
 }
 
 impl DataQualityEvent {
@@ -102,7 +152,20 @@ impl DataQualityEvent {
             to_time: None,
             time: TimestampMs::now(),
             cause: cause.into(),
+            state: kind.is_hole().then_some(HoleState::Open),
+            recovered: None,
         }
+    }
+
+    /// Returns the time range in which trades may be missing (inclusive, ms), for holes
+    /// whose range is known.
+    pub fn hole_span(&self) -> Option<(i64, i64)> {
+        if !self.kind.is_hole() {
+            return None;
+        }
+        let from = self.from_time?.as_millis();
+        let to = self.to_time?.as_millis();
+        Some((from.min(to), from.max(to)))
     }
 
     /// Sets the missing id range (inclusive).

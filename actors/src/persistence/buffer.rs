@@ -158,6 +158,8 @@ mod tests {
             to_time: None,
             time: TimestampMs(time),
             cause: String::new(),
+            state: None,
+            recovered: None,
         })
     }
 

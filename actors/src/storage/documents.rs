@@ -1,17 +1,16 @@
 //! What is stored: one document type per kind of DESIGN.md section 6, its unique key, and the
 //! time its range reads and retention go by. Every price and volume is an exact decimal
 //! string in both stores, so a round trip never changes a digit.
+//!
+//! Documents are the records the aggregators built ([`BarRecord`], [`BookRecord`]), trades,
+//! candles and data-quality events, as they are: nothing here computes an indicator.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregator::book_stats::BookStats;
-use crate::aggregator::order_flow::{self, Absorption};
-use crate::aggregator::{BarRecord, BookRecord, ProfileParams, Record, Timeframe, WindowReport};
-use crate::model::{
-    DataQualityEvent, Kline, Level, Price, Qty, Ratio, Side, Symbol, Trade, TradeId, Venue,
-};
+use crate::aggregator::{BarRecord, BookRecord, Record, Timeframe};
+use crate::model::{DataQualityEvent, Kline, Trade, TradeId, Venue};
 
 /// The kinds of stored data, one table or collection each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -67,166 +66,15 @@ impl std::fmt::Display for Kind {
     }
 }
 
-/// A stored closed bar: totals, prices, the profile and order flow of its footprint, and the
-/// parameters they were computed with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredBar {
-    /// Venue.
-    pub venue: Venue,
-    /// Symbol.
-    pub symbol: Symbol,
-    /// `1m` or `1h`.
-    pub timeframe: Timeframe,
-    /// Row height of the footprint.
-    pub row_size: Price,
-    /// First trade's price.
-    pub open: Option<Price>,
-    /// Last trade's price.
-    pub close: Option<Price>,
-    /// Lowest and highest numeric trade id seen, when the venue's ids are numeric.
-    pub first_trade_id: Option<u64>,
-    /// See `first_trade_id`.
-    pub last_trade_id: Option<u64>,
-    /// Start, end, totals, CVD at the end, prices, POC, value area, footprint, imbalances
-    /// and stacks: the same fields as every window report.
-    #[serde(flatten)]
-    pub report: WindowReport,
-    /// Absorption in the bar.
-    pub absorption: Vec<AbsorptionRow>,
-    /// The indicator parameters.
-    pub params: BarParams,
-    /// True when a late trade changed the bar after it was first stored.
-    pub amended: bool,
-    /// True when the bar was stored before its period ended, because the daemon stopped:
-    /// it holds the trades received until then.
-    #[serde(default)]
-    pub partial: bool,
-}
-
-/// An absorption row of a stored bar.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AbsorptionRow {
-    /// The row's lower edge.
-    pub price: Price,
-    /// The aggressor whose volume was absorbed.
-    pub side: Side,
-    /// The aggressor's volume in the row.
-    pub volume: Qty,
-    /// The row's latest trade time (ms).
-    pub time: i64,
-}
-
-/// The parameters a stored bar's indicators were computed with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BarParams {
-    /// Value area share.
-    pub value_area: Ratio,
-    /// Diagonal imbalance ratio.
-    pub imbalance_ratio: Ratio,
-    /// Minimum volume of an imbalance's dominant side.
-    pub imbalance_min_volume: Qty,
-    /// Rows in a stacked imbalance.
-    pub stacked_imbalance_rows: u64,
-    /// Absorption volume multiple.
-    pub absorption_volume_multiple: Ratio,
-    /// Absorption price tolerance, in rows.
-    pub absorption_max_rows: i64,
-}
-
-impl BarParams {
-    /// The parameters of a profile.
-    pub fn of(params: &ProfileParams) -> Self {
-        Self {
-            value_area: params.value_area,
-            imbalance_ratio: params.imbalance.ratio,
-            imbalance_min_volume: params.imbalance.min_volume,
-            stacked_imbalance_rows: u64::try_from(params.imbalance.stack).unwrap_or(u64::MAX),
-            absorption_volume_multiple: params.absorption.volume_multiple,
-            absorption_max_rows: i64::try_from(params.absorption.max_rows).unwrap_or(i64::MAX),
-        }
-    }
-}
-
-impl StoredBar {
-    /// The stored form of a closed bar record.
-    pub fn of(record: &BarRecord) -> Self {
-        let params = &record.params;
-        let report = WindowReport::of(
-            &record.bar,
-            &record.grid,
-            params.value_area,
-            &params.imbalance,
-            record.cvd,
-        );
-        let absorption = order_flow::absorption(&record.bar.footprint, &params.absorption)
-            .into_iter()
-            .map(|a: Absorption| AbsorptionRow {
-                price: record.grid.label(a.row),
-                side: a.side,
-                volume: a.volume,
-                time: a.time,
-            })
-            .collect();
-        Self {
-            venue: record.venue,
-            symbol: record.symbol,
-            timeframe: record.timeframe,
-            row_size: record.grid.row_size(),
-            open: record.bar.open.map(|o| o.price),
-            close: record.bar.close.map(|c| c.price),
-            first_trade_id: record.bar.trade_ids.map(|(first, _)| first),
-            last_trade_id: record.bar.trade_ids.map(|(_, last)| last),
-            report,
-            absorption,
-            params: BarParams::of(params),
-            amended: record.amended,
-            partial: record.partial,
-        }
-    }
-}
-
-/// A stored book snapshot: the top levels per side and statistics of the whole view.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredBook {
-    /// Venue.
-    pub venue: Venue,
-    /// Symbol.
-    pub symbol: Symbol,
-    /// When it was taken (Unix ms).
-    pub time: i64,
-    /// The book's update id.
-    pub update_id: u64,
-    /// Best bids, best first.
-    pub bids: Vec<Level>,
-    /// Best asks, best first.
-    pub asks: Vec<Level>,
-    /// Statistics of the view.
-    pub stats: BookStats,
-}
-
-impl From<&BookRecord> for StoredBook {
-    fn from(record: &BookRecord) -> Self {
-        Self {
-            venue: record.venue,
-            symbol: record.symbol,
-            time: record.time,
-            update_id: record.update_id,
-            bids: record.bids.clone(),
-            asks: record.asks.clone(),
-            stats: record.stats.clone(),
-        }
-    }
-}
-
 /// One stored document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Document {
     /// A raw trade.
     Trade(Trade),
-    /// A closed 1m or 1h bar (other timeframes are not stored).
-    Bar(Arc<StoredBar>),
+    /// A closed 1m or 1h bar (other timeframes are not stored), as the aggregator built it.
+    Bar(Arc<BarRecord>),
     /// A book snapshot.
-    Book(Arc<StoredBook>),
+    Book(Arc<BookRecord>),
     /// A closed venue candle.
     Kline(Kline),
     /// A data-quality event.
@@ -341,8 +189,8 @@ impl Document {
     /// The documents of an aggregator record.
     pub fn from_record(record: &Record) -> Vec<Document> {
         match record {
-            Record::Bar(bar) => vec![Document::Bar(Arc::new(StoredBar::of(bar)))],
-            Record::Book(book) => vec![Document::Book(Arc::new(StoredBook::from(&**book)))],
+            Record::Bar(bar) => vec![Document::Bar(Arc::clone(bar))],
+            Record::Book(book) => vec![Document::Book(Arc::clone(book))],
             Record::Trades(trades) => trades.iter().cloned().map(Document::Trade).collect(),
             Record::Kline(kline) => vec![Document::Kline((**kline).clone())],
         }

@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use documents::{DocKey, Document, Kind, StoredBar, StoredBook};
+pub use documents::{DocKey, Document, Kind};
 
 use crate::model::{Symbol, Venue};
 
@@ -192,7 +192,7 @@ impl Default for Retention {
         const HOUR: u64 = 3_600;
         Self {
             trades: Duration::from_secs(HOUR),
-            bars_1m: Duration::from_secs(24 * HOUR),
+            bars_1m: Duration::from_secs(26 * HOUR),
             bars_1h: Duration::from_secs(7 * 24 * HOUR),
             book_snapshots: Duration::from_secs(HOUR),
             klines: Duration::from_secs(7 * 24 * HOUR),

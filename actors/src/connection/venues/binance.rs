@@ -276,3 +276,37 @@ pub(crate) fn server_shutdown(data: Obj<'_, '_>) -> Result<MarketEvent, ParseErr
         event_time: TimestampMs(data.field("E").i64()?),
     }))
 }
+
+/// A raw trade. Spot:
+/// `{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}`;
+/// USD-M (a stream the venue does not document, on the `/market` route):
+/// `{"e":"trade","E":1649839266194,"T":1649839266189,"s":"BTCUSDT","t":2115460453,"p":"41215.90","q":"0.001","X":"MARKET","m":true}`.
+/// Trade ids are contiguous per symbol. USD-M's order type `X` is not read: insurance-fund
+/// and ADL fills are trades too, and skipping them would open false gaps in the ids.
+pub(super) fn trade(
+    venue: Venue,
+    stream: Option<&str>,
+    data: Obj<'_, '_>,
+    received_at: UnixNanos,
+) -> Result<MarketEvent, ParseError> {
+    let kind = FrameKind::Trade;
+    let f = pick!(data.as_kind(kind);
+        symbol = "s", id = "t", price = "p", qty = "q", buyer_is_maker = "m",
+        trade_time = "T", event_time = "E",
+    );
+    let trade = Trade {
+        venue,
+        symbol: payload_symbol(stream, &f.symbol(), kind)?,
+        id: TradeId::Number(f.id().u64()?),
+        price: f.price().trade_price()?,
+        qty: f.qty().trade_qty()?,
+        side: Side::from_buyer_is_maker(f.buyer_is_maker().bool()?),
+        trade_time: TimestampMs(f.trade_time().i64()?),
+        event_time: TimestampMs(f.event_time().i64()?),
+        received_at,
+        flags: TradeFlags::NONE,
+        sequence: None,
+        fills: None,
+    };
+    Ok(MarketEvent::Trades(vec![trade]))
+}

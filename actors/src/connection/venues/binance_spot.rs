@@ -6,10 +6,7 @@ use super::binance;
 use crate::connection::fields;
 use crate::connection::frame::{FrameKind, ParseError};
 use crate::connection::tape::{Obj, pick};
-use crate::model::{
-    BookSnapshot, MarketEvent, Side, SnapshotSequence, TimestampMs, Trade, TradeFlags, TradeId,
-    UnixNanos, Venue,
-};
+use crate::model::{BookSnapshot, MarketEvent, SnapshotSequence, UnixNanos, Venue};
 
 const VENUE: Venue = Venue::BinanceSpot;
 
@@ -21,7 +18,7 @@ pub(super) fn payload(
 ) -> Result<MarketEvent, ParseError> {
     match binance::event_type(&data)? {
         Some("aggTrade") => binance::agg_trade(VENUE, stream, data, received_at),
-        Some("trade") => trade(stream, data, received_at),
+        Some("trade") => binance::trade(VENUE, stream, data, received_at),
         Some("depthUpdate") => binance::depth_update(VENUE, stream, data, received_at),
         Some("kline") => binance::kline(VENUE, stream, data, received_at),
         Some("serverShutdown") => binance::server_shutdown(data),
@@ -33,34 +30,6 @@ pub(super) fn payload(
             _ => Err(binance::unsupported_stream(stream)),
         },
     }
-}
-
-/// `{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}`
-fn trade(
-    stream: Option<&str>,
-    data: Obj<'_, '_>,
-    received_at: UnixNanos,
-) -> Result<MarketEvent, ParseError> {
-    let kind = FrameKind::Trade;
-    let f = pick!(data.as_kind(kind);
-        symbol = "s", id = "t", price = "p", qty = "q", buyer_is_maker = "m",
-        trade_time = "T", event_time = "E",
-    );
-    let trade = Trade {
-        venue: VENUE,
-        symbol: binance::payload_symbol(stream, &f.symbol(), kind)?,
-        id: TradeId::Number(f.id().u64()?),
-        price: f.price().trade_price()?,
-        qty: f.qty().trade_qty()?,
-        side: Side::from_buyer_is_maker(f.buyer_is_maker().bool()?),
-        trade_time: TimestampMs(f.trade_time().i64()?),
-        event_time: TimestampMs(f.event_time().i64()?),
-        received_at,
-        flags: TradeFlags::NONE,
-        sequence: None,
-        fills: None,
-    };
-    Ok(MarketEvent::Trades(vec![trade]))
 }
 
 /// `{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"]]}` on

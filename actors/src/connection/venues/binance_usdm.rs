@@ -1,4 +1,4 @@
-//! Binance USD-M futures frames: `@aggTrade` and `@kline_<i>` from the `/market` route,
+//! Binance USD-M futures frames: `@aggTrade`, `@trade` and `@kline_<i>` from the `/market` route,
 //! `@depth@100ms` from the `/public` route (diff depth with `U`, `u` and `pu`),
 //! `serverShutdown`, and request answers.
 
@@ -17,6 +17,7 @@ pub(super) fn payload(
 ) -> Result<MarketEvent, ParseError> {
     match binance::event_type(&data)? {
         Some("aggTrade") => binance::agg_trade(VENUE, stream, data, received_at),
+        Some("trade") => binance::trade(VENUE, stream, data, received_at),
         Some("depthUpdate") => binance::depth_update(VENUE, stream, data, received_at),
         Some("kline") => binance::kline(VENUE, stream, data, received_at),
         Some("serverShutdown") => binance::server_shutdown(data),

@@ -569,7 +569,7 @@ impl Api {
         };
         let (report, _) = analyse(bar, &grid, factor, &profile, snapshot.cvd);
         let coverage = self.live_coverage(&snapshot, bar.start, bar.end.min(snapshot.published_at));
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "venue": venue,
             "symbol": symbol,
             "window": name,
@@ -580,6 +580,9 @@ impl Api {
             "params": answer_params(&grid, factor, &profile),
             "profile": ProfileView::from(report),
         });
+        if window == Window::Session {
+            body["developing_poc"] = serde_json::json!(developing_poc(&snapshot, &grid, factor));
+        }
         Ok(json_response(StatusCode::OK, &body))
     }
 
@@ -666,6 +669,31 @@ impl Api {
         });
         Ok(json_response(StatusCode::OK, &body))
     }
+}
+
+/// A point of the session's developing POC: the POC after the minute ending at `time`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PocPoint {
+    /// End of the minute (ms).
+    pub time: i64,
+    /// The session POC then (row label).
+    pub poc: Price,
+}
+
+/// The session POC after each closed minute with trades, listed where it moved. On the
+/// configured grid only (a coarser `row_size` would need each minute's profile again).
+fn developing_poc(snapshot: &AggregatorSnapshot, grid: &RowGrid, factor: i128) -> Vec<PocPoint> {
+    if factor != 1 {
+        return Vec::new();
+    }
+    let mut points: Vec<PocPoint> = Vec::new();
+    for &(time, row) in snapshot.developing_poc.iter() {
+        let poc = grid.label(row);
+        if points.last().is_none_or(|last| last.poc != poc) {
+            points.push(PocPoint { time, poc });
+        }
+    }
+    points
 }
 
 /// The parameters an answer states.

@@ -462,10 +462,11 @@ async fn after_a_kill_the_windows_hold_what_was_stored_once_and_the_hole_names_t
 
 /// A venue that repeats its last 500 trades to every new subscription, a reconnect, and
 /// sockets rotated every second (make-before-break: the old and new sockets overlap): the
-/// aggregators hold every generated trade exactly once, and count the repeats.
+/// aggregators hold every generated trade exactly once, and count the repeats. Binance
+/// USD-M is read from its raw `@trade` stream here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_and_overlapping_trades_are_counted_once() {
-    let venues = [Venue::BinanceSpot, Venue::BybitSpot];
+    let venues = [Venue::BinanceSpot, Venue::BybitSpot, Venue::BinanceUsdm];
     let mut config = SimConfig::local(&venues, &["BTCUSDT"]);
     config.record_trades = true;
     config.gated = true;
@@ -481,13 +482,19 @@ async fn repeated_and_overlapping_trades_are_counted_once() {
         &[
             ("WADM__CONNECTION__ROTATE_AFTER", "1s"),
             ("WADM__API__REQUESTS_PER_MINUTE", "1000000"),
+            (
+                "WADM__VENUES__BINANCE_USDM__STREAMS",
+                "trade,depth@100ms,kline_1m",
+            ),
         ],
     )
     .await;
+    // USD-M's trade socket carries nothing before the markets start; the venue's repeats
+    // bring a late subscriber the trades it missed.
+    sim.start_markets().await;
     for venue in venues {
         common::live::wait_streaming(&daemon, venue).await;
     }
-    sim.start_markets().await;
     wait_until(LONG, "trades", || async {
         venues
             .iter()
@@ -555,5 +562,107 @@ async fn repeated_and_overlapping_trades_are_counted_once() {
         }
     }
     daemon.shutdown().await.unwrap();
+    sim.stop().await;
+}
+
+/// A store that does not answer at start: the aggregators start cold and say so, take live
+/// trades, and merge what the store holds once it answers again; the windows then hold the
+/// stored and the live trades, each once, and the stop is a hole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_down_at_start_means_a_cold_start_then_a_merge_when_it_answers() {
+    let mongo = TestMongo::start();
+    let venues = [Venue::BinanceSpot, Venue::BybitSpot];
+    let mut config = SimConfig::local(&venues, &["BTCUSDT"]);
+    config.record_trades = true;
+    config.gated = true;
+    let sim = Simulator::start(config).await.unwrap();
+    let overrides = [
+        ("MONGODB_URI", mongo.uri.as_str()),
+        ("WADM__STORAGE__MONGODB__DATABASE", mongo.database.as_str()),
+        ("WADM__STORAGE__START_TIMEOUT", "1s"),
+        ("WADM__AGGREGATOR__WARM_START_BUDGET", "2s"),
+        ("WADM__AGGREGATOR__WARM_RETRY_INTERVAL", "200ms"),
+    ];
+    let day_prints = |daemon: &wadm::app::Daemon, venue: Venue| {
+        daemon
+            .snapshots
+            .latest(venue, sym("BTCUSDT"))
+            .and_then(|s| {
+                s.rolling
+                    .get(&wadm_actors::aggregator::engine::Rolling::H24)
+                    .map(|b| b.totals.prints)
+            })
+            .unwrap_or(0)
+    };
+    let generated = |venue: Venue| sim.totals(venue, sym("BTCUSDT")).recorded.len() as u64;
+
+    let first = common::live::daemon_for(&sim, &venues, &["BTCUSDT"], &overrides).await;
+    for venue in venues {
+        common::live::wait_streaming(&first, venue).await;
+    }
+    sim.start_markets().await;
+    wait_until(LONG, "part 1", || async {
+        venues.iter().all(|&v| generated(v) > 200)
+    })
+    .await;
+    sim.pause_markets().await;
+    for venue in venues {
+        wait_until(LONG, "part 1 taken", || async {
+            day_prints(&first, venue) == generated(venue)
+        })
+        .await;
+    }
+    first.shutdown().await.unwrap();
+
+    mongo.take_down();
+    let second = common::live::daemon_for(&sim, &venues, &["BTCUSDT"], &overrides).await;
+    for venue in venues {
+        let warm = second
+            .snapshots
+            .latest(venue, sym("BTCUSDT"))
+            .and_then(|s| s.warm.clone())
+            .unwrap();
+        assert!(
+            matches!(warm.outcome, "failed" | "timeout"),
+            "a cold start, reported: {warm:?}"
+        );
+        common::live::wait_streaming(&second, venue).await;
+    }
+    let part1: Vec<u64> = venues.iter().map(|&v| generated(v)).collect();
+    sim.start_markets().await;
+    wait_until(LONG, "part 2", || async {
+        venues
+            .iter()
+            .zip(&part1)
+            .all(|(&v, &before)| day_prints(&second, v) > 100 && generated(v) > before + 100)
+    })
+    .await;
+    sim.pause_markets().await;
+    mongo.bring_up();
+    for venue in venues {
+        wait_until(LONG, "the warm merge", || async {
+            second
+                .snapshots
+                .latest(venue, sym("BTCUSDT"))
+                .and_then(|s| s.warm.clone())
+                .is_some_and(|w| w.outcome == "warm")
+        })
+        .await;
+        wait_until(LONG, "every trade once", || async {
+            day_prints(&second, venue) == generated(venue)
+        })
+        .await;
+        assert!(
+            !common::live::quality_of(
+                &second,
+                venue,
+                "BTCUSDT",
+                wadm_actors::model::QualityKind::Downtime
+            )
+            .is_empty(),
+            "{venue}: the stop is a hole"
+        );
+    }
+    second.shutdown().await.unwrap();
     sim.stop().await;
 }

@@ -221,8 +221,51 @@ fn check_restart(venue: Venue, arrivals: &[Arrival], split: usize, graceful: boo
     );
 }
 
+/// The store answers late: the restarted core takes the rest of the stream first, cold,
+/// then merges what the first one stored.
+fn check_merge_later(venue: Venue, arrivals: &[Arrival], split: usize) {
+    let split = split % (arrivals.len() + 1);
+    let end = arrivals.last().map_or(DAY0, |(_, now)| *now) + 10 * MIN;
+    let mut whole = core(venue);
+    feed(&mut whole, arrivals, &mut Stored::default());
+    whole.tick(end);
+
+    let mut stored = Stored::default();
+    let mut first = core(venue);
+    feed(&mut first, &arrivals[..split], &mut stored);
+    first.report_open_bars();
+    stored.take(&mut first);
+    let mut second = core(venue);
+    feed(&mut second, &arrivals[split..], &mut Stored::default());
+    second.restore(stored.history(), QualityKind::Downtime);
+    second.tick(end);
+    let (a, b) = (whole.snapshot(1, end), second.snapshot(1, end));
+    assert_eq!(state(&a), state(&b));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn a_store_that_answers_late_is_merged_into_the_live_state(
+        arrivals in stream(Venue::BinanceSpot, 20_000),
+        split in any::<usize>(),
+    ) {
+        check_merge_later(Venue::BinanceSpot, &arrivals, split);
+        let opaque: Vec<Arrival> = arrivals
+            .iter()
+            .map(|(t, now)| {
+                let index = t.id.as_number().unwrap();
+                let mut t = t.clone();
+                t.venue = Venue::BybitSpot;
+                t.id = TradeId::Uuid(u128::from(index) + 1);
+                t.flags = TradeFlags::NONE;
+                t.fills = None;
+                (t, *now)
+            })
+            .collect();
+        check_merge_later(Venue::BybitSpot, &opaque, split);
+    }
 
     #[test]
     fn a_graceful_restart_rebuilds_exactly_what_never_stopping_holds(

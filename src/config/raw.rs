@@ -441,6 +441,8 @@ pub struct RawAggregator {
     pub gap_grace: String,
     /// How long an aggregator may read the store at start before it starts cold.
     pub warm_start_budget: String,
+    /// How often a cold-started aggregator reads the store again.
+    pub warm_retry_interval: String,
 }
 
 impl Default for RawAggregator {
@@ -456,6 +458,7 @@ impl Default for RawAggregator {
             pending_trade_limit: 100_000,
             gap_grace: "2s".into(),
             warm_start_budget: "30s".into(),
+            warm_retry_interval: "30s".into(),
         }
     }
 }

@@ -609,6 +609,8 @@ fn aggregator(check: &mut Checker, raw: &RawConfig, profile: ProfileParams) -> A
             persist_trades: raw.persistence.raw_trades,
             gap_grace: check.duration("aggregator.gap_grace", &a.gap_grace),
             warm_start_budget: check.duration("aggregator.warm_start_budget", &a.warm_start_budget),
+            warm_retry_interval: check
+                .duration("aggregator.warm_retry_interval", &a.warm_retry_interval),
         },
     }
 }

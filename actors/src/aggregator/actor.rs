@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tracing::{Instrument as _, debug, info, info_span, warn};
@@ -93,9 +93,6 @@ impl AggregatorState {
         self.changed = false;
     }
 }
-
-/// How long after a failed warm start the store is read again.
-const WARM_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// Reads the pair's history within the warm-start budget.
 async fn load(args: &AggregatorArgs) -> Result<Loaded, String> {
@@ -245,7 +242,9 @@ impl Actor for AggregatorActor {
         let warm = warm_start(&args, &mut core).await;
         if matches!(warm.outcome, "failed" | "timeout") {
             // Try again later, and merge what the store holds then.
-            myself.send_after(WARM_RETRY_DELAY, || AggregatorMsg::WarmRetry);
+            myself.send_after(args.settings.warm_retry_interval, || {
+                AggregatorMsg::WarmRetry
+            });
         }
         args.status
             .set_detail(serde_json::json!({ "warm_start": &warm }));
@@ -325,7 +324,9 @@ impl Actor for AggregatorActor {
                 AggregatorMsg::WarmLoaded(loaded) => {
                     let warm = finish_warm_start(&state.args, &mut state.core, *loaded, None);
                     if matches!(warm.outcome, "failed" | "timeout") {
-                        myself.send_after(WARM_RETRY_DELAY, || AggregatorMsg::WarmRetry);
+                        myself.send_after(state.args.settings.warm_retry_interval, || {
+                            AggregatorMsg::WarmRetry
+                        });
                     }
                     state
                         .args

@@ -21,6 +21,7 @@ use super::engine::{Engine, EngineEvent, EngineParams, EngineStats, Rolling};
 use super::kline_check::{KlineChecker, KlineOutcome};
 use super::ledger::{TradeLedger, Verdict};
 use super::messages::AggregatorCounts;
+use super::order_flow::LargeTrade;
 use super::output::{BarRecord, BarState, BookRecord, Record};
 use super::params::{AggregatorSettings, RowSpec};
 use super::snapshot::AggregatorSnapshot;
@@ -395,16 +396,21 @@ impl AggregatorCore {
         self.settle_klines();
     }
 
-    /// Rebuilds the state from what the store holds (a warm start), before any live trade:
-    /// the minutes of the stored 1-minute bars, the open bars, rolling windows, session,
-    /// cumulative delta and developing POC, large trades, and the trade ids taken. Raw
-    /// trades no stored bar holds are taken (not stored again). The first live trade after
-    /// it reports the hole since the latest trade restored, as a data-quality event of
-    /// `kind` ([`QualityKind::Downtime`] or [`QualityKind::AggregatorRestart`]).
+    /// Rebuilds the state from what the store holds (a warm start): the minutes of the
+    /// stored 1-minute bars, the open bars, rolling windows, session, cumulative delta and
+    /// developing POC, large trades, and the trade ids taken. Stored raw trades that no
+    /// merged bar holds are taken as well (not stored again): the minute a kill left open,
+    /// a late trade whose amended bar was not written.
+    ///
+    /// Before any live trade this rebuilds the whole state; after live trades (the store
+    /// answered late) the stored bars of minutes not held live join it, and the other
+    /// minutes take their stored raw trades through the ledger.
+    ///
+    /// The stop is reported as a hole of `kind` ([`QualityKind::Downtime`] or
+    /// [`QualityKind::AggregatorRestart`]) from the latest trade restored to the first live
+    /// one, when that one arrives (at once, after live trades).
     pub fn restore(&mut self, history: History, kind: QualityKind) -> WarmStart {
         let mut warm = WarmStart::cold("cold", "store", Some("nothing stored".into()));
-        // Live trades taken already (the store answered late): stored bars of the minutes
-        // before them join the state; the hole up to the first live trade is known now.
         let live = self.first_live.is_some();
         let mut bars: Vec<&BarRecord> = history
             .bars
@@ -420,27 +426,27 @@ impl AggregatorCore {
             // The grid the stored bars were built on: profiles only add up on one grid.
             self.start_engine(grid);
         }
+        // Minutes held live keep what they hold: their stored bars may hold part of them.
+        let held = |start: i64| {
+            self.engine
+                .as_ref()
+                .is_some_and(|e| live && e.minute_bar(start).is_some())
+        };
         let mut minutes: Vec<Bar> = Vec::with_capacity(bars.len());
-        let mut large = Vec::new();
-        let mut open = None;
+        let mut records: Vec<&BarRecord> = Vec::with_capacity(bars.len());
         if let Some(grid) = self.engine.as_ref().map(|e| e.params().grid) {
-            for record in &bars {
-                let rebuilt = record.grid().ok().and_then(|stored| {
+            for record in bars.iter().filter(|b| !held(b.report.start)) {
+                let factor = record.grid().ok().and_then(|stored| {
                     let (row, stored_row) = (grid.row_size().units(), stored.row_size().units());
                     (row % stored_row == 0).then_some(row / stored_row)
                 });
-                match (rebuilt, record.to_bar()) {
+                match (factor, record.to_bar()) {
                     (Some(factor), Ok(mut bar)) => {
                         if factor > 1 {
                             bar.footprint = bar.footprint.coarsen(factor);
                         }
-                        self.ledger.restore_ranges(
-                            &bar.ids,
-                            record.last_trade_time().unwrap_or(bar.start),
-                        );
-                        large.extend(record.large_trades.iter().copied());
-                        open = record.partial.then_some(bar.start);
                         minutes.push(bar);
+                        records.push(record);
                     }
                     (None, _) => {
                         warm.bars_skipped += 1;
@@ -457,13 +463,21 @@ impl AggregatorCore {
                 }
             }
         }
-        let covered_to = minutes.last().map(|bar: &Bar| bar.end);
+        // Raw trades of a merged minute are in its bar, unless the bar misses them; the
+        // others are taken through the ledger.
+        let merged: BTreeMap<i64, u64> = minutes
+            .iter()
+            .map(|bar| (bar.start, bar.totals.prints))
+            .collect();
+        let minute_of = |t: &Trade| Timeframe::M1.start_of(t.trade_time.as_millis());
         let (covered, mut replay): (Vec<Trade>, Vec<Trade>) = history
             .trades
             .into_iter()
-            .partition(|t| covered_to.is_some_and(|end| t.trade_time.as_millis() < end));
-        // Stored raw trades a stored bar misses (a late trade whose amended bar was not
-        // written before a kill) are taken again, as late trades.
+            .partition(|t| merged.contains_key(&minute_of(t)));
+        for record in &records {
+            self.ledger
+                .restore_ranges(&record.ids, record.last_trade_time().unwrap_or(0));
+        }
         if self.ledger.is_contiguous() {
             replay.extend(
                 covered
@@ -474,69 +488,77 @@ impl AggregatorCore {
                     })
                     .cloned(),
             );
-        } else if !covered.is_empty() {
-            // Opaque ids cannot be checked one by one: a minute whose stored raw trades
-            // outnumber its bar's is rebuilt from them (minutes read in part are left alone).
-            // The first minute starting at or after the complete part (trade times are never
-            // before 1970).
+        } else {
+            // Opaque ids cannot be checked one by one: a merged minute whose stored raw
+            // trades outnumber its bar's is rebuilt from them (minutes read in part, before
+            // `trades_complete_from`, are left alone).
             let complete = history
                 .trades_complete_from
                 .clamp(0, TimestampMs::MAX_PLAUSIBLE);
             let first_whole = Timeframe::M1.start_of(complete + Timeframe::M1.millis() - 1);
             let mut per_minute: BTreeMap<i64, u64> = BTreeMap::new();
             for trade in &covered {
-                *per_minute
-                    .entry(Timeframe::M1.start_of(trade.trade_time.as_millis()))
-                    .or_default() += 1;
+                *per_minute.entry(minute_of(trade)).or_default() += 1;
             }
-            let prints: BTreeMap<i64, u64> = minutes
-                .iter()
-                .map(|bar| (bar.start, bar.totals.prints))
-                .collect();
             let rebuilt: Vec<i64> = per_minute
                 .iter()
                 .filter(|&(&minute, &n)| {
-                    minute >= first_whole && n > prints.get(&minute).copied().unwrap_or(0)
+                    minute >= first_whole && n > merged.get(&minute).copied().unwrap_or(0)
                 })
                 .map(|(&minute, _)| minute)
                 .collect();
             if !rebuilt.is_empty() {
-                minutes.retain(|bar| !rebuilt.contains(&bar.start));
+                let keep: Vec<usize> = (0..minutes.len())
+                    .filter(|&i| !rebuilt.contains(&minutes[i].start))
+                    .collect();
+                minutes = keep.iter().map(|&i| minutes[i].clone()).collect();
+                records = keep.iter().map(|&i| records[i]).collect();
                 replay.extend(
                     covered
                         .iter()
-                        .filter(|t| {
-                            rebuilt.contains(&Timeframe::M1.start_of(t.trade_time.as_millis()))
-                        })
+                        .filter(|t| rebuilt.contains(&minute_of(t)))
                         .cloned(),
                 );
             }
         }
         replay.sort_by_key(|t| t.trade_time);
+        let mut large: Vec<LargeTrade> = records
+            .iter()
+            .flat_map(|r| r.large_trades.iter().copied())
+            .collect();
+        large.sort_by_key(|t| t.time);
+        let open = records.last().filter(|r| r.partial).map(|r| r.report.start);
+        let restored_latest = records
+            .iter()
+            .filter_map(|r| r.last_trade_time())
+            .chain(covered.iter().map(|t| t.trade_time.as_millis()))
+            .max();
+        let restored_last_id = records
+            .iter()
+            .filter_map(|r| r.ids.last())
+            .chain(covered.iter().filter_map(|t| t.id.as_number()))
+            .max();
         warm.bars = minutes.len();
         warm.from = minutes.first().map(|bar| bar.start);
-        self.first_minute = warm.from;
-        let mut latest = bars.iter().filter_map(|b| b.last_trade_time()).max();
-        large.sort_by_key(|t| t.time);
+        if !live {
+            self.first_minute = warm.from;
+        }
         if let Some(engine) = self.engine.as_mut() {
             if live {
-                warm.bars = engine.merge_minutes(minutes, large);
+                engine.merge_minutes(minutes, large);
             } else {
                 engine.restore(minutes, open, large);
             }
-        }
-        if let Some(engine) = self.engine.as_mut() {
             let window = self.settings.profile.large_trades.median_window;
             let skip = covered.len().saturating_sub(window);
-            engine.prime_large_trades(covered[skip..].iter());
+            if !live {
+                engine.prime_large_trades(covered[skip..].iter());
+            }
         }
         let replay: Vec<Trade> = replay
             .into_iter()
             .filter(|trade| {
-                let new = match trade.id.as_number() {
-                    Some(id) if self.ledger.is_contiguous() => !self.ledger.taken().contains(id),
-                    _ => true,
-                };
+                let new = !self.ledger.knows(trade);
                 self.ledger.restore_trade(trade);
                 new
             })
@@ -545,8 +567,17 @@ impl AggregatorCore {
             self.ledger.restore_trade(trade);
         }
         warm.trades_replayed = replay.len();
-        let keep = self.settings.recent_trades.max(1);
+        let restored_latest = restored_latest
+            .into_iter()
+            .chain(replay.iter().map(|t| t.trade_time.as_millis()))
+            .max();
+        let restored_last_id = restored_last_id
+            .into_iter()
+            .chain(replay.iter().filter_map(|t| t.id.as_number()))
+            .max()
+            .filter(|_| self.ledger.is_contiguous());
         if !live {
+            let keep = self.settings.recent_trades.max(1);
             for trade in covered.iter().rev().take(keep).rev() {
                 if self.recent.len() >= keep {
                     self.recent.pop_front();
@@ -555,16 +586,12 @@ impl AggregatorCore {
             }
         }
         self.take(&replay);
-        latest = latest.max(self.last_trade_time);
-        if let Some(time) = covered.iter().map(|t| t.trade_time.as_millis()).max() {
-            latest = latest.max(Some(time));
-        }
         if !history.raw_trades_stored
-            && let Some(time) = latest
+            && let Some(time) = restored_latest
         {
             self.ledger.refuse_through(time);
         }
-        self.last_trade_time = latest;
+        self.last_trade_time = self.last_trade_time.max(restored_latest);
         if let Some(engine) = self.engine.as_ref().filter(|_| !live)
             && let Some(open) = engine.open_minute()
         {
@@ -575,37 +602,14 @@ impl AggregatorCore {
                 }
             }
         }
-        if let Some(time) = latest {
+        if let Some(last_time) = restored_latest {
             warm.outcome = "warm";
             warm.reason = None;
-            warm.to = Some(time);
-        }
-        let restored_latest = bars
-            .iter()
-            .filter_map(|b| b.last_trade_time())
-            .chain(
-                covered
-                    .iter()
-                    .chain(&replay)
-                    .map(|t| t.trade_time.as_millis()),
-            )
-            .max();
-        if let Some(last_time) = restored_latest {
-            let last_id = bars
-                .iter()
-                .filter_map(|b| b.ids.last())
-                .chain(
-                    covered
-                        .iter()
-                        .chain(&replay)
-                        .filter_map(|t| t.id.as_number()),
-                )
-                .max()
-                .filter(|_| self.ledger.is_contiguous());
+            warm.to = Some(last_time);
             let interruption = Interruption {
                 kind,
                 last_time,
-                last_id,
+                last_id: restored_last_id,
             };
             match self.first_live {
                 Some(first) if live => self.report_interruption(interruption, first),

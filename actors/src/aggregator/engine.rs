@@ -558,10 +558,10 @@ impl Engine {
         }
     }
 
-    /// Adds stored 1-minute bars older than anything in memory to an engine that already
-    /// took live trades (a warm start that had to wait for the store): each joins the
-    /// minutes, the open bars, rolling windows and session that contain it. Bars of minutes
-    /// already in memory are ignored. Returns how many were added.
+    /// Adds stored 1-minute bars to an engine that already took live trades (a warm start
+    /// that had to wait for the store): each joins the minutes, the open bars, rolling
+    /// windows and session that contain it. Bars of minutes already in memory, or after the
+    /// open one, are ignored. Returns how many were added.
     pub fn merge_minutes(
         &mut self,
         minutes: impl IntoIterator<Item = Bar>,
@@ -570,12 +570,11 @@ impl Engine {
         let Some(open) = self.open_minute else {
             return 0;
         };
-        let first_in_memory = self.first_minute().unwrap_or(open).min(open);
         let keep_from = open - self.params.memory_ms;
         let mut added = 0;
         for bar in minutes {
             if bar.end - bar.start != Timeframe::M1.millis()
-                || bar.start >= first_in_memory
+                || bar.start > open
                 || bar.start < keep_from
                 || self.minutes.contains_key(&bar.start)
             {
@@ -607,10 +606,10 @@ impl Engine {
         }
         let mut large: Vec<LargeTrade> = large_trades
             .into_iter()
-            .filter(|t| t.time < first_in_memory)
             .chain(self.large_trades.drain(..))
             .collect();
         large.sort_by_key(|t| t.time);
+        large.dedup();
         let skip = large.len().saturating_sub(MAX_LARGE_TRADES);
         self.large_trades = large.into_iter().skip(skip).collect();
         if self.poc_stale {

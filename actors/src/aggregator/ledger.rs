@@ -209,6 +209,14 @@ impl TradeLedger {
             .collect()
     }
 
+    /// True when the trade's id was taken (or, for opaque ids, is among the remembered).
+    pub fn knows(&self, trade: &Trade) -> bool {
+        match (self.contiguous, trade.id.as_number()) {
+            (true, Some(id)) => self.taken.contains(id),
+            _ => self.recent.contains(&trade.id),
+        }
+    }
+
     /// Forgets the pending hole that starts at `first` (another report covers it).
     pub fn forget_pending(&mut self, first: u64) {
         self.pending.retain(|gap| gap.first != first);

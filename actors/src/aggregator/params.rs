@@ -125,6 +125,8 @@ pub struct AggregatorSettings {
     pub gap_grace: Duration,
     /// How long a warm start may take to read the store before the aggregator starts cold.
     pub warm_start_budget: Duration,
+    /// After a warm start that could not read the store, how often it is read again.
+    pub warm_retry_interval: Duration,
 }
 
 impl Default for AggregatorSettings {
@@ -141,6 +143,7 @@ impl Default for AggregatorSettings {
             persist_trades: true,
             gap_grace: Duration::from_secs(2),
             warm_start_budget: Duration::from_secs(30),
+            warm_retry_interval: Duration::from_secs(30),
         }
     }
 }

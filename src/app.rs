@@ -29,6 +29,8 @@ use wadm_actors::aggregator::{
     RecordSink, RowSpec, SnapshotBoard,
 };
 use wadm_actors::api::{Api, ApiActor, ApiArgs, ApiSources};
+use wadm_actors::backfill::{BackfillActor, BackfillArgs};
+use wadm_actors::connection::rest_budget::RestBudget;
 use wadm_actors::connection::shared::{BookBoard, ConnectionBudget, Cursors};
 use wadm_actors::connection::status::ConnectionStatus;
 use wadm_actors::connection::{
@@ -116,10 +118,12 @@ impl Daemon {
         telemetry::record_build_info();
         wadm_supervision::metrics::describe();
         wadm_actors::metrics::describe();
+        let started_at = wadm_supervision::unix_millis();
         let venues: Vec<Venue> = config.enabled_venues().map(|v| v.venue).collect();
         wadm_actors::metrics::initialize(&venues);
         wadm_supervision::metrics::initialize(&[
             "connection",
+            "backfill",
             "aggregator",
             "persistence",
             "api",
@@ -158,6 +162,16 @@ impl Daemon {
             config.connection.budget_window,
         ));
         let settings = Arc::new(config.connection.settings.clone());
+        // One REST budget per venue: snapshots, instruments, repair and backfill share it.
+        let rest_budgets: HashMap<Venue, Arc<RestBudget>> = config
+            .enabled_venues()
+            .map(|venue| {
+                (
+                    venue.venue,
+                    Arc::new(RestBudget::new(venue.venue, config.rest_limits(venue))),
+                )
+            })
+            .collect();
         let recorder = match &config.recording {
             Some(recording) => Some(
                 RecorderHandle::start(recording.clone(), registry.entry("recorder", "frames"))
@@ -175,6 +189,7 @@ impl Daemon {
             config.persistence.raw_trades,
         );
         quality.attach(quality_listener);
+        persistence.skip_expired(retention(&config.retention));
         let persistence_args = PersistenceArgs {
             store: Arc::clone(&store),
             inputs: Arc::clone(&persistence),
@@ -239,18 +254,32 @@ impl Daemon {
                 board: Arc::clone(&books),
                 quality: quality.clone(),
                 budget: Arc::clone(&budget),
+                rest_budget: Arc::clone(&rest_budgets[&venue.venue]),
                 status: registry.entry("connection", venue.venue.as_str()),
                 generation: 0,
                 recorder: recorder.as_ref().and_then(RecorderHandle::recorder),
             };
             let spec = connection_spec(template, Arc::clone(&directory));
+            let backfill = backfill_spec(BackfillArgs {
+                venue: venue.venue,
+                symbols: venue.symbols.clone(),
+                rest_url: venue.rest_url.clone(),
+                rest_timeout: config.connection.settings.rest_timeout,
+                rest_budget: Arc::clone(&rest_budgets[&venue.venue]),
+                routes: Arc::clone(&routes),
+                snapshots: Arc::clone(&snapshots),
+                quality: quality.clone(),
+                settings: Arc::new(config.backfill.clone()),
+                status: registry.entry("backfill", venue.venue.as_str()),
+                started_at,
+            });
             let venue_registry = Arc::clone(&registry);
             children.push(ChildSpec::supervisor(
                 format!("venue/{}", venue.venue),
                 move || SupervisorArgs {
                     name: String::new(),
                     policy,
-                    children: vec![spec.clone()],
+                    children: vec![spec.clone(), backfill.clone()],
                     registry: Arc::clone(&venue_registry),
                 },
             ));
@@ -424,6 +453,21 @@ fn aggregator_spec(template: AggregatorTemplate, routes: &Arc<RoutingTable>) -> 
         },
     )
     .draining()
+}
+
+fn backfill_spec(args: BackfillArgs) -> ChildSpec {
+    let key = args.venue.as_str();
+    ChildSpec::new("backfill", key, move |context: ChildContext| {
+        let args = BackfillArgs {
+            status: context.status,
+            ..args.clone()
+        };
+        async move {
+            let (actor, _) =
+                Actor::spawn_linked(None, BackfillActor, args, context.supervisor).await?;
+            Ok(actor.get_cell())
+        }
+    })
 }
 
 fn api_spec(args: ApiArgs) -> ChildSpec {

@@ -84,9 +84,23 @@ fn spawn(sim: &Simulator, store: &StoreKind, dir: &Path) -> Child {
     }
 }
 
+/// A GET that must succeed; a 503 (the store did not answer in time: the MongoDB stand-in is
+/// slow on a loaded machine) is asked again until the deadline.
 async fn get(base: &str, path: &str) -> Value {
-    let answer = reqwest::get(format!("{base}{path}")).await.unwrap();
-    assert!(answer.status().is_success(), "{path}: {}", answer.status());
+    let deadline = std::time::Instant::now() + LONG;
+    let answer = loop {
+        let answer = reqwest::get(format!("{base}{path}")).await.unwrap();
+        if answer.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE
+            || std::time::Instant::now() > deadline
+        {
+            break answer;
+        }
+    };
+    let status = answer.status();
+    if !status.is_success() {
+        let body = answer.text().await.unwrap_or_default();
+        panic!("{path}: {status}: {body}");
+    }
     serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap()
 }
 

@@ -4,6 +4,7 @@
 //! - [`model`]: plain data shared by every actor: venues, symbols, exact decimals, trades,
 //!   book snapshots and deltas, candles, control messages.
 //! - [`aggregator`]: one actor per (venue, symbol) turning events into indicators.
+//! - [`backfill`]: gap repair and start-up backfill from the venues' REST history.
 //! - [`recorder`]: recordings of raw venue frames for `wadm replay`.
 //! - [`routing`]: the table from (venue, symbol) to its aggregator, refreshed on respawn.
 //! - [`quality`]: the data-quality log (gaps, resyncs, restarts) and the holes per pair.
@@ -15,6 +16,7 @@
 
 pub mod aggregator;
 pub mod api;
+pub mod backfill;
 pub mod connection;
 pub mod metrics;
 pub mod model;

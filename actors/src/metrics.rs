@@ -33,6 +33,24 @@ pub const BOOK_RESYNCS_TOTAL: &str = "wadm_book_resyncs_total";
 pub const BOOK_BUFFER_DROPPED_TOTAL: &str = "wadm_book_buffer_dropped_total";
 /// Counter: REST requests, by `venue`, `kind` (`depth`, `instruments`) and `outcome`.
 pub const REST_REQUESTS_TOTAL: &str = "wadm_rest_requests_total";
+/// Gauge: REST weight (Binance) or requests (Bybit) used in the venue's current window, by
+/// `venue`.
+pub const REST_WEIGHT_USED: &str = "wadm_rest_weight_used";
+/// Counter: REST requests that waited for the venue's budget, by `venue` and `priority`
+/// (`book`, `metadata`, `backfill`).
+pub const REST_BUDGET_WAITS_TOTAL: &str = "wadm_rest_budget_waits_total";
+/// Counter: HTTP 429 (rate limited) and 418 (IP banned) answers, by `venue` and `status`.
+pub const REST_RATE_LIMITED_TOTAL: &str = "wadm_rest_rate_limited_total";
+/// Counter: trades fetched by repair and backfill, by `venue` and `outcome` (`taken`,
+/// `duplicate`, `too_old`).
+pub const BACKFILL_TRADES_TOTAL: &str = "wadm_backfill_trades_total";
+/// Counter: REST requests of repair and backfill, by `venue`.
+pub const BACKFILL_REQUESTS_TOTAL: &str = "wadm_backfill_requests_total";
+/// Counter: repair and backfill jobs finished, by `venue` and `outcome` (`repaired`,
+/// `unrepairable`).
+pub const BACKFILL_JOBS_TOTAL: &str = "wadm_backfill_jobs_total";
+/// Gauge: repair and backfill jobs running or waiting, by `venue`.
+pub const BACKFILL_PENDING_JOBS: &str = "wadm_backfill_pending_jobs";
 /// Counter: data-quality events (gaps, resyncs, reconnects...), by `venue` and `kind`.
 pub const DATA_QUALITY_EVENTS_TOTAL: &str = "wadm_data_quality_events_total";
 /// Counter: messages routed to aggregators, by `venue`.
@@ -75,6 +93,9 @@ pub const PERSISTENCE_FLUSH_DURATION_SECONDS: &str = "wadm_persistence_flush_dur
 pub const PERSISTENCE_WRITTEN_TOTAL: &str = "wadm_persistence_documents_written_total";
 /// Counter: documents dropped, by `kind` and `reason` (`buffer_full`, `rejected`, `shutdown`).
 pub const PERSISTENCE_DROPPED_TOTAL: &str = "wadm_persistence_documents_dropped_total";
+/// Counter: documents not written because they were already older than their kind's
+/// retention (a backfill of trades the sweep would delete at once), by `kind`.
+pub const PERSISTENCE_EXPIRED_TOTAL: &str = "wadm_persistence_expired_documents_total";
 /// Counter: failed batch writes, by `reason` (`unavailable`, `rejected`).
 pub const PERSISTENCE_WRITE_FAILURES_TOTAL: &str = "wadm_persistence_write_failures_total";
 /// Gauge: 1 while the last store write succeeded, else 0.
@@ -98,6 +119,10 @@ pub fn initialize(venues: &[crate::model::Venue]) {
     for venue in venues {
         metrics::counter!(AGGREGATOR_DUPLICATE_TRADES_TOTAL, "venue" => venue.as_str())
             .increment(0);
+        for status in ["429", "418"] {
+            metrics::counter!(REST_RATE_LIMITED_TOTAL, "venue" => venue.as_str(), "status" => status)
+                .increment(0);
+        }
         for kind in ["bar", "book", "trades", "kline"] {
             metrics::counter!(AGGREGATOR_RECORDS_DROPPED_TOTAL, "venue" => venue.as_str(), "kind" => kind)
                 .increment(0);
@@ -182,6 +207,34 @@ pub fn describe() {
     describe_counter!(
         REST_REQUESTS_TOTAL,
         "REST requests to venues, by venue, kind and outcome."
+    );
+    describe_gauge!(
+        REST_WEIGHT_USED,
+        "REST weight (Binance) or requests (Bybit) used in the venue's current rate-limit window."
+    );
+    describe_counter!(
+        REST_BUDGET_WAITS_TOTAL,
+        "REST requests that waited for the venue's budget, by venue and priority (book, metadata, backfill)."
+    );
+    describe_counter!(
+        REST_RATE_LIMITED_TOTAL,
+        "HTTP 429 (rate limited) and 418 (IP banned) answers, by venue and status: every REST request to the venue then waits for Retry-After."
+    );
+    describe_counter!(
+        BACKFILL_TRADES_TOTAL,
+        "Trades fetched by repair and backfill, by venue and outcome (taken, duplicate, too_old)."
+    );
+    describe_counter!(
+        BACKFILL_REQUESTS_TOTAL,
+        "REST requests of repair and backfill, by venue."
+    );
+    describe_counter!(
+        BACKFILL_JOBS_TOTAL,
+        "Repair and backfill jobs finished, by venue and outcome (repaired, unrepairable)."
+    );
+    describe_gauge!(
+        BACKFILL_PENDING_JOBS,
+        "Repair and backfill jobs running or waiting, by venue."
     );
     describe_counter!(
         DATA_QUALITY_EVENTS_TOTAL,
@@ -273,6 +326,10 @@ pub fn describe() {
     describe_counter!(
         PERSISTENCE_DROPPED_TOTAL,
         "Documents not written, by kind and reason (buffer_full, rejected, shutdown)."
+    );
+    describe_counter!(
+        PERSISTENCE_EXPIRED_TOTAL,
+        "Documents not written because they were already older than their kind's retention, by kind."
     );
     describe_counter!(
         PERSISTENCE_WRITE_FAILURES_TOTAL,

@@ -44,7 +44,7 @@ struct QualityLog {
 
 /// Two events are the same event (a later state of it) when their stored key is equal.
 fn same_event(a: &DataQualityEvent, b: &DataQualityEvent) -> bool {
-    a.time == b.time && a.kind == b.kind && a.venue == b.venue && a.symbol == b.symbol
+    a.time == b.time && a.venue == b.venue && a.symbol == b.symbol && a.key() == b.key()
 }
 
 impl QualitySink {
@@ -96,12 +96,60 @@ impl QualitySink {
         {
             self.inner.forward_drops.fetch_add(1, Ordering::Relaxed);
         }
+        // Into the recent list before the index: whoever finds the hole in the index (repair)
+        // finds it in the list too, and its later state replaces it there.
+        {
+            let mut recent = lock(&self.inner.recent);
+            if recent.len() >= self.inner.capacity {
+                recent.pop_front();
+            }
+            recent.push_back(event.clone());
+        }
+        self.index_hole(&event);
+    }
+
+    /// Records a later state of an event already recorded (a hole being repaired, repaired
+    /// or found unrepairable): the index and the recent list hold the new state, and it is
+    /// stored again over the old one (same key). Not counted as a new event.
+    pub fn update(&self, event: DataQualityEvent) {
+        info!(
+            venue = %event.venue,
+            symbol = event.symbol.as_ref().map(Symbol::as_str),
+            kind = %event.kind,
+            state = event.state.map(HoleState::as_str),
+            recovered = event.recovered,
+            cause = %event.cause,
+            "hole state"
+        );
+        if let Some(listener) = lock(&self.inner.listener).as_ref()
+            && listener.try_send(event.clone()).is_err()
+        {
+            self.inner.forward_drops.fetch_add(1, Ordering::Relaxed);
+        }
         self.index_hole(&event);
         let mut recent = lock(&self.inner.recent);
-        if recent.len() >= self.inner.capacity {
-            recent.pop_front();
+        match recent.iter_mut().find(|known| same_event(known, &event)) {
+            Some(known) => *known = event,
+            None => {
+                if recent.len() >= self.inner.capacity {
+                    recent.pop_front();
+                }
+                recent.push_back(event);
+            }
         }
-        recent.push_back(event);
+    }
+
+    /// Returns every hole of a pair that is still `open`, oldest first.
+    pub fn open_holes(&self, venue: Venue, symbol: Symbol) -> Vec<DataQualityEvent> {
+        lock(&self.inner.holes)
+            .get(&(venue, symbol))
+            .map(|list| {
+                list.iter()
+                    .filter(|e| e.state.is_none_or(|s| s == HoleState::Open))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Takes holes read back from the store (at start), without logging, counting or
@@ -346,10 +394,13 @@ mod tests {
         let holes = sink.holes(Venue::BinanceSpot, btc, 0, 300);
         assert_eq!(holes.len(), 1);
         assert_eq!(holes[0].state, Some(HoleState::Repaired));
+        // Two gaps found by one tick (the same millisecond) are two holes.
+        sink.record(gap(2_000, 700, 800));
+        assert_eq!(found(0, 1_000), 3);
         sink.restore([gap(2_000, 500, 600), gap(500, 50, 60)]);
         assert_eq!(
             found(0, 1_000),
-            3,
+            4,
             "restored holes join; known ones are kept"
         );
         assert_eq!(sink.holes(Venue::BinanceSpot, btc, 0, 1_000)[0].time.0, 500);

@@ -115,6 +115,8 @@ proptest! {
         let mut events = Vec::new();
         for trade in &trades {
             events.extend(engine.add_trade(trade));
+            // Late trades' amendments, as the aggregator's tick takes them.
+            events.extend(engine.take_amended());
         }
         events.extend(engine.advance_clock(DAY0 + 10 * 86_400_000));
         for event in events {

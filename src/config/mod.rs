@@ -62,6 +62,8 @@ pub struct Config {
     pub store_start: StoreStart,
     /// The deadline of a graceful shutdown.
     pub shutdown_timeout: Duration,
+    /// Gap repair and start-up backfill.
+    pub backfill: wadm_actors::backfill::BackfillSettings,
     /// Every venue, in canonical order, enabled or not.
     pub venues: Vec<VenueConfig>,
     /// Per-symbol settings.
@@ -206,6 +208,10 @@ pub struct ConnectionConfig {
     pub budget_attempts: usize,
     /// The budget's window.
     pub budget_window: Duration,
+    /// Percent of each venue's REST limit used at all.
+    pub rest_safety_percent: u32,
+    /// Percent of that which repair and backfill may take.
+    pub rest_backfill_percent: u32,
 }
 
 /// `[aggregator]`
@@ -234,6 +240,24 @@ pub struct VenueConfig {
     pub streams: Vec<Stream>,
     /// Tick size overrides on this venue.
     pub tick_sizes: BTreeMap<Symbol, Price>,
+    /// The venue's REST limit, when not the documented one.
+    pub rest_limit: Option<u32>,
+}
+
+impl Config {
+    /// The REST budget limits of `venue`.
+    pub fn rest_limits(
+        &self,
+        venue: &VenueConfig,
+    ) -> wadm_actors::connection::rest_budget::BudgetLimits {
+        let mut limits = wadm_actors::connection::rest_budget::BudgetLimits::for_venue(venue.venue);
+        if let Some(limit) = venue.rest_limit {
+            limits.limit = limit;
+        }
+        limits.safety = f64::from(self.connection.rest_safety_percent) / 100.0;
+        limits.backfill_share = f64::from(self.connection.rest_backfill_percent) / 100.0;
+        limits
+    }
 }
 
 /// `[symbols.<SYMBOL>]`
@@ -458,6 +482,9 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     if let Some(value) = take("shutdown") {
         raw.shutdown = section(value, "shutdown", problems).unwrap_or(raw.shutdown);
     }
+    if let Some(value) = take("backfill") {
+        raw.backfill = section(value, "backfill", problems).unwrap_or(raw.backfill);
+    }
     if let Some(value) = take("venues") {
         match value {
             Value::Table(mut venues) => {
@@ -515,7 +542,7 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     for key in tree.keys() {
         problems.push(Problem::new(
             key.clone(),
-            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, recording, persistence, shutdown, venues, symbols".into(),
+            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, recording, persistence, shutdown, backfill, venues, symbols".into(),
         ));
     }
     raw

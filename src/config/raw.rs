@@ -35,6 +35,8 @@ pub struct RawConfig {
     pub persistence: RawPersistence,
     /// Graceful shutdown.
     pub shutdown: RawShutdown,
+    /// Gap repair and start-up backfill.
+    pub backfill: RawBackfill,
     /// The four venues, by identifier.
     pub venues: RawVenues,
     /// Per-symbol settings, by symbol.
@@ -59,6 +61,7 @@ impl Default for RawConfig {
             recording: RawRecording::default(),
             persistence: RawPersistence::default(),
             shutdown: RawShutdown::default(),
+            backfill: RawBackfill::default(),
             venues: RawVenues::default(),
             symbols: BTreeMap::from([
                 ("BTCUSDT".to_owned(), symbol("10")),
@@ -348,6 +351,10 @@ pub struct RawConnection {
     pub backoff: RawBackoff,
     /// `[connection.budget]`
     pub budget: RawBudget,
+    /// Percent of each venue's REST limit WADM uses at all.
+    pub rest_safety_percent: u32,
+    /// Percent of that which repair and backfill may take.
+    pub rest_backfill_percent: u32,
 }
 
 impl Default for RawConnection {
@@ -369,6 +376,8 @@ impl Default for RawConnection {
             instrument_refresh: "10m".into(),
             backoff: RawBackoff::default(),
             budget: RawBudget::default(),
+            rest_safety_percent: 80,
+            rest_backfill_percent: 50,
         }
     }
 }
@@ -413,6 +422,28 @@ impl Default for RawBudget {
         Self {
             attempts: 100,
             window: "5m".into(),
+        }
+    }
+}
+
+/// `[backfill]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawBackfill {
+    /// History fetched before the first live trade on an empty store; "0" for none.
+    pub on_start: String,
+    /// Whether holes are repaired from the venues' REST history.
+    pub repair: bool,
+    /// How often the data-quality log is looked at for holes.
+    pub scan_interval: String,
+}
+
+impl Default for RawBackfill {
+    fn default() -> Self {
+        Self {
+            on_start: "24h".into(),
+            repair: true,
+            scan_interval: "1s".into(),
         }
     }
 }
@@ -570,6 +601,7 @@ impl Default for RawVenues {
                 rest_url: "https://api.binance.com".into(),
                 streams: binance_streams.clone(),
                 tick_sizes: BTreeMap::new(),
+                rest_limit: None,
             },
             binance_usdm: RawVenue {
                 enabled: false,
@@ -578,6 +610,7 @@ impl Default for RawVenues {
                 rest_url: "https://fapi.binance.com".into(),
                 streams: binance_streams,
                 tick_sizes: BTreeMap::new(),
+                rest_limit: None,
             },
             bybit_spot: RawVenue {
                 enabled: true,
@@ -586,6 +619,7 @@ impl Default for RawVenues {
                 rest_url: "https://api.bybit.com".into(),
                 streams: bybit_streams.clone(),
                 tick_sizes: BTreeMap::new(),
+                rest_limit: None,
             },
             bybit_linear: RawVenue {
                 enabled: false,
@@ -594,6 +628,7 @@ impl Default for RawVenues {
                 rest_url: "https://api.bybit.com".into(),
                 streams: bybit_streams,
                 tick_sizes: BTreeMap::new(),
+                rest_limit: None,
             },
         }
     }
@@ -627,6 +662,9 @@ pub struct RawVenue {
     pub streams: Vec<String>,
     /// Tick size overrides for this venue, by symbol.
     pub tick_sizes: BTreeMap<String, String>,
+    /// REST weight (Binance, per minute) or requests (Bybit, per 5 s) the venue allows;
+    /// unset: the venue's documented limit.
+    pub rest_limit: Option<u32>,
 }
 
 /// `[symbols.<SYMBOL>]`

@@ -42,6 +42,15 @@ impl Checker {
             .push(Problem::new(path.into(), message.into()));
     }
 
+    fn percent(&mut self, path: &str, value: u32) -> u32 {
+        if (1..=100).contains(&value) {
+            value
+        } else {
+            self.problem(path, format!("must be between 1 and 100, got {value}"));
+            value.clamp(1, 100)
+        }
+    }
+
     fn duration(&mut self, path: &str, text: &str) -> Duration {
         match humantime::parse_duration(text.trim()) {
             Ok(duration) if !duration.is_zero() => duration,
@@ -252,6 +261,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
         .collect();
 
     let symbols = symbols(&mut check, raw, &venues);
+    let backfill = backfill(&mut check, raw);
 
     if check.problems.is_empty() {
         Ok(Config {
@@ -267,11 +277,34 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
             persistence,
             store_start,
             shutdown_timeout,
+            backfill,
             venues,
             symbols,
         })
     } else {
         Err(check.problems)
+    }
+}
+
+fn backfill(check: &mut Checker, raw: &RawConfig) -> wadm_actors::backfill::BackfillSettings {
+    let b = &raw.backfill;
+    let on_start = match b.on_start.trim() {
+        "0" | "off" => Duration::ZERO,
+        text => check.duration("backfill.on_start", text),
+    };
+    let horizon = Duration::from_secs(25 * 3_600);
+    if on_start > horizon {
+        check.problem(
+            "backfill.on_start",
+            "must be at most 25h: the aggregators keep 25 h of minutes",
+        );
+    }
+    wadm_actors::backfill::BackfillSettings {
+        on_start,
+        repair: b.repair,
+        scan_interval: check.duration("backfill.scan_interval", &b.scan_interval),
+        horizon,
+        ..wadm_actors::backfill::BackfillSettings::default()
     }
 }
 
@@ -340,6 +373,9 @@ fn connection(check: &mut Checker, raw: &RawConfig) -> ConnectionConfig {
         settings,
         budget_attempts: c.budget.attempts.max(1),
         budget_window: check.duration("connection.budget.window", &c.budget.window),
+        rest_safety_percent: check.percent("connection.rest_safety_percent", c.rest_safety_percent),
+        rest_backfill_percent: check
+            .percent("connection.rest_backfill_percent", c.rest_backfill_percent),
     }
 }
 
@@ -485,6 +521,13 @@ fn venue(check: &mut Checker, venue: Venue, name: &str, raw: &RawVenue) -> Optio
         rest_url: rest_url?,
         streams,
         tick_sizes,
+        rest_limit: match raw.rest_limit {
+            Some(0) => {
+                check.problem(path("rest_limit"), "must be at least 1");
+                None
+            }
+            limit => limit,
+        },
     })
 }
 

@@ -119,6 +119,8 @@ pub enum MarketCommand {
     Start,
     /// Stop generating trades until the next `Start`.
     Pause,
+    /// Answers once every command sent before it has been handled.
+    Sync(oneshot::Sender<()>),
 }
 
 /// One simulated instrument.
@@ -298,6 +300,32 @@ impl Market {
         }
     }
 
+    /// Generates `per_minute` trades a minute per symbol over `[from, to)` (ms) as past
+    /// history: recorded (and so served by REST: `aggTrades`, `recent-trade`, daily
+    /// archives) but never sent on a socket. Live trades continue its ids and prices.
+    #[must_use]
+    pub fn with_history(mut self, from: i64, to: i64, per_minute: u32) -> Self {
+        // A step makes 1 to max_trades_per_step trades, (1 + max) / 2 on average.
+        let per_step = f64::from(1 + self.params.max_trades_per_step.max(1)) / 2.0;
+        let step = ((60_000.0 * per_step / f64::from(per_minute.max(1))) as i64).max(1);
+        for i in 0..self.symbols.len() {
+            let symbol = self.symbols[i].cfg.symbol;
+            let mut batch = Vec::with_capacity(4_096);
+            let mut time = from;
+            while time < to {
+                let at = time + self.rng.i64(0..step);
+                batch.extend(self.trades(i, at));
+                if batch.len() >= 4_096 {
+                    self.shared.record_trades(self.venue, symbol, &batch);
+                    batch.clear();
+                }
+                time += step;
+            }
+            self.shared.record_trades(self.venue, symbol, &batch);
+        }
+        self
+    }
+
     /// Makes the market wait for [`MarketCommand::Start`] before generating trades (books
     /// move meanwhile, so they can sync).
     #[must_use]
@@ -450,6 +478,10 @@ impl Market {
             }
             MarketCommand::Pause => {
                 self.running = false;
+                Vec::new()
+            }
+            MarketCommand::Sync(done) => {
+                let _ = done.send(());
                 Vec::new()
             }
         }

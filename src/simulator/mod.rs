@@ -5,9 +5,11 @@
 //!
 //! | venue | WebSocket | REST |
 //! |---|---|---|
-//! | binance-spot | `/stream` | `/api/v3/depth`, `/api/v3/exchangeInfo` |
-//! | binance-usdm | `/public/stream` (depth), `/market/stream` (aggTrade, kline) | `/fapi/v1/depth`, `/fapi/v1/exchangeInfo` |
-//! | bybit-spot, bybit-linear | `/v5/public/spot`, `/v5/public/linear` | `/v5/market/instruments-info` |
+//! | binance-spot | `/stream` | `/api/v3/depth`, `/api/v3/exchangeInfo`, `/api/v3/aggTrades` |
+//! | binance-usdm | `/public/stream` (depth), `/market/stream` (aggTrade, trade, kline) | `/fapi/v1/depth`, `/fapi/v1/exchangeInfo`, `/fapi/v1/aggTrades` |
+//! | bybit-spot, bybit-linear | `/v5/public/spot`, `/v5/public/linear` | `/v5/market/instruments-info`, `/v5/market/recent-trade` |
+//!
+//! REST answers count against each venue's rate limit, as the venues do (see [`rest`]).
 //!
 //! It misbehaves on command (the [`Simulator`] methods, or `POST /sim/<venue>/<action>`):
 //! disconnect (abruptly or cleanly), go silent with TCP open, send garbage, skip a book
@@ -16,6 +18,7 @@
 
 mod market;
 pub mod render;
+mod rest;
 mod shared;
 
 use std::collections::HashMap;
@@ -35,6 +38,7 @@ use warp::reply::Reply;
 use warp::ws::{Message, WebSocket, Ws};
 
 pub use market::{GeneratorParams, Misbehaviour, Pace, SimSymbol};
+pub use rest::RestCounters;
 pub use shared::{SimCounters, SymbolTotals};
 
 use market::{Market, MarketCommand, Outbound, Route};
@@ -58,6 +62,17 @@ pub struct SimConfig {
     /// Wait for [`Simulator::start_markets`] before generating anything, so that a test can
     /// have the daemon subscribed before the first trade.
     pub gated: bool,
+    /// Past trades to hold at start (served by REST, never sent on a socket).
+    pub history: Option<SimHistory>,
+}
+
+/// Past trades a simulated market holds at start, every symbol alike.
+#[derive(Debug, Clone, Copy)]
+pub struct SimHistory {
+    /// How far back (ending now).
+    pub span: Duration,
+    /// Trades a minute, on average.
+    pub trades_per_minute: u32,
 }
 
 impl SimConfig {
@@ -93,6 +108,7 @@ impl SimConfig {
             server_ping_interval: Duration::from_secs(20),
             record_trades: false,
             gated: false,
+            history: None,
         }
     }
 }
@@ -131,6 +147,7 @@ struct Inner {
     shared: Arc<SimShared>,
     next_conn: AtomicU64,
     server_ping_interval: Duration,
+    rest: rest::RestLimits,
 }
 
 /// A running simulated exchange.
@@ -171,9 +188,10 @@ impl Simulator {
         ));
         let mut venues = HashMap::new();
         let mut markets = Vec::new();
+        let now = wadm_actors::model::TimestampMs::now().as_millis();
         for (venue, symbols) in config.venues {
             let (commands, rx) = mpsc::channel(4096);
-            let market = Market::new(
+            let mut market = Market::new(
                 venue,
                 symbols.clone(),
                 config.params,
@@ -181,6 +199,10 @@ impl Simulator {
                 Arc::clone(&shared),
             )
             .gated(config.gated);
+            if let Some(history) = config.history {
+                let span = i64::try_from(history.span.as_millis()).unwrap_or(0);
+                market = market.with_history(now - span, now, history.trades_per_minute);
+            }
             markets.push(tokio::spawn(market.run(rx)));
             venues.insert(venue, VenueHandle { commands, symbols });
         }
@@ -189,6 +211,7 @@ impl Simulator {
             shared,
             next_conn: AtomicU64::new(1),
             server_ping_interval: config.server_ping_interval,
+            rest: rest::RestLimits::default(),
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let server = warp::serve(routes(Arc::clone(&inner)))
@@ -263,9 +286,21 @@ impl Simulator {
     }
 
     /// Stops generating trades until [`Simulator::start_markets`].
+    /// Returns once every market has stopped: no trade is generated after it.
     pub async fn pause_markets(&self) {
         for handle in self.inner.venues.values() {
             let _ = handle.commands.send(MarketCommand::Pause).await;
+        }
+        for handle in self.inner.venues.values() {
+            let (done, answer) = oneshot::channel();
+            if handle
+                .commands
+                .send(MarketCommand::Sync(done))
+                .await
+                .is_ok()
+            {
+                let _ = answer.await;
+            }
         }
     }
 
@@ -277,9 +312,30 @@ impl Simulator {
             .all(|&venue| self.inner.shared.counters(venue).steps >= steps)
     }
 
+    /// Sets `venue`'s REST limit: weight per minute (Binance) or requests per 5 s (Bybit).
+    pub fn set_rest_limit(&self, venue: Venue, limit: u64) {
+        self.inner.rest.set_limit(venue, limit);
+    }
+
+    /// Makes the next `count` REST requests to `venue` answer `status` (429 or 418) with
+    /// `Retry-After: retry_after` seconds.
+    pub fn force_rest_status(&self, venue: Venue, status: u16, retry_after: u64, count: usize) {
+        self.inner.rest.force(venue, status, retry_after, count);
+    }
+
+    /// Returns what `venue`'s REST side has seen.
+    pub fn rest_counters(&self, venue: Venue) -> RestCounters {
+        self.inner.rest.counters(venue)
+    }
+
     /// Refuses the next `count` connection attempts to `venue` (HTTP 503).
     pub fn refuse_connections(&self, venue: Venue, count: u64) {
         self.inner.shared.add_refusals(venue, count);
+    }
+
+    /// Accepts connections to `venue` again (cancels pending refusals).
+    pub fn accept_connections(&self, venue: Venue) {
+        self.inner.shared.clear_refusals(venue);
     }
 
     /// Returns what `venue` generated for `symbol`.
@@ -401,6 +457,30 @@ fn routes(inner: Shared) -> warp::filters::BoxedFilter<(warp::reply::Response,)>
         warp::path!("v5" / "market" / "instruments-info").boxed(),
         None,
     );
+    let agg = |path: warp::filters::BoxedFilter<()>, venue: Venue| {
+        warp::get()
+            .and(path)
+            .and(query)
+            .and(with_inner(Arc::clone(&inner)))
+            .map(move |q: HashMap<String, String>, inner: Shared| {
+                rest::agg_trades(&inner, venue, &q)
+            })
+            .boxed()
+    };
+    let spot_trades = agg(
+        warp::path!("api" / "v3" / "aggTrades").boxed(),
+        Venue::BinanceSpot,
+    );
+    let usdm_trades = agg(
+        warp::path!("fapi" / "v1" / "aggTrades").boxed(),
+        Venue::BinanceUsdm,
+    );
+    let bybit_trades = warp::get()
+        .and(warp::path!("v5" / "market" / "recent-trade"))
+        .and(query)
+        .and(with_inner(Arc::clone(&inner)))
+        .map(|q: HashMap<String, String>, inner: Shared| rest::recent_trades(&inner, &q))
+        .boxed();
 
     let control = warp::post()
         .and(warp::path!("sim" / String / String))
@@ -445,6 +525,12 @@ fn routes(inner: Shared) -> warp::filters::BoxedFilter<(warp::reply::Response,)>
         .or(usdm_info)
         .unify()
         .or(bybit_info)
+        .unify()
+        .or(spot_trades)
+        .unify()
+        .or(usdm_trades)
+        .unify()
+        .or(bybit_trades)
         .unify()
         .or(control)
         .unify()
@@ -572,16 +658,24 @@ async fn depth_snapshot(
         )
         .into_response()
     };
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(100);
+    let weight = wadm_actors::connection::rest_budget::weights::depth(
+        venue,
+        u32::try_from(limit).unwrap_or(u32::MAX),
+    );
+    let headers = match inner.rest.admit(venue, u64::from(weight), false) {
+        Ok(headers) => headers,
+        Err(refused) => return *refused,
+    };
     let (Some(handle), Some(symbol)) = (
         inner.venues.get(&venue),
         query.get("symbol").and_then(|s| Symbol::new(s).ok()),
     ) else {
         return invalid();
     };
-    let limit = query
-        .get("limit")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(100);
     let (reply, answer) = oneshot::channel();
     if handle
         .commands
@@ -616,7 +710,7 @@ async fn depth_snapshot(
         body["E"] = now.into();
         body["T"] = now.into();
     }
-    warp::reply::json(&body).into_response()
+    rest::with_headers(warp::reply::json(&body).into_response(), headers)
 }
 
 fn instruments(
@@ -636,6 +730,19 @@ fn instruments(
         )
         .into_response();
     };
+    let weight = wadm_actors::connection::rest_budget::weights::instruments(venue);
+    let headers = match inner.rest.admit(venue, u64::from(weight), false) {
+        Ok(headers) => headers,
+        Err(refused) => return *refused,
+    };
+    rest::with_headers(instrument_list(venue, handle, query), headers)
+}
+
+fn instrument_list(
+    venue: Venue,
+    handle: &VenueHandle,
+    query: &HashMap<String, String>,
+) -> warp::reply::Response {
     let wanted = query.get("symbol").map(|s| s.to_ascii_uppercase());
     let listed: Vec<&SimSymbol> = handle
         .symbols

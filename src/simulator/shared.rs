@@ -150,6 +150,12 @@ impl SimShared {
         }
     }
 
+    pub(super) fn clear_refusals(&self, venue: Venue) {
+        if let Some(s) = self.stats(venue) {
+            s.refusals_left.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// Takes one pending refusal; true if the connection must be refused.
     pub(super) fn take_refusal(&self, venue: Venue) -> bool {
         let Some(s) = self.stats(venue) else {
@@ -183,6 +189,21 @@ impl SimShared {
                 entry.recorded.push(trade.clone());
             }
         }
+    }
+
+    /// Runs `read` on a symbol's recorded trades (in id order), without copying them.
+    pub fn with_recorded<R>(
+        &self,
+        venue: Venue,
+        symbol: Symbol,
+        read: impl FnOnce(&[SimTrade]) -> R,
+    ) -> R {
+        let totals = self.stats(venue).map(|s| lock(&s.totals));
+        let recorded = totals
+            .as_ref()
+            .and_then(|totals| totals.get(&symbol))
+            .map_or(&[][..], |t| &t.recorded[..]);
+        read(recorded)
     }
 
     /// Returns a symbol's totals.

@@ -25,6 +25,9 @@ pub const FAST: &[(&str, &str)] = &[
     ("WADM__SUPERVISION__INITIAL_BACKOFF", "10ms"),
     ("WADM__SUPERVISION__MAX_BACKOFF", "100ms"),
     ("WADM__AGGREGATOR__GAP_GRACE", "500ms"),
+    // Repair and start-up backfill change what is stored; the tests of them turn them on.
+    ("WADM__BACKFILL__ON_START", "0"),
+    ("WADM__BACKFILL__REPAIR", "false"),
 ];
 
 /// Builds the configuration of a daemon collecting `symbols` on `venues` from `sim`.

@@ -308,6 +308,11 @@ impl Actor for AggregatorActor {
                     }
                     state.args.status.record_data(unix_millis());
                 }
+                AggregatorMsg::PastTrades(trades, reply) => {
+                    let outcome = state.core.on_past_trades(trades);
+                    let _ = reply.send(outcome);
+                    state.changed = true;
+                }
                 AggregatorMsg::Book(view) => state.core.on_book(view),
                 AggregatorMsg::Klines(klines) => state.core.on_klines(klines),
                 AggregatorMsg::Instrument(info) => state.core.on_instrument(info),

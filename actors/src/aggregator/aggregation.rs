@@ -43,6 +43,17 @@ pub enum CoreOutput {
     Quality(DataQualityEvent),
 }
 
+/// What became of trades of the past handed to [`AggregatorCore::on_past_trades`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PastOutcome {
+    /// Taken into the bars and windows: trades recovered.
+    pub taken: u64,
+    /// Already taken before.
+    pub duplicates: u64,
+    /// Older than the minutes the aggregator keeps (dropped).
+    pub too_old: u64,
+}
+
 /// Closed-bar and candle-check counts, for replays and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CoreCounts {
@@ -209,12 +220,30 @@ impl AggregatorCore {
             i64::try_from(self.settings.close_grace.as_millis()).unwrap_or(i64::MAX);
         self.engine = Some(Engine::new(params));
         let pending = std::mem::take(&mut self.pending);
-        self.process(pending.iter());
+        self.process(pending.iter(), true);
     }
 
-    /// Takes a batch of trades of this (venue, symbol) from any source, in the order they
-    /// came. Trades already taken are dropped and counted ([`TradeLedger`]).
+    /// Takes a batch of live trades of this (venue, symbol), in the order they came.
+    /// Trades already taken are dropped and counted ([`TradeLedger`]).
     pub fn on_trades(&mut self, trades: Vec<Trade>) {
+        self.admit(trades, true);
+    }
+
+    /// Takes trades of the past fetched from the venue (gap repair, backfill): like live
+    /// ones they are taken once and amend the bars and windows holding them, but they are
+    /// not the first live trade after a stop and do not join the recent-trades list.
+    /// Returns what became of them.
+    pub fn on_past_trades(&mut self, trades: Vec<Trade>) -> PastOutcome {
+        let before = self.engine.as_ref().map(Engine::stats);
+        let mut outcome = self.admit(trades, false);
+        if let (Some(before), Some(engine)) = (before, self.engine.as_ref()) {
+            outcome.too_old = engine.stats().late_dropped - before.late_dropped;
+            outcome.taken -= outcome.too_old.min(outcome.taken);
+        }
+        outcome
+    }
+
+    fn admit(&mut self, trades: Vec<Trade>, live: bool) -> PastOutcome {
         let now = self.now;
         let before = trades.len();
         let trades: Vec<Trade> = trades
@@ -225,46 +254,57 @@ impl AggregatorCore {
             })
             .collect();
         let refused = before - trades.len();
+        let outcome = PastOutcome {
+            taken: trades.len() as u64,
+            duplicates: refused as u64,
+            too_old: 0,
+        };
         if refused > 0 {
             self.counts.duplicates += refused as u64;
             metrics::counter!(AGGREGATOR_DUPLICATE_TRADES_TOTAL, "venue" => self.venue.as_str())
                 .increment(refused as u64);
         }
         if trades.is_empty() {
-            return;
+            return outcome;
         }
-        let first = (trades[0].trade_time.as_millis(), trades[0].id.as_number());
-        if self.first_live.is_none() {
-            self.first_live = Some(first);
-        }
-        if let Some(interruption) = self.interruption.take() {
-            self.report_interruption(interruption, first);
-        }
-        if let Some(last) = trades.last() {
-            self.counts.last_trade = Some(last.id.clone());
-        }
-        for trade in &trades {
-            self.counts.trades += 1;
-            if let Some(id) = trade.id.as_number() {
-                self.counts.first_trade_id.get_or_insert(id);
-                self.counts.last_trade_id = Some(id);
+        if live {
+            let first = (trades[0].trade_time.as_millis(), trades[0].id.as_number());
+            if self.first_live.is_none() {
+                self.first_live = Some(first);
             }
-            match trade.side {
-                Side::Buy => self.counts.buy_volume += trade.qty,
-                Side::Sell => self.counts.sell_volume += trade.qty,
+            if let Some(interruption) = self.interruption.take() {
+                self.report_interruption(interruption, first);
             }
+            if let Some(last) = trades.last() {
+                self.counts.last_trade = Some(last.id.clone());
+            }
+            for trade in &trades {
+                self.counts.trades += 1;
+                if let Some(id) = trade.id.as_number() {
+                    self.counts.first_trade_id.get_or_insert(id);
+                    self.counts.last_trade_id = Some(id);
+                }
+                match trade.side {
+                    Side::Buy => self.counts.buy_volume += trade.qty,
+                    Side::Sell => self.counts.sell_volume += trade.qty,
+                }
+            }
+        } else {
+            self.counts.past_trades += trades.len() as u64;
         }
-        self.take(&trades);
+        self.take(&trades, live);
         if self.settings.persist_trades {
             self.out
                 .push(CoreOutput::Record(Record::Trades(Arc::from(trades))));
         }
+        outcome
     }
 
     /// Takes admitted trades into the engine, or into the queue while the grid is unknown.
-    fn take(&mut self, trades: &[Trade]) {
+    /// `recent`: they join the recent-trades list.
+    fn take(&mut self, trades: &[Trade], recent: bool) {
         if self.engine.is_some() {
-            self.process(trades.iter());
+            self.process(trades.iter(), recent);
         } else {
             let room = self
                 .settings
@@ -310,7 +350,7 @@ impl AggregatorCore {
         self.out.push(CoreOutput::Quality(event));
     }
 
-    fn process<'a>(&mut self, trades: impl Iterator<Item = &'a Trade>) {
+    fn process<'a>(&mut self, trades: impl Iterator<Item = &'a Trade>, recent: bool) {
         let Some(engine) = self.engine.as_mut() else {
             return;
         };
@@ -322,10 +362,12 @@ impl AggregatorCore {
                 .get_or_insert(Timeframe::M1.start_of(time));
             self.last_trade_time = Some(self.last_trade_time.map_or(time, |t| t.max(time)));
             events.extend(engine.add_trade(trade));
-            if self.recent.len() >= self.settings.recent_trades.max(1) {
-                self.recent.pop_front();
+            if recent {
+                if self.recent.len() >= self.settings.recent_trades.max(1) {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(trade.clone());
             }
-            self.recent.push_back(trade.clone());
         }
         let after = engine.stats();
         self.count_engine(before, after);
@@ -585,7 +627,7 @@ impl AggregatorCore {
                 self.recent.push_back(trade.clone());
             }
         }
-        self.take(&replay);
+        self.take(&replay, true);
         if !history.raw_trades_stored
             && let Some(time) = restored_latest
         {
@@ -721,7 +763,8 @@ impl AggregatorCore {
     pub fn tick(&mut self, now: i64) {
         self.now = self.now.max(now);
         if let Some(engine) = self.engine.as_mut() {
-            let events = engine.advance_clock(now);
+            let mut events = engine.take_amended();
+            events.extend(engine.advance_clock(now));
             self.on_events(events);
         }
         let grace = i64::try_from(self.settings.gap_grace.as_millis()).unwrap_or(i64::MAX);
@@ -762,6 +805,10 @@ impl AggregatorCore {
     /// Reports the open 1-minute and 1-hour bars as partial records, for an aggregator that
     /// stops: what it took up to now reaches the store. The state is left unchanged.
     pub fn report_open_bars(&mut self) {
+        if let Some(engine) = self.engine.as_mut() {
+            let events = engine.take_amended();
+            self.on_events(events);
+        }
         self.report_amended();
         let Some(engine) = self.engine.as_ref() else {
             return;

@@ -13,8 +13,9 @@
 //! - **Late trades** (for a minute whose bar has closed): if the minute is still in memory
 //!   (`memory`, 25 h by default), the trade amends it: the minute bar, the rolling windows
 //!   and the session that contain it, and every timeframe bar containing it (a closed one is
-//!   recomputed from its minutes and reported as amended, so persistence upserts it again).
-//!   Older trades are dropped. Both are counted.
+//!   recomputed from its minutes and reported as amended by [`Engine::take_amended`], once
+//!   however many late trades it took, so persistence upserts it again). Older trades are
+//!   dropped. Both are counted.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -166,6 +167,8 @@ pub struct Engine {
     /// Set when a late trade changed a closed minute of the session: the developing POC
     /// after that minute is recomputed on the next clock tick.
     poc_stale: bool,
+    /// Closed bars late trades changed, by (timeframe, start), reported by `take_amended`.
+    amended: std::collections::BTreeSet<(Timeframe, i64)>,
 }
 
 impl Engine {
@@ -183,6 +186,7 @@ impl Engine {
             stats: EngineStats::default(),
             clock: None,
             poc_stale: false,
+            amended: std::collections::BTreeSet::new(),
         }
     }
 
@@ -212,7 +216,10 @@ impl Engine {
         match self.open_minute {
             None => self.open_at(minute),
             Some(open) if minute > open => events = self.roll_to(minute),
-            Some(open) if minute < open => return self.add_late(trade, minute),
+            Some(open) if minute < open => {
+                self.add_late(trade, minute);
+                return Vec::new();
+            }
             Some(_) => {}
         }
         self.stats.trades += 1;
@@ -378,23 +385,22 @@ impl Engine {
         events
     }
 
-    fn add_late(&mut self, trade: &Trade, minute: i64) -> Vec<EngineEvent> {
+    fn add_late(&mut self, trade: &Trade, minute: i64) {
         let open = self.open_minute.unwrap_or(minute);
         if minute < open - self.params.memory_ms {
             self.stats.late_dropped += 1;
-            return Vec::new();
+            return;
         }
         self.stats.trades += 1;
         self.stats.late_amended += 1;
         let grid = self.params.grid;
         let time = trade.trade_time.as_millis();
         let row = grid.row(trade.price);
-        let bar = self
-            .minutes
+        self.minutes
             .entry(minute)
-            .or_insert_with(|| Bar::of(Timeframe::M1, minute));
-        bar.add(&grid, trade);
-        let mut amended = vec![(Timeframe::M1, Arc::new(bar.clone()))];
+            .or_insert_with(|| Bar::of(Timeframe::M1, minute))
+            .add(&grid, trade);
+        self.amended.insert((Timeframe::M1, minute));
         for window in self.rolling.values_mut() {
             if minute >= window.first_minute {
                 window
@@ -417,31 +423,58 @@ impl Engine {
             match self.bars.get_mut(&timeframe) {
                 Some(current) if current.contains(time) => current.add(&grid, trade),
                 _ => {
-                    // The bar holding the trade has closed: rebuild it from its minutes, when all
-                    // of them are still in memory.
+                    // The bar holding the trade has closed: it is rebuilt from its minutes
+                    // (when all of them are still in memory) by `take_amended`, once however
+                    // many late trades it takes.
                     let start = timeframe.start_of(time);
                     if start >= cutoff {
-                        let mut rebuilt = Bar::of(timeframe, start);
-                        for (_, minute_bar) in self.minutes.range(start..start + timeframe.millis())
-                        {
-                            rebuilt.merge(minute_bar);
-                        }
-                        rebuilt.start = start;
-                        rebuilt.end = start + timeframe.millis();
-                        amended.push((timeframe, Arc::new(rebuilt)));
+                        self.amended.insert((timeframe, start));
                     }
                 }
             }
         }
         self.note_large(trade);
-        amended
-            .into_iter()
-            .map(|(timeframe, bar)| EngineEvent::Amended {
+    }
+
+    /// Returns the closed bars late trades changed since the last call, each once, as they
+    /// are now (a closed bar of a longer timeframe is rebuilt from its minutes), with the
+    /// session's cumulative delta at their end.
+    pub fn take_amended(&mut self) -> Vec<EngineEvent> {
+        let cutoff = self
+            .open_minute
+            .map_or(i64::MIN, |open| open - self.params.memory_ms);
+        let amended = std::mem::take(&mut self.amended);
+        let mut events = Vec::with_capacity(amended.len());
+        for (timeframe, start) in amended {
+            let bar = if timeframe == Timeframe::M1 {
+                let Some(bar) = self.minutes.get(&start) else {
+                    continue;
+                };
+                bar.clone()
+            } else {
+                if start < cutoff
+                    || self
+                        .bars
+                        .get(&timeframe)
+                        .is_some_and(|open| open.start == start)
+                {
+                    continue;
+                }
+                let mut rebuilt = Bar::of(timeframe, start);
+                for (_, minute_bar) in self.minutes.range(start..start + timeframe.millis()) {
+                    rebuilt.merge(minute_bar);
+                }
+                rebuilt.start = start;
+                rebuilt.end = start + timeframe.millis();
+                rebuilt
+            };
+            events.push(EngineEvent::Amended {
                 timeframe,
                 cvd: self.cvd_at(bar.end),
-                bar,
-            })
-            .collect()
+                bar: Arc::new(bar),
+            });
+        }
+        events
     }
 
     /// Cumulative delta of the session from its start through `end` (exclusive), from the
@@ -879,7 +912,13 @@ mod tests {
         let mut e = engine();
         e.add_trade(&trade(T0 + 4 * MIN, "100", "1", Side::Buy, 1));
         e.add_trade(&trade(T0 + 6 * MIN, "100", "1", Side::Buy, 3));
-        let events = e.add_trade(&trade(T0 + 4 * MIN + 5, "99", "2", Side::Sell, 2));
+        assert!(
+            e.add_trade(&trade(T0 + 4 * MIN + 5, "99", "2", Side::Sell, 2))
+                .is_empty(),
+            "amendments are reported by take_amended"
+        );
+        let events = e.take_amended();
+        assert!(e.take_amended().is_empty(), "once");
         let amended: Vec<_> = events
             .iter()
             .map(|event| match event {

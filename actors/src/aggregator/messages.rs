@@ -11,6 +11,9 @@ use crate::model::{BookView, InstrumentInfo, Kline, Qty, Trade, TradeId};
 pub enum AggregatorMsg {
     /// Trades of this (venue, symbol), in venue order.
     Trades(Vec<Trade>),
+    /// Trades of the past fetched from the venue (repair, backfill), answered with what
+    /// became of them.
+    PastTrades(Vec<Trade>, RpcReplyPort<super::aggregation::PastOutcome>),
     /// The latest top of the local book.
     Book(Arc<BookView>),
     /// Venue candles.
@@ -30,6 +33,7 @@ pub enum AggregatorMsg {
 impl AggregatorMsg {
     /// True for the messages a route delivers (counted against its capacity).
     pub fn is_routed(&self) -> bool {
+        // Past trades come straight from repair, not through a route.
         matches!(
             self,
             AggregatorMsg::Trades(_)
@@ -55,6 +59,8 @@ pub struct AggregatorCounts {
     pub trades: u64,
     /// Trades refused as already taken (or older than the ledger remembers).
     pub duplicates: u64,
+    /// Trades of the past taken from REST (repair, backfill).
+    pub past_trades: u64,
     /// Buy-aggressor volume.
     pub buy_volume: Qty,
     /// Sell-aggressor volume.

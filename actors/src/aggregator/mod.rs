@@ -31,7 +31,7 @@ pub mod volume_profile;
 pub mod warm;
 
 pub use actor::{AggregatorActor, AggregatorArgs, AggregatorState};
-pub use aggregation::{AggregatorCore, CoreCounts, CoreOutput, History, WarmStart};
+pub use aggregation::{AggregatorCore, CoreCounts, CoreOutput, History, PastOutcome, WarmStart};
 pub use bar::{Bar, Timeframe, Totals};
 pub use footprint::{Footprint, RowGrid, RowVolume};
 pub use messages::{AggregatorCounts, AggregatorMsg};

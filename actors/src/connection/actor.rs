@@ -25,6 +25,7 @@ use wadm_supervision::{ActorEntry, unix_millis};
 
 use super::messages::{CloseReason, ConnectionMsg, SessionEvent};
 use super::protocol::{self, Endpoint};
+use super::rest_budget::RestBudget;
 use super::rest_client::{InstrumentError, RestClient};
 use super::session::{self, SessionArgs, SessionStats, SessionStop, monotonic_ms};
 use super::settings::ConnectionSettings;
@@ -77,6 +78,8 @@ pub struct ConnectionArgs {
     pub quality: QualitySink,
     /// Global budget of connection attempts.
     pub budget: Arc<ConnectionBudget>,
+    /// The venue's REST budget (shared with repair and backfill).
+    pub rest_budget: Arc<RestBudget>,
     /// This actor's status entry.
     pub status: Arc<ActorEntry>,
     /// Generation of this incarnation.
@@ -161,6 +164,7 @@ impl Actor for ConnectionActor {
             args.venue,
             args.rest_url.clone(),
             args.settings.rest_timeout,
+            Arc::clone(&args.rest_budget),
         )?;
         let endpoints: Vec<EndpointState> =
             protocol::endpoints(args.venue, &args.ws_url, &args.symbols, &args.streams)

@@ -52,6 +52,8 @@ pub enum FrameKind {
     RestDepth,
     /// A REST instrument list (Binance `exchangeInfo`, Bybit `instruments-info`).
     RestInstruments,
+    /// A REST trade list (Binance `aggTrades`, Bybit `recent-trade`).
+    RestTrades,
 }
 
 impl FrameKind {
@@ -70,6 +72,7 @@ impl FrameKind {
             FrameKind::ServerShutdown => "server_shutdown",
             FrameKind::RestDepth => "rest_depth",
             FrameKind::RestInstruments => "rest_instruments",
+            FrameKind::RestTrades => "rest_trades",
         }
     }
 }

@@ -9,8 +9,9 @@
 //! - [`streams`]: the streams each venue offers, by their venue-native names.
 //! - [`book`]: local order books kept by each venue's documented procedure.
 //! - [`protocol`]: endpoints, topic names, requests and rate limits of each venue.
-//! - [`rest`]: parsers of REST depth snapshots and instrument metadata.
-//! - [`shared`]: cursors, published books, the quality sink and the connection budget.
+//! - [`rest`]: parsers of REST depth snapshots, instrument metadata and trades;
+//!   [`rest_client`]: the requests; [`rest_budget`]: each venue's REST weight budget.
+//! - [`shared`]: cursors, published books and the connection budget.
 //! - [`baseline`]: the same parsers on serde_json, kept as the benchmark baseline and as a
 //!   differential oracle in tests.
 
@@ -22,6 +23,7 @@ pub mod frame;
 pub mod messages;
 pub mod protocol;
 pub mod rest;
+pub mod rest_budget;
 pub mod rest_client;
 pub mod session;
 pub mod settings;

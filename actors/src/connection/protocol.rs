@@ -191,6 +191,60 @@ pub fn depth_path(venue: Venue, symbol: Symbol, limit: u32) -> Option<String> {
     }
 }
 
+/// Where a Binance `aggTrades` request starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TradesFrom {
+    /// From this aggregate trade id on (inclusive).
+    Id(u64),
+    /// Within this time window (ms, both ends inclusive; at most an hour apart).
+    Window {
+        /// Start.
+        start: i64,
+        /// End.
+        end: i64,
+    },
+}
+
+/// Returns the REST path of a Binance `aggTrades` request (`None` on Bybit).
+pub fn agg_trades_path(
+    venue: Venue,
+    symbol: Symbol,
+    from: TradesFrom,
+    limit: u32,
+) -> Option<String> {
+    let base = match venue {
+        Venue::BinanceSpot => "/api/v3/aggTrades",
+        Venue::BinanceUsdm => "/fapi/v1/aggTrades",
+        Venue::BybitSpot | Venue::BybitLinear => return None,
+    };
+    Some(match from {
+        TradesFrom::Id(id) => format!("{base}?symbol={symbol}&fromId={id}&limit={limit}"),
+        TradesFrom::Window { start, end } => {
+            format!("{base}?symbol={symbol}&startTime={start}&endTime={end}&limit={limit}")
+        }
+    })
+}
+
+/// Returns the REST path of a Bybit `recent-trade` request (`None` on Binance).
+pub fn recent_trades_path(venue: Venue, symbol: Symbol, limit: u32) -> Option<String> {
+    let category = match venue {
+        Venue::BybitSpot => "spot",
+        Venue::BybitLinear => "linear",
+        Venue::BinanceSpot | Venue::BinanceUsdm => return None,
+    };
+    Some(format!(
+        "/v5/market/recent-trade?category={category}&symbol={symbol}&limit={limit}"
+    ))
+}
+
+/// The most trades one `recent-trade` request returns: 60 on Bybit spot, 1,000 on linear.
+pub const fn recent_trades_limit(venue: Venue) -> u32 {
+    match venue {
+        Venue::BybitSpot => 60,
+        _ => 1_000,
+    }
+}
+
 /// Returns the REST path of the instrument metadata of `symbol` (`None`: USD-M lists every
 /// symbol in one answer).
 pub fn instruments_path(venue: Venue, symbol: Option<Symbol>) -> String {

@@ -6,6 +6,11 @@
 //! | binance-spot | `GET /api/v3/depth?symbol=S&limit=N` | `GET /api/v3/exchangeInfo?symbol=S` |
 //! | binance-usdm | `GET /fapi/v1/depth?symbol=S&limit=N` | `GET /fapi/v1/exchangeInfo` (every symbol) |
 //! | bybit-spot / bybit-linear | (books come from the WebSocket snapshot) | `GET /v5/market/instruments-info?category=spot\|linear&symbol=S` |
+//!
+//! and the trades that repair gaps and backfill: Binance `GET /api/v3/aggTrades` (spot) and
+//! `GET /fapi/v1/aggTrades` (USD-M), by `fromId` or by a `startTime`/`endTime` window of at
+//! most an hour, up to 1,000 a request; Bybit `GET /v5/market/recent-trade`, only the most
+//! recent trades (60 on spot, 1,000 on linear).
 
 use simd_json::tape::Value;
 
@@ -13,7 +18,8 @@ use super::fields;
 use super::frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, ParseError, clip};
 use super::tape::{Obj, TapeDecoder, pick};
 use crate::model::{
-    BookSnapshot, InstrumentInfo, Price, SnapshotSequence, Symbol, TimestampMs, UnixNanos, Venue,
+    BookSnapshot, FillRange, InstrumentInfo, Price, Side, SnapshotSequence, Symbol, TimestampMs,
+    Trade, TradeFlags, TradeId, UnixNanos, Venue,
 };
 
 /// Largest REST answer accepted: a 5000-level depth snapshot is about 250 KiB, USD-M's full
@@ -124,6 +130,131 @@ impl RestParser {
                 });
             }
             Ok(instruments)
+        })
+    }
+}
+
+impl RestParser {
+    /// Parses a Binance `aggTrades` answer, oldest first:
+    /// `[{"a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1498793709153,"m":true,"M":true}]`
+    /// (USD-M gives no `M`). Exactly as the stream's `aggTrade`: the same fields, the same
+    /// checks. An error body (`{"code":-1121,"msg":"Invalid symbol."}`) is a
+    /// [`ParseError::VenueError`].
+    pub fn binance_agg_trades(
+        &mut self,
+        venue: Venue,
+        symbol: Symbol,
+        body: &[u8],
+        received_at: UnixNanos,
+    ) -> Result<Vec<Trade>, ParseError> {
+        let kind = FrameKind::RestTrades;
+        self.decoder.decode(body, |root| {
+            if root.is_object() {
+                let f = pick!(Obj::new(root, kind, "body")?; code = "code", msg = "msg");
+                return Err(venue_error(f.code().opt_i64()?, f.msg().opt_str()?));
+            }
+            let list = root.as_array().ok_or(ParseError::WrongType {
+                kind,
+                field: "body",
+                expected: "an array",
+            })?;
+            let mut trades = Vec::with_capacity(list.len());
+            for item in list.iter() {
+                let f = pick!(Obj::new(item, kind, "body")?;
+                    id = "a", price = "p", qty = "q", first = "f", last = "l",
+                    trade_time = "T", buyer_is_maker = "m",
+                );
+                let (first, last) = (f.first().u64()?, f.last().u64()?);
+                if last < first {
+                    return Err(ParseError::InvalidValue {
+                        kind,
+                        field: "l",
+                        reason: "the last fill id is before the first",
+                    });
+                }
+                let time = TimestampMs(f.trade_time().i64()?);
+                trades.push(Trade {
+                    venue,
+                    symbol,
+                    id: TradeId::Number(f.id().u64()?),
+                    price: f.price().trade_price()?,
+                    qty: f.qty().trade_qty()?,
+                    side: Side::from_buyer_is_maker(f.buyer_is_maker().bool()?),
+                    trade_time: time,
+                    event_time: time,
+                    received_at,
+                    flags: TradeFlags::AGGREGATE,
+                    sequence: None,
+                    fills: Some(FillRange { first, last }),
+                });
+            }
+            Ok(trades)
+        })
+    }
+
+    /// Parses a Bybit `recent-trade` answer, newest first as the venue lists them:
+    /// `{"retCode":0,"retMsg":"OK","result":{"category":"spot","list":[{"execId":"2100000000007764263","symbol":"BTCUSDT","price":"16618.49","size":"0.00012","side":"Buy","time":"1672052955758","isBlockTrade":false}]},"time":1672053054358}`.
+    /// The same trades as the stream's `publicTrade`: `execId` is its `i`, `side` the
+    /// taker's side.
+    pub fn bybit_recent_trades(
+        &mut self,
+        venue: Venue,
+        symbol: Symbol,
+        body: &[u8],
+        received_at: UnixNanos,
+    ) -> Result<Vec<Trade>, ParseError> {
+        let kind = FrameKind::RestTrades;
+        self.decoder.decode(body, |root| {
+            let root = Obj::new(root, kind, "body")?;
+            let f = pick!(root; code = "retCode", msg = "retMsg", result = "result");
+            let code = f.code().i64()?;
+            if code != 0 {
+                return Err(venue_error(Some(code), f.msg().opt_str()?));
+            }
+            let result = pick!(f.result().obj(kind)?; list = "list");
+            let list = result.list().array()?;
+            let mut trades = Vec::with_capacity(list.len());
+            for item in list.iter() {
+                let f = pick!(Obj::new(item, kind, "list")?;
+                    id = "execId", symbol = "symbol", price = "price", qty = "size", side = "side",
+                    time = "time", block_trade = "isBlockTrade", rpi = "isRPITrade",
+                );
+                let mut flags = TradeFlags::NONE;
+                if f.block_trade().opt_bool()?.unwrap_or(false) {
+                    flags = flags.with(TradeFlags::BLOCK_TRADE);
+                }
+                if f.rpi().opt_bool()?.unwrap_or(false) {
+                    flags = flags.with(TradeFlags::RETAIL_PRICE_IMPROVEMENT);
+                }
+                let time: i64 = f
+                    .time()
+                    .str()?
+                    .parse()
+                    .map_err(|_| ParseError::InvalidValue {
+                        kind,
+                        field: "time",
+                        reason: "not a whole number of milliseconds",
+                    })?;
+                trades.push(Trade {
+                    venue,
+                    symbol: fields::same_symbol(
+                        kind,
+                        symbol,
+                        fields::symbol(kind, "symbol", f.symbol().str()?)?,
+                    )?,
+                    id: TradeId::from_text(f.id().str()?),
+                    price: f.price().trade_price()?,
+                    qty: f.qty().trade_qty()?,
+                    side: fields::bybit_side(kind, "side", f.side().str()?)?,
+                    trade_time: TimestampMs(time),
+                    event_time: TimestampMs(time),
+                    received_at,
+                    flags,
+                    sequence: None,
+                    fills: None,
+                });
+            }
+            Ok(trades)
         })
     }
 }
@@ -297,5 +428,109 @@ mod tests {
             .bybit_instruments(Venue::BybitSpot, refused)
             .unwrap_err();
         assert!(error.to_string().contains("symbol invalid"), "{error}");
+    }
+
+    #[test]
+    fn parses_binance_agg_trades_exactly_like_the_stream() {
+        let body = br#"[{"a":26129,"p":"0.01633102","q":"4.70443515","f":27781,"l":27783,"T":1498793709153,"m":true,"M":true},{"a":26130,"p":"0.01633103","q":"1","f":27784,"l":27784,"T":1498793709154,"m":false}]"#;
+        let trades = RestParser::default()
+            .binance_agg_trades(Venue::BinanceSpot, sym("BNBBTC"), body, UnixNanos(7))
+            .unwrap();
+        assert_eq!(trades.len(), 2);
+        assert_eq!(trades[0].id, TradeId::Number(26129));
+        assert_eq!(trades[0].side, Side::Sell, "m: true, the taker sold");
+        assert_eq!(trades[0].price, "0.01633102".parse().unwrap());
+        assert_eq!(
+            trades[0].fills,
+            Some(FillRange {
+                first: 27781,
+                last: 27783
+            })
+        );
+        assert_eq!(trades[0].trade_time, TimestampMs(1498793709153));
+        assert!(trades[0].flags.contains(TradeFlags::AGGREGATE));
+        assert_eq!(trades[1].side, Side::Buy);
+        let empty = RestParser::default()
+            .binance_agg_trades(Venue::BinanceUsdm, sym("BTCUSDT"), b"[]", UnixNanos(7))
+            .unwrap();
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn refuses_bad_binance_agg_trades_with_typed_errors() {
+        let cases: [(&[u8], &str); 5] = [
+            (br#"{"code":-1121,"msg":"Invalid symbol."}"#, "venue_error"),
+            (
+                br#"[{"a":1,"p":"0","q":"1","f":1,"l":1,"T":1,"m":true}]"#,
+                "invalid_value",
+            ),
+            (
+                br#"[{"a":1,"p":"1","q":"1","f":5,"l":4,"T":1,"m":true}]"#,
+                "invalid_value",
+            ),
+            (
+                br#"[{"a":1,"p":"1","q":"1","f":1,"l":1,"m":true}]"#,
+                "missing_field",
+            ),
+            (
+                br#"[{"a":1,"p":1.5,"q":"1","f":1,"l":1,"T":1,"m":true}]"#,
+                "wrong_type",
+            ),
+        ];
+        for (body, reason) in cases {
+            let err = RestParser::default()
+                .binance_agg_trades(Venue::BinanceSpot, sym("BTCUSDT"), body, UnixNanos(0))
+                .unwrap_err();
+            assert_eq!(err.reason(), reason, "{err}");
+        }
+    }
+
+    #[test]
+    fn parses_bybit_recent_trades_and_refusals() {
+        let body = br#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"execId":"20f43950-d8dd-5b31-9112-a178eb6023af","symbol":"BTCUSDT","price":"16578.50","size":"0.001","side":"Sell","time":"1672304486865","isBlockTrade":true,"isRPITrade":false}]},"retExtInfo":{},"time":1672304486868}"#;
+        let trades = RestParser::default()
+            .bybit_recent_trades(Venue::BybitLinear, sym("BTCUSDT"), body, UnixNanos(1))
+            .unwrap();
+        assert_eq!(trades.len(), 1);
+        assert_eq!(
+            trades[0].id,
+            TradeId::from_text("20f43950-d8dd-5b31-9112-a178eb6023af")
+        );
+        assert_eq!(trades[0].side, Side::Sell);
+        assert_eq!(trades[0].trade_time, TimestampMs(1672304486865));
+        assert!(trades[0].flags.contains(TradeFlags::BLOCK_TRADE));
+        let other = br#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"execId":"1","symbol":"ETHUSDT","price":"1","size":"1","side":"Buy","time":"1"}]}}"#;
+        assert_eq!(
+            RestParser::default()
+                .bybit_recent_trades(Venue::BybitLinear, sym("BTCUSDT"), other, UnixNanos(1))
+                .unwrap_err()
+                .reason(),
+            "symbol_mismatch"
+        );
+        let refused = br#"{"retCode":10001,"retMsg":"params error","result":{}}"#;
+        assert_eq!(
+            RestParser::default()
+                .bybit_recent_trades(Venue::BybitSpot, sym("BTCUSDT"), refused, UnixNanos(1))
+                .unwrap_err()
+                .reason(),
+            "venue_error"
+        );
+        let bad_time = br#"{"retCode":0,"retMsg":"OK","result":{"list":[{"execId":"1","symbol":"BTCUSDT","price":"1","size":"1","side":"Buy","time":"soon"}]}}"#;
+        assert_eq!(
+            RestParser::default()
+                .bybit_recent_trades(Venue::BybitSpot, sym("BTCUSDT"), bad_time, UnixNanos(1))
+                .unwrap_err()
+                .reason(),
+            "invalid_value"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_trade_answer_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let mut parser = RestParser::default();
+            let _ = parser.binance_agg_trades(Venue::BinanceSpot, sym("BTCUSDT"), &body, UnixNanos(0));
+            let _ = parser.bybit_recent_trades(Venue::BybitSpot, sym("BTCUSDT"), &body, UnixNanos(0));
+        }
     }
 }

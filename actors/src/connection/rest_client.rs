@@ -1,14 +1,18 @@
-//! HTTP calls to the venues' REST endpoints (depth snapshots, instrument metadata), on
-//! reqwest over rustls with the ring provider.
+//! HTTP calls to the venues' REST endpoints (depth snapshots, instrument metadata, trades
+//! for repair and backfill), on reqwest over rustls with the ring provider. Every request
+//! takes its weight from the venue's [`RestBudget`] first, and every answer tells the budget
+//! what the venue counted (and any 429 or 418).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
-use super::protocol;
+use super::protocol::{self, TradesFrom};
 use super::rest::{MAX_REST_BODY_BYTES, RestParser};
+use super::rest_budget::{RestBudget, RestPriority, weights};
 use crate::metrics::REST_REQUESTS_TOTAL;
-use crate::model::{BookSnapshot, InstrumentInfo, Symbol, UnixNanos, Venue};
+use crate::model::{BookSnapshot, InstrumentInfo, Symbol, Trade, UnixNanos, Venue};
 
 /// Installs ring as the process-wide rustls crypto provider (once; later calls do nothing),
 /// so TLS never depends on which crate enabled which provider.
@@ -54,6 +58,25 @@ pub enum RestError {
         #[source]
         source: url::ParseError,
     },
+    /// The venue limits our requests (HTTP 429) or has banned the IP for a while (418):
+    /// every REST request to it now waits (see [`RestBudget`]).
+    #[error("{venue} answered HTTP {status}: too many requests")]
+    RateLimited {
+        /// Venue.
+        venue: Venue,
+        /// 429 or 418.
+        status: u16,
+        /// The venue's `Retry-After`.
+        retry_after: Option<Duration>,
+    },
+    /// The venue has no such request (Bybit has no `aggTrades`, Binance no `recent-trade`).
+    #[error("{venue} has no {what} request")]
+    Unsupported {
+        /// Venue.
+        venue: Venue,
+        /// What was asked.
+        what: &'static str,
+    },
 }
 
 /// Why a symbol has no instrument metadata.
@@ -98,18 +121,96 @@ pub struct RestClient {
     venue: Venue,
     base: Url,
     http: reqwest::Client,
+    budget: Arc<RestBudget>,
 }
 
 impl RestClient {
-    /// Creates a client for `venue` at `base` with a per-request `timeout`.
-    pub fn new(venue: Venue, base: Url, timeout: Duration) -> Result<Self, reqwest::Error> {
+    /// Creates a client for `venue` at `base` with a per-request `timeout`, taking its
+    /// weight from `budget` (the venue's, shared by every REST caller of it).
+    pub fn new(
+        venue: Venue,
+        base: Url,
+        timeout: Duration,
+        budget: Arc<RestBudget>,
+    ) -> Result<Self, reqwest::Error> {
         install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .user_agent(concat!("wadm/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { venue, base, http })
+        Ok(Self {
+            venue,
+            base,
+            http,
+            budget,
+        })
+    }
+
+    /// Returns the venue's REST budget.
+    pub fn budget(&self) -> &Arc<RestBudget> {
+        &self.budget
+    }
+
+    /// Fetches up to `limit` (at most 1,000) Binance aggregate trades of `symbol` from
+    /// `from`, oldest first. Backfill priority: it waits for book snapshots.
+    pub async fn agg_trades(
+        &self,
+        symbol: Symbol,
+        from: TradesFrom,
+        limit: u32,
+    ) -> Result<Vec<Trade>, RestError> {
+        let path = protocol::agg_trades_path(self.venue, symbol, from, limit.clamp(1, 1_000))
+            .ok_or(RestError::Unsupported {
+                venue: self.venue,
+                what: "aggTrades",
+            })?;
+        let result = async {
+            let (status, body) = self
+                .get(&path, weights::trades(self.venue), RestPriority::Backfill)
+                .await?;
+            RestParser::default()
+                .binance_agg_trades(self.venue, symbol, &body, UnixNanos::now())
+                .map_err(|source| RestError::Parse {
+                    venue: self.venue,
+                    status,
+                    source,
+                })
+        }
+        .await;
+        self.count("trades", result.is_ok());
+        result
+    }
+
+    /// Fetches the most recent Bybit trades of `symbol` (up to `limit`, at most 60 on spot
+    /// and 1,000 on linear), oldest first.
+    pub async fn recent_trades(&self, symbol: Symbol, limit: u32) -> Result<Vec<Trade>, RestError> {
+        let limit = limit.clamp(1, protocol::recent_trades_limit(self.venue));
+        let path = protocol::recent_trades_path(self.venue, symbol, limit).ok_or(
+            RestError::Unsupported {
+                venue: self.venue,
+                what: "recent-trade",
+            },
+        )?;
+        let result = async {
+            let (status, body) = self
+                .get(&path, weights::trades(self.venue), RestPriority::Backfill)
+                .await?;
+            RestParser::default()
+                .bybit_recent_trades(self.venue, symbol, &body, UnixNanos::now())
+                .map(|mut trades| {
+                    trades.reverse();
+                    trades
+                })
+                .map_err(|source| RestError::Parse {
+                    venue: self.venue,
+                    status,
+                    source,
+                })
+        }
+        .await;
+        self.count("trades", result.is_ok());
+        result
     }
 
     /// Fetches a depth snapshot of `symbol` with up to `limit` levels per side (Binance).
@@ -120,7 +221,9 @@ impl RestClient {
     ) -> Result<BookSnapshot, RestError> {
         let path = protocol::depth_path(self.venue, symbol, limit).unwrap_or_default();
         let result = async {
-            let (status, body) = self.get(&path).await?;
+            let (status, body) = self
+                .get(&path, weights::depth(self.venue, limit), RestPriority::Book)
+                .await?;
             RestParser::default()
                 .binance_depth(self.venue, symbol, &body, UnixNanos::now())
                 .map_err(|source| RestError::Parse {
@@ -187,7 +290,13 @@ impl RestClient {
     ) -> Result<Vec<InstrumentInfo>, InstrumentError> {
         let path = protocol::instruments_path(self.venue, symbol);
         let result = async {
-            let (status, body) = self.get(&path).await?;
+            let (status, body) = self
+                .get(
+                    &path,
+                    weights::instruments(self.venue),
+                    RestPriority::Metadata,
+                )
+                .await?;
             let mut parser = RestParser::default();
             let parsed = match self.venue {
                 Venue::BinanceSpot | Venue::BinanceUsdm => {
@@ -208,7 +317,12 @@ impl RestClient {
         result.map_err(|err| InstrumentError::from_rest(&err))
     }
 
-    async fn get(&self, path: &str) -> Result<(u16, Vec<u8>), RestError> {
+    async fn get(
+        &self,
+        path: &str,
+        weight: u32,
+        priority: RestPriority,
+    ) -> Result<(u16, Vec<u8>), RestError> {
         let url = self.base.join(path).map_err(|source| RestError::Url {
             venue: self.venue,
             source,
@@ -217,8 +331,27 @@ impl RestClient {
             venue: self.venue,
             source,
         };
+        self.budget.acquire(weight, priority).await;
         let mut response = self.http.get(url).send().await.map_err(request)?;
         let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let used = header("x-mbx-used-weight-1m").and_then(|w| u32::try_from(w).ok());
+        let retry_after = header("retry-after").map(Duration::from_secs);
+        self.budget
+            .observe(status, used, retry_after, tokio::time::Instant::now());
+        if matches!(status, 429 | 418) {
+            return Err(RestError::RateLimited {
+                venue: self.venue,
+                status,
+                retry_after,
+            });
+        }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(request)? {
             if body.len() + chunk.len() > MAX_REST_BODY_BYTES {

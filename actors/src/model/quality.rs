@@ -157,6 +157,27 @@ impl DataQualityEvent {
         }
     }
 
+    /// Returns what tells this event from another of the same (venue, symbol) found in the
+    /// same millisecond: its kind and where it begins (two gaps found by one tick), and for
+    /// events that are not holes a digest of the cause (two sockets lost at once). A hole's
+    /// key does not change with its state or cause, so a later state replaces it.
+    pub fn key(&self) -> String {
+        let id = self
+            .from_id
+            .map_or_else(|| "-".to_owned(), |id| id.to_string());
+        let time = self
+            .from_time
+            .map_or_else(|| "-".to_owned(), |t| t.as_millis().to_string());
+        if self.kind.is_hole() {
+            format!("{}:{id}:{time}", self.kind)
+        } else {
+            use blake2::Digest as _;
+            let digest = blake2::Blake2s256::digest(self.cause.as_bytes());
+            let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+            format!("{}:{id}:{time}:{short}", self.kind)
+        }
+    }
+
     /// Returns the time range in which trades may be missing (inclusive, ms), for holes
     /// whose range is known.
     pub fn hole_span(&self) -> Option<(i64, i64)> {

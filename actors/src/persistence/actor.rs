@@ -14,8 +14,8 @@ use super::buffer::Buffer;
 use crate::aggregator::{Record, RecordSink};
 use crate::metrics::{
     PERSISTENCE_BATCH_DOCUMENTS, PERSISTENCE_BUFFERED_DOCUMENTS, PERSISTENCE_DROPPED_TOTAL,
-    PERSISTENCE_FLUSH_DURATION_SECONDS, PERSISTENCE_STORE_AVAILABLE, PERSISTENCE_SWEPT_TOTAL,
-    PERSISTENCE_WRITE_FAILURES_TOTAL, PERSISTENCE_WRITTEN_TOTAL,
+    PERSISTENCE_EXPIRED_TOTAL, PERSISTENCE_FLUSH_DURATION_SECONDS, PERSISTENCE_STORE_AVAILABLE,
+    PERSISTENCE_SWEPT_TOTAL, PERSISTENCE_WRITE_FAILURES_TOTAL, PERSISTENCE_WRITTEN_TOTAL,
 };
 use crate::model::DataQualityEvent;
 use crate::storage::{Document, Kind, SharedStore, StoreError};
@@ -66,6 +66,9 @@ pub struct PersistenceInputs {
     stats: Mutex<PersistenceStats>,
     /// Raw trades are written (else their records are discarded on arrival).
     raw_trades: bool,
+    /// Documents already older than their kind's retention are not written (a backfill of
+    /// trades the sweep would delete at once).
+    retention: Mutex<Option<crate::storage::Retention>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -94,8 +97,15 @@ impl PersistenceInputs {
                 ..PersistenceStats::default()
             }),
             raw_trades,
+            retention: Mutex::new(None),
         });
         (inputs, sink, quality_tx)
+    }
+
+    /// From now on, documents older than their kind's retention are counted
+    /// (`wadm_persistence_expired_documents_total`) and not written.
+    pub fn skip_expired(&self, retention: crate::storage::Retention) {
+        *lock(&self.retention) = Some(retention);
     }
 
     /// A copy of the counters.
@@ -137,6 +147,21 @@ impl PersistenceInputs {
                     continue;
                 }
                 documents.extend(Document::from_record(&record));
+            }
+        }
+        if let Some(retention) = *lock(&self.retention) {
+            let now = unix_millis();
+            let mut expired: BTreeMap<Kind, u64> = BTreeMap::new();
+            documents.retain(|document| match document.key() {
+                Some(key) if key.time < now.saturating_sub(retention.millis(key.kind)) => {
+                    *expired.entry(key.kind).or_default() += 1;
+                    false
+                }
+                _ => true,
+            });
+            for (kind, count) in expired {
+                metrics::counter!(PERSISTENCE_EXPIRED_TOTAL, "kind" => kind.as_str())
+                    .increment(count);
             }
         }
         let taken = documents.len();

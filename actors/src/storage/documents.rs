@@ -94,7 +94,7 @@ pub struct DocKey {
     /// Time (ms) the document's range reads and retention go by.
     pub time: i64,
     /// The rest of the unique key: the trade id (sortable), the kline interval, the quality
-    /// kind; empty for bars and book snapshots.
+    /// event's key ([`DataQualityEvent::key`]); empty for bars and book snapshots.
     pub key: String,
 }
 
@@ -141,7 +141,7 @@ impl Document {
                 q.venue,
                 q.symbol.map(|s| s.as_str().to_owned()).unwrap_or_default(),
                 q.time.as_millis(),
-                q.kind.as_str().to_owned(),
+                q.key(),
             ),
         };
         Some(DocKey {

@@ -498,7 +498,8 @@ fn persistence_spec(args: PersistenceArgs) -> ChildSpec {
     })
 }
 
-fn retention(config: &RetentionConfig) -> Retention {
+/// The retention of each stored kind, from `[retention]`.
+pub fn retention(config: &RetentionConfig) -> Retention {
     Retention {
         trades: config.raw_trades,
         bars_1m: config.bars_1m,
@@ -512,7 +513,7 @@ fn retention(config: &RetentionConfig) -> Retention {
 /// Opens the configured store: the embedded file (created when missing; failing stops the
 /// start with the reason), or a MongoDB client (a bad URI stops the start; an unreachable
 /// server is retried by persistence).
-async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
+pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
     let retention = retention(&config.retention);
     match &config.storage {
         StorageConfig::Embedded { path } => {

@@ -9,11 +9,13 @@
 //! - [`simulator`]: a simulated exchange on 127.0.0.1 for tests, benchmarks and `wadm simulate`.
 //! - [`app`]: the composition root that builds and runs the daemon.
 //! - [`offline`]: `wadm profile` and `wadm replay`.
+//! - [`archive`]: `wadm backfill`, the import of the venues' daily trade archives.
 //! - [`mcp`]: `wadm mcp`, the MCP server (stdio) whose tools read the REST API.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod archive;
 pub mod config;
 pub mod mcp;
 pub mod offline;

@@ -1,5 +1,6 @@
 //! The `wadm` command line: `wadm run` (the default), `wadm check-config`, `wadm simulate`,
-//! `wadm profile`, `wadm replay`, `wadm --version`.
+//! `wadm profile`, `wadm replay`, `wadm backfill`, `wadm hash-key`, `wadm health`, `wadm mcp`,
+//! `wadm --version`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use wadm::offline::replay::Replay;
 use wadm::simulator::{Pace, SimConfig, Simulator};
 use wadm::telemetry;
 use wadm_actors::aggregator::order_flow::SessionAnchor;
-use wadm_actors::model::{Price, Qty, Ratio, Venue};
+use wadm_actors::model::{Price, Qty, Ratio, Symbol, Venue};
 
 /// Exit status for an invalid configuration.
 const EXIT_BAD_CONFIG: u8 = 2;
@@ -114,6 +115,33 @@ enum Command {
         /// Log filter (stderr), e.g. `info` or `wadm=debug`.
         #[arg(long, env = "WADM_MCP_LOG", default_value = "warn,wadm=info")]
         log: String,
+    },
+    /// Import the venues' public daily trade archives of past days into the store as 1m and
+    /// 1h bars (and raw trades inside their retention); resumable, idempotent, verified
+    /// (README: "Backfill and gap repair").
+    Backfill {
+        /// Venue: binance-spot, binance-usdm, bybit-spot or bybit-linear.
+        #[arg(long)]
+        venue: Venue,
+        /// Symbol, e.g. BTCUSDT.
+        #[arg(long, value_parser = symbol)]
+        symbol: Symbol,
+        /// First day (UTC, YYYY-MM-DD).
+        #[arg(long, value_parser = day)]
+        from: i64,
+        /// Last day, included (UTC, YYYY-MM-DD; at the latest yesterday).
+        #[arg(long, value_parser = day)]
+        to: i64,
+        /// Where downloads and the markers of imported days are kept (default: `archives`
+        /// under the embedded store's directory).
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Import days already imported again.
+        #[arg(long)]
+        force: bool,
+        /// Keep the downloaded files after import.
+        #[arg(long)]
+        keep_files: bool,
     },
     /// Feed recordings of raw frames through the live parsers and aggregators and print a
     /// per-symbol summary (README: "wadm replay").
@@ -290,6 +318,23 @@ fn main() -> ExitCode {
         } => simulate(&options, port, full_speed, seed),
         Command::Replay { files } => replay(&options, &files),
         Command::HashKey { name } => hash_key(&name),
+        Command::Backfill {
+            venue,
+            symbol,
+            from,
+            to,
+            cache_dir,
+            force,
+            keep_files,
+        } => backfill(
+            &options,
+            venue,
+            symbol,
+            (from, to),
+            cache_dir,
+            force,
+            keep_files,
+        ),
         Command::Health { addr, timeout } => health(&options, addr, timeout),
         Command::Mcp {
             api_url,
@@ -319,6 +364,82 @@ fn main() -> ExitCode {
             },
         ),
     }
+}
+
+fn symbol(text: &str) -> Result<Symbol, String> {
+    Symbol::new(text).map_err(|err| err.to_string())
+}
+
+fn day(text: &str) -> Result<i64, String> {
+    wadm::archive::parse_day(text)
+}
+
+fn backfill(
+    options: &LoadOptions,
+    venue: Venue,
+    symbol: Symbol,
+    (from, to): (i64, i64),
+    cache_dir: Option<PathBuf>,
+    force: bool,
+    keep_files: bool,
+) -> ExitCode {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let loaded = match load_and_log(options) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let config = loaded.config;
+    let request = wadm::archive::ImportRequest {
+        venue,
+        symbol,
+        from,
+        to,
+        cache_dir: cache_dir.unwrap_or_else(|| wadm::archive::default_cache_dir(&config)),
+        force,
+        keep_files,
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(async {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&cancel);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                warn!("interrupted: stopping after the current batch; run the same command again to resume");
+                flag.store(true, Ordering::Relaxed);
+                // A second Ctrl-C exits at once (the next run redoes the current day).
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+        let progress = wadm::archive::progress::TerminalProgress::new();
+        match wadm::archive::import_into_configured_store(&config, &request, &progress, cancel)
+            .await
+        {
+            Ok(summary) => {
+                match serde_json::to_string_pretty(&summary) {
+                    Ok(text) => println!("{text}"),
+                    Err(err) => error!(error = %err, "the summary could not be printed"),
+                }
+                if summary.interrupted {
+                    ExitCode::from(130)
+                } else if summary.complete() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(err) => {
+                error!(error = format!("{err:#}"), "backfill failed");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 fn replay(options: &LoadOptions, inputs: &[PathBuf]) -> ExitCode {
@@ -569,7 +690,7 @@ fn simulate(options: &LoadOptions, port: u16, full_speed: bool, seed: u64) -> Ex
         };
         println!("# simulated exchange on {}: point wadm at it with", simulator.addr());
         for venue in Venue::ALL {
-            println!("[venues.{venue}]\nws_url = \"{}\"\nrest_url = \"{}\"", simulator.ws_url(venue), simulator.rest_url());
+            println!("[venues.{venue}]\nws_url = \"{}\"\nrest_url = \"{}\"\narchive_url = \"{}\"", simulator.ws_url(venue), simulator.rest_url(), simulator.rest_url());
         }
         println!("# misbehave with e.g. curl -X POST 'http://{}/sim/binance-spot/disconnect?clean=false'", simulator.addr());
         stop.await;

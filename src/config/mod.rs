@@ -236,6 +236,8 @@ pub struct VenueConfig {
     pub ws_url: Url,
     /// REST base URL.
     pub rest_url: Url,
+    /// Base URL of the public daily trade archives.
+    pub archive_url: Url,
     /// Streams to subscribe for each symbol.
     pub streams: Vec<Stream>,
     /// Tick size overrides on this venue.

@@ -599,6 +599,7 @@ impl Default for RawVenues {
                 symbols: list(&["BTCUSDT", "ETHUSDT", "XRPUSDT"]),
                 ws_url: "wss://stream.binance.com:9443".into(),
                 rest_url: "https://api.binance.com".into(),
+                archive_url: "https://data.binance.vision".into(),
                 streams: binance_streams.clone(),
                 tick_sizes: BTreeMap::new(),
                 rest_limit: None,
@@ -608,6 +609,7 @@ impl Default for RawVenues {
                 symbols: list(&["BTCUSDT", "ETHUSDT"]),
                 ws_url: "wss://fstream.binance.com".into(),
                 rest_url: "https://fapi.binance.com".into(),
+                archive_url: "https://data.binance.vision".into(),
                 streams: binance_streams,
                 tick_sizes: BTreeMap::new(),
                 rest_limit: None,
@@ -617,6 +619,7 @@ impl Default for RawVenues {
                 symbols: list(&["BTCUSDT", "ETHUSDT", "SOLUSDT"]),
                 ws_url: "wss://stream.bybit.com/v5/public/spot".into(),
                 rest_url: "https://api.bybit.com".into(),
+                archive_url: "https://public.bybit.com".into(),
                 streams: bybit_streams.clone(),
                 tick_sizes: BTreeMap::new(),
                 rest_limit: None,
@@ -626,6 +629,7 @@ impl Default for RawVenues {
                 symbols: list(&["BTCUSDT", "ETHUSDT"]),
                 ws_url: "wss://stream.bybit.com/v5/public/linear".into(),
                 rest_url: "https://api.bybit.com".into(),
+                archive_url: "https://public.bybit.com".into(),
                 streams: bybit_streams,
                 tick_sizes: BTreeMap::new(),
                 rest_limit: None,
@@ -658,6 +662,8 @@ pub struct RawVenue {
     pub ws_url: String,
     /// REST base URL (depth snapshots, instrument metadata).
     pub rest_url: String,
+    /// Base URL of the venue's public daily trade archives (`wadm backfill`).
+    pub archive_url: String,
     /// Streams to subscribe, by their venue-native names.
     pub streams: Vec<String>,
     /// Tick size overrides for this venue, by symbol.

@@ -483,6 +483,7 @@ fn venue(check: &mut Checker, venue: Venue, name: &str, raw: &RawVenue) -> Optio
     }
     let ws_url = check.url(&path("ws_url"), &raw.ws_url, &["ws", "wss"]);
     let rest_url = check.url(&path("rest_url"), &raw.rest_url, &["http", "https"]);
+    let archive_url = check.url(&path("archive_url"), &raw.archive_url, &["http", "https"]);
     let mut tick_sizes = BTreeMap::new();
     for (symbol, tick) in &raw.tick_sizes {
         let key = format!("{}.{symbol}", path("tick_sizes"));
@@ -519,6 +520,7 @@ fn venue(check: &mut Checker, venue: Venue, name: &str, raw: &RawVenue) -> Optio
         symbols,
         ws_url: ws_url?,
         rest_url: rest_url?,
+        archive_url: archive_url?,
         streams,
         tick_sizes,
         rest_limit: match raw.rest_limit {

@@ -10,12 +10,15 @@
 //! | bybit-spot, bybit-linear | `/v5/public/spot`, `/v5/public/linear` | `/v5/market/instruments-info`, `/v5/market/recent-trade` |
 //!
 //! REST answers count against each venue's rate limit, as the venues do (see [`rest`]).
+//! The same port serves the venues' daily trade archives of finished days, built from
+//! the simulated history (see [`archive`]; point a venue's `archive_url` at [`Simulator::rest_url`]).
 //!
 //! It misbehaves on command (the [`Simulator`] methods, or `POST /sim/<venue>/<action>`):
 //! disconnect (abruptly or cleanly), go silent with TCP open, send garbage, skip a book
 //! sequence id, reset a Bybit book (`u = 1`) or resend its snapshot, announce a Binance
 //! `serverShutdown`, reject a topic, refuse connections.
 
+mod archive;
 mod market;
 pub mod render;
 mod rest;
@@ -37,6 +40,7 @@ use warp::http::StatusCode;
 use warp::reply::Reply;
 use warp::ws::{Message, WebSocket, Ws};
 
+pub use archive::ArchiveCounters;
 pub use market::{GeneratorParams, Misbehaviour, Pace, SimSymbol};
 pub use rest::RestCounters;
 pub use shared::{SimCounters, SymbolTotals};
@@ -148,6 +152,7 @@ struct Inner {
     next_conn: AtomicU64,
     server_ping_interval: Duration,
     rest: rest::RestLimits,
+    archives: archive::Archives,
 }
 
 /// A running simulated exchange.
@@ -212,6 +217,7 @@ impl Simulator {
             next_conn: AtomicU64::new(1),
             server_ping_interval: config.server_ping_interval,
             rest: rest::RestLimits::default(),
+            archives: archive::Archives::default(),
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let server = warp::serve(routes(Arc::clone(&inner)))
@@ -259,7 +265,7 @@ impl Simulator {
         }
     }
 
-    /// Returns the `WADM__VENUES__<VENUE>__{SYMBOLS,WS_URL,REST_URL}` variables that point a
+    /// Returns the `WADM__VENUES__<VENUE>__{SYMBOLS,WS_URL,REST_URL,ARCHIVE_URL}` variables that point a
     /// daemon's `venues` at this simulator, collecting `symbols`.
     pub fn venue_env(&self, venues: &[Venue], symbols: &[&str]) -> Vec<(String, String)> {
         let mut env = Vec::new();
@@ -272,6 +278,10 @@ impl Simulator {
             ));
             env.push((
                 format!("WADM__VENUES__{key}__REST_URL"),
+                self.rest_url().to_string(),
+            ));
+            env.push((
+                format!("WADM__VENUES__{key}__ARCHIVE_URL"),
                 self.rest_url().to_string(),
             ));
         }
@@ -326,6 +336,26 @@ impl Simulator {
     /// Returns what `venue`'s REST side has seen.
     pub fn rest_counters(&self, venue: Venue) -> RestCounters {
         self.inner.rest.counters(venue)
+    }
+
+    /// What `venue`'s daily-archive side has answered.
+    pub fn archive_counters(&self, venue: Venue) -> ArchiveCounters {
+        self.inner.archives.counters(venue)
+    }
+
+    /// Makes the archives' `.CHECKSUM` files name a wrong digest (`true`) or the right one.
+    pub fn corrupt_archive_checksums(&self, corrupt: bool) {
+        self.inner.archives.corrupt_checksums(corrupt);
+    }
+
+    /// The bytes of `venue`'s archive of `symbol` for the UTC day starting at `day` (ms),
+    /// as served (empty for a day without trades, which has no file).
+    pub fn archive_bytes(&self, venue: Venue, symbol: Symbol, day: i64) -> Vec<u8> {
+        self.inner
+            .archives
+            .file(&self.inner, venue, symbol, day)
+            .map(|file| file.to_vec())
+            .unwrap_or_default()
     }
 
     /// Refuses the next `count` connection attempts to `venue` (HTTP 503).
@@ -508,6 +538,17 @@ fn routes(inner: Shared) -> warp::filters::BoxedFilter<(warp::reply::Response,)>
         })
         .boxed();
 
+    let archives = warp::get()
+        .and(warp::path::tail())
+        .and(warp::header::optional::<String>("range"))
+        .and(with_inner(Arc::clone(&inner)))
+        .map(
+            |tail: warp::path::Tail, range: Option<String>, inner: Shared| {
+                archive::answer(&inner, tail.as_str(), range.as_deref())
+            },
+        )
+        .boxed();
+
     spot.or(public)
         .unify()
         .or(market)
@@ -535,6 +576,8 @@ fn routes(inner: Shared) -> warp::filters::BoxedFilter<(warp::reply::Response,)>
         .or(control)
         .unify()
         .or(stats)
+        .unify()
+        .or(archives)
         .unify()
         .boxed()
 }

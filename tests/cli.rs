@@ -255,12 +255,17 @@ fn simulate_serves_the_venues_and_stops_on_sigint() {
         .trim_end_matches(':')
         .to_owned();
     assert!(addr.starts_with("127.0.0.1:"), "{first}");
+    // Each venue's table, up to the closing hint.
     let mut printed = String::new();
-    for _ in 0..8 {
-        stdout.read_line(&mut printed).unwrap();
+    while !printed.contains("# misbehave") {
+        assert!(stdout.read_line(&mut printed).unwrap() > 0, "{printed}");
     }
     assert!(
         printed.contains(&format!("ws_url = \"ws://{addr}/v5/public/spot\"")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("archive_url = \"http://{addr}/\"")),
         "{printed}"
     );
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();

@@ -129,9 +129,13 @@ impl Daemon {
             "api",
             wadm_supervision::SUPERVISOR_KIND,
         ]);
+        // Sockets (venues, the API, MongoDB) need file descriptors: take what the system
+        // allows; the API keeps its share below it (actors/src/api/server.rs).
+        let fd_limit = wadm_actors::api::server::raise_fd_limit();
         info!(
             version = telemetry::VERSION,
             git_sha = telemetry::GIT_SHA,
+            fd_limit,
             "wadm starting"
         );
         log_summary(&config);

@@ -111,6 +111,20 @@ pub const API_REQUEST_DURATION_SECONDS: &str = "wadm_api_request_duration_second
 pub const API_AUTH_FAILURES_TOTAL: &str = "wadm_api_auth_failures_total";
 /// Counter: API requests refused by the rate limit, by `subject` (`key`, `ip`).
 pub const API_RATE_LIMITED_TOTAL: &str = "wadm_api_rate_limited_total";
+/// Gauge: API connections open.
+pub const API_CONNECTIONS_OPEN: &str = "wadm_api_connections_open";
+/// Counter: API connections closed at once because `api.max_connections` were open and busy.
+pub const API_CONNECTIONS_REJECTED_TOTAL: &str = "wadm_api_connections_rejected_total";
+/// Counter: idle API connections closed to make room for a new one.
+pub const API_CONNECTIONS_EVICTED_TOTAL: &str = "wadm_api_connections_evicted_total";
+/// Counter: API connections ended by an error, by `reason` (`header_timeout`, `idle`,
+/// `parse`, `closed`, `io`, `accept`).
+pub const API_CONNECTION_ERRORS_TOTAL: &str = "wadm_api_connection_errors_total";
+/// Counter: API requests answered 503 because `api.max_concurrent_requests` were being
+/// answered.
+pub const API_OVERLOADED_TOTAL: &str = "wadm_api_overloaded_total";
+/// Counter: API requests whose answering panicked (answered 500).
+pub const API_PANICS_TOTAL: &str = "wadm_api_panics_total";
 
 /// Registers the help text of every metric of this crate.
 /// Creates the drop counters at zero for every bounded label value, so that dashboards and
@@ -305,6 +319,27 @@ pub fn describe() {
     describe_counter!(
         API_RATE_LIMITED_TOTAL,
         "API requests refused by the rate limit, by subject (key, ip)."
+    );
+    describe_gauge!(API_CONNECTIONS_OPEN, "API connections open.");
+    describe_counter!(
+        API_CONNECTIONS_REJECTED_TOTAL,
+        "API connections closed at once: api.max_connections open and every one busy."
+    );
+    describe_counter!(
+        API_CONNECTIONS_EVICTED_TOTAL,
+        "Idle API connections closed to make room for a new one."
+    );
+    describe_counter!(
+        API_CONNECTION_ERRORS_TOTAL,
+        "API connections ended by an error, by reason (header_timeout, idle, parse, closed, io, accept)."
+    );
+    describe_counter!(
+        API_OVERLOADED_TOTAL,
+        "API requests answered 503 because api.max_concurrent_requests were being answered."
+    );
+    describe_counter!(
+        API_PANICS_TOTAL,
+        "API requests whose answering panicked (answered 500)."
     );
     describe_gauge!(
         PERSISTENCE_BUFFERED_DOCUMENTS,

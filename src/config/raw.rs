@@ -110,6 +110,14 @@ pub struct RawApi {
     pub cors_origins: Vec<String>,
     /// Longest time one request may take.
     pub request_timeout: String,
+    /// Connections open at once (the oldest idle one makes room for a new one).
+    pub max_connections: u32,
+    /// Time a client has to send a whole request head.
+    pub header_timeout: String,
+    /// Time a connection may move no byte before it is closed.
+    pub idle_timeout: String,
+    /// Requests answered at once (more get 503 `overloaded`).
+    pub max_concurrent_requests: u32,
 }
 
 impl Default for RawApi {
@@ -122,6 +130,10 @@ impl Default for RawApi {
             burst: 10,
             cors_origins: Vec::new(),
             request_timeout: "10s".into(),
+            max_connections: 512,
+            header_timeout: "10s".into(),
+            idle_timeout: "60s".into(),
+            max_concurrent_requests: 64,
         }
     }
 }

@@ -884,6 +884,44 @@ fn api(check: &mut Checker, raw: &RawConfig, bind: SocketAddr) -> ApiConfig {
             "must be longer than zero and at most 5m",
         );
     }
+    let mut bounded = |key: &str, value: u32, max: u32| {
+        if value == 0 || value > max {
+            check.problem(
+                format!("api.{key}"),
+                format!("must be between 1 and {max}, got {value}"),
+            );
+        }
+        usize::try_from(value.clamp(1, max)).unwrap_or(1)
+    };
+    let max_connections = bounded("max_connections", a.max_connections, 100_000);
+    let max_concurrent_requests =
+        bounded("max_concurrent_requests", a.max_concurrent_requests, 10_000);
+    let mut seconds_between = |key: &str, text: &str, low: Duration, high: Duration| {
+        let value = check.duration(&format!("api.{key}"), text);
+        if value < low || value > high {
+            check.problem(
+                format!("api.{key}"),
+                format!(
+                    "must be between {} and {}",
+                    humantime::format_duration(low),
+                    humantime::format_duration(high)
+                ),
+            );
+        }
+        value.clamp(low, high)
+    };
+    let header_timeout = seconds_between(
+        "header_timeout",
+        &a.header_timeout,
+        Duration::from_secs(1),
+        Duration::from_secs(120),
+    );
+    let idle_timeout = seconds_between(
+        "idle_timeout",
+        &a.idle_timeout,
+        Duration::from_secs(1),
+        Duration::from_secs(3_600),
+    );
     ApiConfig {
         bind,
         settings: ApiSettings {
@@ -895,6 +933,12 @@ fn api(check: &mut Checker, raw: &RawConfig, bind: SocketAddr) -> ApiConfig {
                 defaults.request_timeout
             } else {
                 timeout
+            },
+            server: wadm_actors::api::server::ServerLimits {
+                max_connections,
+                header_timeout,
+                idle_timeout,
+                max_concurrent_requests,
             },
         },
     }

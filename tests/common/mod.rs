@@ -31,8 +31,28 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `wadm args...` in `dir` with exactly `env` as its environment.
     pub fn start(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Daemon {
-        let mut child = Command::new(wadm_binary())
-            .args(args)
+        Self::spawn(Command::new(wadm_binary()).args(args), env, dir)
+    }
+
+    /// Starts `wadm args...` like [`Daemon::start`], with at most `files` open files (soft
+    /// and hard limit, set by `sh`'s `ulimit` before it becomes wadm).
+    pub fn start_with_file_limit(
+        files: u32,
+        args: &[&str],
+        env: &[(&str, &str)],
+        dir: &Path,
+    ) -> Daemon {
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+            .arg(wadm_binary())
+            .args(args);
+        Self::spawn(&mut command, env, dir)
+    }
+
+    fn spawn(command: &mut Command, env: &[(&str, &str)], dir: &Path) -> Daemon {
+        let mut child = command
             .current_dir(dir)
             .env_clear()
             .envs(env.iter().copied())

@@ -1,4 +1,5 @@
-//! The ApiActor: serves [`Api`] with warp on a listening socket bound once by the composition
+//! The ApiActor: serves [`Api`] ([`server`]: hyper driving the warp filter, within
+//! connection, time and concurrency bounds) on a listening socket bound once by the composition
 //! root (so the port is checked at start and stays bound across restarts), fails when the
 //! server task ends unexpectedly (its supervisor restarts it), and closes gracefully on stop.
 
@@ -8,13 +9,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use wadm_supervision::ActorEntry;
 
 use super::Api;
-use super::http::filter;
+use super::server::{self, ServerCounters};
 
 /// How often idle rate-limit buckets are forgotten and the status entry refreshed.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(10);
@@ -50,8 +51,10 @@ pub struct ApiActor;
 #[derive(Debug)]
 pub struct ApiState {
     args: ApiArgs,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<watch::Sender<bool>>,
     server: Option<JoinHandle<()>>,
+    counters: Arc<ServerCounters>,
+    max_connections: usize,
     reported: u64,
 }
 
@@ -71,6 +74,8 @@ impl ApiState {
             "rate_limited": counters.rate_limited.load(Ordering::Relaxed),
             "server_errors": counters.server_errors.load(Ordering::Relaxed),
             "rate_limit_subjects": self.args.api.limits().tracked(),
+            "max_connections": self.max_connections,
+            "connections": self.counters.to_json(),
         }));
     }
 }
@@ -89,23 +94,41 @@ impl Actor for ApiActor {
         std_listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
         let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = warp::serve(filter(Arc::clone(&args.api)))
-            .incoming(listener)
-            .graceful(async move {
-                let _ = stopped.await;
-            });
+        let (stop, stopped) = watch::channel(false);
+        let mut limits = args.api.settings().server;
+        let fd_limit = server::fd_limit();
+        let configured = limits.max_connections;
+        limits.max_connections = limits.connections_under(fd_limit);
+        if limits.max_connections < configured {
+            warn!(
+                configured,
+                fd_limit,
+                max_connections = limits.max_connections,
+                reserved = server::RESERVED_FDS,
+                "api.max_connections lowered to keep file descriptors for the feeds and the store"
+            );
+        }
+        let counters = Arc::new(ServerCounters::default());
         let notify = myself.clone();
+        let serving = server::serve(
+            listener,
+            Arc::clone(&args.api),
+            limits,
+            Arc::clone(&counters),
+            stopped,
+        );
         let server = tokio::spawn(async move {
-            server.run().await;
+            serving.await;
             let _ = notify.send_message(ApiMsg::ServerExited("the HTTP server ended".into()));
         });
         myself.send_interval(UPKEEP_INTERVAL, || ApiMsg::Upkeep);
-        info!(bind = %addr, keys = args.api.settings().keys.len(), "API serving");
+        info!(bind = %addr, keys = args.api.settings().keys.len(), max_connections = limits.max_connections, header_timeout = ?limits.header_timeout, idle_timeout = ?limits.idle_timeout, max_concurrent_requests = limits.max_concurrent_requests, "API serving");
         let mut state = ApiState {
             args,
             stop: Some(stop),
             server: Some(server),
+            counters,
+            max_connections: limits.max_connections,
             reported: 0,
         };
         state.publish();
@@ -134,7 +157,7 @@ impl Actor for ApiActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         if let Some(stop) = state.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
         if let Some(mut server) = state.server.take()
             && tokio::time::timeout(DRAIN_TIMEOUT, &mut server)

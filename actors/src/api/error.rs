@@ -44,6 +44,15 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// 400: a request target that is not a path (`CONNECT host:port`, `OPTIONS *`).
+    pub fn bad_request_target() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the request target must be a path (/...); CONNECT and absolute targets are not served",
+        )
+    }
+
     /// 401: no key, or a key that matches none configured.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
@@ -97,6 +106,18 @@ impl ApiError {
     /// 503: the data asked for does not exist yet (nothing received, book not synced).
     pub fn no_data(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "no_data", message)
+    }
+
+    /// 503: too many requests are being answered at once (`api.max_concurrent_requests`).
+    pub fn overloaded() -> Self {
+        Self {
+            retry_after: Some(Duration::from_secs(1)),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "too many requests are being answered at once; retry in 1 s",
+            )
+        }
     }
 
     /// 503: the store did not answer.

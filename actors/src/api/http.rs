@@ -153,13 +153,17 @@ pub fn filter(api: Arc<Api>) -> BoxedFilter<(Response,)> {
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
+        // The server puts the client's address in an extension; warp's own (tests) in its.
+        .and(warp::ext::optional::<super::server::ClientAddr>())
         .and(warp::addr::remote())
         .then(
             move |method: Method,
                   path: FullPath,
                   query: String,
                   headers: HeaderMap,
+                  client: Option<super::server::ClientAddr>,
                   remote: Option<SocketAddr>| {
+                let remote = client.map(|c| c.0).or(remote);
                 let api = Arc::clone(&api);
                 async move {
                     api.handle(Request {

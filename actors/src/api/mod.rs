@@ -1,4 +1,5 @@
-//! The read-only REST API (DESIGN.md section 7): the [`ApiActor`] owns the warp server;
+//! The read-only REST API (DESIGN.md section 7): the [`ApiActor`] owns the HTTP server
+//! ([`server`]: bounded connections, timeouts, concurrency);
 //! [`Api`] answers requests from what the other actors publish (snapshots, books, the status
 //! registry, the data-quality log) and from the store.
 //!
@@ -19,6 +20,7 @@ mod http;
 mod limit;
 mod params;
 mod reply;
+pub mod server;
 mod views;
 
 use std::fmt;
@@ -62,6 +64,8 @@ pub struct ApiSettings {
     pub cors_origins: Vec<String>,
     /// Longest time one request may take.
     pub request_timeout: Duration,
+    /// Connection, time and concurrency bounds of the HTTP server.
+    pub server: server::ServerLimits,
 }
 
 impl Default for ApiSettings {
@@ -72,6 +76,7 @@ impl Default for ApiSettings {
             rate_limit: RateLimit::default(),
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(10),
+            server: server::ServerLimits::default(),
         }
     }
 }

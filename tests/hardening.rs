@@ -1,0 +1,225 @@
+//! The faults a hostile black-box probe found, each shown fixed against a live daemon and the
+//! simulated exchange: idle-connection floods, slowloris, `CONNECT`, and more (issue 17).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::live::{LONG, start, wait_streaming, wait_until};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wadm::app::Daemon;
+use wadm::simulator::Misbehaviour;
+use wadm_actors::model::Venue;
+
+/// Sends a raw request on a fresh connection and reads the whole answer.
+async fn raw(daemon: &Daemon, request: &str) -> String {
+    let mut stream = TcpStream::connect(daemon.api_addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(LONG, stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Waits until the peer closes `stream` (a read returns 0 or fails), or fails after `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> Duration {
+    let started = Instant::now();
+    let mut buffer = [0_u8; 1024];
+    loop {
+        match tokio::time::timeout(within, stream.read(&mut buffer)).await {
+            Ok(Ok(0) | Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("the connection is still open after {within:?}"),
+        }
+    }
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn metrics(daemon: &Daemon) -> String {
+    reqwest::get(format!("http://{}/metrics", daemon.api_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// 5,000 connections that send nothing, against a daemon allowed 1,024 open files: the
+/// server holds at most its share of them (the oldest idle ones make room), so `/health`
+/// still answers and a venue that drops its socket is reconnected at once (before, the
+/// idle sockets took every file descriptor: `accept` and the venue's `connect` failed with
+/// "Too many open files").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_idle_connections_stop_neither_health_nor_the_feeds() {
+    let venue = Venue::BinanceSpot;
+    let sim = common::live::simulator(&[venue], &["BTCUSDT"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = common::live::env_for(&sim, &[venue], &["BTCUSDT"], &[]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut daemon = common::Daemon::start_with_file_limit(1_024, &["run"], &env, dir.path());
+    let started = daemon.wait_for_line("wadm started", LONG);
+    let addr: std::net::SocketAddr = started
+        .split("api=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap();
+    wait_until(LONG, "/health to answer 200", || async {
+        health_at(addr).await == Some(200)
+    })
+    .await;
+
+    let mut idle = Vec::with_capacity(5_000);
+    for _ in 0..5_000 {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => idle.push(stream),
+            Err(err) => panic!("connect {} failed: {err}", idle.len()),
+        }
+    }
+    assert_eq!(health_at(addr).await, Some(200), "/health under the flood");
+
+    // The venue drops its socket: the daemon reconnects while the flood holds.
+    let opened = sim.counters(venue).connections_opened;
+    sim.misbehave(venue, Misbehaviour::Disconnect { clean: false })
+        .await;
+    wait_until(LONG, "the venue socket to be reopened", || async {
+        sim.counters(venue).connections_opened > opened
+    })
+    .await;
+    wait_until(
+        LONG,
+        "/health to answer 200 after the reconnect",
+        || async { health_at(addr).await == Some(200) },
+    )
+    .await;
+    let status: serde_json::Value = serde_json::from_slice(
+        &reqwest::get(format!("http://{addr}/api/v1/status"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let api = status["actors"]
+        .as_array()
+        .and_then(|actors| actors.iter().find(|a| a["kind"] == "api"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        api["detail"]["max_connections"].as_u64() <= Some(1_024 - 256),
+        "{api}"
+    );
+    drop(idle);
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    let (exit, _) = daemon.wait_exit(LONG);
+    assert_eq!(exit.code(), Some(0));
+    sim.stop().await;
+}
+
+async fn health_at(addr: std::net::SocketAddr) -> Option<u16> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .ok()
+        .map(|answer| answer.status().as_u16())
+}
+
+/// A client that sends its request head a line a second is closed at `api.header_timeout`,
+/// and so is a keep-alive connection that sends nothing after its first answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_and_idle_keep_alive_connections_are_closed() {
+    let venue = Venue::BinanceSpot;
+    let (sim, daemon) = start(
+        &[venue],
+        &["BTCUSDT"],
+        &[("WADM__API__HEADER_TIMEOUT", "2s")],
+    )
+    .await;
+
+    let mut slow = TcpStream::connect(daemon.api_addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for i in 0..20 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if slow
+                .write_all(format!("X-Slow-{i}: y\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        slow
+    });
+    let mut slow = trickle.await.unwrap();
+    let took = closed_within(&mut slow, Duration::from_secs(1)).await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    let mut kept = TcpStream::connect(daemon.api_addr).await.unwrap();
+    kept.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0_u8; 12];
+    kept.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let took = closed_within(&mut kept, Duration::from_secs(10)).await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    let text = metrics(&daemon).await;
+    assert!(
+        metric(
+            &text,
+            "wadm_api_connection_errors_total{reason=\"header_timeout\"}"
+        ) >= 2.0,
+        "{text}"
+    );
+    daemon.shutdown().await.unwrap();
+    sim.stop().await;
+}
+
+/// `CONNECT host:port` and `OPTIONS *` get a 400, no panic; the server goes on, and the
+/// absolute form of a target is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_and_asterisk_targets_get_a_400_without_a_panic() {
+    let venue = Venue::BinanceSpot;
+    let (sim, daemon) = start(&[venue], &["BTCUSDT"], &[]).await;
+    wait_streaming(&daemon, venue).await;
+    for request in [
+        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nConnection: close\r\n\r\n",
+        "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ] {
+        let answer = raw(&daemon, request).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{request:?}: {answer}");
+        assert!(answer.contains("\"bad_request\""), "{answer}");
+    }
+    // The absolute form is a path too (RFC 9112 3.2.2).
+    let answer = raw(
+        &daemon,
+        "GET http://example.com/health HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        answer.contains("\"uptime_seconds\""),
+        "the health answer: {answer}"
+    );
+    let text = metrics(&daemon).await;
+    assert_eq!(metric(&text, "wadm_api_panics_total"), 0.0);
+    daemon.shutdown().await.unwrap();
+    sim.stop().await;
+}

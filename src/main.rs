@@ -196,6 +196,11 @@ fn hash_key(name: &str) -> ExitCode {
             println!("[[api.keys]]");
             println!("name = \"{name}\"");
             println!("hash = \"{hash}\"");
+            // The key's first characters: other keys are refused without argon2.
+            println!(
+                "prefix = \"{}\"",
+                key.get(..wadm_actors::api::PREFIX_LEN).unwrap_or_default()
+            );
             ExitCode::SUCCESS
         }
         Err(err) => {

@@ -334,6 +334,7 @@ async fn keys_are_required_from_either_header_and_health_stays_open() {
         keys: vec![ApiKey {
             name: "mcp".into(),
             hash: hash_key(key).unwrap(),
+            prefix: None,
         }],
         ..generous()
     };

@@ -223,3 +223,133 @@ async fn connect_and_asterisk_targets_get_a_400_without_a_panic() {
     daemon.shutdown().await.unwrap();
     sim.stop().await;
 }
+
+/// A daemon binary with one key configured (`extra` appended to its `[[api.keys]]` entry).
+fn keyed_daemon(dir: &std::path::Path, key: &str, extra: &str) -> (common::Daemon, String) {
+    let hash = wadm_actors::api::hash_key(key).unwrap();
+    let config = dir.join("wadm.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbind = \"127.0.0.1:0\"\nrequests_per_minute = 100000\nburst = 1000\n\n[[api.keys]]\nname = \"mcp\"\nhash = \"{hash}\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let mut daemon = common::Daemon::start(
+        &["--config", config.to_str().unwrap(), "run"],
+        &[
+            ("COLLECTORS_ENABLED", "false"),
+            ("WADM__STORAGE__EMBEDDED__PATH", data.to_str().unwrap()),
+        ],
+        dir,
+    );
+    let started = daemon.wait_for_line("wadm started", LONG);
+    let addr = started
+        .split("api=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    (daemon, addr)
+}
+
+/// An HTTP client (reqwest needs the process's TLS provider, even for plain HTTP).
+fn http_client(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    wadm_actors::connection::install_crypto_provider();
+    builder.build().unwrap()
+}
+
+async fn status_with_key(client: &reqwest::Client, addr: &str, key: &str) -> u16 {
+    client
+        .get(format!("http://{addr}/api/v1/symbols"))
+        .header("X-API-Key", key)
+        .send()
+        .await
+        .map_or(0, |answer| answer.status().as_u16())
+}
+
+/// 200 bad keys from one IP, then the good key from it, on a daemon that has never seen the
+/// good key: with the key's prefix configured the bad keys cost nothing and the good key
+/// passes; without it, 200 repeats of one bad key do not lock the good key out either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_keys_from_an_ip_do_not_lock_out_a_good_key_from_it() {
+    let (key, _) = wadm_actors::api::generate_key().unwrap();
+    let client = http_client(reqwest::Client::builder());
+
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = &key[..wadm_actors::api::PREFIX_LEN];
+    let (daemon, addr) = keyed_daemon(dir.path(), &key, &format!("prefix = \"{prefix}\"\n"));
+    for i in 0..200 {
+        let bad = format!("wadm_{i:064x}");
+        assert_eq!(status_with_key(&client, &addr, &bad).await, 401);
+    }
+    assert_eq!(status_with_key(&client, &addr, &key).await, 200);
+    drop(daemon);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, addr) = keyed_daemon(dir.path(), &key, "");
+    let bad = format!("wadm_{:064x}", 7);
+    for _ in 0..200 {
+        assert_eq!(status_with_key(&client, &addr, &bad).await, 401);
+    }
+    assert_eq!(status_with_key(&client, &addr, &key).await, 200);
+    drop(daemon);
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// 400 distinct bad keys from 400 client IPs (127.0.1.0/23), eight at a time, each verified
+/// with argon2 (no prefix configured: the worst case): the daemon's RSS grows by less than
+/// 32 MiB (one argon2 buffer of 19 MiB, reused; before, every blocking thread kept its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rss_stays_bounded_after_400_bad_keys() {
+    let (key, _) = wadm_actors::api::generate_key().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, addr) = keyed_daemon(dir.path(), &key, "");
+    // One verification allocates the buffer.
+    assert_eq!(
+        status_with_key(&http_client(reqwest::Client::builder()), &addr, &key).await,
+        200
+    );
+    let before = rss_kib(daemon.pid());
+    let mut refused = 0;
+    for batch in 0..50_u32 {
+        let mut requests = Vec::new();
+        for i in 0..8_u32 {
+            let n = batch * 8 + i;
+            let source = std::net::Ipv4Addr::new(
+                127,
+                0,
+                1 + u8::try_from(n / 250).unwrap(),
+                1 + u8::try_from(n % 250).unwrap(),
+            );
+            let client =
+                http_client(reqwest::Client::builder().local_address(std::net::IpAddr::V4(source)));
+            let addr = addr.clone();
+            requests.push(tokio::spawn(async move {
+                status_with_key(&client, &addr, &format!("wadm_{n:064x}")).await
+            }));
+        }
+        for request in requests {
+            if request.await.unwrap() == 401 {
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, 400, "every bad key verified and refused");
+    let after = rss_kib(daemon.pid());
+    eprintln!("RSS after 400 bad keys: {before} KiB -> {after} KiB");
+    assert!(
+        after < before + 32 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    drop(daemon);
+}

@@ -230,6 +230,7 @@ fn config_of(env: &BTreeMap<String, String>, key_hash: &str) -> Config {
     config.api.settings.keys.push(ApiKey {
         name: "mcp".into(),
         hash: key_hash.to_owned(),
+        prefix: None,
     });
     config
 }

@@ -109,6 +109,11 @@ impl Daemon {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
     /// Sends a signal to the process.
     pub fn signal(&self, signal: Signal) {
         kill(Pid::from_raw(self.pid), signal).unwrap();

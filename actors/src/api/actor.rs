@@ -74,6 +74,8 @@ impl ApiState {
             "rate_limited": counters.rate_limited.load(Ordering::Relaxed),
             "server_errors": counters.server_errors.load(Ordering::Relaxed),
             "rate_limit_subjects": self.args.api.limits().tracked(),
+            "key_failure_subjects": self.args.api.verifier().tracked_failures(),
+            "key_prefixes": self.args.api.verifier().prefixed(),
             "max_connections": self.max_connections,
             "connections": self.counters.to_json(),
         }));
@@ -121,6 +123,11 @@ impl Actor for ApiActor {
             serving.await;
             let _ = notify.send_message(ApiMsg::ServerExited("the HTTP server ended".into()));
         });
+        if args.api.verifier().required() && !args.api.verifier().prefixed() {
+            warn!(
+                "some api.keys have no `prefix`: every unknown key costs an argon2 run, and a client sending many distinct bad keys can delay a good key from its IP until that key is verified once; add the prefix `wadm hash-key` prints"
+            );
+        }
         myself.send_interval(UPKEEP_INTERVAL, || ApiMsg::Upkeep);
         info!(bind = %addr, keys = args.api.settings().keys.len(), max_connections = limits.max_connections, header_timeout = ?limits.header_timeout, idle_timeout = ?limits.idle_timeout, max_concurrent_requests = limits.max_concurrent_requests, "API serving");
         let mut state = ApiState {
@@ -144,6 +151,7 @@ impl Actor for ApiActor {
         match message {
             ApiMsg::Upkeep => {
                 state.args.api.limits().prune();
+                state.args.api.verifier().prune();
                 state.publish();
                 Ok(())
             }

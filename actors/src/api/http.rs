@@ -311,14 +311,24 @@ impl Api {
         if let Some(index) = self.verifier.remembered(key) {
             return Ok(Some(Subject::Key(index)));
         }
-        // Unknown presentations cost an argon2 run: they are limited per client first.
-        self.limit(Subject::Ip(client))?;
-        match self.verifier.verify(key).await {
+        // Unknown presentations cost an argon2 run: the verifier bounds them (one thread,
+        // failures counted per client IP, bad keys remembered); good keys are never charged.
+        match self.verifier.verify(key, client).await {
             Verdict::Key(index) => {
                 tracing::info!(key = %self.verifier.name(index), client = %client, "API key accepted");
                 Ok(Some(Subject::Key(index)))
             }
             Verdict::Refused => Err(refuse("invalid", "the API key is not valid")),
+            Verdict::TooManyFailures(wait) => {
+                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(m::API_RATE_LIMITED_TOTAL, "subject" => "failed_keys")
+                    .increment(1);
+                Err(ApiError::rate_limited(wait))
+            }
+            Verdict::Busy => {
+                metrics::counter!(m::API_OVERLOADED_TOTAL).increment(1);
+                Err(ApiError::overloaded())
+            }
         }
     }
 

@@ -33,7 +33,8 @@ use wadm_supervision::StatusRegistry;
 
 pub use actor::{ApiActor, ApiArgs, ApiMsg};
 pub use auth::{
-    ApiKey, KEY_PREFIX, KeyVerifier, MAX_KEY_BYTES, Verdict, check_hash, generate_key, hash_key,
+    ApiKey, KEY_PREFIX, KeyVerifier, MAX_FAILURES_PER_MINUTE, MAX_KEY_BYTES, MAX_MEMORY_KIB,
+    PREFIX_LEN, Verdict, check_hash, generate_key, hash_key,
 };
 pub use error::{ApiError, retry_after_seconds};
 pub use http::{ROUTES, filter};
@@ -197,6 +198,11 @@ impl Api {
     /// The counters.
     pub fn counters(&self) -> &ApiCounters {
         &self.counters
+    }
+
+    /// The key verifier.
+    pub fn verifier(&self) -> &KeyVerifier {
+        &self.verifier
     }
 
     /// The rate limits.

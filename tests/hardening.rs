@@ -7,12 +7,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::live::{LONG, start, wait_streaming, wait_until};
+use common::live::{LONG, start, sym, wait_streaming, wait_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wadm::app::Daemon;
 use wadm::simulator::Misbehaviour;
-use wadm_actors::model::Venue;
+use wadm_actors::model::{QualityKind, Venue};
 
 /// Sends a raw request on a fresh connection and reads the whole answer.
 async fn raw(daemon: &Daemon, request: &str) -> String {
@@ -352,4 +352,148 @@ async fn rss_stays_bounded_after_400_bad_keys() {
         "RSS grew from {before} KiB to {after} KiB"
     );
     drop(daemon);
+}
+
+async fn health_body(daemon: &Daemon) -> serde_json::Value {
+    let answer = reqwest::get(format!("http://{}/health", daemon.api_addr))
+        .await
+        .unwrap();
+    serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap()
+}
+
+async fn orderbook_status(daemon: &Daemon) -> u16 {
+    reqwest::get(format!(
+        "http://{}/api/v1/orderbook/BTCUSDT?venue=binance-spot",
+        daemon.api_addr
+    ))
+    .await
+    .unwrap()
+    .status()
+    .as_u16()
+}
+
+fn book_state(daemon: &Daemon) -> String {
+    daemon
+        .registry
+        .snapshot()
+        .into_iter()
+        .find(|a| a.kind == "connection")
+        .and_then(|a| a.detail)
+        .and_then(|d| d["books"][0]["state"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Binance snapshots older than the stream, then ahead of it: each is fetched again only
+/// after a backoff (a few requests, not a hot loop); after `snapshot_attempts` in a row the
+/// book is out of sync: a data-quality event, `/health` degraded naming it, the status, and
+/// no book served (the frozen book of a snapshot ahead of the stream is withdrawn). Once
+/// snapshots fit again the book is served, `in_sync`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_that_do_not_fit_the_stream_are_retried_with_backoff_and_reported() {
+    let venue = Venue::BinanceSpot;
+    let sim = common::live::simulator(&[venue], &["BTCUSDT"]).await;
+    sim.misbehave(venue, Misbehaviour::OffsetSnapshots(-1_000_000))
+        .await;
+    let daemon = common::live::daemon_for(
+        &sim,
+        &[venue],
+        &["BTCUSDT"],
+        &[
+            ("WADM__CONNECTION__SNAPSHOT_ATTEMPTS", "3"),
+            ("WADM__CONNECTION__SNAPSHOT_AHEAD_TOLERANCE", "500ms"),
+            ("WADM__CONNECTION__BACKOFF__INITIAL_BACKOFF", "300ms"),
+            ("WADM__CONNECTION__BACKOFF__MAX_BACKOFF", "1s"),
+            ("WADM__CONNECTION__BACKOFF__JITTER", "0"),
+            ("WADM__API__REQUESTS_PER_MINUTE", "100000"),
+        ],
+    )
+    .await;
+    let out_of_sync =
+        || common::live::quality_of(&daemon, venue, "BTCUSDT", QualityKind::BookOutOfSync).len();
+    wait_until(LONG, "the book declared out of sync (too old)", || async {
+        out_of_sync() == 1 && book_state(&daemon) == "out_of_sync"
+    })
+    .await;
+    let health = health_body(&daemon).await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health["reasons"].as_array().unwrap().iter().any(|r| r
+            .as_str()
+            .is_some_and(|r| r.starts_with("book binance-spot BTCUSDT"))),
+        "{health}"
+    );
+    assert_eq!(orderbook_status(&daemon).await, 503);
+    // Paced by the backoff (at most 1 s apart now), not a hot loop.
+    let before = sim.depth_requests(venue, sym("BTCUSDT"));
+    let started = Instant::now();
+    wait_until(LONG, "two more snapshot attempts", || async {
+        sim.depth_requests(venue, sym("BTCUSDT")) >= before + 2
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(sim.depth_requests(venue, sym("BTCUSDT")) <= before + 4);
+    assert_eq!(sim.rest_counters(venue).over_limit, 0);
+
+    sim.misbehave(venue, Misbehaviour::OffsetSnapshots(0)).await;
+    wait_until(LONG, "the book served again", || async {
+        orderbook_status(&daemon).await == 200 && book_state(&daemon) == "synced"
+    })
+    .await;
+    wait_until(LONG, "health ok again", || async {
+        health_body(&daemon).await["status"] == "ok"
+    })
+    .await;
+
+    // A snapshot ahead of the stream: before, the book froze and was served as live.
+    sim.misbehave(venue, Misbehaviour::OffsetSnapshots(1_000_000))
+        .await;
+    sim.misbehave(venue, Misbehaviour::SkipSequence(sym("BTCUSDT")))
+        .await;
+    wait_until(LONG, "the book declared out of sync (too new)", || async {
+        out_of_sync() == 2 && book_state(&daemon) == "out_of_sync"
+    })
+    .await;
+    assert_eq!(orderbook_status(&daemon).await, 503);
+    let event = common::live::quality_of(&daemon, venue, "BTCUSDT", QualityKind::BookOutOfSync)
+        .pop()
+        .unwrap();
+    assert!(event.cause.contains("ahead of the stream"), "{event:?}");
+    daemon.shutdown().await.unwrap();
+    sim.stop().await;
+}
+
+/// A depth snapshot answered 429 with `Retry-After: 5`: nothing goes to the venue for 5 s
+/// (the simulator counts requests arriving inside the hold), then the book syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_on_a_snapshot_holds_all_rest_to_the_venue_for_its_retry_after() {
+    let venue = Venue::BinanceSpot;
+    let sim = common::live::simulator(&[venue], &["BTCUSDT"]).await;
+    let daemon = common::live::daemon_for(&sim, &[venue], &["BTCUSDT"], &[]).await;
+    common::live::wait_book_synced(&daemon, venue, "BTCUSDT").await;
+    let before = sim.depth_requests(venue, sym("BTCUSDT"));
+    sim.force_rest_status(venue, 429, 5, 1);
+    let forced_at = Instant::now();
+    sim.misbehave(venue, Misbehaviour::SkipSequence(sym("BTCUSDT")))
+        .await;
+    wait_until(LONG, "the forced 429", || async {
+        sim.rest_counters(venue).forced == 1
+    })
+    .await;
+    wait_until(LONG, "a snapshot after the hold", || async {
+        sim.depth_requests(venue, sym("BTCUSDT")) > before
+    })
+    .await;
+    assert!(
+        forced_at.elapsed() >= Duration::from_millis(4_900),
+        "{:?}",
+        forced_at.elapsed()
+    );
+    assert_eq!(sim.rest_counters(venue).during_hold, 0);
+    common::live::wait_book_synced(&daemon, venue, "BTCUSDT").await;
+    daemon.shutdown().await.unwrap();
+    sim.stop().await;
 }

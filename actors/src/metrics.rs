@@ -29,6 +29,9 @@ pub const FEED_LAG_SECONDS: &str = "wadm_feed_lag_seconds";
 pub const PIPELINE_LATENCY_SECONDS: &str = "wadm_pipeline_latency_seconds";
 /// Counter: local books rebuilt from a snapshot, by `venue` and `symbol`.
 pub const BOOK_RESYNCS_TOTAL: &str = "wadm_book_resyncs_total";
+/// Counter: REST depth snapshots that did not fit the diff stream, by `venue` and `reason`
+/// (`too_old`, `too_new`).
+pub const BOOK_UNUSABLE_SNAPSHOTS_TOTAL: &str = "wadm_book_unusable_snapshots_total";
 /// Counter: book diffs dropped from a full pre-snapshot buffer, by `venue`.
 pub const BOOK_BUFFER_DROPPED_TOTAL: &str = "wadm_book_buffer_dropped_total";
 /// Counter: REST requests, by `venue`, `kind` (`depth`, `instruments`) and `outcome`.
@@ -209,6 +212,10 @@ pub fn describe() {
         PIPELINE_LATENCY_SECONDS,
         metrics::Unit::Seconds,
         "Trade frame received to its trades applied by the aggregator (parse, dedupe, route, queue, aggregate)."
+    );
+    describe_counter!(
+        BOOK_UNUSABLE_SNAPSHOTS_TOTAL,
+        "REST depth snapshots that did not fit the diff stream, by venue and reason (too_old, too_new)."
     );
     describe_counter!(
         BOOK_RESYNCS_TOTAL,

@@ -347,6 +347,10 @@ pub struct RawConnection {
     pub ack_timeout: String,
     /// Levels requested in a REST depth snapshot.
     pub snapshot_depth: u32,
+    /// Snapshots in a row that do not fit the stream before the book is out of sync.
+    pub snapshot_attempts: u32,
+    /// How long every diff may be older than a fresh snapshot before it is judged ahead.
+    pub snapshot_ahead_tolerance: String,
     /// Book diffs held per symbol while waiting for a snapshot.
     pub book_buffer_limit: usize,
     /// Levels per side in published book views.
@@ -380,6 +384,8 @@ impl Default for RawConnection {
             ping_interval: "20s".into(),
             ack_timeout: "10s".into(),
             snapshot_depth: 1000,
+            snapshot_attempts: 5,
+            snapshot_ahead_tolerance: "5s".into(),
             book_buffer_limit: 10_000,
             book_view_depth: 100,
             book_publish_interval: "100ms".into(),

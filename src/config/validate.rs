@@ -332,6 +332,12 @@ fn connection(check: &mut Checker, raw: &RawConfig) -> ConnectionConfig {
     if c.book_buffer_limit == 0 {
         check.problem("connection.book_buffer_limit", "must be at least 1");
     }
+    if !(1..=100).contains(&c.snapshot_attempts) {
+        check.problem(
+            "connection.snapshot_attempts",
+            format!("must be between 1 and 100, got {}", c.snapshot_attempts),
+        );
+    }
     if !(1..=1000).contains(&c.book_view_depth) {
         check.problem(
             "connection.book_view_depth",
@@ -360,6 +366,11 @@ fn connection(check: &mut Checker, raw: &RawConfig) -> ConnectionConfig {
         ack_timeout: check.duration("connection.ack_timeout", &c.ack_timeout),
         backoff,
         snapshot_depth: c.snapshot_depth,
+        snapshot_attempts: c.snapshot_attempts.clamp(1, 100),
+        snapshot_ahead_tolerance: check.duration(
+            "connection.snapshot_ahead_tolerance",
+            &c.snapshot_ahead_tolerance,
+        ),
         snapshot_concurrency: 2,
         book_buffer_limit: c.book_buffer_limit.max(1),
         book_view_depth: c.book_view_depth,

@@ -78,6 +78,9 @@ pub enum Misbehaviour {
         /// How many.
         count: usize,
     },
+    /// Binance: from now on, answer depth snapshots with `lastUpdateId` moved by this much
+    /// (negative: older than the stream; positive: ahead of it); 0 stops it.
+    OffsetSnapshots(i64),
 }
 
 /// Commands to a market task.
@@ -259,6 +262,7 @@ pub struct Market {
     running: bool,
     /// Trades replayed to each new trade subscription.
     repeat_on_subscribe: usize,
+    snapshot_offset: i64,
 }
 
 /// Most trades a market keeps per symbol for replays on subscription.
@@ -297,6 +301,7 @@ impl Market {
             trading_steps: 0,
             running: true,
             repeat_on_subscribe: 0,
+            snapshot_offset: 0,
         }
     }
 
@@ -461,9 +466,12 @@ impl Market {
                 limit,
                 reply,
             } => {
+                let offset = self.snapshot_offset;
                 let answer = self.symbol_index(symbol).map(|i| {
                     let state = &self.symbols[i];
-                    (state.update_id, state.levels(limit))
+                    let id = i64::try_from(state.update_id).unwrap_or(i64::MAX);
+                    let id = u64::try_from(id.saturating_add(offset).max(1)).unwrap_or(1);
+                    (id, state.levels(limit))
                 });
                 if answer.is_some() {
                     self.shared.count_depth_request(self.venue, symbol);
@@ -554,6 +562,10 @@ impl Market {
             }
             Misbehaviour::RepeatTradesOnSubscribe { count } => {
                 self.repeat_on_subscribe = count.min(MAX_REPLAY);
+                Vec::new()
+            }
+            Misbehaviour::OffsetSnapshots(offset) => {
+                self.snapshot_offset = offset;
                 Vec::new()
             }
             Misbehaviour::RejectTopic(topic) => {

@@ -358,6 +358,36 @@ impl Api {
             .collect()
     }
 
+    /// Books whose snapshots keep not fitting the stream, as health reasons.
+    fn books_out_of_sync(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        for status in self.sources.registry.snapshot() {
+            if status.kind != "connection" {
+                continue;
+            }
+            let books = status
+                .detail
+                .as_ref()
+                .and_then(|d| d.get("books"))
+                .and_then(|b| b.as_array())
+                .cloned()
+                .unwrap_or_default();
+            for book in books {
+                if book.get("state").and_then(|s| s.as_str()) == Some("out_of_sync") {
+                    reasons.push(format!(
+                        "book {} {}: {} snapshots in a row did not fit the stream; not served",
+                        status.key,
+                        book.get("symbol").and_then(|s| s.as_str()).unwrap_or("?"),
+                        book.get("unusable_snapshots")
+                            .and_then(serde_json::Value::as_u64)
+                            .unwrap_or(0)
+                    ));
+                }
+            }
+        }
+        reasons
+    }
+
     /// True while the venue's feed streams.
     pub(super) fn feed_is_up(&self, venue: Venue) -> bool {
         self.feeds()
@@ -418,6 +448,7 @@ impl Api {
                 reason,
             });
         }
+        reasons.extend(self.books_out_of_sync());
         let working = feeds.iter().filter(|f| f.reason.is_none()).count();
         if feeds.is_empty() {
             reasons.push("no venue is enabled".to_owned());
@@ -653,13 +684,18 @@ impl Api {
         let best_ask = view.asks.first().map(|l| l.price);
         let side =
             |levels: &[Level]| -> Vec<Level> { levels.iter().take(depth).copied().collect() };
+        let age_ms = (now_ms - received_ms).max(0);
         let body = serde_json::json!({
             "venue": venue,
             "symbol": symbol,
+            // Only a book in sync with the venue's stream is ever served (one that falls out of
+            // sync is withdrawn until it is rebuilt); `stale` says no update came for a while.
+            "in_sync": true,
+            "stale": age_ms > STALE_BOOK_MS,
             "update_id": view.update_id,
             "event_time": view.event_time,
             "received_at": received_ms,
-            "age_ms": (now_ms - received_ms).max(0),
+            "age_ms": age_ms,
             "depth": depth,
             "best_bid": best_bid,
             "best_ask": best_ask,
@@ -670,6 +706,10 @@ impl Api {
         Ok(json_response(StatusCode::OK, &body))
     }
 }
+
+/// A served book whose last update is older than this (ms) is marked `stale` (books move
+/// every 100 ms; the connection replaces a socket silent for `connection.book_timeout`).
+const STALE_BOOK_MS: i64 = 5_000;
 
 /// A point of the session's developing POC: the POC after the minute ending at `time`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -802,12 +802,14 @@ impl ConnectionState {
         let books = book_symbols
             .into_iter()
             .filter_map(|symbol| {
-                let (state, update_id, resyncs) = self.args.cursors.get(symbol)?.book_status();
+                let cursor = self.args.cursors.get(symbol)?;
+                let (state, update_id, resyncs) = cursor.book_status();
                 Some(SymbolBookStatus {
                     symbol,
                     state,
                     update_id,
                     resyncs,
+                    unusable_snapshots: cursor.unusable_snapshots(),
                 })
             })
             .collect();

@@ -131,6 +131,15 @@ pub enum BookOutcome {
         /// The first buffered diff's `U`.
         first_buffered: u64,
     },
+    /// The REST snapshot is ahead of the stream: for longer than the tolerance every diff
+    /// since it was older than it, so the book would never move. It was discarded: fetch
+    /// another.
+    SnapshotTooNew {
+        /// The snapshot's `lastUpdateId`.
+        snapshot_id: u64,
+        /// The latest diff's final update id.
+        stream_id: u64,
+    },
     /// Updates are missing: the book was cleared and must be rebuilt.
     Gap {
         /// The first update id that was expected.
@@ -162,7 +171,16 @@ pub struct BookKeeper {
     buffer_drops: u64,
     last_event_time: Option<TimestampMs>,
     last_received: UnixNanos,
+    /// Since a REST snapshot with no diff applied on top yet: when it arrived and how many
+    /// diffs were older than it since.
+    unproven: Option<(UnixNanos, u32)>,
+    /// How long diffs may all be older than a snapshot before it is judged ahead.
+    ahead_tolerance: std::time::Duration,
 }
+
+/// Diffs older than a snapshot that, with [`BookKeeper::with_ahead_tolerance`] passed, show
+/// it is ahead of the stream (a handful are normal: those in flight when it was taken).
+const AHEAD_MIN_STALE: u32 = 10;
 
 impl BookKeeper {
     /// Creates an empty, unsynced book that buffers at most `buffer_limit` diffs (at least 1).
@@ -177,7 +195,36 @@ impl BookKeeper {
             buffer_drops: 0,
             last_event_time: None,
             last_received: UnixNanos::default(),
+            unproven: None,
+            ahead_tolerance: std::time::Duration::from_secs(5),
         }
+    }
+
+    /// Sets how long every diff may be older than a fresh snapshot before the snapshot is
+    /// judged ahead of the stream ([`BookOutcome::SnapshotTooNew`]).
+    #[must_use]
+    pub fn with_ahead_tolerance(mut self, tolerance: std::time::Duration) -> Self {
+        self.ahead_tolerance = tolerance;
+        self
+    }
+
+    /// A diff older than the book: dropped, and counted against a snapshot not proven yet.
+    fn stale(&mut self, last: u64, delta: &BookDelta) -> BookOutcome {
+        if let Some((since, count)) = self.unproven.as_mut() {
+            *count = count.saturating_add(1);
+            let waited = delta.received_at.0.saturating_sub(since.0);
+            let tolerance = i64::try_from(self.ahead_tolerance.as_nanos()).unwrap_or(i64::MAX);
+            if *count >= AHEAD_MIN_STALE && waited >= tolerance {
+                self.unproven = None;
+                self.reset();
+                self.buffer.clear();
+                return BookOutcome::SnapshotTooNew {
+                    snapshot_id: last,
+                    stream_id: final_update_id(delta),
+                };
+            }
+        }
+        BookOutcome::Stale
     }
 
     /// Returns the book.
@@ -191,6 +238,12 @@ impl BookKeeper {
             Sync::Synced { last, .. } => Some(last),
             Sync::Unsynced => None,
         }
+    }
+
+    /// Returns true once a diff was applied on top of the last REST snapshot (a snapshot
+    /// the stream continues); true for books without REST snapshots.
+    pub fn is_proven(&self) -> bool {
+        self.unproven.is_none()
     }
 
     /// Returns true if the book is in sync.
@@ -212,6 +265,7 @@ impl BookKeeper {
     pub fn reset(&mut self) {
         self.book.clear();
         self.sync = Sync::Unsynced;
+        self.unproven = None;
     }
 
     /// Returns the top `depth` levels of each side, if the book is in sync.
@@ -251,7 +305,7 @@ impl BookKeeper {
                 final_update_id,
             } => {
                 if final_update_id <= last {
-                    return BookOutcome::Stale;
+                    return self.stale(last, &delta);
                 }
                 if first_update_id > last + 1 {
                     self.gap(last + 1, first_update_id)
@@ -266,7 +320,7 @@ impl BookKeeper {
             } => {
                 if first_pending {
                     if final_update_id < last {
-                        return BookOutcome::Stale;
+                        return self.stale(last, &delta);
                     }
                     // The documented first diff straddles the snapshot (U <= id <= u). When the
                     // snapshot arrived before any diff, the next one starts right after it
@@ -297,6 +351,7 @@ impl BookKeeper {
             }
         };
         if outcome == BookOutcome::Applied {
+            self.unproven = None;
             self.book.apply(&delta.bids, &delta.asks);
             self.last_event_time = Some(delta.event_time);
             self.last_received = delta.received_at;
@@ -351,6 +406,7 @@ impl BookKeeper {
         };
         self.last_event_time = snapshot.event_time;
         self.last_received = snapshot.received_at;
+        self.unproven = Some((snapshot.received_at, 0));
         let buffered: Vec<BookDelta> = self.buffer.drain(..).collect();
         let mut replayed = 0;
         let mut discarded = 0;
@@ -492,6 +548,44 @@ mod tests {
                 cross_sequence: update_id * 10,
             },
             ..rest(Venue::BybitSpot, 0, bids)
+        }
+    }
+
+    #[test]
+    fn a_snapshot_ahead_of_the_stream_is_discarded_after_the_tolerance() {
+        let second = 1_000_000_000;
+        let mut keeper = BookKeeper::new(Venue::BinanceSpot, sym(), 100)
+            .with_ahead_tolerance(std::time::Duration::from_secs(1));
+        assert!(matches!(
+            keeper.on_snapshot(rest(Venue::BinanceSpot, 1_000_000, vec![lv(100, 1)])),
+            BookOutcome::Synced { .. }
+        ));
+        let at = |id: u64, nanos: i64| BookDelta {
+            received_at: UnixNanos(nanos),
+            ..spot(id, id, vec![])
+        };
+        // Older diffs within the tolerance, or too few of them, are just stale.
+        for id in 1..=20 {
+            assert_eq!(keeper.on_delta(at(id, second / 2)), BookOutcome::Stale);
+        }
+        assert_eq!(
+            keeper.on_delta(at(21, second + 1)),
+            BookOutcome::SnapshotTooNew {
+                snapshot_id: 1_000_000,
+                stream_id: 21
+            }
+        );
+        assert!(!keeper.is_synced());
+        assert_eq!(keeper.on_delta(at(22, second + 2)), BookOutcome::Buffered);
+        // A snapshot the stream continues is proven by its first applied diff: later stale
+        // diffs do not count against it.
+        assert!(matches!(
+            keeper.on_snapshot(rest(Venue::BinanceSpot, 22, vec![lv(100, 1)])),
+            BookOutcome::Synced { .. }
+        ));
+        assert_eq!(keeper.on_delta(at(23, 3 * second)), BookOutcome::Applied);
+        for _ in 0..20 {
+            assert_eq!(keeper.on_delta(at(23, 9 * second)), BookOutcome::Stale);
         }
     }
 

@@ -34,8 +34,9 @@ use super::shared::{BookBoard, BookState, Cursors};
 use super::streams::StreamClass;
 use crate::aggregator::AggregatorMsg;
 use crate::metrics::{
-    BOOK_BUFFER_DROPPED_TOTAL, BOOK_RESYNCS_TOTAL, FEED_LAG_SECONDS, WS_MESSAGES_RECEIVED_TOTAL,
-    WS_OUTGOING_DROPPED_TOTAL, WS_PARSE_ERRORS_TOTAL, WS_RECEIVED_BYTES_TOTAL,
+    BOOK_BUFFER_DROPPED_TOTAL, BOOK_RESYNCS_TOTAL, BOOK_UNUSABLE_SNAPSHOTS_TOTAL, FEED_LAG_SECONDS,
+    WS_MESSAGES_RECEIVED_TOTAL, WS_OUTGOING_DROPPED_TOTAL, WS_PARSE_ERRORS_TOTAL,
+    WS_RECEIVED_BYTES_TOTAL,
 };
 use crate::model::{
     BookSnapshot, Control, DataQualityEvent, MarketEvent, QualityKind, Symbol, TimestampMs, Trade,
@@ -208,6 +209,8 @@ struct Reader<'a> {
     dirty: HashSet<Symbol>,
     /// Symbols whose next sync is a resync (after a gap or reset), for counting.
     resyncing: HashSet<Symbol>,
+    /// Books declared out of sync (their snapshots kept not fitting), until one fits.
+    out_of_sync: HashSet<Symbol>,
     /// Buffer drops of each book already counted in the metric.
     buffer_drops_reported: HashMap<Symbol, u64>,
     data_flowing: bool,
@@ -237,6 +240,7 @@ async fn stream(args: &SessionArgs, socket: Socket) -> CloseReason {
         snapshot_results,
         dirty: HashSet::new(),
         resyncing: HashSet::new(),
+        out_of_sync: HashSet::new(),
         buffer_drops_reported: HashMap::new(),
         data_flowing: false,
         parse_errors_logged_at: None,
@@ -346,7 +350,8 @@ impl Reader<'_> {
                     self.venue(),
                     topic.symbol,
                     self.args.settings.book_buffer_limit,
-                );
+                )
+                .with_ahead_tolerance(self.args.settings.snapshot_ahead_tolerance);
                 self.books.insert(topic.symbol, keeper);
                 if let Some(cursor) = self.args.cursors.get(topic.symbol) {
                     cursor.set_book_state(BookState::Syncing, None);
@@ -604,10 +609,18 @@ impl Reader<'_> {
         let cursor = self.args.cursors.get(symbol);
         match outcome {
             BookOutcome::Applied => {
+                if self.snapshot_retry_at.contains_key(&symbol) {
+                    self.snapshot_proven(symbol);
+                }
                 self.dirty.insert(symbol);
             }
             BookOutcome::Buffered | BookOutcome::Stale | BookOutcome::AwaitingSnapshot => {}
             BookOutcome::Synced { venue_reset, .. } => {
+                // A snapshot is proven by a diff applied on top of it (during the replay, or
+                // later): only then do its failures in a row end.
+                if self.books.get(&symbol).is_some_and(BookKeeper::is_proven) {
+                    self.snapshot_proven(symbol);
+                }
                 if venue_reset {
                     self.args.quality.record(DataQualityEvent::now(
                         venue,
@@ -629,17 +642,43 @@ impl Reader<'_> {
                         "book rebuilt from a fresh snapshot",
                     ));
                 }
-                if let Some(cursor) = &cursor {
-                    cursor.claim_book(self.args.session_id);
+                // A book declared out of sync is served again only once proven.
+                if !self.out_of_sync.contains(&symbol) {
+                    if let Some(cursor) = &cursor {
+                        cursor.claim_book(self.args.session_id);
+                    }
+                    self.publish(symbol);
                 }
-                self.publish(symbol);
             }
             BookOutcome::SnapshotTooOld {
                 snapshot_id,
                 first_buffered,
             } => {
-                debug!(venue = %venue, symbol = %symbol, snapshot_id, first_buffered, "snapshot older than the buffered diffs; fetching another");
-                self.snapshot_queue.push_back(symbol);
+                self.unusable_snapshot(
+                    symbol,
+                    "too_old",
+                    format!(
+                        "snapshot {snapshot_id} older than the first buffered diff {first_buffered}"
+                    ),
+                );
+            }
+            BookOutcome::SnapshotTooNew {
+                snapshot_id,
+                stream_id,
+            } => {
+                if let Some(cursor) = &cursor {
+                    if cursor.owns_book(self.args.session_id) {
+                        self.args.board.clear(venue, symbol);
+                    }
+                    cursor.set_book_state(BookState::Syncing, None);
+                }
+                self.unusable_snapshot(
+                    symbol,
+                    "too_new",
+                    format!(
+                        "snapshot {snapshot_id} ahead of the stream (diffs still at {stream_id})"
+                    ),
+                );
             }
             BookOutcome::Gap { expected, received } => {
                 let to = received.saturating_sub(1).max(expected);
@@ -664,6 +703,7 @@ impl Reader<'_> {
         }
         if let (Some(cursor), Some(keeper)) = (&cursor, self.books.get(&symbol))
             && cursor.owns_book(self.args.session_id)
+            && !self.out_of_sync.contains(&symbol)
             && let Some(id) = keeper.last_update_id()
         {
             cursor.set_book_state(BookState::Synced, Some(id));
@@ -675,6 +715,64 @@ impl Reader<'_> {
                 .increment(drops - *reported);
             *reported = drops;
         }
+    }
+
+    /// The last snapshot fits the stream: its failures in a row end, and a book declared out
+    /// of sync is served again.
+    fn snapshot_proven(&mut self, symbol: Symbol) {
+        self.snapshot_retry_at.remove(&symbol);
+        let cursor = self.args.cursors.get(symbol);
+        if let Some(cursor) = &cursor {
+            cursor.set_unusable_snapshots(0);
+        }
+        if self.out_of_sync.remove(&symbol) {
+            info!(venue = %self.venue(), symbol = %symbol, "a snapshot fits the stream again; the book is served");
+            if let Some(cursor) = &cursor {
+                cursor.claim_book(self.args.session_id);
+            }
+            self.dirty.insert(symbol);
+        }
+    }
+
+    /// A snapshot that did not fit the stream: another is fetched after the backoff of the
+    /// failures in a row (and through the venue's REST budget, like every snapshot); at
+    /// `snapshot_attempts` in a row the book is declared out of sync (a data-quality event,
+    /// the status, `/health` degraded) and not served until a snapshot fits.
+    fn unusable_snapshot(&mut self, symbol: Symbol, reason: &'static str, detail: String) {
+        let venue = self.venue();
+        metrics::counter!(BOOK_UNUSABLE_SNAPSHOTS_TOTAL, "venue" => venue.as_str(), "reason" => reason).increment(1);
+        let failures = self
+            .snapshot_retry_at
+            .get(&symbol)
+            .map_or(0, |&(_, n)| n)
+            .saturating_add(1);
+        let delay = self.args.settings.backoff.random(failures - 1);
+        self.snapshot_retry_at
+            .insert(symbol, (Instant::now() + delay, failures));
+        let cursor = self.args.cursors.get(symbol);
+        if let Some(cursor) = &cursor {
+            cursor.set_unusable_snapshots(u64::from(failures));
+        }
+        let attempts = self.args.settings.snapshot_attempts.max(1);
+        if failures >= attempts && self.out_of_sync.insert(symbol) {
+            warn!(venue = %venue, symbol = %symbol, failures, detail = %detail, "the venue's snapshots do not fit its stream; the book is out of sync");
+            self.args.quality.record(DataQualityEvent::now(
+                venue,
+                Some(symbol),
+                QualityKind::BookOutOfSync,
+                format!("{failures} snapshots in a row did not fit the stream; last: {detail}"),
+            ));
+            if let Some(cursor) = &cursor {
+                if cursor.owns_book(self.args.session_id) {
+                    self.args.board.clear(venue, symbol);
+                }
+                cursor.set_book_state(BookState::OutOfSync, None);
+            }
+        } else {
+            debug!(venue = %venue, symbol = %symbol, failures, delay_ms = delay.as_millis() as u64, detail = %detail, "snapshot does not fit the stream; fetching another after a backoff");
+        }
+        self.snapshot_queue.push_back(symbol);
+        self.start_snapshots();
     }
 
     /// Rebuilds one symbol's book: a new REST snapshot (Binance) or a resubscription, which
@@ -735,7 +833,8 @@ impl Reader<'_> {
         self.snapshots_in_flight.remove(&symbol);
         match result {
             Ok(snapshot) => {
-                self.snapshot_retry_at.remove(&symbol);
+                // The failure count is cleared when the snapshot fits (`Synced`), not here:
+                // one that does not fit counts as a failure too.
                 if let Some(keeper) = self.books.get_mut(&symbol) {
                     let outcome = keeper.on_snapshot(snapshot);
                     self.on_book_outcome(symbol, outcome);

@@ -27,6 +27,12 @@ pub struct ConnectionSettings {
     pub backoff: Backoff,
     /// Levels asked for in a REST depth snapshot.
     pub snapshot_depth: u32,
+    /// Snapshots in a row that do not fit the stream before the book is declared out of
+    /// sync (a data-quality event, `/health` degraded). Retries follow `backoff`.
+    pub snapshot_attempts: u32,
+    /// How long every diff may be older than a fresh snapshot before the snapshot is judged
+    /// ahead of the stream and fetched again.
+    pub snapshot_ahead_tolerance: Duration,
     /// REST depth snapshots in flight at once per socket.
     pub snapshot_concurrency: usize,
     /// Diffs held per symbol while waiting for a snapshot.
@@ -55,6 +61,8 @@ impl Default for ConnectionSettings {
             ack_timeout: Duration::from_secs(10),
             backoff: Backoff::default(),
             snapshot_depth: 1000,
+            snapshot_attempts: 5,
+            snapshot_ahead_tolerance: Duration::from_secs(5),
             snapshot_concurrency: 2,
             book_buffer_limit: 10_000,
             book_view_depth: 100,

@@ -40,6 +40,9 @@ pub enum BookState {
     Syncing,
     /// In sync.
     Synced,
+    /// The venue's last `connection.snapshot_attempts` snapshots in a row did not fit its
+    /// stream (older or newer): not served; snapshots are still fetched, with backoff.
+    OutOfSync,
 }
 
 /// Per-symbol state shared by the sessions of a venue.
@@ -51,6 +54,7 @@ pub struct SymbolCursor {
     book_state: AtomicU8,
     book_update_id: AtomicU64,
     book_resyncs: AtomicU64,
+    unusable_snapshots: AtomicU64,
 }
 
 impl SymbolCursor {
@@ -98,6 +102,16 @@ impl SymbolCursor {
         }
     }
 
+    /// Records how many snapshots in a row did not fit the stream.
+    pub fn set_unusable_snapshots(&self, count: u64) {
+        self.unusable_snapshots.store(count, Ordering::Relaxed);
+    }
+
+    /// How many snapshots in a row did not fit the stream.
+    pub fn unusable_snapshots(&self) -> u64 {
+        self.unusable_snapshots.load(Ordering::Relaxed)
+    }
+
     /// Counts a resync.
     pub fn count_resync(&self) {
         self.book_resyncs.fetch_add(1, Ordering::Relaxed);
@@ -108,6 +122,7 @@ impl SymbolCursor {
         let state = match self.book_state.load(Ordering::Acquire) {
             1 => BookState::Syncing,
             2 => BookState::Synced,
+            3 => BookState::OutOfSync,
             _ => BookState::Idle,
         };
         (

@@ -90,6 +90,8 @@ pub struct SymbolBookStatus {
     pub update_id: u64,
     /// Rebuilds from a fresh snapshot after a gap or a venue reset.
     pub resyncs: u64,
+    /// Snapshots in a row that did not fit the stream (older or newer than it).
+    pub unusable_snapshots: u64,
 }
 
 /// A symbol's instrument metadata.

@@ -18,6 +18,9 @@ pub enum QualityKind {
     BookResync,
     /// The venue reset a book (Bybit `u = 1`).
     BookReset,
+    /// A venue's REST snapshots kept not fitting its diff stream (older, or ahead of it): the
+    /// book is not served until one fits.
+    BookOutOfSync,
     /// A connection was lost or replaced.
     Reconnect,
     /// The venue refused a subscription.
@@ -44,6 +47,7 @@ impl QualityKind {
             QualityKind::BookGap => "book_gap",
             QualityKind::BookResync => "book_resync",
             QualityKind::BookReset => "book_reset",
+            QualityKind::BookOutOfSync => "book_out_of_sync",
             QualityKind::Reconnect => "reconnect",
             QualityKind::SubscriptionRejected => "subscription_rejected",
             QualityKind::UnknownInstrument => "unknown_instrument",

@@ -165,7 +165,9 @@ fn main() {
             ("WADM__CONNECTION__TRANSPORT_TIMEOUT", "5s"),
             ("WADM__CONNECTION__BACKOFF__INITIAL_BACKOFF", "50ms"),
             ("WADM__CONNECTION__BACKOFF__MAX_BACKOFF", "2s"),
-            ("WADM__CONNECTION__BUDGET__ATTEMPTS", "1000"),
+            ("WADM__CONNECTION__BUDGET__BINANCE_SPOT", "1000"),
+            ("WADM__CONNECTION__BUDGET__BINANCE_USDM", "1000"),
+            ("WADM__CONNECTION__BUDGET__BYBIT", "1000"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -31,7 +31,7 @@ use wadm_actors::aggregator::{
 use wadm_actors::api::{Api, ApiActor, ApiArgs, ApiSources};
 use wadm_actors::backfill::{BackfillActor, BackfillArgs};
 use wadm_actors::connection::rest_budget::RestBudget;
-use wadm_actors::connection::shared::{BookBoard, ConnectionBudget, Cursors};
+use wadm_actors::connection::shared::{BookBoard, BudgetAttempts, ConnectionBudget, Cursors};
 use wadm_actors::connection::status::ConnectionStatus;
 use wadm_actors::connection::{
     ConnectionActor, ConnectionArgs, ConnectionMsg, install_crypto_provider,
@@ -161,10 +161,18 @@ impl Daemon {
             })));
         let quality = QualitySink::new(QUALITY_LOG_CAPACITY);
         let directory = Arc::new(Directory::default());
-        let budget = Arc::new(ConnectionBudget::new(
-            config.connection.budget_attempts,
-            config.connection.budget_window,
-        ));
+        // One connection-attempt budget per venue host (Bybit spot and linear share one).
+        let mut budgets: HashMap<&'static str, Arc<ConnectionBudget>> = HashMap::new();
+        for venue in config.enabled_venues() {
+            budgets
+                .entry(BudgetAttempts::group(venue.venue))
+                .or_insert_with(|| {
+                    Arc::new(ConnectionBudget::new(
+                        config.connection.budget_attempts.of(venue.venue),
+                        config.connection.budget_window,
+                    ))
+                });
+        }
         let settings = Arc::new(config.connection.settings.clone());
         // One REST budget per venue: snapshots, instruments, repair and backfill share it.
         let rest_budgets: HashMap<Venue, Arc<RestBudget>> = config
@@ -257,7 +265,7 @@ impl Daemon {
                 cursors: Arc::new(Cursors::new(venue.symbols.iter().copied())),
                 board: Arc::clone(&books),
                 quality: quality.clone(),
-                budget: Arc::clone(&budget),
+                budget: Arc::clone(&budgets[BudgetAttempts::group(venue.venue)]),
                 rest_budget: Arc::clone(&rest_budgets[&venue.venue]),
                 status: registry.entry("connection", venue.venue.as_str()),
                 generation: 0,

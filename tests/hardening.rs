@@ -497,3 +497,65 @@ async fn a_429_on_a_snapshot_holds_all_rest_to_the_venue_for_its_retry_after() {
     daemon.shutdown().await.unwrap();
     sim.stop().await;
 }
+
+/// Binance spot keeps dropping until its connection budget is spent; Bybit, on its own
+/// budget, then drops once and is back at once (before, one budget for every venue made it
+/// wait for Binance's window).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_venue_does_not_delay_another_venues_reconnect() {
+    let venues = [Venue::BinanceSpot, Venue::BybitSpot];
+    let (sim, daemon) = start(
+        &venues,
+        &["BTCUSDT"],
+        &[
+            ("WADM__CONNECTION__BUDGET__BINANCE_SPOT", "3"),
+            ("WADM__CONNECTION__BUDGET__BYBIT", "3"),
+        ],
+    )
+    .await;
+    for venue in venues {
+        wait_streaming(&daemon, venue).await;
+    }
+    let waits = |text: &str| {
+        metric(
+            text,
+            "wadm_ws_connect_budget_waits_total{venue=\"binance-spot\"}",
+        )
+    };
+    let mut flaps = 0;
+    while waits(&metrics(&daemon).await) == 0.0 {
+        assert!(flaps < 10, "the Binance budget was never spent");
+        let opened = sim.counters(Venue::BinanceSpot).connections_opened;
+        sim.misbehave(
+            Venue::BinanceSpot,
+            Misbehaviour::Disconnect { clean: false },
+        )
+        .await;
+        flaps += 1;
+        wait_until(
+            LONG,
+            "Binance to reconnect or wait for its budget",
+            || async {
+                sim.counters(Venue::BinanceSpot).connections_opened > opened
+                    || waits(&metrics(&daemon).await) > 0.0
+            },
+        )
+        .await;
+    }
+    let opened = sim.counters(Venue::BybitSpot).connections_opened;
+    let dropped = Instant::now();
+    sim.misbehave(Venue::BybitSpot, Misbehaviour::Disconnect { clean: false })
+        .await;
+    wait_until(LONG, "Bybit to reconnect", || async {
+        sim.counters(Venue::BybitSpot).connections_opened > opened
+    })
+    .await;
+    assert!(
+        dropped.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        dropped.elapsed()
+    );
+    wait_streaming(&daemon, Venue::BybitSpot).await;
+    daemon.shutdown().await.unwrap();
+    sim.stop().await;
+}

@@ -204,8 +204,8 @@ pub struct ProfileConfig {
 pub struct ConnectionConfig {
     /// Settings of every connection actor.
     pub settings: wadm_actors::connection::ConnectionSettings,
-    /// Connection attempts allowed per window, across venues.
-    pub budget_attempts: usize,
+    /// Connection attempts allowed per window, per venue host.
+    pub budget_attempts: wadm_actors::connection::shared::BudgetAttempts,
     /// The budget's window.
     pub budget_window: Duration,
     /// Percent of each venue's REST limit used at all.

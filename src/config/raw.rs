@@ -429,8 +429,12 @@ impl Default for RawBackoff {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RawBudget {
-    /// Attempts per window.
-    pub attempts: usize,
+    /// Connection attempts per window to Binance spot (stream.binance.com).
+    pub binance_spot: usize,
+    /// Connection attempts per window to Binance USD-M (fstream.binance.com).
+    pub binance_usdm: usize,
+    /// Connection attempts per window to Bybit (stream.bybit.com: spot and linear share it).
+    pub bybit: usize,
     /// The window.
     pub window: String,
 }
@@ -438,7 +442,9 @@ pub struct RawBudget {
 impl Default for RawBudget {
     fn default() -> Self {
         Self {
-            attempts: 100,
+            binance_spot: 240,
+            binance_usdm: 240,
+            bybit: 400,
             window: "5m".into(),
         }
     }

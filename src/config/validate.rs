@@ -353,8 +353,14 @@ fn connection(check: &mut Checker, raw: &RawConfig) -> ConnectionConfig {
             ),
         );
     }
-    if c.budget.attempts == 0 {
-        check.problem("connection.budget.attempts", "must be at least 1");
+    for (key, attempts) in [
+        ("binance_spot", c.budget.binance_spot),
+        ("binance_usdm", c.budget.binance_usdm),
+        ("bybit", c.budget.bybit),
+    ] {
+        if attempts == 0 {
+            check.problem(format!("connection.budget.{key}"), "must be at least 1");
+        }
     }
     let settings = wadm_actors::connection::ConnectionSettings {
         connect_timeout: check.duration("connection.connect_timeout", &c.connect_timeout),
@@ -382,7 +388,11 @@ fn connection(check: &mut Checker, raw: &RawConfig) -> ConnectionConfig {
     };
     ConnectionConfig {
         settings,
-        budget_attempts: c.budget.attempts.max(1),
+        budget_attempts: wadm_actors::connection::shared::BudgetAttempts {
+            binance_spot: c.budget.binance_spot.max(1),
+            binance_usdm: c.budget.binance_usdm.max(1),
+            bybit: c.budget.bybit.max(1),
+        },
         budget_window: check.duration("connection.budget.window", &c.budget.window),
         rest_safety_percent: check.percent("connection.rest_safety_percent", c.rest_safety_percent),
         rest_backfill_percent: check

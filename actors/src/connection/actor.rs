@@ -3,7 +3,8 @@
 //!
 //! - **Reconnection**: a socket that closes unplanned is replaced after a jittered, capped
 //!   exponential backoff whose attempt count resets only once data has flowed on a socket.
-//!   Every attempt takes a token from a global budget shared by all venues.
+//!   Every attempt takes a token from the budget of the venue's host ([`super::shared::BudgetAttempts`]:
+//!   Binance spot, Binance USD-M, Bybit), never from another venue's.
 //! - **Watchdogs**: no frame at all within `transport_timeout`, or no data of a stream class
 //!   within its timeout (books tick every 100-250 ms; trades can be quiet), replaces the socket.
 //! - **Rotation**: before the venues' 24 h cut (and at once on Binance `serverShutdown`) a
@@ -76,7 +77,7 @@ pub struct ConnectionArgs {
     pub board: Arc<BookBoard>,
     /// Where data-quality events go.
     pub quality: QualitySink,
-    /// Global budget of connection attempts.
+    /// The connection-attempt budget of the venue's host.
     pub budget: Arc<ConnectionBudget>,
     /// The venue's REST budget (shared with repair and backfill).
     pub rest_budget: Arc<RestBudget>,

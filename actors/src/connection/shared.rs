@@ -203,8 +203,53 @@ impl BookBoard {
     }
 }
 
-/// A global budget of connection attempts: at most `attempts` within any `window`, across
-/// every venue (Binance allows 300 connections per 5 minutes per IP, Bybit 500).
+/// Connection attempts allowed per window, per venue host. The venues limit connections per
+/// IP and host: Binance spot 300 per 5 minutes (stream.binance.com), Bybit 500 per 5 minutes
+/// (stream.bybit.com, which serves spot and linear); Binance USD-M (fstream.binance.com)
+/// publishes no connection rate and gets the spot number. The defaults keep 80 % of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetAttempts {
+    /// Binance spot.
+    pub binance_spot: usize,
+    /// Binance USD-M.
+    pub binance_usdm: usize,
+    /// Bybit spot and linear together.
+    pub bybit: usize,
+}
+
+impl Default for BudgetAttempts {
+    fn default() -> Self {
+        Self {
+            binance_spot: 240,
+            binance_usdm: 240,
+            bybit: 400,
+        }
+    }
+}
+
+impl BudgetAttempts {
+    /// The budget group of `venue` (venues on one host share a budget).
+    pub const fn group(venue: Venue) -> &'static str {
+        match venue {
+            Venue::BinanceSpot => "binance-spot",
+            Venue::BinanceUsdm => "binance-usdm",
+            Venue::BybitSpot | Venue::BybitLinear => "bybit",
+        }
+    }
+
+    /// The attempts of `venue`'s group.
+    pub const fn of(&self, venue: Venue) -> usize {
+        match venue {
+            Venue::BinanceSpot => self.binance_spot,
+            Venue::BinanceUsdm => self.binance_usdm,
+            Venue::BybitSpot | Venue::BybitLinear => self.bybit,
+        }
+    }
+}
+
+/// A budget of connection attempts of one venue host: at most `attempts` within any
+/// `window`. Each host has its own ([`BudgetAttempts`]), so a venue that keeps dropping
+/// cannot delay another's reconnection.
 #[derive(Debug)]
 pub struct ConnectionBudget {
     attempts: usize,

@@ -329,8 +329,13 @@ async fn a_restart_on_the_embedded_store_answers_exactly_what_never_stopping_ans
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_on_mongodb_answers_exactly_what_never_stopping_answers() {
+    let _one = MONGO_TESTS.lock().await;
     restart_equals_never_stopping(StoreKind::Mongo(TestMongo::start())).await;
 }
+
+/// The MongoDB tests of this file run one at a time: each drives a Python stand-in, and two
+/// of them next to three daemons starve it on a 2-core machine (a 5 s driver timeout).
+static MONGO_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// SIGKILL in the middle of the stream, which goes on: after the restart nothing that had
 /// reached the store is missing from the windows, nothing is counted twice, and the trades
@@ -584,6 +589,7 @@ async fn repeated_and_overlapping_trades_are_counted_once() {
 /// stored and the live trades, each once, and the stop is a hole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_down_at_start_means_a_cold_start_then_a_merge_when_it_answers() {
+    let _one = MONGO_TESTS.lock().await;
     let mongo = TestMongo::start();
     let venues = [Venue::BinanceSpot, Venue::BybitSpot];
     let mut config = SimConfig::local(&venues, &["BTCUSDT"]);

@@ -27,6 +27,8 @@ pub struct TestMongo {
     /// A database name no other test uses.
     pub database: String,
     standin: Option<Child>,
+    /// The stand-in's stdout lines (acknowledgements of take-down and bring-up).
+    acks: Option<std::sync::Mutex<mpsc::Receiver<String>>>,
 }
 
 impl TestMongo {
@@ -44,6 +46,7 @@ impl TestMongo {
                 uri,
                 database,
                 standin: None,
+                acks: None,
             };
         }
         let script =
@@ -80,6 +83,7 @@ impl TestMongo {
             uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
             database,
             standin: Some(child),
+            acks: Some(std::sync::Mutex::new(rx)),
         }
     }
 
@@ -88,23 +92,39 @@ impl TestMongo {
         self.standin.is_some()
     }
 
-    fn signal(&self, signal: Signal) {
+    fn signal(&self, signal: Signal, ack: &str) {
         let child = self
             .standin
             .as_ref()
             .expect("only the stand-in can be taken down");
         let pid = i32::try_from(child.id()).expect("pid fits");
         kill(Pid::from_raw(pid), signal).expect("signal the stand-in");
+        let acks = self
+            .acks
+            .as_ref()
+            .expect("the stand-in's output")
+            .lock()
+            .expect("one test at a time signals its stand-in");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match acks.recv_timeout(left) {
+                Ok(line) if line.trim() == ack => return,
+                Ok(_) => {}
+                Err(_) => panic!("the MongoDB stand-in did not acknowledge {signal}"),
+            }
+        }
     }
 
     /// The stand-in hangs up on every request from now on, as a stopped server would.
+    /// Returns once the stand-in has acknowledged it.
     pub fn take_down(&self) {
-        self.signal(Signal::SIGUSR1);
+        self.signal(Signal::SIGUSR1, "DOWN");
     }
 
     /// The stand-in answers again, with the data it had.
     pub fn bring_up(&self) {
-        self.signal(Signal::SIGUSR2);
+        self.signal(Signal::SIGUSR2, "UP");
     }
 }
 

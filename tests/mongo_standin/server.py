@@ -253,8 +253,16 @@ def main():
     server = mockupdb.MockupDB(port=args.port, max_wire_version=17)
     server.autoresponds(mockupdb.Matcher(), handle)
     port = server.run()
-    signal.signal(signal.SIGUSR1, lambda *_: DOWN.set())
-    signal.signal(signal.SIGUSR2, lambda *_: DOWN.clear())
+    def down(*_):
+        DOWN.set()
+        print("DOWN", flush=True)  # the test waits for this before going on
+
+    def up(*_):
+        DOWN.clear()
+        print("UP", flush=True)
+
+    signal.signal(signal.SIGUSR1, down)
+    signal.signal(signal.SIGUSR2, up)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

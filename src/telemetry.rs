@@ -22,7 +22,10 @@ pub const GIT_SHA: &str = env!("WADM_GIT_SHA");
 /// Name of the build information gauge (always 1, labelled with version and commit).
 pub const BUILD_INFO: &str = "wadm_build_info";
 
-/// Installs the global tracing subscriber, writing to stderr.
+/// Name of the counter of panics caught by the panic hook (any thread).
+pub const PANICS_TOTAL: &str = "wadm_panics_total";
+
+/// Installs the global tracing subscriber, writing to stderr, and the panic hook.
 pub fn init_tracing(log: &LogConfig) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&log.filter)
         .with_context(|| format!("invalid log filter {:?}", log.filter))?;
@@ -36,7 +39,36 @@ pub fn init_tracing(log: &LogConfig) -> anyhow::Result<()> {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    installed.map_err(|err| anyhow::anyhow!("cannot install the tracing subscriber: {err}"))
+    installed.map_err(|err| anyhow::anyhow!("cannot install the tracing subscriber: {err}"))?;
+    install_panic_hook();
+    Ok(())
+}
+
+/// Replaces the default panic output (a message and, with `RUST_BACKTRACE`, a backtrace of
+/// tens of kilobytes on stderr) by one error line in the log and a count: a panic is a bug
+/// to report, never a way for hostile input to flood the disk. Supervisors restart the
+/// actor that panicked; the API answers 500 for a request that did.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        metrics::counter!(PANICS_TOTAL).increment(1);
+        tracing::error!(
+            thread = thread.name().unwrap_or("unnamed"),
+            location = %location,
+            panic = message,
+            "a thread panicked (a bug: please report it with this line)"
+        );
+    }));
 }
 
 /// Bucket bounds of every `_seconds` histogram: 50 microseconds to 30 seconds.
@@ -79,4 +111,9 @@ pub fn record_build_info() {
         "Always 1; labelled with the version and git commit of the running binary."
     );
     metrics::gauge!(BUILD_INFO, "version" => VERSION, "git_sha" => GIT_SHA).set(1.0);
+    metrics::describe_counter!(
+        PANICS_TOTAL,
+        "Panics in any thread, each logged as one error line without a backtrace."
+    );
+    metrics::counter!(PANICS_TOTAL).increment(0);
 }

@@ -315,6 +315,64 @@ async fn closed_bars_book_snapshots_and_kline_checks_reach_their_consumers() {
 }
 
 #[tokio::test]
+async fn a_future_stamped_trade_does_not_move_the_open_bar() {
+    let h = Harness::start(RowSpec::Fixed("1".parse().unwrap()), 10_000).await;
+    let now = unix_millis();
+    // The first trade after the start is stamped four minutes ahead of the local clock.
+    h.send(AggregatorMsg::Trades(vec![trade(
+        1,
+        now + 4 * MIN,
+        "100",
+        "1",
+        Side::Buy,
+    )]));
+    for id in 2..=11 {
+        h.send(AggregatorMsg::Trades(vec![trade(
+            id,
+            now,
+            "101",
+            "1",
+            Side::Sell,
+        )]));
+    }
+    let live = h
+        .snapshot_when("the real trades counted", |s| s.counts.trades == 10)
+        .await;
+    let minute = &live.bars[&Timeframe::M1];
+    assert_eq!(
+        minute.start,
+        Timeframe::M1.start_of(now),
+        "the open bar is the local minute"
+    );
+    assert_eq!(minute.totals.prints, 10);
+    assert_eq!(live.engine.late_amended + live.engine.late_dropped, 0);
+    // A trade stamped before the venues existed is refused, not stored as a bar of 1970.
+    h.send(AggregatorMsg::Trades(vec![trade(
+        12,
+        0,
+        "1",
+        "1",
+        Side::Buy,
+    )]));
+    h.send(AggregatorMsg::Trades(vec![trade(
+        13,
+        now,
+        "101",
+        "1",
+        Side::Buy,
+    )]));
+    let after = h
+        .snapshot_when("the next real trade", |s| s.counts.trades == 11)
+        .await;
+    assert_eq!(
+        after.bars[&Timeframe::M1].start,
+        Timeframe::M1.start_of(now)
+    );
+    assert_eq!(after.rolling[&Rolling::H24].totals.prints, 11);
+    h.actor.stop(None);
+}
+
+#[tokio::test]
 async fn trades_wait_for_the_tick_size_when_rows_are_counted_in_ticks() {
     let h = Harness::start(RowSpec::Ticks(10), 10_000).await;
     let now = unix_millis();

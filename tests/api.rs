@@ -434,6 +434,80 @@ async fn without_keys_only_a_loopback_bind_is_accepted_unless_explicitly_allowed
 }
 
 #[tokio::test]
+async fn an_api_published_beyond_loopback_needs_keys_whatever_else_is_set() {
+    // A container binds 0.0.0.0; where its port is published decides.
+    let published = |host: &str| ApiSettings {
+        published_host: Some(host.to_owned()),
+        allow_unauthenticated: true,
+        ..ApiSettings::default()
+    };
+    for host in ["0.0.0.0", "203.0.113.7", "wadm.example.com", "::"] {
+        let refused = bare_api(published(host), "0.0.0.0:8920").err().unwrap();
+        assert!(refused.contains("published"), "{host}: {refused}");
+    }
+    for host in ["127.0.0.1", "localhost", "[::1]"] {
+        let settings = ApiSettings {
+            allow_unauthenticated: false,
+            ..published(host)
+        };
+        assert!(bare_api(settings, "0.0.0.0:8920").is_ok(), "{host}");
+    }
+    let problems = wadm::config::load(&wadm::config::LoadOptions {
+        defaults_file: None,
+        config_file: None,
+        env: [
+            ("WADM__API__BIND".to_owned(), "0.0.0.0:8920".to_owned()),
+            ("WADM__API__PUBLISHED_HOST".to_owned(), "0.0.0.0".to_owned()),
+            (
+                "WADM__API__ALLOW_UNAUTHENTICATED".to_owned(),
+                "true".to_owned(),
+            ),
+        ]
+        .into(),
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(problems.contains("api.published_host"), "{problems}");
+}
+
+#[tokio::test]
+async fn without_keys_a_request_through_a_reverse_proxy_is_refused() {
+    let api = bare_api(generous(), "127.0.0.1:8920").unwrap();
+    assert_eq!(get(&api, "/api/v1/symbols").await.status, StatusCode::OK);
+    for header in ["X-Forwarded-For", "Forwarded", "X-Real-IP", "Via"] {
+        let answer = request(&api, "GET", "/api/v1/symbols", &[(header, "203.0.113.7")]).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{header}");
+        assert!(
+            answer.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("proxy")),
+            "{}",
+            answer.body
+        );
+    }
+    // /health stays open (the proxy's own checks), and an explicit opt-in allows the rest.
+    let health = request(
+        &api,
+        "GET",
+        "/health",
+        &[("X-Forwarded-For", "203.0.113.7")],
+    )
+    .await;
+    assert_ne!(health.status, StatusCode::UNAUTHORIZED);
+    let open = bare_api(
+        ApiSettings {
+            allow_unauthenticated: true,
+            ..generous()
+        },
+        "127.0.0.1:8920",
+    )
+    .unwrap();
+    let answer = request(&open, "GET", "/api/v1/symbols", &[("Via", "1.1 caddy")]).await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn cors_answers_allowed_origins_only() {
     let settings = ApiSettings {
         cors_origins: vec!["http://localhost:3000".into()],

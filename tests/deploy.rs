@@ -322,6 +322,19 @@ fn env_example() -> std::collections::BTreeMap<String, String> {
 }
 
 /// Replaces every variable reference with its `.env.example` value.
+/// The environment compose passes to wadm, interpolated from `env`.
+fn wadm_env(
+    compose: &serde_json::Value,
+    env: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    compose["services"]["wadm"]["environment"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), interpolate(v.as_str().unwrap(), env)))
+        .collect()
+}
+
 fn interpolate(text: &str, env: &std::collections::BTreeMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = text;
@@ -390,12 +403,7 @@ fn the_compose_stack_references_existing_files_and_documented_variables() {
     // Every variable passed to wadm is one the daemon reads: a legacy name it lists, or a
     // WADM__ key of its configuration (an unknown one fails the load); together, over the
     // shipped wadm.toml, they make a valid configuration.
-    let wadm_env: std::collections::BTreeMap<String, String> = services["wadm"]["environment"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), interpolate(v.as_str().unwrap(), &env)))
-        .collect();
+    let wadm_env = wadm_env(&compose, &env);
     for key in wadm_env.keys() {
         assert!(
             key.starts_with(wadm::config::ENV_PREFIX)
@@ -477,4 +485,56 @@ fn the_compose_stack_references_existing_files_and_documented_variables() {
         services["wadm"]["depends_on"]["mongo"]["condition"],
         "service_healthy"
     );
+}
+
+/// The stack's wadm configuration over `env`.
+fn stack_config(
+    env: &std::collections::BTreeMap<String, String>,
+) -> Result<wadm::config::Loaded, String> {
+    wadm::config::load(&wadm::config::LoadOptions {
+        defaults_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/default.toml")),
+        config_file: Some(docker_dir().join("wadm.toml")),
+        env: wadm_env(&compose(), env),
+    })
+    .map_err(|err| err.to_string())
+}
+
+#[test]
+fn the_compose_stack_needs_keys_to_publish_the_api_beyond_loopback_and_rotates_logs() {
+    // The shipped settings: published on the host's loopback, no keys, no opt-out needed.
+    let env = env_example();
+    let loaded = stack_config(&env).unwrap_or_else(|err| panic!("{err}"));
+    assert!(loaded.config.api.settings.keys.is_empty());
+    assert!(
+        !loaded.config.api.settings.allow_unauthenticated,
+        "the stack does not switch the bind safeguard off"
+    );
+    assert_eq!(
+        loaded.config.api.settings.published_host.as_deref(),
+        Some("127.0.0.1")
+    );
+    // Published on every interface (or a public address) without keys: refused at start.
+    for host in ["0.0.0.0", "203.0.113.7"] {
+        let mut published = env.clone();
+        published.insert("WADM_API_HOST".into(), host.into());
+        let problems = stack_config(&published)
+            .err()
+            .unwrap_or_else(|| panic!("publishing the API on {host} without keys must be refused"));
+        assert!(problems.contains("api.published_host"), "{problems}");
+    }
+    // Every service's log is rotated by Docker.
+    let compose = compose();
+    for (name, service) in compose["services"].as_object().unwrap() {
+        let logging = &service["logging"];
+        assert_eq!(logging["driver"], "json-file", "{name}");
+        let size = logging["options"]["max-size"].as_str().unwrap_or("");
+        let files: u32 = logging["options"]["max-file"]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            size.ends_with('m') && (1..=20).contains(&files),
+            "{name} rotates its log: {logging}"
+        );
+    }
 }

@@ -73,8 +73,11 @@ pub const AGGREGATOR_WARM_STARTS_TOTAL: &str = "wadm_aggregator_warm_starts_tota
 /// Counter: late trades (for a closed minute) that amended bars, by `venue`.
 pub const AGGREGATOR_LATE_TRADES_TOTAL: &str = "wadm_aggregator_late_trades_total";
 /// Counter: trades not taken into bars, by `venue` and `reason` (`too_late`, `future_time`,
-/// `row_size_unknown`).
+/// `implausible_time`, `row_size_unknown`).
 pub const AGGREGATOR_TRADES_DROPPED_TOTAL: &str = "wadm_aggregator_trades_dropped_total";
+/// Counter: live trades stamped ahead of the local clock and held until it reached them, by
+/// `venue`.
+pub const AGGREGATOR_TRADES_HELD_TOTAL: &str = "wadm_aggregator_trades_held_total";
 /// Counter: bars closed, by `venue` and `timeframe`.
 pub const AGGREGATOR_BARS_CLOSED_TOTAL: &str = "wadm_aggregator_bars_closed_total";
 /// Counter: venue candles compared with trade-derived bars, by `venue` and `outcome`
@@ -110,7 +113,7 @@ pub const PERSISTENCE_SWEPT_TOTAL: &str = "wadm_persistence_swept_documents_tota
 pub const API_REQUESTS_TOTAL: &str = "wadm_api_requests_total";
 /// Histogram: time to answer an API request, by `route`.
 pub const API_REQUEST_DURATION_SECONDS: &str = "wadm_api_request_duration_seconds";
-/// Counter: API requests refused for their key, by `reason` (`missing`, `invalid`).
+/// Counter: API requests refused for their key, by `reason` (`missing`, `invalid`, `proxied`).
 pub const API_AUTH_FAILURES_TOTAL: &str = "wadm_api_auth_failures_total";
 /// Counter: API requests refused by the rate limit, by `subject` (`key`, `ip`).
 pub const API_RATE_LIMITED_TOTAL: &str = "wadm_api_rate_limited_total";
@@ -288,7 +291,11 @@ pub fn describe() {
     );
     describe_counter!(
         AGGREGATOR_TRADES_DROPPED_TOTAL,
-        "Trades not taken into bars, by venue and reason (too_late, future_time, row_size_unknown)."
+        "Trades not taken into bars, by venue and reason (too_late, future_time, implausible_time, row_size_unknown)."
+    );
+    describe_counter!(
+        AGGREGATOR_TRADES_HELD_TOTAL,
+        "Live trades stamped ahead of the local clock, held until it reached them, by venue."
     );
     describe_counter!(
         AGGREGATOR_BARS_CLOSED_TOTAL,
@@ -321,7 +328,7 @@ pub fn describe() {
     );
     describe_counter!(
         API_AUTH_FAILURES_TOTAL,
-        "API requests refused for their key, by reason (missing, invalid)."
+        "API requests refused for their key, by reason (missing, invalid, proxied)."
     );
     describe_counter!(
         API_RATE_LIMITED_TOTAL,

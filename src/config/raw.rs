@@ -102,6 +102,9 @@ pub struct RawApi {
     pub keys: Vec<wadm_actors::api::ApiKey>,
     /// Serve a non-loopback address without keys.
     pub allow_unauthenticated: bool,
+    /// Where clients reach the API when that is not the bind address (a container's
+    /// published host address); empty: the bind address. Beyond loopback, keys are required.
+    pub published_host: String,
     /// Sustained requests per minute per key (per client IP without keys).
     pub requests_per_minute: u32,
     /// Requests allowed at once from a full bucket.
@@ -126,6 +129,7 @@ impl Default for RawApi {
             bind: "127.0.0.1:8920".into(),
             keys: Vec::new(),
             allow_unauthenticated: false,
+            published_host: String::new(),
             requests_per_minute: 60,
             burst: 10,
             cors_origins: Vec::new(),
@@ -498,6 +502,11 @@ pub struct RawAggregator {
     pub warm_start_budget: String,
     /// How often a cold-started aggregator reads the store again.
     pub warm_retry_interval: String,
+    /// How far ahead of the local clock a live trade may be stamped and be taken at once.
+    pub ahead_tolerance: String,
+    /// Trades stamped further ahead are held until the clock reaches them, up to this far;
+    /// beyond, they are dropped and counted.
+    pub ahead_hold: String,
 }
 
 impl Default for RawAggregator {
@@ -514,6 +523,8 @@ impl Default for RawAggregator {
             gap_grace: "2s".into(),
             warm_start_budget: "30s".into(),
             warm_retry_interval: "30s".into(),
+            ahead_tolerance: "2s".into(),
+            ahead_hold: "5m".into(),
         }
     }
 }

@@ -658,6 +658,20 @@ fn aggregator(check: &mut Checker, raw: &RawConfig, profile: ProfileParams) -> A
             check.problem(format!("aggregator.{key}"), "must be at least 1");
         }
     }
+    let ahead_tolerance = check.duration("aggregator.ahead_tolerance", &a.ahead_tolerance);
+    let ahead_hold = check.duration("aggregator.ahead_hold", &a.ahead_hold);
+    if ahead_tolerance > Duration::from_secs(60) {
+        check.problem(
+            "aggregator.ahead_tolerance",
+            "must be at most 1m: a trade further ahead would open a future bar",
+        );
+    }
+    if ahead_hold < ahead_tolerance || ahead_hold > Duration::from_secs(3_600) {
+        check.problem(
+            "aggregator.ahead_hold",
+            "must be between aggregator.ahead_tolerance and 1h",
+        );
+    }
     AggregatorConfig {
         queue_capacity: a.queue_capacity.max(1),
         settings: AggregatorSettings {
@@ -677,6 +691,8 @@ fn aggregator(check: &mut Checker, raw: &RawConfig, profile: ProfileParams) -> A
             warm_start_budget: check.duration("aggregator.warm_start_budget", &a.warm_start_budget),
             warm_retry_interval: check
                 .duration("aggregator.warm_retry_interval", &a.warm_retry_interval),
+            ahead_tolerance,
+            ahead_hold,
         },
     }
 }
@@ -868,14 +884,21 @@ fn api(check: &mut Checker, raw: &RawConfig, bind: SocketAddr) -> ApiConfig {
             );
         }
     }
-    if a.keys.is_empty() && !bind.ip().is_loopback() && !a.allow_unauthenticated {
-        check.problem(
-            "api.bind",
-            format!(
-                "{bind} is not a loopback address and no api.keys are configured: add keys \
-                 (`wadm hash-key`), bind to 127.0.0.1, or set api.allow_unauthenticated = true"
-            ),
-        );
+    let published_host =
+        (!a.published_host.trim().is_empty()).then(|| a.published_host.trim().to_owned());
+    let exposure = ApiSettings {
+        keys: a.keys.clone(),
+        allow_unauthenticated: a.allow_unauthenticated,
+        published_host: published_host.clone(),
+        ..ApiSettings::default()
+    };
+    if let Err(problem) = wadm_actors::api::check_exposure(&exposure, bind) {
+        let key = if published_host.is_some() {
+            "api.published_host"
+        } else {
+            "api.bind"
+        };
+        check.problem(key, problem);
     }
     let mut rate = |key: &str, value: u32, max: u32| match NonZeroU32::new(value) {
         Some(n) if value <= max => n,
@@ -948,6 +971,7 @@ fn api(check: &mut Checker, raw: &RawConfig, bind: SocketAddr) -> ApiConfig {
         settings: ApiSettings {
             keys: a.keys.clone(),
             allow_unauthenticated: a.allow_unauthenticated,
+            published_host,
             rate_limit,
             cors_origins: origins,
             request_timeout: if timeout.is_zero() {

@@ -302,6 +302,7 @@ impl Actor for AggregatorActor {
             match message {
                 AggregatorMsg::Trades(trades) => {
                     let received = trades.first().map(|t| t.received_at);
+                    state.core.observe_clock(unix_millis());
                     state.core.on_trades(trades);
                     if let Some(received) = received {
                         state.latency.record(seconds_since(received));

@@ -23,11 +23,12 @@ use super::ledger::{TradeLedger, Verdict};
 use super::messages::AggregatorCounts;
 use super::order_flow::LargeTrade;
 use super::output::{BarRecord, BarState, BookRecord, Record};
-use super::params::{AggregatorSettings, RowSpec};
+use super::params::{AggregatorSettings, MAX_HELD_AHEAD, RowSpec};
 use super::snapshot::AggregatorSnapshot;
 use crate::metrics::{
     AGGREGATOR_BARS_CLOSED_TOTAL, AGGREGATOR_DUPLICATE_TRADES_TOTAL, AGGREGATOR_KLINE_CHECKS_TOTAL,
-    AGGREGATOR_LATE_TRADES_TOTAL, AGGREGATOR_TRADES_DROPPED_TOTAL, AGGREGATOR_TRADES_TOTAL,
+    AGGREGATOR_LATE_TRADES_TOTAL, AGGREGATOR_TRADES_DROPPED_TOTAL, AGGREGATOR_TRADES_HELD_TOTAL,
+    AGGREGATOR_TRADES_TOTAL,
 };
 use crate::model::{
     BookView, DataQualityEvent, InstrumentInfo, Kline, Qty, QualityKind, Side, Symbol, TimestampMs,
@@ -67,6 +68,13 @@ pub struct CoreCounts {
     pub klines_skipped: u64,
     /// Trades dropped while the row size was unknown.
     pub pending_dropped: u64,
+    /// Live trades stamped ahead of the local clock and held until it reached them.
+    pub ahead_held: u64,
+    /// Live trades stamped too far ahead of the local clock (or held beyond the bound),
+    /// dropped.
+    pub ahead_dropped: u64,
+    /// Trades stamped before the venues existed (or after 9999), refused.
+    pub implausible_dropped: u64,
 }
 
 /// What a warm start found in the store for one (venue, symbol).
@@ -152,8 +160,13 @@ pub struct AggregatorCore {
     last_trade_time: Option<i64>,
     warned_tick: bool,
     ledger: TradeLedger,
-    /// The local clock at the last tick (Unix ms).
+    /// The local clock at the last tick or [`AggregatorCore::observe_clock`] (Unix ms).
     now: i64,
+    /// Whether the caller keeps the local clock (live): live trades are then screened
+    /// against it. Replays and imports drive the clock from trade times and are not.
+    live_clock: bool,
+    /// Live trades stamped ahead of the local clock, in arrival order, until it reaches them.
+    held: VecDeque<Trade>,
     /// After a warm start, until the first live trade: the interruption to report then.
     interruption: Option<Interruption>,
     /// Time and numeric id of the first live trade taken.
@@ -201,6 +214,8 @@ impl AggregatorCore {
             warned_tick: false,
             ledger: TradeLedger::new(venue),
             now: 0,
+            live_clock: false,
+            held: VecDeque::new(),
             interruption: None,
             first_live: None,
             warm: None,
@@ -225,8 +240,76 @@ impl AggregatorCore {
 
     /// Takes a batch of live trades of this (venue, symbol), in the order they came.
     /// Trades already taken are dropped and counted ([`TradeLedger`]).
+    ///
+    /// Once the caller keeps the local clock ([`Self::observe_clock`]), a trade stamped more
+    /// than `ahead_tolerance` ahead of it is held until the clock reaches it (it has, in
+    /// effect, not arrived yet), and one more than `ahead_hold` ahead is dropped and counted:
+    /// the open bar follows the local clock, not the venue's latest timestamp.
     pub fn on_trades(&mut self, trades: Vec<Trade>) {
+        let trades = self.hold_ahead(trades);
         self.admit(trades, true);
+    }
+
+    /// Sets the local clock (Unix ms) without closing bars, and from then on screens live
+    /// trades against it. The live aggregator calls it before each batch of live trades.
+    pub fn observe_clock(&mut self, now: i64) {
+        self.now = self.now.max(now);
+        self.live_clock = true;
+    }
+
+    /// Returns the live trades not ahead of the clock; holds or drops the others.
+    fn hold_ahead(&mut self, trades: Vec<Trade>) -> Vec<Trade> {
+        if !self.live_clock {
+            return trades;
+        }
+        let tolerance = millis(self.settings.ahead_tolerance);
+        let hold = millis(self.settings.ahead_hold);
+        let limit = self.now.saturating_add(tolerance);
+        if trades.iter().all(|t| t.trade_time.as_millis() <= limit) {
+            return trades;
+        }
+        let farthest = self.now.saturating_add(hold);
+        let (mut held, mut dropped) = (0u64, 0u64);
+        let mut now = Vec::with_capacity(trades.len());
+        for trade in trades {
+            let time = trade.trade_time.as_millis();
+            if time <= limit || !trade.trade_time.is_venue_time() {
+                now.push(trade);
+            } else if time <= farthest && self.held.len() < MAX_HELD_AHEAD {
+                self.held.push_back(trade);
+                held += 1;
+            } else {
+                dropped += 1;
+            }
+        }
+        let venue = self.venue.as_str();
+        if held > 0 {
+            self.core_counts.ahead_held += held;
+            metrics::counter!(AGGREGATOR_TRADES_HELD_TOTAL, "venue" => venue).increment(held);
+        }
+        if dropped > 0 {
+            self.core_counts.ahead_dropped += dropped;
+            metrics::counter!(AGGREGATOR_TRADES_DROPPED_TOTAL, "venue" => venue, "reason" => "future_time").increment(dropped);
+            warn!(venue, symbol = %self.symbol, dropped, held = self.held.len(), clock = self.now, "trades stamped too far ahead of the local clock dropped");
+        }
+        now
+    }
+
+    /// Takes the held live trades the clock has reached.
+    fn release_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let limit = self
+            .now
+            .saturating_add(millis(self.settings.ahead_tolerance));
+        let (due, keep): (Vec<Trade>, Vec<Trade>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|t| t.trade_time.as_millis() <= limit);
+        self.held = keep.into();
+        if !due.is_empty() {
+            self.admit(due, true);
+        }
     }
 
     /// Takes trades of the past fetched from the venue (gap repair, backfill): like live
@@ -243,8 +326,16 @@ impl AggregatorCore {
         outcome
     }
 
-    fn admit(&mut self, trades: Vec<Trade>, live: bool) -> PastOutcome {
+    fn admit(&mut self, mut trades: Vec<Trade>, live: bool) -> PastOutcome {
         let now = self.now;
+        let received = trades.len();
+        trades.retain(|t| t.trade_time.is_venue_time());
+        let implausible = received - trades.len();
+        if implausible > 0 {
+            self.core_counts.implausible_dropped += implausible as u64;
+            metrics::counter!(AGGREGATOR_TRADES_DROPPED_TOTAL, "venue" => self.venue.as_str(), "reason" => "implausible_time").increment(implausible as u64);
+            warn!(venue = %self.venue, symbol = %self.symbol, refused = implausible, "trades stamped before the venues existed refused");
+        }
         let before = trades.len();
         let trades: Vec<Trade> = trades
             .into_iter()
@@ -762,6 +853,7 @@ impl AggregatorCore {
     /// book snapshot when one is due.
     pub fn tick(&mut self, now: i64) {
         self.now = self.now.max(now);
+        self.release_held();
         if let Some(engine) = self.engine.as_mut() {
             let mut events = engine.take_amended();
             events.extend(engine.advance_clock(now));
@@ -925,6 +1017,11 @@ impl AggregatorCore {
     }
 }
 
+/// A duration in milliseconds, saturating.
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1000,5 +1097,82 @@ mod tests {
         );
         core.tick(t0 + 63_000);
         assert!(bar_records(&mut core).iter().all(|b| !b.amended));
+    }
+
+    fn core() -> AggregatorCore {
+        AggregatorCore::new(
+            Venue::BinanceSpot,
+            Symbol::new("BTCUSDT").unwrap(),
+            Arc::new(AggregatorSettings::default()),
+            RowSpec::Fixed("1".parse().unwrap()),
+        )
+    }
+
+    #[test]
+    fn a_future_stamped_trade_does_not_move_the_open_bar() {
+        let mut core = core();
+        let t0 = 1_767_225_600_000;
+        let now = t0 + 30_000;
+        core.observe_clock(now);
+        // The first trade of the stream is stamped four minutes ahead: it waits.
+        core.on_trades(vec![trade(1, now + 240_000, Side::Buy)]);
+        assert_eq!(core.engine().unwrap().open_minute(), None);
+        // Real trades follow, each a little ahead or behind the local clock (within 2 s).
+        for id in 2..=494 {
+            let time = now - 1_000 + i64::try_from(id).unwrap() * 4;
+            core.observe_clock(now);
+            core.on_trades(vec![trade(id, time, Side::Sell)]);
+        }
+        let engine = core.engine().unwrap();
+        assert_eq!(
+            engine.open_minute(),
+            Some(t0),
+            "the open bar is the local minute"
+        );
+        assert_eq!(
+            engine.current_bar(Timeframe::M1).unwrap().totals.prints,
+            493
+        );
+        assert_eq!(
+            engine.stats().late_amended,
+            0,
+            "no real trade went down the late path"
+        );
+        assert_eq!(core.core_counts().ahead_held, 1);
+        // A trade further ahead than ahead_hold (5 min) is dropped and counted.
+        core.on_trades(vec![trade(495, now + 301_000, Side::Buy)]);
+        assert_eq!(core.core_counts().ahead_dropped, 1);
+        // When the clock reaches it, the held trade is taken, in its own minute.
+        core.tick(now + 237_999);
+        assert_eq!(core.engine().unwrap().stats().trades, 493);
+        core.tick(now + 238_000);
+        let engine = core.engine().unwrap();
+        assert_eq!(engine.stats().trades, 494);
+        assert_eq!(engine.open_minute(), Some(t0 + 240_000));
+        assert_eq!(
+            core.counts().trades,
+            494,
+            "the dropped trade is not counted as taken"
+        );
+    }
+
+    #[test]
+    fn trades_stamped_before_the_venues_existed_are_refused_and_counted() {
+        let mut core = core();
+        core.on_trades(vec![
+            trade(1, 0, Side::Buy),
+            trade(2, 1_483_228_799_999, Side::Buy),
+        ]);
+        core.on_past_trades(vec![trade(3, 60_000, Side::Sell)]);
+        assert_eq!(core.core_counts().implausible_dropped, 3);
+        assert_eq!(core.engine().unwrap().open_minute(), None, "no bar of 1970");
+        assert!(bar_records(&mut core).is_empty());
+        assert!(
+            core.drain()
+                .all(|output| !matches!(output, CoreOutput::Record(Record::Trades(_)))),
+            "nothing stored"
+        );
+        core.on_trades(vec![trade(4, 1_483_228_800_000, Side::Buy)]);
+        assert_eq!(core.engine().unwrap().stats().trades, 1);
     }
 }

@@ -127,7 +127,17 @@ pub struct AggregatorSettings {
     pub warm_start_budget: Duration,
     /// After a warm start that could not read the store, how often it is read again.
     pub warm_retry_interval: Duration,
+    /// How far ahead of the local clock a live trade's time may be and still be taken at
+    /// once (the venue's clock and ours are never quite equal).
+    pub ahead_tolerance: Duration,
+    /// Live trades further ahead than `ahead_tolerance` but within this are held until the
+    /// local clock reaches them (at most [`MAX_HELD_AHEAD`] per pair); further ahead, they
+    /// are refused and counted. Either way one bad timestamp cannot open a future bar.
+    pub ahead_hold: Duration,
 }
+
+/// Live trades held ahead of the local clock, per pair; beyond, they are dropped and counted.
+pub const MAX_HELD_AHEAD: usize = 16_384;
 
 impl Default for AggregatorSettings {
     fn default() -> Self {
@@ -144,6 +154,8 @@ impl Default for AggregatorSettings {
             gap_grace: Duration::from_secs(2),
             warm_start_budget: Duration::from_secs(30),
             warm_retry_interval: Duration::from_secs(30),
+            ahead_tolerance: Duration::from_secs(2),
+            ahead_hold: Duration::from_secs(300),
         }
     }
 }

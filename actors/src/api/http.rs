@@ -294,14 +294,23 @@ impl Api {
         request: &Request,
         client: IpAddr,
     ) -> Result<Option<Subject>, ApiError> {
-        if !self.verifier.required() {
-            return Ok(None);
-        }
         let refuse = |reason: &'static str, message: &str| {
             self.counters.unauthorized.fetch_add(1, Ordering::Relaxed);
             metrics::counter!(m::API_AUTH_FAILURES_TOTAL, "reason" => reason).increment(1);
             ApiError::unauthorized(message)
         };
+        if !self.verifier.required() {
+            // Without keys the API serves this machine only; a request a reverse proxy
+            // forwarded came from elsewhere (the compose stack's TLS proxy, for one).
+            if !self.settings.allow_unauthenticated && forwarded(&request.headers) {
+                return Err(refuse(
+                    "proxied",
+                    "this API has no keys and serves this machine only, but the request came \
+                     through a proxy: configure api.keys before publishing the API",
+                ));
+            }
+            return Ok(None);
+        }
         let Some(key) = presented_key(&request.headers) else {
             return Err(refuse(
                 "missing",
@@ -419,6 +428,20 @@ fn status_label(status: StatusCode) -> &'static str {
         503 => "503",
         _ => "other",
     }
+}
+
+/// Returns true when a reverse proxy forwarded the request (it names the client it forwards
+/// for, or itself).
+fn forwarded(headers: &HeaderMap) -> bool {
+    [
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-real-ip",
+        "via",
+    ]
+    .iter()
+    .any(|name| headers.contains_key(*name))
 }
 
 #[cfg(test)]

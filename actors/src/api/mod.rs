@@ -57,8 +57,11 @@ pub struct ApiSettings {
     /// Keys (argon2 hashes); empty: no key needed, and only a loopback bind is allowed
     /// unless `allow_unauthenticated`.
     pub keys: Vec<ApiKey>,
-    /// Serve a non-loopback address without keys.
+    /// Serve a non-loopback bind address without keys (never a published one).
     pub allow_unauthenticated: bool,
+    /// Where clients reach the API when that is not the bind address (the host address a
+    /// container's port is published on); `None`: the bind address.
+    pub published_host: Option<String>,
     /// Per key (per IP without keys).
     pub rate_limit: RateLimit,
     /// Origins allowed to call from a browser (`scheme://host[:port]`, lower case).
@@ -74,6 +77,7 @@ impl Default for ApiSettings {
         Self {
             keys: Vec::new(),
             allow_unauthenticated: false,
+            published_host: None,
             rate_limit: RateLimit::default(),
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(10),
@@ -95,6 +99,39 @@ pub fn parse_origin(text: &str) -> Result<String, String> {
         ));
     }
     Ok(url.origin().ascii_serialization())
+}
+
+/// Returns true for a host that is this machine's loopback: `localhost` or a loopback IP
+/// (with or without brackets). Any other name or address is reachable from elsewhere.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim();
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks that an API without keys is reachable from this machine only: a published host
+/// beyond loopback always needs keys; a bind address beyond loopback needs keys unless
+/// `allow_unauthenticated` (then the caller warns). Returns the refusal.
+pub fn check_exposure(settings: &ApiSettings, bind: SocketAddr) -> Result<(), String> {
+    if !settings.keys.is_empty() {
+        return Ok(());
+    }
+    match &settings.published_host {
+        Some(host) if !is_loopback_host(host) => Err(format!(
+            "the API is published on {host} (beyond loopback) and no api.keys are configured:              add keys (`wadm hash-key`) or publish it on 127.0.0.1              (api.allow_unauthenticated does not cover a published API)"
+        )),
+        Some(_) => Ok(()),
+        None if !bind.ip().is_loopback() && !settings.allow_unauthenticated => Err(format!(
+            "{bind} is not a loopback address and no api.keys are configured: add keys              (`wadm hash-key`), bind to 127.0.0.1, or set api.allow_unauthenticated = true"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Renders the Prometheus text exposition.
@@ -166,13 +203,9 @@ impl Api {
         settings: ApiSettings,
         bind: SocketAddr,
     ) -> Result<Arc<Self>, String> {
-        if settings.keys.is_empty() && !bind.ip().is_loopback() {
-            if !settings.allow_unauthenticated {
-                return Err(format!(
-                    "the API would serve {bind} (not loopback) without keys: configure api.keys \
-                     or set api.allow_unauthenticated = true"
-                ));
-            }
+        check_exposure(&settings, bind)?;
+        if settings.keys.is_empty() && settings.published_host.is_none() && !bind.ip().is_loopback()
+        {
             tracing::warn!(
                 bind = %bind,
                 "the API serves a non-loopback address WITHOUT authentication \

@@ -26,9 +26,20 @@ impl TimestampMs {
     /// far from overflow.
     pub const MAX_PLAUSIBLE: i64 = 253_402_300_799_999;
 
+    /// The earliest trade time a venue can report: 2017-01-01T00:00:00Z. Binance opened in
+    /// July 2017 and Bybit in 2018, so an earlier time is a venue fault (a zero or a time in
+    /// seconds), refused rather than stored as a bar of 1970.
+    pub const FIRST_VENUE_TIME: i64 = 1_483_228_800_000;
+
     /// Returns true for a time between the epoch and [`Self::MAX_PLAUSIBLE`].
     pub const fn is_plausible(self) -> bool {
         self.0 >= 0 && self.0 <= Self::MAX_PLAUSIBLE
+    }
+
+    /// Returns true for a time a venue could have stamped a trade with: from
+    /// [`Self::FIRST_VENUE_TIME`] to [`Self::MAX_PLAUSIBLE`].
+    pub const fn is_venue_time(self) -> bool {
+        self.0 >= Self::FIRST_VENUE_TIME && self.0 <= Self::MAX_PLAUSIBLE
     }
 
     /// Returns the current wall-clock time.

@@ -324,24 +324,27 @@ async fn restart_equals_never_stopping(store: StoreKind) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_on_the_embedded_store_answers_exactly_what_never_stopping_answers() {
+    let _one = ONE_AT_A_TIME.lock().await;
     restart_equals_never_stopping(StoreKind::Embedded).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_on_mongodb_answers_exactly_what_never_stopping_answers() {
-    let _one = MONGO_TESTS.lock().await;
+    let _one = ONE_AT_A_TIME.lock().await;
     restart_equals_never_stopping(StoreKind::Mongo(TestMongo::start())).await;
 }
 
-/// The MongoDB tests of this file run one at a time: each drives a Python stand-in, and two
-/// of them next to three daemons starve it on a 2-core machine (a 5 s driver timeout).
-static MONGO_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The tests of this file run one at a time: each runs two or three daemons, a simulator and
+/// (for MongoDB) a Python stand-in; side by side on a 2-core machine they starved the
+/// stand-in past the driver's 5 s timeouts.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// SIGKILL in the middle of the stream, which goes on: after the restart nothing that had
 /// reached the store is missing from the windows, nothing is counted twice, and the trades
 /// lost with the process are exactly the downtime hole's ids.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_kill_the_windows_hold_what_was_stored_once_and_the_hole_names_the_rest() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let venue = Venue::BinanceSpot;
     let mut config = SimConfig::local(&VENUES, &["BTCUSDT"]);
     config.record_trades = true;
@@ -485,6 +488,7 @@ async fn after_a_kill_the_windows_hold_what_was_stored_once_and_the_hole_names_t
 /// USD-M is read from its raw `@trade` stream here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_and_overlapping_trades_are_counted_once() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let venues = [Venue::BinanceSpot, Venue::BybitSpot, Venue::BinanceUsdm];
     let mut config = SimConfig::local(&venues, &["BTCUSDT"]);
     config.record_trades = true;
@@ -589,7 +593,7 @@ async fn repeated_and_overlapping_trades_are_counted_once() {
 /// stored and the live trades, each once, and the stop is a hole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_down_at_start_means_a_cold_start_then_a_merge_when_it_answers() {
-    let _one = MONGO_TESTS.lock().await;
+    let _one = ONE_AT_A_TIME.lock().await;
     let mongo = TestMongo::start();
     let venues = [Venue::BinanceSpot, Venue::BybitSpot];
     let mut config = SimConfig::local(&venues, &["BTCUSDT"]);

@@ -271,9 +271,9 @@ fn docker_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docker")
 }
 
-/// The compose file as JSON (parsed by PyYAML, which `.ci/run` installs with schemathesis).
+/// The compose file as JSON (parsed by PyYAML, which `tests/run.sh` installs with schemathesis).
 fn compose() -> serde_json::Value {
-    let output = Command::new("python3")
+    let output = Command::new(common::python())
         .args([
             "-c",
             "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
@@ -283,7 +283,7 @@ fn compose() -> serde_json::Value {
         .unwrap();
     assert!(
         output.status.success(),
-        "compose.yaml must parse (python3 with PyYAML): {}",
+        "compose.yaml must parse (python3 with PyYAML: `tests/run.sh setup`): {}",
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap()

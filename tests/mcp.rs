@@ -49,7 +49,7 @@ impl Driver {
     /// Starts the driver and, under it, `wadm mcp --api-url api_url` with `key` in
     /// `WADM_API_KEY`.
     fn start(api_url: &str, key: Option<&str>) -> Driver {
-        let mut command = tokio::process::Command::new("python3");
+        let mut command = tokio::process::Command::new(common::python());
         command
             .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/driver.py"))
             .arg(common::wadm_binary())
@@ -66,7 +66,7 @@ impl Driver {
         }
         let mut child = command
             .spawn()
-            .expect("python3 with the mcp package (tests/mcp/requirements.txt)");
+            .expect("python3 with the mcp package: run `tests/run.sh setup`");
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         let stderr = Arc::new(Mutex::new(Vec::new()));

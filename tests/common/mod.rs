@@ -15,6 +15,22 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+/// The Python interpreter of the test tools: `WADM_TEST_PYTHON` (set by `tests/run.sh`),
+/// else the project's test environment (`target/test-venv`, which `tests/run.sh setup`
+/// makes), else `python3` from the path.
+pub fn python() -> String {
+    if let Ok(python) = std::env::var("WADM_TEST_PYTHON")
+        && !python.trim().is_empty()
+    {
+        return python;
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python3");
+    if venv.exists() {
+        return venv.to_string_lossy().into_owned();
+    }
+    "python3".into()
+}
+
 /// Path of the binary under test.
 pub fn wadm_binary() -> &'static str {
     env!("CARGO_BIN_EXE_wadm")

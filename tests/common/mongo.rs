@@ -14,8 +14,8 @@ use nix::unistd::Pid;
 
 /// How to install what the stand-in needs.
 pub const INSTALL_HINT: &str = "the MongoDB tests need python3 with the stand-in's packages: \
-     `pip install -r tests/mongo_standin/requirements.txt` (or set WADM_TEST_MONGODB_URI to a \
-     real MongoDB)";
+     run the suite with `tests/run.sh` (or `tests/run.sh setup` once), or set \
+     WADM_TEST_MONGODB_URI to a real MongoDB";
 
 static DATABASES: AtomicU64 = AtomicU64::new(0);
 
@@ -51,7 +51,7 @@ impl TestMongo {
         }
         let script =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mongo_standin/server.py");
-        let python = std::env::var("WADM_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let python = super::python();
         let mut child = Command::new(&python)
             .arg(&script)
             .stdout(Stdio::piped())

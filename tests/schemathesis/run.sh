@@ -12,6 +12,11 @@ WADM="${1:-target/debug/wadm}"
 . tests/support/live_daemon.sh
 
 # pip may put the script outside PATH (user or venv installs): ask Python where it went.
+# tests/run.sh puts its virtual environment first on PATH; without it, use that environment
+# when it exists.
+if [ -x target/test-venv/bin/schemathesis ] && ! command -v schemathesis >/dev/null; then
+    PATH="$(pwd)/target/test-venv/bin:$PATH"
+fi
 SCHEMATHESIS="$(command -v schemathesis || true)"
 if [ -z "$SCHEMATHESIS" ]; then
     SCHEMATHESIS="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/schemathesis"

@@ -5,7 +5,8 @@
 //! ├── persistence              PersistenceActor: batches records and events into the store
 //! ├── aggregators              one AggregatorActor per configured (venue, symbol)
 //! ├── venue/<venue>            per enabled venue
-//! │   └── connection <venue>   its sockets, books, watchdogs, rotation
+//! │   ├── connection <venue>   its sockets, books, watchdogs, rotation
+//! │   └── backfill <venue>     gap repair and start-up history over REST
 //! └── api http                 ApiActor: the REST API, /health and /metrics
 //! ```
 //!
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ractor::{Actor, ActorRef};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use wadm_actors::aggregator::warm::{self, LoadRequest, LoadResult, Preloaded};
 use wadm_actors::aggregator::{
     AggregatorActor, AggregatorArgs, AggregatorCounts, AggregatorMsg, AggregatorSettings,
@@ -132,13 +133,14 @@ impl Daemon {
         // Sockets (venues, the API, MongoDB) need file descriptors: take what the system
         // allows; the API keeps its share below it (actors/src/api/server.rs).
         let fd_limit = wadm_actors::api::server::raise_fd_limit();
-        info!(
+        debug!(
             version = telemetry::VERSION,
             git_sha = telemetry::GIT_SHA,
             fd_limit,
             "wadm starting"
         );
         log_summary(&config);
+        let essentials = Essentials::of(&config);
 
         let pairs: Vec<(Venue, Symbol)> = config
             .enabled_venues()
@@ -340,7 +342,16 @@ impl Daemon {
                 metrics.run_upkeep();
             }
         });
-        info!(api = %api_addr, "wadm started");
+        // The one line that says what runs; the rest of the configuration is at debug level
+        // (and printed by `wadm check-config`).
+        info!(
+            api = %api_addr,
+            version = telemetry::VERSION,
+            git_sha = telemetry::GIT_SHA,
+            store = %essentials.store,
+            venues = %essentials.venues,
+            "wadm started"
+        );
         Ok(Daemon {
             registry,
             routes,
@@ -536,7 +547,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
             })
             .await
             .context("the embedded store could not be opened")??;
-            info!(file = %store.path().display(), "embedded store open");
+            debug!(file = %store.path().display(), "embedded store open");
             Ok(Arc::new(store))
         }
         StorageConfig::MongoDb { uri, database } => {
@@ -590,12 +601,18 @@ async fn preload(
         .filter_map(|l| l.as_ref().ok())
         .map(|l| l.history.bars.len())
         .sum();
-    info!(
-        pairs = pairs.len(),
-        bars,
-        took_ms = started.elapsed().as_millis() as u64,
-        "history read for the warm start"
-    );
+    let took_ms = started.elapsed().as_millis() as u64;
+    if bars > 0 {
+        info!(
+            pairs = pairs.len(),
+            bars, took_ms, "history read for the warm start"
+        );
+    } else {
+        debug!(
+            pairs = pairs.len(),
+            took_ms, "nothing stored yet: a cold start"
+        );
+    }
     loaded
 }
 
@@ -658,14 +675,49 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> a
     }
 }
 
-/// Logs what the daemon will do, one line per venue, secrets redacted.
+/// The essentials of the start-up line, without spaces (log parsers split on them) and
+/// without secrets.
+struct Essentials {
+    /// `embedded:<path>` or `mongodb:<uri, password redacted>/<database>`.
+    store: String,
+    /// `<venue>:<symbol>,<symbol>;...` of the enabled venues.
+    venues: String,
+}
+
+impl Essentials {
+    fn of(config: &Config) -> Self {
+        let store = match &config.storage {
+            StorageConfig::Embedded { path } => format!("embedded:{}", path.display()),
+            StorageConfig::MongoDb { uri, database } => {
+                format!("mongodb:{}#{database}", redact_uri(uri.expose()))
+            }
+        };
+        let venues: Vec<String> = config
+            .enabled_venues()
+            .map(|venue| {
+                let symbols: Vec<&str> = venue.symbols.iter().map(|s| s.as_str()).collect();
+                format!("{}:{}", venue.venue, symbols.join(","))
+            })
+            .collect();
+        Self {
+            store: store.replace(' ', "%20"),
+            venues: if venues.is_empty() {
+                "none".into()
+            } else {
+                venues.join(";")
+            },
+        }
+    }
+}
+
+/// Logs what the daemon will do at debug level, one line per venue, secrets redacted.
 fn log_summary(config: &Config) {
     match &config.storage {
         StorageConfig::Embedded { path } => {
-            info!(store = "embedded", path = %path.display(), "storage")
+            debug!(store = "embedded", path = %path.display(), "storage")
         }
         StorageConfig::MongoDb { uri, database } => {
-            info!(store = "mongodb", uri = %redact_uri(uri.expose()), database = %database, "storage");
+            debug!(store = "mongodb", uri = %redact_uri(uri.expose()), database = %database, "storage");
         }
     }
     let mut enabled = 0;
@@ -677,7 +729,7 @@ fn log_summary(config: &Config) {
             .iter()
             .map(|stream| stream.name_for(venue.venue))
             .collect();
-        info!(
+        debug!(
             venue = %venue.venue,
             symbols = %symbols.join(","),
             streams = %streams.join(","),

@@ -8,6 +8,7 @@
 //! - [`telemetry`]: tracing, the Prometheus recorder, build information.
 //! - [`simulator`]: a simulated exchange on 127.0.0.1 for tests, benchmarks and `wadm simulate`.
 //! - [`app`]: the composition root that builds and runs the daemon.
+//! - [`demo`]: `wadm demo`, the daemon fed by the simulator in one process, offline.
 //! - [`offline`]: `wadm profile` and `wadm replay`.
 //! - [`archive`]: `wadm backfill`, the import of the venues' daily trade archives.
 //! - [`mcp`]: `wadm mcp`, the MCP server (stdio) whose tools read the REST API.
@@ -17,6 +18,7 @@
 pub mod app;
 pub mod archive;
 pub mod config;
+pub mod demo;
 pub mod mcp;
 pub mod offline;
 pub mod simulator;

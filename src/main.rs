@@ -1,4 +1,4 @@
-//! The `wadm` command line: `wadm run` (the default), `wadm check-config`, `wadm simulate`,
+//! The `wadm` command line: `wadm run` (the default), `wadm demo`, `wadm check-config`, `wadm simulate`,
 //! `wadm profile`, `wadm replay`, `wadm backfill`, `wadm hash-key`, `wadm health`, `wadm mcp`,
 //! `wadm --version`.
 
@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use wadm::config::{self, LoadOptions, Loaded};
 use wadm::offline::profile::{self, ProfileError, ProfileOptions, Window};
 use wadm::offline::replay::Replay;
@@ -39,6 +39,17 @@ struct Cli {
 enum Command {
     /// Run the daemon (the default when no command is given).
     Run,
+    /// Run the daemon fed by a simulated exchange, in one process, offline: see WADM work
+    /// (profiles fill within seconds) without touching the venues. The store is a temporary
+    /// directory, deleted at exit.
+    Demo {
+        /// Port of the API on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 8920)]
+        port: u16,
+        /// Seed of the simulated market.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
     /// Validate the configuration and print the effective result, secrets redacted.
     CheckConfig,
     /// Run a simulated exchange on 127.0.0.1 for every venue and symbol of the configuration.
@@ -53,7 +64,7 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
-    /// Print the volume profile and order flow of a JSON-lines trades file (README: "wadm profile").
+    /// Print the volume profile and order flow of a JSON-lines trades file (src/offline/README.md).
     Profile {
         /// Trades, one JSON object per line: {"ts": ms, "price": "..", "qty": "..", "side": "buy"|"sell"}.
         /// "-" reads standard input.
@@ -100,7 +111,7 @@ enum Command {
         timeout: std::time::Duration,
     },
     /// Serve MCP on stdin/stdout for an LLM client: tools that read a running daemon's REST
-    /// API (README: "MCP server"). Logs go to stderr.
+    /// API (src/mcp/README.md). Logs go to stderr.
     Mcp {
         /// Base URL of the daemon's API (a path prefix is kept, e.g. behind a proxy).
         #[arg(long, env = "WADM_API_URL", default_value = "http://127.0.0.1:8920")]
@@ -118,7 +129,7 @@ enum Command {
     },
     /// Import the venues' public daily trade archives of past days into the store as 1m and
     /// 1h bars (and raw trades inside their retention); resumable, idempotent, verified
-    /// (README: "Backfill and gap repair").
+    /// (actors/src/backfill/README.md).
     Backfill {
         /// Venue: binance-spot, binance-usdm, bybit-spot or bybit-linear.
         #[arg(long)]
@@ -144,7 +155,7 @@ enum Command {
         keep_files: bool,
     },
     /// Feed recordings of raw frames through the live parsers and aggregators and print a
-    /// per-symbol summary (README: "wadm replay").
+    /// per-symbol summary (src/offline/README.md).
     Replay {
         /// Recording files, replayed in the order given (a directory: its recordings, oldest first).
         #[arg(required = true, value_name = "FILE")]
@@ -316,6 +327,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::CheckConfig => check_config(&options),
         Command::Run => run(&options),
+        Command::Demo { port, seed } => demo(&options, port, seed),
         Command::Simulate {
             port,
             full_speed,
@@ -628,7 +640,9 @@ fn run(options: &LoadOptions) -> ExitCode {
         .iter()
         .map(|path| path.display().to_string())
         .collect();
-    info!(files = %files.join(","), "effective configuration (secrets redacted):\n{}", loaded.effective_toml());
+    // The start-up line (app.rs, "wadm started") has the essentials; the whole effective
+    // configuration is here at debug level and printed by `wadm check-config`.
+    debug!(files = %files.join(","), "effective configuration (secrets redacted):\n{}", loaded.effective_toml());
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
@@ -641,6 +655,30 @@ fn run(options: &LoadOptions) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             error!(error = format!("{err:#}"), "wadm failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo(options: &LoadOptions, port: u16, seed: u64) -> ExitCode {
+    let loaded = match load_and_log(options) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    drop(loaded);
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let outcome = runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        let demo = wadm::demo::DemoOptions { port, seed };
+        wadm::demo::run(&demo, options, shutdown).await
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error!(error = format!("{err:#}"), "wadm demo failed");
             ExitCode::FAILURE
         }
     }

@@ -170,32 +170,44 @@ fn version_names_the_crate_version() {
 fn run_logs_its_redacted_configuration_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&dir, LOCAL_CONFIG);
-    let mut daemon = Daemon::start(
-        &["run", "--config", &config],
-        &[(
-            "MONGODB_URI",
-            "mongodb://wadm:hunter2-secret@127.0.0.1:1/?authSource=admin",
-        )],
-        dir.path(),
+    let uri = (
+        "MONGODB_URI",
+        "mongodb://wadm:hunter2-secret@127.0.0.1:1/?authSource=admin",
     );
-    daemon.wait_for_line("wadm started", DEADLINE);
-    daemon.signal(Signal::SIGTERM);
-    let (status, stderr) = daemon.wait_exit(DEADLINE);
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("effective configuration"), "{stderr}");
-    assert!(
-        stderr.contains("mongodb://wadm:****@127.0.0.1:1"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("signal=\"SIGTERM\"") || stderr.contains("signal=SIGTERM"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("wadm stopped"), "{stderr}");
-    assert!(
-        !stderr.contains("hunter2"),
-        "the password leaked into the logs:\n{stderr}"
-    );
+    // At the default level one line says what runs; at debug, the whole configuration.
+    for level in ["info", "debug"] {
+        let mut daemon = Daemon::start(
+            &["run", "--config", &config],
+            &[uri, ("WADM__LOG__LEVEL", level)],
+            dir.path(),
+        );
+        let started = daemon.wait_for_line("wadm started", DEADLINE);
+        for essential in [
+            "api=127.0.0.1:",
+            "version=",
+            "store=mongodb:mongodb://wadm:****@127.0.0.1:1",
+            "venues=",
+        ] {
+            assert!(started.contains(essential), "{essential}: {started}");
+        }
+        daemon.signal(Signal::SIGTERM);
+        let (status, stderr) = daemon.wait_exit(DEADLINE);
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert_eq!(
+            stderr.contains("effective configuration"),
+            level == "debug",
+            "{level}: {stderr}"
+        );
+        assert!(
+            stderr.contains("signal=\"SIGTERM\"") || stderr.contains("signal=SIGTERM"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("wadm stopped"), "{stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "the password leaked into the logs:\n{stderr}"
+        );
+    }
 }
 
 #[test]
@@ -392,4 +404,126 @@ async fn health_exits_0_when_the_daemon_answers_200_and_1_on_503_or_no_answer() 
     assert!(stderr.contains("answered \"503\""), "{stderr}");
     daemon.signal(Signal::SIGTERM);
     assert_eq!(daemon.wait_exit(DEADLINE).0.code(), Some(0));
+}
+
+/// One GET over a fresh connection: (status line, body).
+fn http_get(addr: &str, path: &str) -> std::io::Result<(String, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    Ok((
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn demo_serves_non_empty_profiles_within_ten_seconds_offline_and_cleans_up() {
+    use std::io::{BufRead as _, BufReader};
+
+    let started = std::time::Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(common::wadm_binary())
+        .args(["demo", "--port", "0"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("TMPDIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    // The log is read all along, so that the daemon never waits on a full pipe.
+    let (line_tx, stderr_lines) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The banner names the API and the store.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    while !banner.contains("Ctrl-C") {
+        assert!(stdout.read_line(&mut banner).unwrap() > 0, "{banner}");
+    }
+    let field = |name: &str| {
+        banner
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} line in {banner}"))
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let api = field("API:");
+    let addr = api
+        .strip_prefix("http://")
+        .and_then(|a| a.split('/').next())
+        .unwrap()
+        .to_owned();
+    let store = std::path::PathBuf::from(field("store:"));
+    assert!(store.starts_with(dir.path()) && store.exists(), "{banner}");
+    // Profiles fill within seconds of the start.
+    wadm_actors::connection::install_crypto_provider();
+    let url = format!("http://{addr}/api/v1/volume-profile/BTCUSDT?venue=binance-spot&window=1h");
+    let trades = |answer: &serde_json::Value| answer["profile"]["trades"].as_u64().unwrap_or(0);
+    let left = Duration::from_secs(10).saturating_sub(started.elapsed());
+    common::live::wait_until(left, "trades in the demo's profile within 10 s", || async {
+        match reqwest::get(&url).await {
+            Ok(answer) if answer.status().is_success() => answer
+                .bytes()
+                .await
+                .ok()
+                .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
+                .is_some_and(|answer| trades(&answer) > 0),
+            _ => false,
+        }
+    })
+    .await;
+    let profile: serde_json::Value =
+        serde_json::from_slice(&reqwest::get(&url).await.unwrap().bytes().await.unwrap()).unwrap();
+    assert!(profile["profile"]["poc"].is_string(), "{profile}");
+    let (_, symbols) = http_get(&addr, "/api/v1/symbols").unwrap();
+    for venue in ["binance-spot", "binance-usdm", "bybit-spot", "bybit-linear"] {
+        assert!(symbols.contains(venue), "{venue} is played: {symbols}");
+    }
+    // The one start-up line has the essentials.
+    let started_line = loop {
+        let line = stderr_lines
+            .recv_timeout(DEADLINE)
+            .expect("the start-up line");
+        if line.contains("wadm started") {
+            break line;
+        }
+    };
+    for essential in [
+        "api=",
+        "version=",
+        "store=embedded:",
+        "venues=binance-spot:BTCUSDT",
+    ] {
+        assert!(started_line.contains(essential), "{started_line}");
+    }
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait());
+    });
+    let status = exited
+        .recv_timeout(DEADLINE)
+        .expect("wadm demo exits on SIGINT")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(!store.exists(), "the demo's store is deleted at exit");
 }

@@ -22,7 +22,7 @@ use ractor::{
     Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent,
 };
 use tokio::sync::oneshot;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::metrics::{ACTOR_RESTARTS_TOTAL, SUPERVISOR_MELTDOWNS_TOTAL};
 use crate::policy::RestartPolicy;
@@ -375,7 +375,11 @@ async fn start_child(
             child.cell = Some(cell);
             child.log.started(Instant::now());
             child.status.mark_started(generation);
-            info!(supervisor = %state.name, kind = %child.spec.kind, actor = %child.spec.key, generation, "child started");
+            if generation > 1 {
+                info!(supervisor = %state.name, kind = %child.spec.kind, actor = %child.spec.key, generation, "child restarted");
+            } else {
+                debug!(supervisor = %state.name, kind = %child.spec.kind, actor = %child.spec.key, generation, "child started");
+            }
             Ok(())
         }
         Err(err) => on_child_failure(myself, state, index, format!("could not start: {err}")),

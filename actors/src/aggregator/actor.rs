@@ -177,7 +177,7 @@ fn finish_warm_start(
         .unwrap_or(u64::MAX)
         .max(read_ms);
     metrics::counter!(AGGREGATOR_WARM_STARTS_TOTAL, "venue" => args.venue.as_str(), "outcome" => warm.outcome).increment(1);
-    info!(
+    debug!(
         venue = %args.venue,
         symbol = %args.symbol,
         generation = args.generation,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use wadm_supervision::ActorEntry;
 
 use super::Api;
@@ -129,7 +129,7 @@ impl Actor for ApiActor {
             );
         }
         myself.send_interval(UPKEEP_INTERVAL, || ApiMsg::Upkeep);
-        info!(bind = %addr, keys = args.api.settings().keys.len(), max_connections = limits.max_connections, header_timeout = ?limits.header_timeout, idle_timeout = ?limits.idle_timeout, max_concurrent_requests = limits.max_concurrent_requests, "API serving");
+        debug!(bind = %addr, keys = args.api.settings().keys.len(), max_connections = limits.max_connections, header_timeout = ?limits.header_timeout, idle_timeout = ?limits.idle_timeout, max_concurrent_requests = limits.max_concurrent_requests, "API serving");
         let mut state = ApiState {
             args,
             stop: Some(stop),

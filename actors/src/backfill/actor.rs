@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use url::Url;
 use wadm_supervision::{ActorEntry, unix_millis};
 
@@ -239,7 +239,7 @@ impl BackfillState {
                         };
                         if let Some(target) = target {
                             self.startup_checked.insert(symbol);
-                            info!(venue = %venue, symbol = %symbol, target = %describe(&target), "backfill of the history before the first live trade");
+                            debug!(venue = %venue, symbol = %symbol, target = %describe(&target), "backfill of the history before the first live trade");
                             self.queue.push_back(Job {
                                 symbol,
                                 kind: JobKind::Startup,
@@ -418,7 +418,15 @@ impl BackfillState {
             return;
         };
         let now = unix_millis();
-        info!(venue = %self.args.venue, symbol = %job.symbol, kind = ?job.kind, state = state.as_str(), recovered = job.progress.taken, requests = job.progress.requests, took_ms = now - job.started_at, reason, "backfill done");
+        // Work done is news, and so is a hole left unrepaired; a start-up backfill that
+        // found nothing to fetch is not.
+        let news = job.progress.taken > 0
+            || (state != HoleState::Repaired && !matches!(job.kind, JobKind::Startup));
+        if news {
+            info!(venue = %self.args.venue, symbol = %job.symbol, kind = ?job.kind, state = state.as_str(), recovered = job.progress.taken, requests = job.progress.requests, took_ms = now - job.started_at, reason, "backfill done");
+        } else {
+            debug!(venue = %self.args.venue, symbol = %job.symbol, kind = ?job.kind, state = state.as_str(), requests = job.progress.requests, took_ms = now - job.started_at, "backfill done, nothing to fetch");
+        }
         match &job.hole {
             Some(hole) => self.close(hole.clone(), state, job.progress.taken, reason),
             None => {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinHandle;
-use tracing::{Instrument as _, Span, error, info, info_span, warn};
+use tracing::{Instrument as _, Span, debug, error, info, info_span, warn};
 use url::Url;
 use wadm_supervision::{ActorEntry, unix_millis};
 
@@ -225,7 +225,7 @@ impl Actor for ConnectionActor {
             })?;
         }
         span.in_scope(|| {
-            info!(
+            debug!(
                 endpoints = endpoints.len(),
                 symbols = args.symbols.len(),
                 "connection starting"

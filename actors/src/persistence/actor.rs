@@ -458,7 +458,7 @@ impl Actor for PersistenceActor {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        info!(backend = args.store.backend(), "persistence started");
+        debug!(backend = args.store.backend(), "persistence started");
         myself.send_message(PersistenceMsg::Tick)?;
         Ok(PersistenceState {
             args,

@@ -59,7 +59,7 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
     );
     let text = String::from_utf8(scrape.body().to_vec()).unwrap();
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker/README.md")).unwrap();
     let catalogue: Vec<(&str, &str)> = readme
         .lines()
         .skip_while(|l| !l.starts_with("## Metrics"))
@@ -115,7 +115,7 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
         }
         assert!(
             catalogue.contains(&(name, kind)),
-            "{name} ({kind}) is exported but not in the README's metrics catalogue"
+            "{name} ({kind}) is exported but not in the metrics catalogue of docker/README.md"
         );
     }
     // Every metric the Grafana dashboard and the alert rules use is exported by this daemon.

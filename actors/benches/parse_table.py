@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the README table of `cargo bench --bench parse` from criterion's saved estimates.
+"""Prints the table (actors/src/connection/README.md) of `cargo bench --bench parse` from criterion's saved estimates.
 
 Usage: cargo bench --bench parse && python3 actors/benches/parse_table.py
 """

@@ -27,16 +27,16 @@ use tracing::{debug, error, info, warn};
 use wadm_actors::aggregator::warm::{self, LoadRequest, LoadResult, Preloaded};
 use wadm_actors::aggregator::{
     AggregatorActor, AggregatorArgs, AggregatorCounts, AggregatorMsg, AggregatorSettings,
-    RecordSink, RowSpec, SnapshotBoard,
+    RecordSink, RowSpec,
 };
 use wadm_actors::api::{Api, ApiActor, ApiArgs, ApiSources};
 use wadm_actors::backfill::{BackfillActor, BackfillArgs};
+use wadm_actors::boards::{BookBoard, SnapshotBoard};
+use wadm_actors::connection::budget::{BudgetAttempts, ConnectionBudget};
+use wadm_actors::connection::cursors::Cursors;
 use wadm_actors::connection::rest_budget::RestBudget;
-use wadm_actors::connection::shared::{BookBoard, BudgetAttempts, ConnectionBudget, Cursors};
 use wadm_actors::connection::status::ConnectionStatus;
-use wadm_actors::connection::{
-    ConnectionActor, ConnectionArgs, ConnectionMsg, install_crypto_provider,
-};
+use wadm_actors::connection::{ConnectionActor, ConnectionArgs, ConnectionMsg};
 use wadm_actors::model::{Symbol, Venue};
 use wadm_actors::persistence::{PersistenceActor, PersistenceArgs, PersistenceInputs};
 use wadm_actors::quality::QualitySink;
@@ -45,6 +45,7 @@ use wadm_actors::routing::RoutingTable;
 use wadm_actors::storage::embedded::{EmbeddedOptions, EmbeddedStore};
 use wadm_actors::storage::mongo::{MongoOptions, MongoStore};
 use wadm_actors::storage::{Retention, SharedStore};
+use wadm_actors::util::install_crypto_provider;
 use wadm_supervision::{
     ChildContext, ChildSpec, RootExit, RootHandle, StatusRegistry, Supervisor, SupervisorArgs,
 };

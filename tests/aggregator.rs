@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 use wadm_actors::aggregator::engine::Rolling;
 use wadm_actors::aggregator::{
     AggregatorActor, AggregatorArgs, AggregatorMsg, AggregatorSettings, AggregatorSnapshot,
-    ProfileParams, Record, RecordSink, RowSpec, SnapshotBoard, Timeframe,
+    ProfileParams, Record, RecordSink, RowSpec, Timeframe,
 };
+use wadm_actors::boards::SnapshotBoard;
 use wadm_actors::model::{
     BookView, FillRange, InstrumentInfo, Kline, KlineInterval, Level, Qty, QualityKind, Side,
     Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,

@@ -13,11 +13,12 @@ use common::live::{LONG, start, sym, wait_book_synced, wait_until};
 use serde_json::Value;
 use wadm::simulator::render::SimTrade;
 use wadm_actors::aggregator::order_flow;
-use wadm_actors::aggregator::{Bar, ProfileParams, RowGrid, SnapshotBoard, WindowReport};
+use wadm_actors::aggregator::{Bar, ProfileParams, RowGrid, WindowReport};
 use wadm_actors::api::{
     Api, ApiKey, ApiSettings, ApiSources, OPENAPI_JSON, ROUTES, RateLimit, filter, hash_key,
 };
-use wadm_actors::connection::shared::BookBoard;
+use wadm_actors::boards::BookBoard;
+use wadm_actors::boards::SnapshotBoard;
 use wadm_actors::model::{
     FillRange, Price, Qty, Side, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
 };

@@ -475,7 +475,7 @@ async fn demo_serves_non_empty_profiles_within_ten_seconds_offline_and_cleans_up
     let store = std::path::PathBuf::from(field("store:"));
     assert!(store.starts_with(dir.path()) && store.exists(), "{banner}");
     // Profiles fill within seconds of the start.
-    wadm_actors::connection::install_crypto_provider();
+    wadm_actors::util::install_crypto_provider();
     let url = format!("http://{addr}/api/v1/volume-profile/BTCUSDT?venue=binance-spot&window=1h");
     let trades = |answer: &serde_json::Value| answer["profile"]["trades"].as_u64().unwrap_or(0);
     let left = Duration::from_secs(10).saturating_sub(started.elapsed());

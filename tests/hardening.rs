@@ -256,7 +256,7 @@ fn keyed_daemon(dir: &std::path::Path, key: &str, extra: &str) -> (common::Daemo
 
 /// An HTTP client (reqwest needs the process's TLS provider, even for plain HTTP).
 fn http_client(builder: reqwest::ClientBuilder) -> reqwest::Client {
-    wadm_actors::connection::install_crypto_provider();
+    wadm_actors::util::install_crypto_provider();
     builder.build().unwrap()
 }
 

@@ -20,8 +20,9 @@ use wadm_actors::aggregator::engine::{Engine, EngineParams, Rolling};
 use wadm_actors::aggregator::order_flow::{ImbalanceParams, SessionAnchor};
 use wadm_actors::aggregator::{
     AggregatorActor, AggregatorArgs, AggregatorCore, AggregatorMsg, AggregatorSettings, RowGrid,
-    RowSpec, SnapshotBoard, WindowReport,
+    RowSpec, WindowReport,
 };
+use wadm_actors::boards::SnapshotBoard;
 use wadm_actors::model::{
     FillRange, Price, Qty, Ratio, Side, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos,
     Venue,

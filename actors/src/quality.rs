@@ -9,21 +9,16 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tracing::{info, warn};
 
 use crate::metrics::DATA_QUALITY_EVENTS_TOTAL;
 use crate::model::{DataQualityEvent, HoleState, QualityKind, Symbol, Venue};
+use crate::util::lock;
 
 /// Holes kept per (venue, symbol); beyond, the oldest are forgotten (they stay stored).
 pub const MAX_HOLES_PER_PAIR: usize = 2_048;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Where data-quality events go: logged, counted, kept in a bounded log for the API, holes
 /// indexed per pair, and forwarded to a listener (persistence) when one is attached.

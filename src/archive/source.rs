@@ -167,7 +167,7 @@ const MAX_CHECKSUM_BYTES: usize = 4_096;
 impl Fetcher {
     /// A fetcher whose requests give up after `timeout` without progress.
     pub fn new(timeout: Duration) -> Result<Self, ArchiveError> {
-        wadm_actors::connection::install_crypto_provider();
+        wadm_actors::util::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(timeout)
             .read_timeout(timeout)
@@ -319,7 +319,7 @@ pub(super) fn io(path: &Path, source: std::io::Error) -> ArchiveError {
 fn transport(url: &Url, err: &reqwest::Error) -> ArchiveError {
     ArchiveError::Transport {
         url: url.to_string(),
-        reason: wadm_actors::connection::rest_client::error_chain(err),
+        reason: wadm_actors::util::error_chain(err),
     }
 }
 

@@ -205,7 +205,7 @@ pub struct ConnectionConfig {
     /// Settings of every connection actor.
     pub settings: wadm_actors::connection::ConnectionSettings,
     /// Connection attempts allowed per window, per venue host.
-    pub budget_attempts: wadm_actors::connection::shared::BudgetAttempts,
+    pub budget_attempts: wadm_actors::connection::budget::BudgetAttempts,
     /// The budget's window.
     pub budget_window: Duration,
     /// Percent of each venue's REST limit used at all.

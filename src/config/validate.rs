@@ -388,7 +388,7 @@ fn connection(check: &mut Checker, raw: &RawConfig) -> ConnectionConfig {
     };
     ConnectionConfig {
         settings,
-        budget_attempts: wadm_actors::connection::shared::BudgetAttempts {
+        budget_attempts: wadm_actors::connection::budget::BudgetAttempts {
             binance_spot: c.budget.binance_spot.max(1),
             binance_usdm: c.budget.binance_usdm.max(1),
             bybit: c.budget.bybit.max(1),

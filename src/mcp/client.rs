@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 use url::Url;
-use wadm_actors::connection::rest_client::{error_chain, install_crypto_provider};
+use wadm_actors::util::{error_chain, install_crypto_provider};
 
 /// The largest API answer read (a 1,000-bar history with footprints is a few MiB).
 pub const MAX_BODY_BYTES: usize = 32 << 20;

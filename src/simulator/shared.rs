@@ -8,6 +8,7 @@ use serde::Serialize;
 use wadm_actors::model::{Qty, Side, Symbol, Venue};
 
 use super::render::SimTrade;
+use wadm_actors::util::lock;
 
 /// Trades generated for one symbol.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -67,10 +68,6 @@ pub struct VenueStats {
 pub struct SimShared {
     venues: HashMap<Venue, VenueStats>,
     record_trades: bool,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl SimShared {

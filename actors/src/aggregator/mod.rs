@@ -38,4 +38,4 @@ pub use messages::{AggregatorCounts, AggregatorMsg};
 pub use output::{BarRecord, BarState, BookRecord, RebuildError, Record, RecordSink};
 pub use params::{AggregatorSettings, BarParams, ProfileParams, RowSpec};
 pub use report::{AbsorptionRow, WindowReport};
-pub use snapshot::{AggregatorSnapshot, SnapshotBoard};
+pub use snapshot::AggregatorSnapshot;

@@ -1,14 +1,8 @@
-//! The published state of each aggregator: an immutable snapshot behind a watch channel, so
-//! the API reads the current bars, windows and session without a mailbox round trip, and a
-//! slow reader never holds up the aggregator.
-//!
-//! The board outlives aggregator incarnations (the composition root owns it); a restarted
-//! aggregator publishes into the same slot.
+//! The published state of each aggregator: an immutable snapshot, published on the
+//! [`SnapshotBoard`](crate::boards::SnapshotBoard).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-
-use tokio::sync::watch;
 
 use super::aggregation::WarmStart;
 use super::bar::{Bar, Timeframe};
@@ -94,56 +88,5 @@ impl AggregatorSnapshot {
             earliest_trade: None,
             pending_hole: None,
         }
-    }
-}
-
-/// The latest snapshot of every (venue, symbol).
-#[derive(Debug, Default)]
-pub struct SnapshotBoard {
-    slots: HashMap<(Venue, Symbol), watch::Sender<Arc<AggregatorSnapshot>>>,
-}
-
-impl SnapshotBoard {
-    /// Creates an empty snapshot per pair, each with its parameters.
-    pub fn new(pairs: impl IntoIterator<Item = (Venue, Symbol, ProfileParams)>) -> Self {
-        Self {
-            slots: pairs
-                .into_iter()
-                .map(|(venue, symbol, params)| {
-                    let empty = AggregatorSnapshot::empty(venue, symbol, params);
-                    ((venue, symbol), watch::Sender::new(Arc::new(empty)))
-                })
-                .collect(),
-        }
-    }
-
-    /// Publishes a pair's snapshot (ignored for a pair the board does not hold).
-    pub fn publish(&self, snapshot: AggregatorSnapshot) {
-        if let Some(sender) = self.slots.get(&(snapshot.venue, snapshot.symbol)) {
-            sender.send_replace(Arc::new(snapshot));
-        }
-    }
-
-    /// Returns a pair's latest snapshot.
-    pub fn latest(&self, venue: Venue, symbol: Symbol) -> Option<Arc<AggregatorSnapshot>> {
-        self.slots
-            .get(&(venue, symbol))
-            .map(|sender| Arc::clone(&sender.borrow()))
-    }
-
-    /// Subscribes to a pair's snapshots.
-    pub fn subscribe(
-        &self,
-        venue: Venue,
-        symbol: Symbol,
-    ) -> Option<watch::Receiver<Arc<AggregatorSnapshot>>> {
-        self.slots
-            .get(&(venue, symbol))
-            .map(watch::Sender::subscribe)
-    }
-
-    /// Returns every pair on the board.
-    pub fn pairs(&self) -> impl Iterator<Item = (Venue, Symbol)> + '_ {
-        self.slots.keys().copied()
     }
 }

@@ -25,7 +25,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::PasswordHasher as _;
@@ -33,6 +33,8 @@ use argon2::password_hash::phc::{Output, PasswordHash};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use blake2::{Blake2b512, Digest as _};
 use tokio::sync::watch;
+
+use crate::util::lock;
 
 /// Longest key accepted (longer presentations are refused without hashing).
 pub const MAX_KEY_BYTES: usize = 256;
@@ -200,10 +202,6 @@ impl fmt::Debug for KeyVerifier {
             .field("keys", &self.keys.len())
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl KeyVerifier {

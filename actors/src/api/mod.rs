@@ -41,8 +41,7 @@ pub use http::{ROUTES, filter};
 pub use limit::{RateLimit, RateLimits, Subject};
 pub use params::{MAX_QUERY_BYTES, Params};
 
-use crate::aggregator::SnapshotBoard;
-use crate::connection::shared::BookBoard;
+use crate::boards::{BookBoard, SnapshotBoard};
 use crate::model::{Symbol, Venue};
 use crate::persistence::PersistenceInputs;
 use crate::quality::QualitySink;

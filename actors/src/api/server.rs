@@ -38,6 +38,7 @@ use warp::reply::Response;
 use super::Api;
 use super::error::ApiError;
 use crate::metrics as m;
+use crate::util::lock;
 
 /// File descriptors kept free for the venue sockets, REST clients, the store and logs.
 pub const RESERVED_FDS: u64 = 256;
@@ -191,12 +192,6 @@ impl Connections {
             None => false,
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Logs connection errors at most once per [`LOG_EVERY`] and reason.

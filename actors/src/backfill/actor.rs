@@ -13,16 +13,18 @@ use url::Url;
 use wadm_supervision::{ActorEntry, unix_millis};
 
 use super::plan::{Fetched, Job, JobKind, Plan, Progress, Step, Target, plan};
-use crate::aggregator::{AggregatorMsg, PastOutcome, SnapshotBoard};
+use crate::aggregator::{AggregatorMsg, PastOutcome};
+use crate::boards::SnapshotBoard;
 use crate::connection::protocol::{TradesFrom, recent_trades_limit};
 use crate::connection::rest_budget::RestBudget;
-use crate::connection::rest_client::{RestClient, RestError, error_chain};
+use crate::connection::rest_client::{RestClient, RestError};
 use crate::metrics::{
     BACKFILL_JOBS_TOTAL, BACKFILL_PENDING_JOBS, BACKFILL_REQUESTS_TOTAL, BACKFILL_TRADES_TOTAL,
 };
 use crate::model::{DataQualityEvent, Exchange, HoleState, Symbol, Trade, Venue};
 use crate::quality::QualitySink;
 use crate::routing::RoutingTable;
+use crate::util::error_chain;
 
 /// What the backfill of every venue does.
 #[derive(Debug, Clone, PartialEq, Eq)]

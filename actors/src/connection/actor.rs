@@ -3,7 +3,7 @@
 //!
 //! - **Reconnection**: a socket that closes unplanned is replaced after a jittered, capped
 //!   exponential backoff whose attempt count resets only once data has flowed on a socket.
-//!   Every attempt takes a token from the budget of the venue's host ([`super::shared::BudgetAttempts`]:
+//!   Every attempt takes a token from the budget of the venue's host ([`super::budget::BudgetAttempts`]:
 //!   Binance spot, Binance USD-M, Bybit), never from another venue's.
 //! - **Watchdogs**: no frame at all within `transport_timeout`, or no data of a stream class
 //!   within its timeout (books tick every 100-250 ms; trades can be quiet), replaces the socket.
@@ -24,19 +24,21 @@ use tracing::{Instrument as _, Span, debug, error, info, info_span, warn};
 use url::Url;
 use wadm_supervision::{ActorEntry, unix_millis};
 
+use super::budget::ConnectionBudget;
+use super::cursors::Cursors;
 use super::messages::{CloseReason, ConnectionMsg, SessionEvent};
 use super::protocol::{self, Endpoint};
 use super::rest_budget::RestBudget;
 use super::rest_client::{InstrumentError, RestClient};
 use super::session::{self, SessionArgs, SessionStats, SessionStop, monotonic_ms};
 use super::settings::ConnectionSettings;
-use super::shared::{BookBoard, ConnectionBudget, Cursors};
 use super::status::{
     ConnectionStatus, EndpointStatus, InstrumentStatus, RejectedTopic, SubscriptionStatus,
     SymbolBookStatus,
 };
 use super::streams::{Stream, StreamClass};
 use crate::aggregator::AggregatorMsg;
+use crate::boards::BookBoard;
 use crate::metrics::{
     WS_BUDGET_WAITS_TOTAL, WS_CONNECT_ATTEMPTS_TOTAL, WS_CONNECTED, WS_RECONNECTS_TOTAL,
     WS_SUBSCRIPTIONS_TOTAL, WS_WATCHDOG_TRIPS_TOTAL,

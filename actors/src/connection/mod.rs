@@ -11,13 +11,16 @@
 //! - [`protocol`]: endpoints, topic names, requests and rate limits of each venue.
 //! - [`rest`]: parsers of REST depth snapshots, instrument metadata and trades;
 //!   [`rest_client`]: the requests; [`rest_budget`]: each venue's REST weight budget.
-//! - [`shared`]: cursors, published books and the connection budget.
+//! - [`cursors`]: per-symbol trade continuity and book state across sessions and restarts;
+//!   [`budget`]: the connection attempts of each venue host.
 //! - [`baseline`]: the same parsers on serde_json, kept as the benchmark baseline and as a
 //!   differential oracle in tests.
 
 mod actor;
 pub mod baseline;
 pub mod book;
+pub mod budget;
+pub mod cursors;
 mod fields;
 pub mod frame;
 pub mod messages;
@@ -27,7 +30,6 @@ pub mod rest_budget;
 pub mod rest_client;
 pub mod session;
 pub mod settings;
-pub mod shared;
 pub mod status;
 pub mod streams;
 mod tape;
@@ -37,7 +39,6 @@ pub use actor::{ConnectionActor, ConnectionArgs, ConnectionState};
 pub use fields::MAX_MARKET_VALUE;
 pub use frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, FrameParser, ParseError};
 pub use messages::{CloseReason, ConnectionMsg, SessionEvent};
-pub use rest_client::install_crypto_provider;
 pub use settings::ConnectionSettings;
 pub use streams::{Stream, StreamClass, UnknownStream};
 pub use venues::{BinanceParser, BybitParser};

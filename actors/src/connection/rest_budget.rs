@@ -18,7 +18,7 @@
 //!   HTTP 418 (an IP ban) for its `Retry-After` (2 minutes without one). Nothing is sent
 //!   in between, whatever its priority.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -26,6 +26,7 @@ use tracing::warn;
 
 use crate::metrics::{REST_BUDGET_WAITS_TOTAL, REST_RATE_LIMITED_TOTAL, REST_WEIGHT_USED};
 use crate::model::Venue;
+use crate::util::lock;
 
 /// Why a request is made, most urgent first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -158,10 +159,6 @@ pub struct RestBudget {
     venue: Venue,
     limits: BudgetLimits,
     state: Mutex<State>,
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl RestBudget {

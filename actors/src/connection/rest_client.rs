@@ -13,12 +13,7 @@ use super::rest::{MAX_REST_BODY_BYTES, RestParser};
 use super::rest_budget::{RestBudget, RestPriority, weights};
 use crate::metrics::REST_REQUESTS_TOTAL;
 use crate::model::{BookSnapshot, InstrumentInfo, Symbol, Trade, UnixNanos, Venue};
-
-/// Installs ring as the process-wide rustls crypto provider (once; later calls do nothing),
-/// so TLS never depends on which crate enabled which provider.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+use crate::util::{error_chain, install_crypto_provider};
 
 /// Why a REST call failed.
 #[derive(Debug, thiserror::Error)]
@@ -366,16 +361,4 @@ impl RestClient {
         let outcome = if ok { "ok" } else { "error" };
         metrics::counter!(REST_REQUESTS_TOTAL, "venue" => self.venue.as_str(), "kind" => kind, "outcome" => outcome).increment(1);
     }
-}
-
-/// Renders an error with its sources, for logs and status.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -25,14 +25,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::book::{BookKeeper, BookOutcome};
+use super::cursors::{BookState, Cursors};
 use super::frame::{FrameKind, ParseError};
 use super::messages::{CloseReason, ConnectionMsg, SessionEvent};
 use super::protocol::{self, Endpoint};
-use super::rest_client::{RestClient, RestError, error_chain};
+use super::rest_client::{RestClient, RestError};
 use super::settings::ConnectionSettings;
-use super::shared::{BookBoard, BookState, Cursors};
 use super::streams::StreamClass;
 use crate::aggregator::AggregatorMsg;
+use crate::boards::BookBoard;
 use crate::metrics::{
     BOOK_BUFFER_DROPPED_TOTAL, BOOK_RESYNCS_TOTAL, BOOK_UNUSABLE_SNAPSHOTS_TOTAL, FEED_LAG_SECONDS,
     WS_MESSAGES_RECEIVED_TOTAL, WS_OUTGOING_DROPPED_TOTAL, WS_PARSE_ERRORS_TOTAL,
@@ -45,6 +46,7 @@ use crate::model::{
 use crate::quality::QualitySink;
 use crate::recorder::Recorder;
 use crate::routing::RouteSlot;
+use crate::util::error_chain;
 
 /// Milliseconds on a monotonic clock shared by sessions and the actor's watchdog.
 pub fn monotonic_ms() -> i64 {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::shared::BookState;
+use super::cursors::BookState;
 use crate::model::{Price, Qty, Symbol, Venue};
 
 /// Everything the connection actor of one venue knows about its health.

@@ -1,7 +1,7 @@
 //! The persistence actor.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -19,6 +19,7 @@ use crate::metrics::{
 };
 use crate::model::DataQualityEvent;
 use crate::storage::{Document, Kind, SharedStore, StoreError};
+use crate::util::lock;
 
 /// What persistence has done, for status and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -69,12 +70,6 @@ pub struct PersistenceInputs {
     /// Documents already older than their kind's retention are not written (a backfill of
     /// trades the sweep would delete at once).
     retention: Mutex<Option<crate::storage::Retention>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section leaves the data consistent between statements; a panic in one
-    // cannot leave half an update behind that matters more than losing the buffer would.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl PersistenceInputs {

@@ -12,7 +12,7 @@
 //! - Every call runs on tokio's blocking threads, never on a runtime worker.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
@@ -21,6 +21,7 @@ use super::{
     Document, Kind, Order, Query, Retention, Store, StoreError, StoreFuture, SweepSummary,
     WriteSummary,
 };
+use crate::util::lock;
 
 /// The database file's name inside the data directory.
 pub const FILE_NAME: &str = "wadm.sqlite3";
@@ -168,12 +169,6 @@ fn sql_error(error: &rusqlite::Error) -> StoreError {
         rusqlite::Error::ToSqlConversionFailure(_) => StoreError::Rejected(error.to_string()),
         _ => StoreError::Unavailable(error.to_string()),
     }
-}
-
-fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    // A panic while holding the lock cannot leave a transaction open: the transaction guard
-    // rolls back on drop. The connection stays usable.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn upsert_sql(kind: Kind) -> String {

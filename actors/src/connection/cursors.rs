@@ -1,22 +1,13 @@
-//! State shared by every session of a venue, and kept across connection actor restarts (the
-//! composition root owns it): per-symbol cursors (trade time continuity across lost
-//! sockets, book state), the published book views, and the global budget of connection
-//! attempts.
+//! Per-symbol state shared by every session of a venue and kept across connection actor
+//! restarts (the composition root owns it): trade-time continuity across lost sockets, and
+//! the state of each local book for status and `/health`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::watch;
-
-use crate::model::{BookView, Symbol, Trade, Venue};
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use crate::model::{Symbol, Trade, Venue};
+use crate::util::lock;
 
 /// Trade continuity of one symbol, for venues whose trade ids are not contiguous (Bybit):
 /// across a lost socket, the time range in which trades may be missing. (Duplicates and
@@ -153,141 +144,6 @@ impl Cursors {
     }
 }
 
-/// The latest published book view of each (venue, symbol): the live book the API reads.
-#[derive(Debug, Default)]
-pub struct BookBoard {
-    views: HashMap<(Venue, Symbol), watch::Sender<Option<Arc<BookView>>>>,
-}
-
-impl BookBoard {
-    /// Creates an empty board entry per pair.
-    pub fn new(pairs: impl IntoIterator<Item = (Venue, Symbol)>) -> Self {
-        Self {
-            views: pairs
-                .into_iter()
-                .map(|pair| (pair, watch::Sender::new(None)))
-                .collect(),
-        }
-    }
-
-    /// Publishes a view.
-    pub fn publish(&self, view: Arc<BookView>) {
-        if let Some(sender) = self.views.get(&(view.venue, view.symbol)) {
-            sender.send_replace(Some(view));
-        }
-    }
-
-    /// Removes a pair's view (its book is out of sync).
-    pub fn clear(&self, venue: Venue, symbol: Symbol) {
-        if let Some(sender) = self.views.get(&(venue, symbol)) {
-            sender.send_replace(None);
-        }
-    }
-
-    /// Returns the latest view of a pair.
-    pub fn latest(&self, venue: Venue, symbol: Symbol) -> Option<Arc<BookView>> {
-        self.views
-            .get(&(venue, symbol))
-            .and_then(|sender| sender.borrow().clone())
-    }
-
-    /// Subscribes to a pair's views.
-    pub fn subscribe(
-        &self,
-        venue: Venue,
-        symbol: Symbol,
-    ) -> Option<watch::Receiver<Option<Arc<BookView>>>> {
-        self.views
-            .get(&(venue, symbol))
-            .map(watch::Sender::subscribe)
-    }
-}
-
-/// Connection attempts allowed per window, per venue host. The venues limit connections per
-/// IP and host: Binance spot 300 per 5 minutes (stream.binance.com), Bybit 500 per 5 minutes
-/// (stream.bybit.com, which serves spot and linear); Binance USD-M (fstream.binance.com)
-/// publishes no connection rate and gets the spot number. The defaults keep 80 % of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BudgetAttempts {
-    /// Binance spot.
-    pub binance_spot: usize,
-    /// Binance USD-M.
-    pub binance_usdm: usize,
-    /// Bybit spot and linear together.
-    pub bybit: usize,
-}
-
-impl Default for BudgetAttempts {
-    fn default() -> Self {
-        Self {
-            binance_spot: 240,
-            binance_usdm: 240,
-            bybit: 400,
-        }
-    }
-}
-
-impl BudgetAttempts {
-    /// The budget group of `venue` (venues on one host share a budget).
-    pub const fn group(venue: Venue) -> &'static str {
-        match venue {
-            Venue::BinanceSpot => "binance-spot",
-            Venue::BinanceUsdm => "binance-usdm",
-            Venue::BybitSpot | Venue::BybitLinear => "bybit",
-        }
-    }
-
-    /// The attempts of `venue`'s group.
-    pub const fn of(&self, venue: Venue) -> usize {
-        match venue {
-            Venue::BinanceSpot => self.binance_spot,
-            Venue::BinanceUsdm => self.binance_usdm,
-            Venue::BybitSpot | Venue::BybitLinear => self.bybit,
-        }
-    }
-}
-
-/// A budget of connection attempts of one venue host: at most `attempts` within any
-/// `window`. Each host has its own ([`BudgetAttempts`]), so a venue that keeps dropping
-/// cannot delay another's reconnection.
-#[derive(Debug)]
-pub struct ConnectionBudget {
-    attempts: usize,
-    window: Duration,
-    history: Mutex<VecDeque<Instant>>,
-}
-
-impl ConnectionBudget {
-    /// Creates a budget.
-    pub fn new(attempts: usize, window: Duration) -> Self {
-        Self {
-            attempts: attempts.max(1),
-            window,
-            history: Mutex::new(VecDeque::new()),
-        }
-    }
-
-    /// Takes one attempt at `now`, or returns how long to wait until one is free.
-    pub fn try_take(&self, now: Instant) -> Result<(), Duration> {
-        let mut history = lock(&self.history);
-        while let Some(&oldest) = history.front() {
-            if now.saturating_duration_since(oldest) >= self.window {
-                history.pop_front();
-            } else {
-                break;
-            }
-        }
-        if history.len() < self.attempts {
-            history.push_back(now);
-            return Ok(());
-        }
-        let oldest = history.front().copied().unwrap_or(now);
-        Err((oldest + self.window)
-            .saturating_duration_since(now)
-            .max(Duration::from_millis(1)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,18 +192,5 @@ mod tests {
             None,
             "Binance gaps are found by id, in the aggregator"
         );
-    }
-
-    #[test]
-    fn the_budget_allows_n_attempts_per_window() {
-        let budget = ConnectionBudget::new(2, Duration::from_secs(10));
-        let t0 = Instant::now();
-        assert!(budget.try_take(t0).is_ok());
-        assert!(budget.try_take(t0 + Duration::from_secs(1)).is_ok());
-        assert_eq!(
-            budget.try_take(t0 + Duration::from_secs(2)),
-            Err(Duration::from_secs(8))
-        );
-        assert!(budget.try_take(t0 + Duration::from_secs(10)).is_ok());
     }
 }

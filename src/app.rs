@@ -122,7 +122,8 @@ impl Daemon {
         wadm_actors::metrics::describe();
         let started_at = wadm_supervision::unix_millis();
         let venues: Vec<Venue> = config.enabled_venues().map(|v| v.venue).collect();
-        wadm_actors::metrics::initialize(&venues);
+        let venue_names: Vec<&'static str> = venues.iter().map(|v| v.as_str()).collect();
+        wadm_actors::metrics::initialize(&venue_names);
         wadm_supervision::metrics::initialize(&[
             "connection",
             "backfill",

@@ -69,6 +69,15 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
             Some((name, cells.next()?))
         })
         .collect();
+    // The actors crate's catalogue (which drives its help texts) is the documented one.
+    for metric in wadm_actors::metrics::CATALOGUE {
+        assert!(
+            catalogue.contains(&(metric.name, metric.kind.as_str())),
+            "{} ({}) is in the actors' catalogue but not in docker/README.md's",
+            metric.name,
+            metric.kind.as_str()
+        );
+    }
     for needle in [
         r#"wadm_ws_connected{venue="binance-spot",endpoint="stream"} 1"#,
         r#"wadm_ws_messages_received_total{venue="binance-spot",kind="trades"}"#,

@@ -1,5 +1,9 @@
-//! Metric names of the actors crate, with their help text. Labels come only from bounded
-//! sets: configured venues and symbols, and enum-backed reasons and kinds.
+//! Metric names of the actors crate, their catalogue (kind, unit, help text) and the label
+//! sets they are initialised with. A leaf: labels come only from bounded sets (configured
+//! venues and symbols, and the reasons and kinds listed here), and nothing here imports the
+//! rest of the crate.
+
+use metrics::Unit;
 
 /// Gauge: 1 while a venue endpoint's socket is connected and streaming, else 0. Labels:
 /// `venue`, `endpoint` (`stream`, `public`, `market`).
@@ -13,11 +17,11 @@ pub const WS_RECONNECTS_TOTAL: &str = "wadm_ws_reconnects_total";
 /// Counter: connection attempts, by `venue` and `outcome` (`connected`, `failed`).
 pub const WS_CONNECT_ATTEMPTS_TOTAL: &str = "wadm_ws_connect_attempts_total";
 /// Counter: connection attempts delayed by the global attempt budget, by `venue`.
-pub const WS_BUDGET_WAITS_TOTAL: &str = "wadm_ws_connect_budget_waits_total";
+pub const WS_CONNECT_BUDGET_WAITS_TOTAL: &str = "wadm_ws_connect_budget_waits_total";
 /// Counter: frames that could not be parsed, by `venue` and `reason`.
 pub const WS_PARSE_ERRORS_TOTAL: &str = "wadm_ws_parse_errors_total";
 /// Counter: subscription answers, by `venue` and `outcome` (`ack`, `rejected`, `timeout`).
-pub const WS_SUBSCRIPTIONS_TOTAL: &str = "wadm_ws_subscription_responses_total";
+pub const WS_SUBSCRIPTION_RESPONSES_TOTAL: &str = "wadm_ws_subscription_responses_total";
 /// Counter: watchdog trips, by `venue` and `class` (`transport`, `book`, `trades`).
 pub const WS_WATCHDOG_TRIPS_TOTAL: &str = "wadm_ws_watchdog_trips_total";
 /// Counter: outgoing control messages dropped because the writer queue was full, by `venue`.
@@ -96,18 +100,18 @@ pub const PERSISTENCE_BATCH_DOCUMENTS: &str = "wadm_persistence_batch_documents"
 /// Histogram: duration of successful batch writes.
 pub const PERSISTENCE_FLUSH_DURATION_SECONDS: &str = "wadm_persistence_flush_duration_seconds";
 /// Counter: documents written, by `kind`.
-pub const PERSISTENCE_WRITTEN_TOTAL: &str = "wadm_persistence_documents_written_total";
+pub const PERSISTENCE_DOCUMENTS_WRITTEN_TOTAL: &str = "wadm_persistence_documents_written_total";
 /// Counter: documents dropped, by `kind` and `reason` (`buffer_full`, `rejected`, `shutdown`).
-pub const PERSISTENCE_DROPPED_TOTAL: &str = "wadm_persistence_documents_dropped_total";
+pub const PERSISTENCE_DOCUMENTS_DROPPED_TOTAL: &str = "wadm_persistence_documents_dropped_total";
 /// Counter: documents not written because they were already older than their kind's
 /// retention (a backfill of trades the sweep would delete at once), by `kind`.
-pub const PERSISTENCE_EXPIRED_TOTAL: &str = "wadm_persistence_expired_documents_total";
+pub const PERSISTENCE_EXPIRED_DOCUMENTS_TOTAL: &str = "wadm_persistence_expired_documents_total";
 /// Counter: failed batch writes, by `reason` (`unavailable`, `rejected`).
 pub const PERSISTENCE_WRITE_FAILURES_TOTAL: &str = "wadm_persistence_write_failures_total";
 /// Gauge: 1 while the last store write succeeded, else 0.
 pub const PERSISTENCE_STORE_AVAILABLE: &str = "wadm_persistence_store_available";
 /// Counter: documents deleted by the retention sweep, by `kind`.
-pub const PERSISTENCE_SWEPT_TOTAL: &str = "wadm_persistence_swept_documents_total";
+pub const PERSISTENCE_SWEPT_DOCUMENTS_TOTAL: &str = "wadm_persistence_swept_documents_total";
 
 /// Counter: API requests answered, by `route` (a route template or `unmatched`) and `status`.
 pub const API_REQUESTS_TOTAL: &str = "wadm_api_requests_total";
@@ -132,264 +136,498 @@ pub const API_OVERLOADED_TOTAL: &str = "wadm_api_overloaded_total";
 /// Counter: API requests whose answering panicked (answered 500).
 pub const API_PANICS_TOTAL: &str = "wadm_api_panics_total";
 
-/// Registers the help text of every metric of this crate.
-/// Creates the drop counters at zero for every bounded label value, so that dashboards and
-/// alert rules (`increase(...)`) see a series before the first drop.
-pub fn initialize(venues: &[crate::model::Venue]) {
-    for venue in venues {
-        metrics::counter!(AGGREGATOR_DUPLICATE_TRADES_TOTAL, "venue" => venue.as_str())
-            .increment(0);
+/// What kind of value a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only goes up (name ends in `_total`).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Observations in buckets (name ends in a base unit).
+    Histogram,
+}
+
+impl MetricKind {
+    /// The Prometheus type name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One metric of the catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    /// Its name.
+    pub name: &'static str,
+    /// Its kind.
+    pub kind: MetricKind,
+    /// Its unit, when it has one.
+    pub unit: Option<Unit>,
+    /// Its help text.
+    pub help: &'static str,
+}
+
+/// Every metric of the actors crate: what [`describe`] registers, and what the catalogue in
+/// `docker/README.md` must list (`tests/metrics.rs`).
+pub const CATALOGUE: &[Metric] = &[
+    Metric {
+        name: WS_CONNECTED,
+        kind: MetricKind::Gauge,
+        unit: None,
+        help: "1 while the venue endpoint's socket is connected and streaming, else 0.",
+    },
+    Metric {
+        name: WS_MESSAGES_RECEIVED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "WebSocket frames received, by venue and frame kind.",
+    },
+    Metric {
+        name: WS_RECEIVED_BYTES_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Bytes),
+        help: "WebSocket payload bytes received, by venue.",
+    },
+    Metric {
+        name: WS_RECONNECTS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Connections lost or replaced, by venue and reason.",
+    },
+    Metric {
+        name: WS_CONNECT_ATTEMPTS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "WebSocket connection attempts, by venue and outcome.",
+    },
+    Metric {
+        name: WS_CONNECT_BUDGET_WAITS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Connection attempts delayed by the global connection-attempt budget.",
+    },
+    Metric {
+        name: WS_PARSE_ERRORS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Frames that could not be parsed (counted, logged, skipped), by venue and reason.",
+    },
+    Metric {
+        name: WS_SUBSCRIPTION_RESPONSES_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Answers to subscription requests, by venue and outcome (ack, rejected, timeout).",
+    },
+    Metric {
+        name: WS_WATCHDOG_TRIPS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Watchdog trips, by venue and class (transport: no frame at all; book or trades: no data of that class).",
+    },
+    Metric {
+        name: WS_OUTGOING_DROPPED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Outgoing control messages dropped because the socket writer's queue was full.",
+    },
+    Metric {
+        name: FEED_LAG_SECONDS,
+        kind: MetricKind::Histogram,
+        unit: Some(Unit::Seconds),
+        help: "Venue event time to local receive time.",
+    },
+    Metric {
+        name: PIPELINE_LATENCY_SECONDS,
+        kind: MetricKind::Histogram,
+        unit: Some(Unit::Seconds),
+        help: "Trade frame received to its trades applied by the aggregator (parse, dedupe, route, queue, aggregate).",
+    },
+    Metric {
+        name: BOOK_UNUSABLE_SNAPSHOTS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "REST depth snapshots that did not fit the diff stream, by venue and reason (too_old, too_new).",
+    },
+    Metric {
+        name: BOOK_RESYNCS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Local books rebuilt from a fresh snapshot, by venue and symbol.",
+    },
+    Metric {
+        name: BOOK_BUFFER_DROPPED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Book diffs dropped from a full buffer while waiting for a snapshot.",
+    },
+    Metric {
+        name: REST_REQUESTS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "REST requests to venues, by venue, kind and outcome.",
+    },
+    Metric {
+        name: REST_WEIGHT_USED,
+        kind: MetricKind::Gauge,
+        unit: None,
+        help: "REST weight (Binance) or requests (Bybit) used in the venue's current rate-limit window.",
+    },
+    Metric {
+        name: REST_BUDGET_WAITS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "REST requests that waited for the venue's budget, by venue and priority (book, metadata, backfill).",
+    },
+    Metric {
+        name: REST_RATE_LIMITED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "HTTP 429 (rate limited) and 418 (IP banned) answers, by venue and status: every REST request to the venue then waits for Retry-After.",
+    },
+    Metric {
+        name: BACKFILL_TRADES_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Trades fetched by repair and backfill, by venue and outcome (taken, duplicate, too_old).",
+    },
+    Metric {
+        name: BACKFILL_REQUESTS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "REST requests of repair and backfill, by venue.",
+    },
+    Metric {
+        name: BACKFILL_JOBS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Repair and backfill jobs finished, by venue and outcome (repaired, unrepairable).",
+    },
+    Metric {
+        name: BACKFILL_PENDING_JOBS,
+        kind: MetricKind::Gauge,
+        unit: None,
+        help: "Repair and backfill jobs running or waiting, by venue.",
+    },
+    Metric {
+        name: DATA_QUALITY_EVENTS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Data-quality events (gaps, resyncs, reconnects, rejections, drops), by venue and kind.",
+    },
+    Metric {
+        name: ROUTER_TRADES_DROPPED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Trades inside messages not delivered to an aggregator, by venue and reason (overload, no_aggregator, aggregator_restart).",
+    },
+    Metric {
+        name: ROUTER_MESSAGES_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Messages routed to aggregators, by venue.",
+    },
+    Metric {
+        name: ROUTER_DROPPED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Messages not delivered to an aggregator, by venue and reason (overload, no_aggregator, aggregator_restart).",
+    },
+    Metric {
+        name: AGGREGATOR_TRADES_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Trades taken into bars, by venue.",
+    },
+    Metric {
+        name: AGGREGATOR_DUPLICATE_TRADES_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Trades refused as already taken (repeated by a reconnect or an overlapping socket, or brought again by a warm start or REST), by venue.",
+    },
+    Metric {
+        name: AGGREGATOR_WARM_STARTS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Aggregator starts by venue and outcome (warm: state rebuilt from the store; cold: nothing stored; failed or timeout: the store did not answer in time).",
+    },
+    Metric {
+        name: AGGREGATOR_LATE_TRADES_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Late trades (for an already closed minute) that amended bars, by venue.",
+    },
+    Metric {
+        name: AGGREGATOR_TRADES_DROPPED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Trades not taken into bars, by venue and reason (too_late, future_time, implausible_time, row_size_unknown).",
+    },
+    Metric {
+        name: AGGREGATOR_TRADES_HELD_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Live trades stamped ahead of the local clock, held until it reached them, by venue.",
+    },
+    Metric {
+        name: AGGREGATOR_BARS_CLOSED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Bars closed, by venue and timeframe.",
+    },
+    Metric {
+        name: AGGREGATOR_KLINE_CHECKS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Venue 1-minute candles compared with trade-derived bars, by venue and outcome (match, mismatch, skipped).",
+    },
+    Metric {
+        name: AGGREGATOR_RECORDS_DROPPED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Records for persistence dropped because its queue was full, by venue and kind.",
+    },
+    Metric {
+        name: RECORDER_FRAMES_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Raw frames written to recordings, by venue.",
+    },
+    Metric {
+        name: RECORDER_DROPPED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Raw frames not recorded, by reason (queue_full, write_error).",
+    },
+    Metric {
+        name: API_REQUESTS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "API requests answered, by route template and HTTP status.",
+    },
+    Metric {
+        name: API_REQUEST_DURATION_SECONDS,
+        kind: MetricKind::Histogram,
+        unit: Some(Unit::Seconds),
+        help: "Time to answer an API request, by route template.",
+    },
+    Metric {
+        name: API_AUTH_FAILURES_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "API requests refused for their key, by reason (missing, invalid, proxied).",
+    },
+    Metric {
+        name: API_RATE_LIMITED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "API requests refused by the rate limit, by subject (key, ip).",
+    },
+    Metric {
+        name: API_CONNECTIONS_OPEN,
+        kind: MetricKind::Gauge,
+        unit: None,
+        help: "API connections open.",
+    },
+    Metric {
+        name: API_CONNECTIONS_REJECTED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "API connections closed at once: api.max_connections open and every one busy.",
+    },
+    Metric {
+        name: API_CONNECTIONS_EVICTED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Idle API connections closed to make room for a new one.",
+    },
+    Metric {
+        name: API_CONNECTION_ERRORS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "API connections ended by an error, by reason (header_timeout, idle, parse, closed, io, accept).",
+    },
+    Metric {
+        name: API_OVERLOADED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "API requests answered 503 because api.max_concurrent_requests were being answered.",
+    },
+    Metric {
+        name: API_PANICS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "API requests whose answering panicked (answered 500).",
+    },
+    Metric {
+        name: PERSISTENCE_BUFFERED_DOCUMENTS,
+        kind: MetricKind::Gauge,
+        unit: None,
+        help: "Documents held by persistence, buffered or being written.",
+    },
+    Metric {
+        name: PERSISTENCE_BATCH_DOCUMENTS,
+        kind: MetricKind::Histogram,
+        unit: None,
+        help: "Documents per batch written to the store.",
+    },
+    Metric {
+        name: PERSISTENCE_FLUSH_DURATION_SECONDS,
+        kind: MetricKind::Histogram,
+        unit: Some(Unit::Seconds),
+        help: "Duration of successful batch writes.",
+    },
+    Metric {
+        name: PERSISTENCE_DOCUMENTS_WRITTEN_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Documents written to the store, by kind.",
+    },
+    Metric {
+        name: PERSISTENCE_DOCUMENTS_DROPPED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Documents not written, by kind and reason (buffer_full, rejected, shutdown).",
+    },
+    Metric {
+        name: PERSISTENCE_EXPIRED_DOCUMENTS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Documents not written because they were already older than their kind's retention, by kind.",
+    },
+    Metric {
+        name: PERSISTENCE_WRITE_FAILURES_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Failed batch writes, by reason (unavailable, rejected).",
+    },
+    Metric {
+        name: PERSISTENCE_STORE_AVAILABLE,
+        kind: MetricKind::Gauge,
+        unit: None,
+        help: "1 while the last store write succeeded, else 0.",
+    },
+    Metric {
+        name: PERSISTENCE_SWEPT_DOCUMENTS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Documents deleted by the retention sweep, by kind.",
+    },
+];
+
+/// Every reason a route drops a message (a label of [`ROUTER_DROPPED_TOTAL`] and
+/// [`ROUTER_TRADES_DROPPED_TOTAL`]).
+pub const ROUTE_DROP_REASONS: [&str; 3] = ["overload", "no_aggregator", "aggregator_restart"];
+
+/// Every reason persistence drops documents (a label of
+/// [`PERSISTENCE_DOCUMENTS_DROPPED_TOTAL`]): the buffer was full, the store refused them, or
+/// the shutdown flush ran out of time.
+pub const PERSISTENCE_DROP_REASONS: [&str; 3] = ["buffer_full", "rejected", "shutdown"];
+
+/// Every kind of stored document (a label of the persistence metrics).
+pub const STORED_KINDS: [&str; 6] = [
+    "trades",
+    "bars_1m",
+    "bars_1h",
+    "book_snapshots",
+    "klines",
+    "data_quality",
+];
+
+/// Every kind of record an aggregator hands to persistence (a label of
+/// [`AGGREGATOR_RECORDS_DROPPED_TOTAL`]).
+pub const RECORD_KINDS: [&str; 4] = ["bar", "book", "trades", "kline"];
+
+/// Creates the labelled series that must exist before anything happens (at zero), so
+/// dashboards and alerts see them from the start: per configured venue, and per stored kind.
+pub fn initialize(venues: &[&'static str]) {
+    for &venue in venues {
+        metrics::counter!(AGGREGATOR_DUPLICATE_TRADES_TOTAL, "venue" => venue).increment(0);
         for status in ["429", "418"] {
-            metrics::counter!(REST_RATE_LIMITED_TOTAL, "venue" => venue.as_str(), "status" => status)
+            metrics::counter!(REST_RATE_LIMITED_TOTAL, "venue" => venue, "status" => status)
                 .increment(0);
         }
-        for kind in ["bar", "book", "trades", "kline"] {
-            metrics::counter!(AGGREGATOR_RECORDS_DROPPED_TOTAL, "venue" => venue.as_str(), "kind" => kind)
+        for kind in RECORD_KINDS {
+            metrics::counter!(AGGREGATOR_RECORDS_DROPPED_TOTAL, "venue" => venue, "kind" => kind)
                 .increment(0);
         }
-        for reason in crate::routing::DROP_REASONS {
-            metrics::counter!(ROUTER_DROPPED_TOTAL, "venue" => venue.as_str(), "reason" => reason)
+        for reason in ROUTE_DROP_REASONS {
+            metrics::counter!(ROUTER_DROPPED_TOTAL, "venue" => venue, "reason" => reason)
                 .increment(0);
-            metrics::counter!(ROUTER_TRADES_DROPPED_TOTAL, "venue" => venue.as_str(), "reason" => reason)
+            metrics::counter!(ROUTER_TRADES_DROPPED_TOTAL, "venue" => venue, "reason" => reason)
                 .increment(0);
         }
     }
-    for kind in crate::storage::Kind::ALL {
-        for reason in crate::persistence::DROP_REASONS {
-            metrics::counter!(PERSISTENCE_DROPPED_TOTAL, "kind" => kind.as_str(), "reason" => reason)
+    for kind in STORED_KINDS {
+        for reason in PERSISTENCE_DROP_REASONS {
+            metrics::counter!(PERSISTENCE_DOCUMENTS_DROPPED_TOTAL, "kind" => kind, "reason" => reason)
                 .increment(0);
         }
     }
 }
 
-/// Registers the help text of every metric of this crate.
+/// Registers the help text (and unit) of every metric of the [`CATALOGUE`].
 pub fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_gauge!(
-        WS_CONNECTED,
-        "1 while the venue endpoint's socket is connected and streaming, else 0."
-    );
-    describe_counter!(
-        WS_MESSAGES_RECEIVED_TOTAL,
-        "WebSocket frames received, by venue and frame kind."
-    );
-    describe_counter!(
-        WS_RECEIVED_BYTES_TOTAL,
-        metrics::Unit::Bytes,
-        "WebSocket payload bytes received, by venue."
-    );
-    describe_counter!(
-        WS_RECONNECTS_TOTAL,
-        "Connections lost or replaced, by venue and reason."
-    );
-    describe_counter!(
-        WS_CONNECT_ATTEMPTS_TOTAL,
-        "WebSocket connection attempts, by venue and outcome."
-    );
-    describe_counter!(
-        WS_BUDGET_WAITS_TOTAL,
-        "Connection attempts delayed by the global connection-attempt budget."
-    );
-    describe_counter!(
-        WS_PARSE_ERRORS_TOTAL,
-        "Frames that could not be parsed (counted, logged, skipped), by venue and reason."
-    );
-    describe_counter!(
-        WS_SUBSCRIPTIONS_TOTAL,
-        "Answers to subscription requests, by venue and outcome (ack, rejected, timeout)."
-    );
-    describe_counter!(
-        WS_WATCHDOG_TRIPS_TOTAL,
-        "Watchdog trips, by venue and class (transport: no frame at all; book or trades: no data of that class)."
-    );
-    describe_counter!(
-        WS_OUTGOING_DROPPED_TOTAL,
-        "Outgoing control messages dropped because the socket writer's queue was full."
-    );
-    describe_histogram!(
-        FEED_LAG_SECONDS,
-        metrics::Unit::Seconds,
-        "Venue event time to local receive time."
-    );
-    describe_histogram!(
-        PIPELINE_LATENCY_SECONDS,
-        metrics::Unit::Seconds,
-        "Trade frame received to its trades applied by the aggregator (parse, dedupe, route, queue, aggregate)."
-    );
-    describe_counter!(
-        BOOK_UNUSABLE_SNAPSHOTS_TOTAL,
-        "REST depth snapshots that did not fit the diff stream, by venue and reason (too_old, too_new)."
-    );
-    describe_counter!(
-        BOOK_RESYNCS_TOTAL,
-        "Local books rebuilt from a fresh snapshot, by venue and symbol."
-    );
-    describe_counter!(
-        BOOK_BUFFER_DROPPED_TOTAL,
-        "Book diffs dropped from a full buffer while waiting for a snapshot."
-    );
-    describe_counter!(
-        REST_REQUESTS_TOTAL,
-        "REST requests to venues, by venue, kind and outcome."
-    );
-    describe_gauge!(
-        REST_WEIGHT_USED,
-        "REST weight (Binance) or requests (Bybit) used in the venue's current rate-limit window."
-    );
-    describe_counter!(
-        REST_BUDGET_WAITS_TOTAL,
-        "REST requests that waited for the venue's budget, by venue and priority (book, metadata, backfill)."
-    );
-    describe_counter!(
-        REST_RATE_LIMITED_TOTAL,
-        "HTTP 429 (rate limited) and 418 (IP banned) answers, by venue and status: every REST request to the venue then waits for Retry-After."
-    );
-    describe_counter!(
-        BACKFILL_TRADES_TOTAL,
-        "Trades fetched by repair and backfill, by venue and outcome (taken, duplicate, too_old)."
-    );
-    describe_counter!(
-        BACKFILL_REQUESTS_TOTAL,
-        "REST requests of repair and backfill, by venue."
-    );
-    describe_counter!(
-        BACKFILL_JOBS_TOTAL,
-        "Repair and backfill jobs finished, by venue and outcome (repaired, unrepairable)."
-    );
-    describe_gauge!(
-        BACKFILL_PENDING_JOBS,
-        "Repair and backfill jobs running or waiting, by venue."
-    );
-    describe_counter!(
-        DATA_QUALITY_EVENTS_TOTAL,
-        "Data-quality events (gaps, resyncs, reconnects, rejections, drops), by venue and kind."
-    );
-    describe_counter!(
-        ROUTER_TRADES_DROPPED_TOTAL,
-        "Trades inside messages not delivered to an aggregator, by venue and reason (overload, no_aggregator, aggregator_restart)."
-    );
-    describe_counter!(
-        ROUTER_MESSAGES_TOTAL,
-        "Messages routed to aggregators, by venue."
-    );
-    describe_counter!(
-        ROUTER_DROPPED_TOTAL,
-        "Messages not delivered to an aggregator, by venue and reason (overload, no_aggregator, aggregator_restart)."
-    );
-    describe_counter!(AGGREGATOR_TRADES_TOTAL, "Trades taken into bars, by venue.");
-    describe_counter!(
-        AGGREGATOR_DUPLICATE_TRADES_TOTAL,
-        "Trades refused as already taken (repeated by a reconnect or an overlapping socket, or brought again by a warm start or REST), by venue."
-    );
-    describe_counter!(
-        AGGREGATOR_WARM_STARTS_TOTAL,
-        "Aggregator starts by venue and outcome (warm: state rebuilt from the store; cold: nothing stored; failed or timeout: the store did not answer in time)."
-    );
-    describe_counter!(
-        AGGREGATOR_LATE_TRADES_TOTAL,
-        "Late trades (for an already closed minute) that amended bars, by venue."
-    );
-    describe_counter!(
-        AGGREGATOR_TRADES_DROPPED_TOTAL,
-        "Trades not taken into bars, by venue and reason (too_late, future_time, implausible_time, row_size_unknown)."
-    );
-    describe_counter!(
-        AGGREGATOR_TRADES_HELD_TOTAL,
-        "Live trades stamped ahead of the local clock, held until it reached them, by venue."
-    );
-    describe_counter!(
-        AGGREGATOR_BARS_CLOSED_TOTAL,
-        "Bars closed, by venue and timeframe."
-    );
-    describe_counter!(
-        AGGREGATOR_KLINE_CHECKS_TOTAL,
-        "Venue 1-minute candles compared with trade-derived bars, by venue and outcome (match, mismatch, skipped)."
-    );
-    describe_counter!(
-        AGGREGATOR_RECORDS_DROPPED_TOTAL,
-        "Records for persistence dropped because its queue was full, by venue and kind."
-    );
-    describe_counter!(
-        RECORDER_FRAMES_TOTAL,
-        "Raw frames written to recordings, by venue."
-    );
-    describe_counter!(
-        RECORDER_DROPPED_TOTAL,
-        "Raw frames not recorded, by reason (queue_full, write_error)."
-    );
-    describe_counter!(
-        API_REQUESTS_TOTAL,
-        "API requests answered, by route template and HTTP status."
-    );
-    describe_histogram!(
-        API_REQUEST_DURATION_SECONDS,
-        metrics::Unit::Seconds,
-        "Time to answer an API request, by route template."
-    );
-    describe_counter!(
-        API_AUTH_FAILURES_TOTAL,
-        "API requests refused for their key, by reason (missing, invalid, proxied)."
-    );
-    describe_counter!(
-        API_RATE_LIMITED_TOTAL,
-        "API requests refused by the rate limit, by subject (key, ip)."
-    );
-    describe_gauge!(API_CONNECTIONS_OPEN, "API connections open.");
-    describe_counter!(
-        API_CONNECTIONS_REJECTED_TOTAL,
-        "API connections closed at once: api.max_connections open and every one busy."
-    );
-    describe_counter!(
-        API_CONNECTIONS_EVICTED_TOTAL,
-        "Idle API connections closed to make room for a new one."
-    );
-    describe_counter!(
-        API_CONNECTION_ERRORS_TOTAL,
-        "API connections ended by an error, by reason (header_timeout, idle, parse, closed, io, accept)."
-    );
-    describe_counter!(
-        API_OVERLOADED_TOTAL,
-        "API requests answered 503 because api.max_concurrent_requests were being answered."
-    );
-    describe_counter!(
-        API_PANICS_TOTAL,
-        "API requests whose answering panicked (answered 500)."
-    );
-    describe_gauge!(
-        PERSISTENCE_BUFFERED_DOCUMENTS,
-        "Documents held by persistence, buffered or being written."
-    );
-    describe_histogram!(
-        PERSISTENCE_BATCH_DOCUMENTS,
-        "Documents per batch written to the store."
-    );
-    describe_histogram!(
-        PERSISTENCE_FLUSH_DURATION_SECONDS,
-        metrics::Unit::Seconds,
-        "Duration of successful batch writes."
-    );
-    describe_counter!(
-        PERSISTENCE_WRITTEN_TOTAL,
-        "Documents written to the store, by kind."
-    );
-    describe_counter!(
-        PERSISTENCE_DROPPED_TOTAL,
-        "Documents not written, by kind and reason (buffer_full, rejected, shutdown)."
-    );
-    describe_counter!(
-        PERSISTENCE_EXPIRED_TOTAL,
-        "Documents not written because they were already older than their kind's retention, by kind."
-    );
-    describe_counter!(
-        PERSISTENCE_WRITE_FAILURES_TOTAL,
-        "Failed batch writes, by reason (unavailable, rejected)."
-    );
-    describe_gauge!(
-        PERSISTENCE_STORE_AVAILABLE,
-        "1 while the last store write succeeded, else 0."
-    );
-    describe_counter!(
-        PERSISTENCE_SWEPT_TOTAL,
-        "Documents deleted by the retention sweep, by kind."
-    );
+    for metric in CATALOGUE {
+        match (metric.kind, metric.unit) {
+            (MetricKind::Counter, Some(unit)) => {
+                metrics::describe_counter!(metric.name, unit, metric.help);
+            }
+            (MetricKind::Counter, None) => metrics::describe_counter!(metric.name, metric.help),
+            (MetricKind::Gauge, Some(unit)) => {
+                metrics::describe_gauge!(metric.name, unit, metric.help)
+            }
+            (MetricKind::Gauge, None) => metrics::describe_gauge!(metric.name, metric.help),
+            (MetricKind::Histogram, Some(unit)) => {
+                metrics::describe_histogram!(metric.name, unit, metric.help);
+            }
+            (MetricKind::Histogram, None) => {
+                metrics::describe_histogram!(metric.name, metric.help);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_is_its_constant_and_its_kind_fits_it() {
+        let source = include_str!("metrics.rs");
+        let mut names: Vec<&str> = CATALOGUE.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CATALOGUE.len(), "a metric is listed twice");
+        for metric in CATALOGUE {
+            let constant = metric
+                .name
+                .strip_prefix("wadm_")
+                .expect("wadm_ prefix")
+                .to_ascii_uppercase();
+            assert!(
+                source.contains(&format!(
+                    "pub const {constant}: &str = \"{}\";",
+                    metric.name
+                )),
+                "{} is named by the constant {constant}",
+                metric.name
+            );
+            assert_eq!(
+                metric.name.ends_with("_total"),
+                metric.kind == MetricKind::Counter,
+                "{}",
+                metric.name
+            );
+        }
+        // Every constant is in the catalogue.
+        let constants = source
+            .lines()
+            .filter(|l| l.starts_with("pub const ") && l.contains(": &str = \"wadm_"))
+            .count();
+        assert_eq!(constants, CATALOGUE.len());
+    }
 }

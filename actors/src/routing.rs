@@ -20,9 +20,6 @@ use crate::aggregator::AggregatorMsg;
 use crate::metrics::{ROUTER_DROPPED_TOTAL, ROUTER_MESSAGES_TOTAL, ROUTER_TRADES_DROPPED_TOTAL};
 use crate::model::{Symbol, Venue};
 
-/// Every reason a route drops a message (a metric label).
-pub const DROP_REASONS: [&str; 3] = ["overload", "no_aggregator", "aggregator_restart"];
-
 /// Why a message was not delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
@@ -208,5 +205,17 @@ impl RoutingTable {
     /// Returns every slot.
     pub fn slots(&self) -> impl Iterator<Item = &Arc<RouteSlot>> {
         self.slots.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_drop_reason_is_a_label_the_metrics_initialise() {
+        for error in [RouteError::Overloaded, RouteError::NoAggregator] {
+            assert!(crate::metrics::ROUTE_DROP_REASONS.contains(&error.reason()));
+        }
     }
 }

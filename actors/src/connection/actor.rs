@@ -40,8 +40,8 @@ use super::streams::{Stream, StreamClass};
 use crate::aggregator::AggregatorMsg;
 use crate::boards::BookBoard;
 use crate::metrics::{
-    WS_BUDGET_WAITS_TOTAL, WS_CONNECT_ATTEMPTS_TOTAL, WS_CONNECTED, WS_RECONNECTS_TOTAL,
-    WS_SUBSCRIPTIONS_TOTAL, WS_WATCHDOG_TRIPS_TOTAL,
+    WS_CONNECT_ATTEMPTS_TOTAL, WS_CONNECT_BUDGET_WAITS_TOTAL, WS_CONNECTED, WS_RECONNECTS_TOTAL,
+    WS_SUBSCRIPTION_RESPONSES_TOTAL, WS_WATCHDOG_TRIPS_TOTAL,
 };
 use crate::model::{DataQualityEvent, InstrumentInfo, Price, Qty, QualityKind, Symbol, Venue};
 use crate::quality::QualitySink;
@@ -349,7 +349,8 @@ impl ConnectionState {
             return;
         }
         if let Err(wait) = self.args.budget.try_take(Instant::now()) {
-            metrics::counter!(WS_BUDGET_WAITS_TOTAL, "venue" => self.venue().as_str()).increment(1);
+            metrics::counter!(WS_CONNECT_BUDGET_WAITS_TOTAL, "venue" => self.venue().as_str())
+                .increment(1);
             warn!(
                 endpoint = endpoint.endpoint.name,
                 delay_ms = wait.as_millis() as u64,
@@ -462,7 +463,7 @@ impl ConnectionState {
                 });
             }
             SessionEvent::Subscribed(topics) => {
-                metrics::counter!(WS_SUBSCRIPTIONS_TOTAL, "venue" => venue.as_str(), "outcome" => "ack").increment(topics.len() as u64);
+                metrics::counter!(WS_SUBSCRIPTION_RESPONSES_TOTAL, "venue" => venue.as_str(), "outcome" => "ack").increment(topics.len() as u64);
                 for topic in topics {
                     if let Some((_, state)) = self.subscriptions.get_mut(&topic) {
                         *state = SubscriptionState::Acked;
@@ -470,7 +471,7 @@ impl ConnectionState {
                 }
             }
             SessionEvent::Rejected { topic, reason } => {
-                metrics::counter!(WS_SUBSCRIPTIONS_TOTAL, "venue" => venue.as_str(), "outcome" => "rejected").increment(1);
+                metrics::counter!(WS_SUBSCRIPTION_RESPONSES_TOTAL, "venue" => venue.as_str(), "outcome" => "rejected").increment(1);
                 error!(endpoint = name, topic = %topic, reason = %reason, "the venue refused a subscription; it is not retried until the next connection");
                 let symbol = self
                     .endpoints
@@ -488,7 +489,7 @@ impl ConnectionState {
                 }
             }
             SessionEvent::AckTimeout(topics) => {
-                metrics::counter!(WS_SUBSCRIPTIONS_TOTAL, "venue" => venue.as_str(), "outcome" => "timeout").increment(topics.len() as u64);
+                metrics::counter!(WS_SUBSCRIPTION_RESPONSES_TOTAL, "venue" => venue.as_str(), "outcome" => "timeout").increment(topics.len() as u64);
                 warn!(endpoint = name, topics = %topics.join(","), "subscriptions got no answer in time");
                 for topic in topics {
                     if let Some((_, state)) = self.subscriptions.get_mut(&topic) {

@@ -13,9 +13,11 @@ use super::PersistenceSettings;
 use super::buffer::Buffer;
 use crate::aggregator::{Record, RecordSink};
 use crate::metrics::{
-    PERSISTENCE_BATCH_DOCUMENTS, PERSISTENCE_BUFFERED_DOCUMENTS, PERSISTENCE_DROPPED_TOTAL,
-    PERSISTENCE_EXPIRED_TOTAL, PERSISTENCE_FLUSH_DURATION_SECONDS, PERSISTENCE_STORE_AVAILABLE,
-    PERSISTENCE_SWEPT_TOTAL, PERSISTENCE_WRITE_FAILURES_TOTAL, PERSISTENCE_WRITTEN_TOTAL,
+    PERSISTENCE_BATCH_DOCUMENTS, PERSISTENCE_BUFFERED_DOCUMENTS,
+    PERSISTENCE_DOCUMENTS_DROPPED_TOTAL, PERSISTENCE_DOCUMENTS_WRITTEN_TOTAL,
+    PERSISTENCE_EXPIRED_DOCUMENTS_TOTAL, PERSISTENCE_FLUSH_DURATION_SECONDS,
+    PERSISTENCE_STORE_AVAILABLE, PERSISTENCE_SWEPT_DOCUMENTS_TOTAL,
+    PERSISTENCE_WRITE_FAILURES_TOTAL,
 };
 use crate::model::DataQualityEvent;
 use crate::storage::{Document, Kind, SharedStore, StoreError};
@@ -116,7 +118,7 @@ impl PersistenceInputs {
         if count == 0 {
             return;
         }
-        metrics::counter!(PERSISTENCE_DROPPED_TOTAL, "kind" => kind.as_str(), "reason" => reason)
+        metrics::counter!(PERSISTENCE_DOCUMENTS_DROPPED_TOTAL, "kind" => kind.as_str(), "reason" => reason)
             .increment(count);
         status.record_drops(count);
         *lock(&self.stats)
@@ -155,7 +157,7 @@ impl PersistenceInputs {
                 _ => true,
             });
             for (kind, count) in expired {
-                metrics::counter!(PERSISTENCE_EXPIRED_TOTAL, "kind" => kind.as_str())
+                metrics::counter!(PERSISTENCE_EXPIRED_DOCUMENTS_TOTAL, "kind" => kind.as_str())
                     .increment(count);
             }
         }
@@ -304,7 +306,7 @@ impl PersistenceState {
                 {
                     let mut stats = lock(&inputs.stats);
                     for (kind, count) in &written {
-                        metrics::counter!(PERSISTENCE_WRITTEN_TOTAL, "kind" => kind.as_str())
+                        metrics::counter!(PERSISTENCE_DOCUMENTS_WRITTEN_TOTAL, "kind" => kind.as_str())
                             .increment(*count);
                         *stats.written.entry(*kind).or_default() += count;
                     }
@@ -382,7 +384,7 @@ impl PersistenceState {
         match self.args.store.sweep(unix_millis()).await {
             Ok(summary) => {
                 for (kind, count) in summary.deleted {
-                    metrics::counter!(PERSISTENCE_SWEPT_TOTAL, "kind" => kind.as_str())
+                    metrics::counter!(PERSISTENCE_SWEPT_DOCUMENTS_TOTAL, "kind" => kind.as_str())
                         .increment(count);
                     debug!(%kind, count, "retention sweep");
                 }

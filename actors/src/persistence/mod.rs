@@ -19,9 +19,6 @@ pub use actor::{
 };
 pub use buffer::Buffer;
 
-/// Every reason persistence drops documents (a metric label): the buffer was full, the store
-/// refused them, or the shutdown flush ran out of time.
-pub const DROP_REASONS: [&str; 3] = ["buffer_full", "rejected", "shutdown"];
 use wadm_supervision::Backoff;
 
 /// How persistence batches, retries and stops.

@@ -205,3 +205,14 @@ pub fn trade_id_key(id: &TradeId) -> String {
         None => format!("t{id}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_kinds_are_the_labels_the_metrics_initialise() {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names, crate::metrics::STORED_KINDS);
+    }
+}

@@ -178,6 +178,43 @@ fn every_link_of_every_readme_leads_somewhere() {
 }
 
 #[test]
+fn every_repository_path_a_readme_names_exists() {
+    let roots = [
+        "actors/",
+        "src/",
+        "tests/",
+        "docker/",
+        "config/",
+        "benches/",
+        "supervision/",
+    ];
+    // Files the operator creates (from their `.example`).
+    let created = ["docker/.env"];
+    let mut missing = Vec::new();
+    for readme in readmes() {
+        let text = read(&readme);
+        for (index, quoted) in text.split('`').enumerate() {
+            let path = quoted.trim_end_matches(['/', ':']);
+            if index % 2 == 0
+                || !roots.iter().any(|r| quoted.starts_with(r))
+                || path.contains(['*', '<', ' ', '{'])
+                || created.contains(&path)
+            {
+                continue;
+            }
+            if !root().join(path).exists() {
+                missing.push(format!("{}: `{quoted}`", readme.display()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "paths that do not exist:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
 fn every_test_suite_is_listed_in_the_tests_readme() {
     let listing = read(&root().join("tests/README.md"));
     for entry in std::fs::read_dir(root().join("tests"))

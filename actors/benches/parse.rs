@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use wadm_actors::connection::baseline::SerdeJsonParser;
+use wadm_actors::connection::parse::baseline::SerdeJsonParser;
 use wadm_actors::connection::{DEFAULT_MAX_FRAME_BYTES, FrameParser, parser_for};
 use wadm_actors::model::{UnixNanos, Venue};
 

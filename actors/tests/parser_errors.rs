@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use wadm_actors::connection::baseline::SerdeJsonParser;
+use wadm_actors::connection::parse::baseline::SerdeJsonParser;
 use wadm_actors::connection::{DEFAULT_MAX_FRAME_BYTES, FrameParser, ParseError, parser_for};
 use wadm_actors::model::{MarketEvent, Side, UnixNanos, Venue};
 

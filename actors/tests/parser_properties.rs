@@ -10,7 +10,7 @@
 
 use proptest::prelude::*;
 use serde_json::Value;
-use wadm_actors::connection::baseline::SerdeJsonParser;
+use wadm_actors::connection::parse::baseline::SerdeJsonParser;
 use wadm_actors::connection::{DEFAULT_MAX_FRAME_BYTES, FrameParser, ParseError, parser_for};
 use wadm_actors::model::{UnixNanos, Venue};
 

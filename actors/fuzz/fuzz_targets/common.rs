@@ -1,7 +1,7 @@
 // Shared by every target: parse with the simd-json parser, never panic, and wherever the
 // serde_json baseline accepts the input, produce exactly its result.
 
-use wadm_actors::connection::baseline::SerdeJsonParser;
+use wadm_actors::connection::parse::baseline::SerdeJsonParser;
 use wadm_actors::connection::{DEFAULT_MAX_FRAME_BYTES, FrameParser, ParseError, parser_for};
 use wadm_actors::model::{UnixNanos, Venue};
 

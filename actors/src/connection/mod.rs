@@ -4,8 +4,9 @@
 //! - [`ConnectionActor`]: one per venue; owns its sockets (sessions), watchdogs, rotation,
 //!   reconnection and instrument metadata.
 //! - [`session`]: one socket: subscribe, read, parse, keep books, route.
-//! - [`frame`]: the [`FrameParser`] trait, frame kinds and the typed [`ParseError`].
-//! - [`venues`]: one simd-json parser per venue.
+//! - [`parse`]: frames into normalized events: the [`FrameParser`] trait, frame kinds, the
+//!   typed [`ParseError`], one simd-json parser per venue (and a serde_json baseline for
+//!   tests, benchmarks and fuzzing).
 //! - [`streams`]: the streams each venue offers, by their venue-native names.
 //! - [`book`]: local order books kept by each venue's documented procedure.
 //! - [`protocol`]: endpoints, topic names, requests and rate limits of each venue.
@@ -13,17 +14,13 @@
 //!   [`rest_client`]: the requests; [`rest_budget`]: each venue's REST weight budget.
 //! - [`cursors`]: per-symbol trade continuity and book state across sessions and restarts;
 //!   [`budget`]: the connection attempts of each venue host.
-//! - [`baseline`]: the same parsers on serde_json, kept as the benchmark baseline and as a
-//!   differential oracle in tests.
 
 mod actor;
-pub mod baseline;
 pub mod book;
 pub mod budget;
 pub mod cursors;
-mod fields;
-pub mod frame;
 pub mod messages;
+pub mod parse;
 pub mod protocol;
 pub mod rest;
 pub mod rest_budget;
@@ -32,16 +29,14 @@ pub mod session;
 pub mod settings;
 pub mod status;
 pub mod streams;
-mod tape;
-pub mod venues;
 
 pub use actor::{ConnectionActor, ConnectionArgs, ConnectionState};
-pub use fields::MAX_MARKET_VALUE;
-pub use frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, FrameParser, ParseError};
 pub use messages::{CloseReason, ConnectionMsg, SessionEvent};
+pub use parse::fields::MAX_MARKET_VALUE;
+pub use parse::frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, FrameParser, ParseError};
+pub use parse::venues::{BinanceParser, BybitParser};
 pub use settings::ConnectionSettings;
 pub use streams::{Stream, StreamClass, UnknownStream};
-pub use venues::{BinanceParser, BybitParser};
 
 use crate::model::Venue;
 

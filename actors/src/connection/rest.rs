@@ -14,9 +14,9 @@
 
 use simd_json::tape::Value;
 
-use super::fields;
-use super::frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, ParseError, clip};
-use super::tape::{Obj, TapeDecoder, pick};
+use super::parse::fields;
+use super::parse::frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, ParseError, clip};
+use super::parse::tape::{Obj, TapeDecoder, pick};
 use crate::model::{
     BookSnapshot, FillRange, InstrumentInfo, Price, Side, SnapshotSequence, Symbol, TimestampMs,
     Trade, TradeFlags, TradeId, UnixNanos, Venue,

@@ -26,8 +26,8 @@ use tracing::{debug, info, warn};
 
 use super::book::{BookKeeper, BookOutcome};
 use super::cursors::{BookState, Cursors};
-use super::frame::{FrameKind, ParseError};
 use super::messages::{CloseReason, ConnectionMsg, SessionEvent};
+use super::parse::frame::{FrameKind, ParseError};
 use super::protocol::{self, Endpoint};
 use super::rest_client::{RestClient, RestError};
 use super::settings::ConnectionSettings;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use wadm_supervision::Backoff;
 
-use super::frame::DEFAULT_MAX_FRAME_BYTES;
+use super::parse::frame::DEFAULT_MAX_FRAME_BYTES;
 
 /// How a connection behaves: timeouts, watchdogs, rotation, backoff, book handling.
 #[derive(Debug, Clone)]

@@ -7,9 +7,9 @@
 
 use simd_json::tape::Value;
 
-use crate::connection::fields;
-use crate::connection::frame::{FrameKind, FrameParser, ParseError, clip};
-use crate::connection::tape::{Field, Obj, TapeDecoder, pick};
+use crate::connection::parse::fields;
+use crate::connection::parse::frame::{FrameKind, FrameParser, ParseError, clip};
+use crate::connection::parse::tape::{Field, Obj, TapeDecoder, pick};
 use crate::model::{
     BookDelta, BookSnapshot, DeltaSequence, Kline, KlineInterval, MarketEvent, SnapshotSequence,
     Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,

@@ -3,9 +3,9 @@
 //! depth), `@kline_<i>`, `serverShutdown`, and request answers.
 
 use super::binance;
-use crate::connection::fields;
-use crate::connection::frame::{FrameKind, ParseError};
-use crate::connection::tape::{Obj, pick};
+use crate::connection::parse::fields;
+use crate::connection::parse::frame::{FrameKind, ParseError};
+use crate::connection::parse::tape::{Obj, pick};
 use crate::model::{BookSnapshot, MarketEvent, SnapshotSequence, UnixNanos, Venue};
 
 const VENUE: Venue = Venue::BinanceSpot;

@@ -79,7 +79,7 @@ impl TapeDecoder {
 
 /// A JSON object of a known frame kind, with typed getters that name the field on error.
 ///
-/// Hot paths read all their fields in one pass with [`pick!`](crate::connection::tape::pick);
+/// Hot paths read all their fields in one pass with [`pick!`](crate::connection::parse::tape::pick);
 /// [`Obj::field`] looks up a single key.
 #[derive(Clone, Copy)]
 pub(crate) struct Obj<'t, 'i> {
@@ -141,16 +141,16 @@ macro_rules! pick {
         }
         const COUNT: usize = [$(stringify!($name)),+].len();
         struct Picked<'t, 'i> {
-            kind: $crate::connection::frame::FrameKind,
+            kind: $crate::connection::parse::frame::FrameKind,
             seen: u64,
             values: [Option<simd_json::tape::Value<'t, 'i>>; COUNT],
         }
         #[allow(dead_code)]
         impl<'t, 'i> Picked<'t, 'i> {
             $(
-                fn $name(&self) -> $crate::connection::tape::Field<'t, 'i> {
+                fn $name(&self) -> $crate::connection::parse::tape::Field<'t, 'i> {
                     let index = Key::$name as usize;
-                    $crate::connection::tape::Field::picked(self.values[index], self.seen & (1 << index) != 0, $key, self.kind)
+                    $crate::connection::parse::tape::Field::picked(self.values[index], self.seen & (1 << index) != 0, $key, self.kind)
                 }
             )+
         }

@@ -3,8 +3,8 @@
 //! `serverShutdown`, and request answers.
 
 use super::binance;
-use crate::connection::frame::ParseError;
-use crate::connection::tape::Obj;
+use crate::connection::parse::frame::ParseError;
+use crate::connection::parse::tape::Obj;
 use crate::model::{MarketEvent, UnixNanos, Venue};
 
 const VENUE: Venue = Venue::BinanceUsdm;

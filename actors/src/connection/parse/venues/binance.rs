@@ -8,10 +8,10 @@
 
 use simd_json::tape::Value;
 
-use crate::connection::fields;
-use crate::connection::frame::FrameParser;
-use crate::connection::frame::{FrameKind, ParseError, clip};
-use crate::connection::tape::{Field, Obj, TapeDecoder, pick};
+use crate::connection::parse::fields;
+use crate::connection::parse::frame::FrameParser;
+use crate::connection::parse::frame::{FrameKind, ParseError, clip};
+use crate::connection::parse::tape::{Field, Obj, TapeDecoder, pick};
 use crate::model::{
     BookDelta, Control, DeltaSequence, FillRange, Kline, KlineInterval, MarketEvent, Side, Symbol,
     TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,

@@ -29,30 +29,27 @@ use super::cursors::Cursors;
 use super::messages::{CloseReason, ConnectionMsg, SessionEvent};
 use super::protocol::{self, Endpoint};
 use super::rest_budget::RestBudget;
-use super::rest_client::{InstrumentError, RestClient};
+use super::rest_client::RestClient;
 use super::session::{self, SessionArgs, SessionStats, SessionStop, monotonic_ms};
 use super::settings::ConnectionSettings;
-use super::status::{
-    ConnectionStatus, EndpointStatus, InstrumentStatus, RejectedTopic, SubscriptionStatus,
-    SymbolBookStatus,
-};
 use super::streams::{Stream, StreamClass};
-use crate::aggregator::AggregatorMsg;
 use crate::boards::BookBoard;
 use crate::metrics::{
     WS_CONNECT_ATTEMPTS_TOTAL, WS_CONNECT_BUDGET_WAITS_TOTAL, WS_CONNECTED, WS_RECONNECTS_TOTAL,
     WS_SUBSCRIPTION_RESPONSES_TOTAL, WS_WATCHDOG_TRIPS_TOTAL,
 };
-use crate::model::{DataQualityEvent, InstrumentInfo, Price, Qty, QualityKind, Symbol, Venue};
+use crate::model::{DataQualityEvent, Price, QualityKind, Symbol, Venue};
 use crate::quality::QualitySink;
 use crate::recorder::Recorder;
 use crate::routing::RouteSlot;
 
+mod instruments;
+mod status;
+
+use instruments::InstrumentState;
+
 /// How many recent reconnection delays each endpoint remembers for status.
 const RECENT_DELAYS: usize = 128;
-
-/// Delay before instrument metadata that could not be fetched is asked for again.
-const INSTRUMENT_RETRY: Duration = Duration::from_secs(30);
 
 /// What a connection actor incarnation starts from.
 #[derive(Debug, Clone)]
@@ -128,13 +125,6 @@ enum SubscriptionState {
     Acked,
     Rejected(String),
     Unanswered,
-}
-
-#[derive(Debug, Clone)]
-enum InstrumentState {
-    Pending,
-    Known(InstrumentInfo),
-    Unknown(String),
 }
 
 /// State of a connection actor incarnation.
@@ -655,202 +645,6 @@ impl ConnectionState {
                 Ok(detail) => self.args.status.set_detail(detail),
                 Err(err) => warn!(error = %err, "status could not be rendered"),
             }
-        }
-    }
-
-    fn fetch_instruments(&mut self, myself: &ActorRef<ConnectionMsg>) {
-        if self.instrument_fetch_running {
-            return;
-        }
-        self.instrument_fetch_running = true;
-        self.last_instrument_fetch = Some(Instant::now());
-        let rest = self.rest.clone();
-        let symbols = self.args.symbols.clone();
-        let actor = myself.clone();
-        tokio::spawn(
-            async move {
-                let results = rest.instruments(&symbols).await;
-                let _ = actor.cast(ConnectionMsg::Instruments(results));
-            }
-            .instrument(self.span.clone()),
-        );
-    }
-
-    fn on_instruments(
-        &mut self,
-        myself: &ActorRef<ConnectionMsg>,
-        results: Vec<(Symbol, Result<InstrumentInfo, InstrumentError>)>,
-    ) {
-        self.instrument_fetch_running = false;
-        let venue = self.venue();
-        let mut transient = false;
-        for (symbol, result) in results {
-            let override_tick = self.args.tick_overrides.get(&symbol).copied();
-            let info = match result {
-                Ok(mut info) => {
-                    if let Some(tick) = override_tick {
-                        info.tick_size = tick;
-                    }
-                    Some(info)
-                }
-                Err(InstrumentError::Unknown(error)) => {
-                    let was_unknown = matches!(
-                        self.instruments.get(&symbol),
-                        Some(InstrumentState::Unknown(_))
-                    );
-                    if !was_unknown {
-                        error!(symbol = %symbol, error = %error, "unknown instrument: the venue does not list this symbol; the other symbols carry on");
-                        self.args.quality.record(DataQualityEvent::now(
-                            venue,
-                            Some(symbol),
-                            QualityKind::UnknownInstrument,
-                            error.clone(),
-                        ));
-                    }
-                    self.instruments
-                        .insert(symbol, InstrumentState::Unknown(error));
-                    None
-                }
-                Err(InstrumentError::Unavailable(error)) => {
-                    warn!(symbol = %symbol, error = %error, "instrument metadata unavailable; retrying later");
-                    transient = true;
-                    override_tick.map(|tick_size| InstrumentInfo {
-                        venue,
-                        symbol,
-                        tick_size,
-                        lot_size: Qty::ZERO,
-                        trading: true,
-                    })
-                }
-            };
-            if let Some(info) = info {
-                if let Some(slot) = self.args.routes.get(&symbol) {
-                    let _ = slot.send(AggregatorMsg::Instrument(info.clone()));
-                }
-                self.instruments
-                    .insert(symbol, InstrumentState::Known(info));
-            }
-        }
-        if transient {
-            myself.send_after(INSTRUMENT_RETRY, || ConnectionMsg::RefreshInstruments);
-        }
-    }
-
-    fn status(&self) -> ConnectionStatus {
-        let now = monotonic_ms();
-        let endpoints = self
-            .endpoints
-            .iter()
-            .map(|e| {
-                let active = e.active.as_ref();
-                let connected_at =
-                    active.map_or(0, |s| s.stats.connected_at.load(Ordering::Acquire));
-                let state = match active {
-                    Some(s) if s.data_flowing => "streaming",
-                    Some(_) => "connecting",
-                    None => "disconnected",
-                };
-                EndpointStatus {
-                    name: e.endpoint.name,
-                    url: e.endpoint.url.to_string(),
-                    state,
-                    session: active.map(|s| s.id),
-                    connected_since_ms: (connected_at > 0)
-                        .then(|| unix_millis() - (now - connected_at)),
-                    last_frame_age_ms: active.and_then(|s| {
-                        let last = s.stats.last_frame.load(Ordering::Relaxed);
-                        (last > 0).then_some(now - last)
-                    }),
-                    frames: active.map_or(0, |s| s.stats.frames.load(Ordering::Relaxed)),
-                    bytes: active.map_or(0, |s| s.stats.bytes.load(Ordering::Relaxed)),
-                    parse_errors: active
-                        .map_or(0, |s| s.stats.parse_errors.load(Ordering::Relaxed)),
-                    reconnects: e.reconnects,
-                    attempt: e.attempt,
-                    last_close: e.last_close.clone(),
-                    rotating: e.replacement.is_some(),
-                    recent_reconnect_delays_ms: e
-                        .recent_delays
-                        .iter()
-                        .map(|d| d.as_millis() as u64)
-                        .collect(),
-                }
-            })
-            .collect();
-        let mut subscriptions = SubscriptionStatus {
-            total: self.subscriptions.len(),
-            ..SubscriptionStatus::default()
-        };
-        for (topic, (_, state)) in &self.subscriptions {
-            match state {
-                SubscriptionState::Pending => subscriptions.pending += 1,
-                SubscriptionState::Acked => subscriptions.acked += 1,
-                SubscriptionState::Rejected(reason) => subscriptions.rejected.push(RejectedTopic {
-                    topic: topic.clone(),
-                    reason: reason.clone(),
-                }),
-                SubscriptionState::Unanswered => subscriptions.unanswered.push(topic.clone()),
-            }
-        }
-        let book_symbols: Vec<Symbol> = self
-            .endpoints
-            .iter()
-            .flat_map(|e| {
-                e.endpoint
-                    .topics
-                    .iter()
-                    .filter(|t| t.stream.class() == StreamClass::Book)
-                    .map(|t| t.symbol)
-            })
-            .collect();
-        let books = book_symbols
-            .into_iter()
-            .filter_map(|symbol| {
-                let cursor = self.args.cursors.get(symbol)?;
-                let (state, update_id, resyncs) = cursor.book_status();
-                Some(SymbolBookStatus {
-                    symbol,
-                    state,
-                    update_id,
-                    resyncs,
-                    unusable_snapshots: cursor.unusable_snapshots(),
-                })
-            })
-            .collect();
-        let instruments = self
-            .instruments
-            .iter()
-            .map(|(symbol, state)| match state {
-                InstrumentState::Pending => InstrumentStatus {
-                    symbol: *symbol,
-                    state: "pending",
-                    tick_size: self.args.tick_overrides.get(symbol).copied(),
-                    lot_size: None,
-                    error: None,
-                },
-                InstrumentState::Known(info) => InstrumentStatus {
-                    symbol: *symbol,
-                    state: "known",
-                    tick_size: Some(info.tick_size),
-                    lot_size: Some(info.lot_size),
-                    error: None,
-                },
-                InstrumentState::Unknown(error) => InstrumentStatus {
-                    symbol: *symbol,
-                    state: "unknown",
-                    tick_size: None,
-                    lot_size: None,
-                    error: Some(error.clone()),
-                },
-            })
-            .collect();
-        ConnectionStatus {
-            venue: self.venue(),
-            generation: self.args.generation,
-            endpoints,
-            subscriptions,
-            books,
-            instruments,
         }
     }
 }

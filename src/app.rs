@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use metrics_exporter_prometheus::PrometheusHandle;
 use ractor::{Actor, ActorRef};
 use tracing::{debug, error, info, warn};
 use wadm_actors::aggregator::warm::{self, LoadRequest, LoadResult, Preloaded};
@@ -45,12 +46,12 @@ use wadm_actors::routing::RoutingTable;
 use wadm_actors::storage::embedded::{EmbeddedOptions, EmbeddedStore};
 use wadm_actors::storage::mongo::{MongoOptions, MongoStore};
 use wadm_actors::storage::{Retention, SharedStore};
-use wadm_actors::util::install_crypto_provider;
+use wadm_actors::util::{install_crypto_provider, lock};
 use wadm_supervision::{
     ChildContext, ChildSpec, RootExit, RootHandle, StatusRegistry, Supervisor, SupervisorArgs,
 };
 
-use crate::config::{Config, RetentionConfig, StorageConfig, redact_uri};
+use crate::config::{Config, RetentionConfig, StorageConfig, VenueConfig, redact_uri};
 use crate::telemetry;
 
 /// How often the Prometheus recorder's histograms are maintained.
@@ -67,19 +68,12 @@ pub struct Directory {
 
 impl Directory {
     fn set_connection(&self, venue: Venue, actor: ActorRef<ConnectionMsg>) {
-        self.connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(venue, actor);
+        lock(&self.connections).insert(venue, actor);
     }
 
     /// Returns the current connection actor of `venue`.
     pub fn connection(&self, venue: Venue) -> Option<ActorRef<ConnectionMsg>> {
-        self.connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&venue)
-            .cloned()
+        lock(&self.connections).get(&venue).cloned()
     }
 }
 
@@ -112,60 +106,24 @@ pub struct Daemon {
     recorder: Option<RecorderHandle>,
 }
 
-impl Daemon {
-    /// Builds and starts the supervision tree.
-    pub async fn start(config: Config) -> anyhow::Result<Daemon> {
-        install_crypto_provider();
-        let metrics = telemetry::metrics_handle()?;
-        telemetry::record_build_info();
-        wadm_supervision::metrics::describe();
-        wadm_actors::metrics::describe();
-        let started_at = wadm_supervision::unix_millis();
-        let venues: Vec<Venue> = config.enabled_venues().map(|v| v.venue).collect();
-        let venue_names: Vec<&'static str> = venues.iter().map(|v| v.as_str()).collect();
-        wadm_actors::metrics::initialize(&venue_names);
-        wadm_supervision::metrics::initialize(&[
-            "connection",
-            "backfill",
-            "aggregator",
-            "persistence",
-            "api",
-            wadm_supervision::SUPERVISOR_KIND,
-        ]);
-        // Sockets (venues, the API, MongoDB) need file descriptors: take what the system
-        // allows; the API keeps its share below it (actors/src/api/server.rs).
-        let fd_limit = wadm_actors::api::server::raise_fd_limit();
-        debug!(
-            version = telemetry::VERSION,
-            git_sha = telemetry::GIT_SHA,
-            fd_limit,
-            "wadm starting"
-        );
-        log_summary(&config);
-        let essentials = Essentials::of(&config);
+/// The state every actor incarnation shares, created once by [`Daemon::start`].
+struct Shared {
+    registry: Arc<StatusRegistry>,
+    routes: Arc<RoutingTable>,
+    books: Arc<BookBoard>,
+    snapshots: Arc<SnapshotBoard>,
+    quality: QualitySink,
+    directory: Arc<Directory>,
+    /// One connection-attempt budget per venue host (Bybit spot and linear share one).
+    budgets: HashMap<&'static str, Arc<ConnectionBudget>>,
+    /// One REST budget per venue: snapshots, instruments, repair and backfill share it.
+    rest_budgets: HashMap<Venue, Arc<RestBudget>>,
+    recorder: Option<RecorderHandle>,
+}
 
-        let pairs: Vec<(Venue, Symbol)> = config
-            .enabled_venues()
-            .flat_map(|venue| {
-                venue
-                    .symbols
-                    .iter()
-                    .map(move |symbol| (venue.venue, *symbol))
-            })
-            .collect();
+impl Shared {
+    fn new(config: &Config, pairs: &[(Venue, Symbol)]) -> anyhow::Result<Self> {
         let registry = Arc::new(StatusRegistry::new());
-        let routes = Arc::new(RoutingTable::new(
-            pairs.iter().copied(),
-            config.aggregator.queue_capacity,
-        ));
-        let books = Arc::new(BookBoard::new(pairs.iter().copied()));
-        let snapshots =
-            Arc::new(SnapshotBoard::new(pairs.iter().map(|&(venue, symbol)| {
-                (venue, symbol, config.profile_params(symbol))
-            })));
-        let quality = QualitySink::new(QUALITY_LOG_CAPACITY);
-        let directory = Arc::new(Directory::default());
-        // One connection-attempt budget per venue host (Bybit spot and linear share one).
         let mut budgets: HashMap<&'static str, Arc<ConnectionBudget>> = HashMap::new();
         for venue in config.enabled_venues() {
             budgets
@@ -177,15 +135,11 @@ impl Daemon {
                     ))
                 });
         }
-        let settings = Arc::new(config.connection.settings.clone());
-        // One REST budget per venue: snapshots, instruments, repair and backfill share it.
-        let rest_budgets: HashMap<Venue, Arc<RestBudget>> = config
+        let rest_budgets = config
             .enabled_venues()
             .map(|venue| {
-                (
-                    venue.venue,
-                    Arc::new(RestBudget::new(venue.venue, config.rest_limits(venue))),
-                )
+                let budget = RestBudget::new(venue.venue, config.rest_limits(venue));
+                (venue.venue, Arc::new(budget))
             })
             .collect();
         let recorder = match &config.recording {
@@ -195,144 +149,236 @@ impl Daemon {
             ),
             None => None,
         };
+        Ok(Self {
+            routes: Arc::new(RoutingTable::new(
+                pairs.iter().copied(),
+                config.aggregator.queue_capacity,
+            )),
+            books: Arc::new(BookBoard::new(pairs.iter().copied())),
+            snapshots: Arc::new(SnapshotBoard::new(
+                pairs
+                    .iter()
+                    .map(|&(venue, symbol)| (venue, symbol, config.profile_params(symbol))),
+            )),
+            quality: QualitySink::new(QUALITY_LOG_CAPACITY),
+            directory: Arc::new(Directory::default()),
+            registry,
+            budgets,
+            rest_budgets,
+            recorder,
+        })
+    }
+}
+
+/// Describes and initialises every metric, raises the file limit, and logs the start at
+/// debug level; returns the Prometheus handle `/metrics` renders.
+fn start_telemetry(config: &Config) -> anyhow::Result<PrometheusHandle> {
+    let metrics = telemetry::metrics_handle()?;
+    telemetry::record_build_info();
+    wadm_supervision::metrics::describe();
+    wadm_actors::metrics::describe();
+    let venues: Vec<&'static str> = config.enabled_venues().map(|v| v.venue.as_str()).collect();
+    wadm_actors::metrics::initialize(&venues);
+    wadm_supervision::metrics::initialize(&[
+        "connection",
+        "backfill",
+        "aggregator",
+        "persistence",
+        "api",
+        wadm_supervision::SUPERVISOR_KIND,
+    ]);
+    // Sockets (venues, the API, MongoDB) need file descriptors: take what the system
+    // allows; the API keeps its share below it (actors/src/api/server.rs).
+    let fd_limit = wadm_actors::api::server::raise_fd_limit();
+    debug!(
+        version = telemetry::VERSION,
+        git_sha = telemetry::GIT_SHA,
+        fd_limit,
+        "wadm starting"
+    );
+    log_summary(config);
+    Ok(metrics)
+}
+
+/// The aggregators' supervisor: one aggregator per pair, each starting from what the store
+/// held for it (`preloaded`).
+fn aggregators_child(
+    config: &Config,
+    shared: &Shared,
+    pairs: &[(Venue, Symbol)],
+    store: &SharedStore,
+    records: &RecordSink,
+    mut preloaded: HashMap<(Venue, Symbol), LoadResult>,
+) -> ChildSpec {
+    let children: Vec<ChildSpec> = pairs
+        .iter()
+        .map(|&(venue, symbol)| {
+            let template = AggregatorTemplate {
+                venue,
+                symbol,
+                settings: Arc::new(config.aggregator_settings(symbol)),
+                row: config.row_spec(symbol),
+                snapshots: Arc::clone(&shared.snapshots),
+                quality: shared.quality.clone(),
+                records: records.clone(),
+                store: Arc::clone(store),
+                preloaded: Arc::new(std::sync::Mutex::new(preloaded.remove(&(venue, symbol)))),
+            };
+            aggregator_spec(template, &shared.routes)
+        })
+        .collect();
+    let registry = Arc::clone(&shared.registry);
+    let policy = config.supervision;
+    ChildSpec::supervisor("aggregators", move || SupervisorArgs {
+        name: String::new(),
+        policy,
+        children: children.clone(),
+        registry: Arc::clone(&registry),
+    })
+}
+
+/// A venue's supervisor: its connection actor and its backfill actor.
+fn venue_child(
+    config: &Config,
+    shared: &Shared,
+    venue: &VenueConfig,
+    started_at: i64,
+) -> ChildSpec {
+    let routes_of_venue: Arc<HashMap<Symbol, _>> = Arc::new(
+        venue
+            .symbols
+            .iter()
+            .filter_map(|s| shared.routes.slot(venue.venue, *s).map(|slot| (*s, slot)))
+            .collect(),
+    );
+    let rest_budget = &shared.rest_budgets[&venue.venue];
+    let connection = connection_spec(
+        ConnectionArgs {
+            venue: venue.venue,
+            ws_url: venue.ws_url.clone(),
+            rest_url: venue.rest_url.clone(),
+            symbols: venue.symbols.clone(),
+            streams: venue.streams.clone(),
+            tick_overrides: config.tick_overrides(venue),
+            settings: Arc::new(config.connection.settings.clone()),
+            routes: routes_of_venue,
+            cursors: Arc::new(Cursors::new(venue.symbols.iter().copied())),
+            board: Arc::clone(&shared.books),
+            quality: shared.quality.clone(),
+            budget: Arc::clone(&shared.budgets[BudgetAttempts::group(venue.venue)]),
+            rest_budget: Arc::clone(rest_budget),
+            status: shared.registry.entry("connection", venue.venue.as_str()),
+            generation: 0,
+            recorder: shared.recorder.as_ref().and_then(RecorderHandle::recorder),
+        },
+        Arc::clone(&shared.directory),
+    );
+    let backfill = backfill_spec(BackfillArgs {
+        venue: venue.venue,
+        symbols: venue.symbols.clone(),
+        rest_url: venue.rest_url.clone(),
+        rest_timeout: config.connection.settings.rest_timeout,
+        rest_budget: Arc::clone(rest_budget),
+        routes: Arc::clone(&shared.routes),
+        snapshots: Arc::clone(&shared.snapshots),
+        quality: shared.quality.clone(),
+        settings: Arc::new(config.backfill.clone()),
+        status: shared.registry.entry("backfill", venue.venue.as_str()),
+        started_at,
+    });
+    let registry = Arc::clone(&shared.registry);
+    let policy = config.supervision;
+    ChildSpec::supervisor(format!("venue/{}", venue.venue), move || SupervisorArgs {
+        name: String::new(),
+        policy,
+        children: vec![connection.clone(), backfill.clone()],
+        registry: Arc::clone(&registry),
+    })
+}
+
+/// The API: binds its socket once (a taken port stops the start with the reason), so each
+/// incarnation serves a clone of it; returns the API, its address and its child.
+fn api_child(
+    config: &Config,
+    shared: &Shared,
+    pairs: &[(Venue, Symbol)],
+    store: &SharedStore,
+    persistence: &Arc<PersistenceInputs>,
+    metrics: &PrometheusHandle,
+) -> anyhow::Result<(Arc<Api>, SocketAddr, ChildSpec)> {
+    let listener = std::net::TcpListener::bind(config.api.bind)
+        .with_context(|| format!("the API cannot listen on {} (api.bind)", config.api.bind))?;
+    let api_addr = listener
+        .local_addr()
+        .context("the API listener has no address")?;
+    let renderer = metrics.clone();
+    let api = Api::new(
+        ApiSources {
+            registry: Arc::clone(&shared.registry),
+            snapshots: Arc::clone(&shared.snapshots),
+            books: Arc::clone(&shared.books),
+            quality: shared.quality.clone(),
+            store: Arc::clone(store),
+            persistence: Arc::clone(persistence),
+            pairs: pairs.to_vec(),
+            metrics: Arc::new(move || renderer.render()),
+            version: telemetry::VERSION,
+        },
+        config.api.settings.clone(),
+        api_addr,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let spec = api_spec(ApiArgs {
+        api: Arc::clone(&api),
+        listener: Arc::new(listener),
+        status: shared.registry.entry("api", "http"),
+    });
+    Ok((api, api_addr, spec))
+}
+
+impl Daemon {
+    /// Builds and starts the supervision tree.
+    pub async fn start(config: Config) -> anyhow::Result<Daemon> {
+        install_crypto_provider();
+        let metrics = start_telemetry(&config)?;
+        let started_at = wadm_supervision::unix_millis();
+        let pairs = config.pairs();
+        let shared = Shared::new(&config, &pairs)?;
 
         let store = open_store(&config).await?;
         let store_up = check_store(&store, &config).await?;
-        let mut preloaded = preload(&config, &store, &pairs, store_up).await;
+        let preloaded = preload(&config, &store, &pairs, store_up).await;
         let (persistence, records, quality_listener) = PersistenceInputs::new(
             config.persistence.queue_capacity,
             config.persistence.settings.buffer_capacity,
             config.persistence.raw_trades,
         );
-        quality.attach(quality_listener);
+        shared.quality.attach(quality_listener);
         persistence.skip_expired(retention(&config.retention));
-        let persistence_args = PersistenceArgs {
+
+        // Children stop last-started first: persistence starts first so that it stops last,
+        // after the aggregators have handed over what they hold; the API starts last, so it
+        // stops first: no request finds its sources gone.
+        let mut children = vec![persistence_spec(PersistenceArgs {
             store: Arc::clone(&store),
             inputs: Arc::clone(&persistence),
             settings: Arc::new(config.persistence.settings.clone()),
-            status: registry.entry("persistence", store.backend()),
-        };
-
-        // Children stop last-started first: persistence starts first so that it stops last,
-        // after the aggregators have handed over what they hold.
-        let mut children = vec![persistence_spec(persistence_args)];
-        let aggregator_children: Vec<ChildSpec> = pairs
-            .iter()
-            .map(|&(venue, symbol)| {
-                let template = AggregatorTemplate {
-                    venue,
-                    symbol,
-                    settings: Arc::new(config.aggregator_settings(symbol)),
-                    row: config.row_spec(symbol),
-                    snapshots: Arc::clone(&snapshots),
-                    quality: quality.clone(),
-                    records: records.clone(),
-                    store: Arc::clone(&store),
-                    preloaded: Arc::new(std::sync::Mutex::new(preloaded.remove(&(venue, symbol)))),
-                };
-                aggregator_spec(template, &routes)
-            })
-            .collect();
-        let aggregator_registry = Arc::clone(&registry);
-        let policy = config.supervision;
-        children.push(ChildSpec::supervisor("aggregators", move || {
-            SupervisorArgs {
-                name: String::new(),
-                policy,
-                children: aggregator_children.clone(),
-                registry: Arc::clone(&aggregator_registry),
-            }
-        }));
+            status: shared.registry.entry("persistence", store.backend()),
+        })];
+        children.push(aggregators_child(
+            &config, &shared, &pairs, &store, &records, preloaded,
+        ));
         for venue in config.enabled_venues() {
-            let routes_of_venue: Arc<HashMap<Symbol, _>> = Arc::new(
-                venue
-                    .symbols
-                    .iter()
-                    .filter_map(|s| routes.slot(venue.venue, *s).map(|slot| (*s, slot)))
-                    .collect(),
-            );
-            let mut tick_overrides = venue.tick_sizes.clone();
-            for symbol in &venue.symbols {
-                if let Some(tick) = config.symbols.get(symbol).and_then(|s| s.tick_size) {
-                    tick_overrides.entry(*symbol).or_insert(tick);
-                }
-            }
-            let template = ConnectionArgs {
-                venue: venue.venue,
-                ws_url: venue.ws_url.clone(),
-                rest_url: venue.rest_url.clone(),
-                symbols: venue.symbols.clone(),
-                streams: venue.streams.clone(),
-                tick_overrides,
-                settings: Arc::clone(&settings),
-                routes: routes_of_venue,
-                cursors: Arc::new(Cursors::new(venue.symbols.iter().copied())),
-                board: Arc::clone(&books),
-                quality: quality.clone(),
-                budget: Arc::clone(&budgets[BudgetAttempts::group(venue.venue)]),
-                rest_budget: Arc::clone(&rest_budgets[&venue.venue]),
-                status: registry.entry("connection", venue.venue.as_str()),
-                generation: 0,
-                recorder: recorder.as_ref().and_then(RecorderHandle::recorder),
-            };
-            let spec = connection_spec(template, Arc::clone(&directory));
-            let backfill = backfill_spec(BackfillArgs {
-                venue: venue.venue,
-                symbols: venue.symbols.clone(),
-                rest_url: venue.rest_url.clone(),
-                rest_timeout: config.connection.settings.rest_timeout,
-                rest_budget: Arc::clone(&rest_budgets[&venue.venue]),
-                routes: Arc::clone(&routes),
-                snapshots: Arc::clone(&snapshots),
-                quality: quality.clone(),
-                settings: Arc::new(config.backfill.clone()),
-                status: registry.entry("backfill", venue.venue.as_str()),
-                started_at,
-            });
-            let venue_registry = Arc::clone(&registry);
-            children.push(ChildSpec::supervisor(
-                format!("venue/{}", venue.venue),
-                move || SupervisorArgs {
-                    name: String::new(),
-                    policy,
-                    children: vec![spec.clone(), backfill.clone()],
-                    registry: Arc::clone(&venue_registry),
-                },
-            ));
+            children.push(venue_child(&config, &shared, venue, started_at));
         }
-        // The API starts last, so it stops first: no request finds its sources gone.
-        let listener = std::net::TcpListener::bind(config.api.bind)
-            .with_context(|| format!("the API cannot listen on {} (api.bind)", config.api.bind))?;
-        let api_addr = listener
-            .local_addr()
-            .context("the API listener has no address")?;
-        let renderer = metrics.clone();
-        let api = Api::new(
-            ApiSources {
-                registry: Arc::clone(&registry),
-                snapshots: Arc::clone(&snapshots),
-                books: Arc::clone(&books),
-                quality: quality.clone(),
-                store: Arc::clone(&store),
-                persistence: Arc::clone(&persistence),
-                pairs: pairs.clone(),
-                metrics: Arc::new(move || renderer.render()),
-                version: telemetry::VERSION,
-            },
-            config.api.settings.clone(),
-            api_addr,
-        )
-        .map_err(|e| anyhow::anyhow!(e))?;
-        children.push(api_spec(ApiArgs {
-            api: Arc::clone(&api),
-            listener: Arc::new(listener),
-            status: registry.entry("api", "http"),
-        }));
+        let (api, api_addr, api_spec) =
+            api_child(&config, &shared, &pairs, &store, &persistence, &metrics)?;
+        children.push(api_spec);
         let root = Supervisor::spawn_root(SupervisorArgs {
             name: "root".into(),
-            policy,
+            policy: config.supervision,
             children,
-            registry: Arc::clone(&registry),
+            registry: Arc::clone(&shared.registry),
         })
         .await
         .context("the supervision tree could not start")?;
@@ -346,6 +392,7 @@ impl Daemon {
         });
         // The one line that says what runs; the rest of the configuration is at debug level
         // (and printed by `wadm check-config`).
+        let essentials = Essentials::of(&config);
         info!(
             api = %api_addr,
             version = telemetry::VERSION,
@@ -355,12 +402,12 @@ impl Daemon {
             "wadm started"
         );
         Ok(Daemon {
-            registry,
-            routes,
-            books,
-            snapshots,
-            quality,
-            directory,
+            registry: shared.registry,
+            routes: shared.routes,
+            books: shared.books,
+            snapshots: shared.snapshots,
+            quality: shared.quality,
+            directory: shared.directory,
             store,
             persistence,
             api,
@@ -368,7 +415,7 @@ impl Daemon {
             root,
             stop_timeout: config.shutdown_timeout,
             upkeep,
-            recorder,
+            recorder: shared.recorder,
         })
     }
 

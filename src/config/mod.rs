@@ -99,6 +99,25 @@ impl Config {
         }
     }
 
+    /// Returns every enabled (venue, symbol) pair, in configuration order.
+    pub fn pairs(&self) -> Vec<(Venue, Symbol)> {
+        self.enabled_venues()
+            .flat_map(|venue| venue.symbols.iter().map(move |s| (venue.venue, *s)))
+            .collect()
+    }
+
+    /// Returns the tick sizes that override the venue's for `venue`'s symbols: the venue's
+    /// own `tick_sizes`, then each symbol's `tick_size`.
+    pub fn tick_overrides(&self, venue: &VenueConfig) -> BTreeMap<Symbol, Price> {
+        let mut ticks = venue.tick_sizes.clone();
+        for symbol in &venue.symbols {
+            if let Some(tick) = self.symbols.get(symbol).and_then(|s| s.tick_size) {
+                ticks.entry(*symbol).or_insert(tick);
+            }
+        }
+        ticks
+    }
+
     /// Returns a symbol's aggregator settings.
     pub fn aggregator_settings(&self, symbol: Symbol) -> AggregatorSettings {
         AggregatorSettings {

@@ -140,7 +140,49 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
     let mut check = Checker {
         problems: Vec::new(),
     };
+    let c = &mut check;
+    // Each section, in the order problems are reported.
+    let log = log(c, raw);
+    let bind = api_bind(c, raw);
+    let api = api(c, raw, bind);
+    let storage = storage(c, raw);
+    let store_start = store_start(c, raw);
+    let retention = retention(c, raw);
+    let supervision = supervision(c, raw);
+    let profile = profile(c, raw);
+    let connection = connection(c, raw);
+    let aggregator = aggregator(c, raw, profile.params);
+    let recording = recording(c, raw);
+    let persistence = persistence(c, raw);
+    let shutdown_timeout = shutdown_timeout(c, raw, &persistence);
+    let venues = venues(c, raw);
+    let symbols = symbols(c, raw, &venues);
+    let backfill = backfill(c, raw);
+    let config = Config {
+        log,
+        api,
+        storage,
+        retention,
+        supervision,
+        profile,
+        connection,
+        aggregator,
+        recording,
+        persistence,
+        store_start,
+        shutdown_timeout,
+        backfill,
+        venues,
+        symbols,
+    };
+    if check.problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(check.problems)
+    }
+}
 
+fn log(check: &mut Checker, raw: &RawConfig) -> LogConfig {
     let format = match raw.log.format.as_str() {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
@@ -161,13 +203,14 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
             ),
         );
     }
-    let log = LogConfig {
+    LogConfig {
         filter: raw.log.level.clone(),
         format,
-    };
+    }
+}
 
-    let bind = raw
-        .api
+fn api_bind(check: &mut Checker, raw: &RawConfig) -> SocketAddr {
+    raw.api
         .bind
         .trim()
         .parse::<SocketAddr>()
@@ -180,11 +223,11 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
                 ),
             );
             SocketAddr::from(([127, 0, 0, 1], 8920))
-        });
-    let api = api(&mut check, raw, bind);
+        })
+}
 
-    let storage = storage(&mut check, raw);
-    let store_start = StoreStart {
+fn store_start(check: &mut Checker, raw: &RawConfig) -> StoreStart {
+    StoreStart {
         fail: match raw.storage.on_unavailable_at_start.as_str() {
             "degraded" => false,
             "fail" => true,
@@ -197,8 +240,10 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
             }
         },
         timeout: check.duration("storage.start_timeout", &raw.storage.start_timeout),
-    };
+    }
+}
 
+fn retention(check: &mut Checker, raw: &RawConfig) -> RetentionConfig {
     let retention = RetentionConfig {
         raw_trades: check.duration("retention.raw_trades", &raw.retention.raw_trades),
         bars_1m: check.duration("retention.bars_1m", &raw.retention.bars_1m),
@@ -218,7 +263,10 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
             ),
         );
     }
+    retention
+}
 
+fn supervision(check: &mut Checker, raw: &RawConfig) -> RestartPolicy {
     let s = &raw.supervision;
     let params = RestartParams {
         initial_backoff: check.duration("supervision.initial_backoff", &s.initial_backoff),
@@ -229,18 +277,19 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
         max_restarts: s.max_restarts,
         window: check.duration("supervision.window", &s.window),
     };
-    let supervision = RestartPolicy::try_new(params).unwrap_or_else(|invalid| {
+    RestartPolicy::try_new(params).unwrap_or_else(|invalid| {
         for problem in invalid.problems {
             check.problem(format!("supervision.{}", problem.field), problem.message);
         }
         RestartPolicy::default()
-    });
+    })
+}
 
-    let profile = profile(&mut check, raw);
-    let connection = connection(&mut check, raw);
-    let aggregator = aggregator(&mut check, raw, profile.params);
-    let recording = recording(&mut check, raw);
-    let persistence = persistence(&mut check, raw);
+fn shutdown_timeout(
+    check: &mut Checker,
+    raw: &RawConfig,
+    persistence: &PersistenceConfig,
+) -> Duration {
     let shutdown_timeout = check.duration("shutdown.timeout", &raw.shutdown.timeout);
     if shutdown_timeout <= persistence.settings.shutdown_timeout {
         check.problem(
@@ -251,39 +300,16 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
             ),
         );
     }
+    shutdown_timeout
+}
 
-    let venues: Vec<VenueConfig> = raw
-        .venues
+fn venues(check: &mut Checker, raw: &RawConfig) -> Vec<VenueConfig> {
+    raw.venues
         .iter()
         .into_iter()
         .zip(Venue::ALL)
-        .filter_map(|((name, table), venue)| self::venue(&mut check, venue, name, table))
-        .collect();
-
-    let symbols = symbols(&mut check, raw, &venues);
-    let backfill = backfill(&mut check, raw);
-
-    if check.problems.is_empty() {
-        Ok(Config {
-            log,
-            api,
-            storage,
-            retention,
-            supervision,
-            profile,
-            connection,
-            aggregator,
-            recording,
-            persistence,
-            store_start,
-            shutdown_timeout,
-            backfill,
-            venues,
-            symbols,
-        })
-    } else {
-        Err(check.problems)
-    }
+        .filter_map(|((name, table), venue)| self::venue(check, venue, name, table))
+        .collect()
 }
 
 fn backfill(check: &mut Checker, raw: &RawConfig) -> wadm_actors::backfill::BackfillSettings {

@@ -8,7 +8,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::policy::{PolicyProblem, RestartPolicy};
+use crate::policy::PolicyProblem;
+#[cfg(doc)]
+use crate::policy::RestartPolicy;
 
 /// A jittered, capped exponential backoff schedule on its own (reconnections use it; a
 /// [`RestartPolicy`] adds a restart limit on top).
@@ -107,12 +109,57 @@ impl Backoff {
         self.jitter
     }
 
+    /// Builds a schedule from parameters already validated (a [`RestartPolicy`]'s).
+    pub(crate) fn from_valid(
+        initial: Duration,
+        max: Duration,
+        multiplier: f64,
+        jitter: f64,
+    ) -> Self {
+        Self {
+            initial,
+            max,
+            multiplier,
+            jitter,
+        }
+    }
+
     /// Returns the un-jittered delay of attempt `attempt` (0-based).
+    ///
+    /// With the default restart policy (250 ms initial, doubling, capped at 30 s):
+    ///
+    /// ```
+    /// use wadm_supervision::RestartPolicy;
+    ///
+    /// let backoff = RestartPolicy::default().backoff();
+    /// let table: Vec<(u32, u64)> = [0, 1, 2, 3, 4, 5, 6, 7, 8, 100, u32::MAX]
+    ///     .into_iter()
+    ///     .map(|attempt| (attempt, backoff.delay(attempt).as_millis() as u64))
+    ///     .collect();
+    /// assert_eq!(
+    ///     table,
+    ///     [
+    ///         (0, 250),
+    ///         (1, 500),
+    ///         (2, 1_000),
+    ///         (3, 2_000),
+    ///         (4, 4_000),
+    ///         (5, 8_000),
+    ///         (6, 16_000),
+    ///         (7, 30_000), // 32 s, capped
+    ///         (8, 30_000),
+    ///         (100, 30_000),
+    ///         (u32::MAX, 30_000),
+    ///     ]
+    /// );
+    /// ```
     pub fn delay(&self, attempt: u32) -> Duration {
         schedule(self.initial, self.max, self.multiplier, attempt)
     }
 
-    /// Returns the jittered delay of attempt `attempt` for a uniform `sample` in `[0, 1]`.
+    /// Returns the jittered delay of attempt `attempt` for a uniform `sample` in `[0, 1]`
+    /// (values outside are clamped): 0 gives the full [`Self::delay`], 1 the shortest
+    /// allowed delay, `(1 - jitter)` of it.
     pub fn jittered(&self, attempt: u32, sample: f64) -> Duration {
         apply_jitter(self.delay(attempt), self.jitter, sample)
     }
@@ -121,45 +168,6 @@ impl Backoff {
     pub fn random(&self, attempt: u32) -> Duration {
         self.jittered(attempt, fastrand::f64())
     }
-}
-
-/// Returns the un-jittered delay before restart attempt `attempt` (0-based).
-///
-/// With the default policy (250 ms initial, doubling, capped at 30 s):
-///
-/// ```
-/// use std::time::Duration;
-/// use wadm_supervision::{backoff_delay, RestartPolicy};
-///
-/// let policy = RestartPolicy::default();
-/// let table: Vec<(u32, u64)> = [0, 1, 2, 3, 4, 5, 6, 7, 8, 100, u32::MAX]
-///     .into_iter()
-///     .map(|attempt| (attempt, backoff_delay(&policy, attempt).as_millis() as u64))
-///     .collect();
-/// assert_eq!(
-///     table,
-///     [
-///         (0, 250),
-///         (1, 500),
-///         (2, 1_000),
-///         (3, 2_000),
-///         (4, 4_000),
-///         (5, 8_000),
-///         (6, 16_000),
-///         (7, 30_000), // 32 s, capped
-///         (8, 30_000),
-///         (100, 30_000),
-///         (u32::MAX, 30_000),
-///     ]
-/// );
-/// ```
-pub fn backoff_delay(policy: &RestartPolicy, attempt: u32) -> Duration {
-    schedule(
-        policy.initial_backoff(),
-        policy.max_backoff(),
-        policy.multiplier(),
-        attempt,
-    )
 }
 
 fn schedule(initial: Duration, cap: Duration, multiplier: f64, attempt: u32) -> Duration {
@@ -185,24 +193,10 @@ fn apply_jitter(full: Duration, jitter: f64, sample: f64) -> Duration {
     full.saturating_sub(Duration::from_secs_f64(cut))
 }
 
-/// Returns the jittered delay before restart attempt `attempt`, given a uniform random
-/// `sample` in `[0, 1]` (values outside are clamped).
-///
-/// A sample of 0 gives the full [`backoff_delay`]; a sample of 1 gives the shortest allowed
-/// delay, `(1 - jitter)` of it.
-pub fn jittered_delay(policy: &RestartPolicy, attempt: u32, sample: f64) -> Duration {
-    apply_jitter(backoff_delay(policy, attempt), policy.jitter(), sample)
-}
-
-/// Returns [`jittered_delay`] with a sample from a fast, non-cryptographic generator.
-pub fn random_jittered_delay(policy: &RestartPolicy, attempt: u32) -> Duration {
-    jittered_delay(policy, attempt, fastrand::f64())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::RestartParams;
+    use crate::policy::{RestartParams, RestartPolicy};
 
     fn policy(initial_ms: u64, max_ms: u64, multiplier: f64, jitter: f64) -> RestartPolicy {
         RestartPolicy::try_new(RestartParams {
@@ -218,23 +212,23 @@ mod tests {
     #[test]
     fn attempt_zero_waits_the_initial_delay() {
         let p = policy(100, 10_000, 3.0, 0.0);
-        assert_eq!(backoff_delay(&p, 0), Duration::from_millis(100));
-        assert_eq!(jittered_delay(&p, 0, 0.7), Duration::from_millis(100));
+        assert_eq!(p.backoff().delay(0), Duration::from_millis(100));
+        assert_eq!(p.backoff().jittered(0, 0.7), Duration::from_millis(100));
     }
 
     #[test]
     fn grows_by_the_multiplier_until_the_cap() {
         let p = policy(100, 10_000, 3.0, 0.0);
-        let delays: Vec<u128> = (0..7).map(|a| backoff_delay(&p, a).as_millis()).collect();
+        let delays: Vec<u128> = (0..7).map(|a| p.backoff().delay(a).as_millis()).collect();
         assert_eq!(delays, [100, 300, 900, 2_700, 8_100, 10_000, 10_000]);
     }
 
     #[test]
     fn reaches_exactly_the_cap_and_stays_there() {
         let p = policy(1_000, 8_000, 2.0, 0.0);
-        assert_eq!(backoff_delay(&p, 3), Duration::from_secs(8));
-        assert_eq!(backoff_delay(&p, 4), Duration::from_secs(8));
-        assert_eq!(backoff_delay(&p, 1_000), Duration::from_secs(8));
+        assert_eq!(p.backoff().delay(3), Duration::from_secs(8));
+        assert_eq!(p.backoff().delay(4), Duration::from_secs(8));
+        assert_eq!(p.backoff().delay(1_000), Duration::from_secs(8));
     }
 
     #[test]
@@ -242,9 +236,9 @@ mod tests {
         for multiplier in [1.0, 1.000_001, 2.0, 1e300] {
             let p = policy(10, 60_000, multiplier, 0.5);
             let expected = if multiplier == 1.0 { 10 } else { 60_000 };
-            assert_eq!(backoff_delay(&p, u32::MAX).as_millis(), expected);
+            assert_eq!(p.backoff().delay(u32::MAX).as_millis(), expected);
             for sample in [0.0, 0.5, 1.0] {
-                let d = jittered_delay(&p, u32::MAX, sample);
+                let d = p.backoff().jittered(u32::MAX, sample);
                 assert!(d.as_millis() <= expected && d.as_millis() * 2 >= expected);
             }
         }
@@ -253,23 +247,23 @@ mod tests {
     #[test]
     fn a_multiplier_of_one_keeps_the_delay_constant() {
         let p = policy(250, 1_000, 1.0, 0.0);
-        assert!((0..50).all(|a| backoff_delay(&p, a) == Duration::from_millis(250)));
+        assert!((0..50).all(|a| p.backoff().delay(a) == Duration::from_millis(250)));
     }
 
     #[test]
     fn jitter_stays_within_its_bounds() {
         let p = policy(1_000, 30_000, 2.0, 0.25);
         for attempt in [0, 1, 4, 5, 6, 40] {
-            let full = backoff_delay(&p, attempt);
+            let full = p.backoff().delay(attempt);
             let shortest = full.mul_f64(0.75);
-            assert_eq!(jittered_delay(&p, attempt, 0.0), full);
-            assert_eq!(jittered_delay(&p, attempt, 1.0), shortest);
+            assert_eq!(p.backoff().jittered(attempt, 0.0), full);
+            assert_eq!(p.backoff().jittered(attempt, 1.0), shortest);
             for sample in [-5.0, 0.1, 0.5, 0.999, 7.0, f64::NAN] {
-                let d = jittered_delay(&p, attempt, sample);
+                let d = p.backoff().jittered(attempt, sample);
                 assert!(d <= full && d >= shortest, "{attempt} {sample} {d:?}");
             }
             for _ in 0..1_000 {
-                let d = random_jittered_delay(&p, attempt);
+                let d = p.backoff().random(attempt);
                 assert!(d <= full && d >= shortest, "{attempt} {d:?}");
                 assert!(d <= p.max_backoff());
             }
@@ -287,10 +281,10 @@ mod tests {
         .unwrap();
         let p = policy(100, 10_000, 3.0, 0.5);
         for attempt in [0, 1, 2, 5, 40, u32::MAX] {
-            assert_eq!(backoff.delay(attempt), backoff_delay(&p, attempt));
+            assert_eq!(backoff.delay(attempt), p.backoff().delay(attempt));
             assert_eq!(
                 backoff.jittered(attempt, 0.3),
-                jittered_delay(&p, attempt, 0.3)
+                p.backoff().jittered(attempt, 0.3)
             );
         }
         let default = Backoff::default();
@@ -311,7 +305,7 @@ mod tests {
     #[test]
     fn full_jitter_can_reach_zero_but_never_exceeds_the_cap() {
         let p = policy(1_000, 5_000, 2.0, 1.0);
-        assert_eq!(jittered_delay(&p, 10, 1.0), Duration::ZERO);
-        assert_eq!(jittered_delay(&p, 10, 0.0), Duration::from_secs(5));
+        assert_eq!(p.backoff().jittered(10, 1.0), Duration::ZERO);
+        assert_eq!(p.backoff().jittered(10, 0.0), Duration::from_secs(5));
     }
 }

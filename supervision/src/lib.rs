@@ -7,8 +7,9 @@
 //!
 //! # Layout
 //! - [`policy`]: [`RestartPolicy`], validated from configuration by [`RestartPolicy::try_new`].
-//! - [`backoff`]: [`backoff_delay`] (the deterministic schedule) and [`jittered_delay`]
-//!   (the schedule with a caller-supplied random sample), both pure functions.
+//! - [`backoff`]: [`Backoff`], the capped exponential schedule: `delay` (deterministic),
+//!   `jittered` (with a caller-supplied random sample), `random`; a policy's is
+//!   [`RestartPolicy::backoff`].
 //! - [`restart_log`]: [`RestartLog`], one child's failures, backoff attempts and restart window.
 //! - [`supervisor`]: the [`Supervisor`] actor, [`ChildSpec`], and root spawning with [`RootHandle`].
 //! - [`status`]: the [`StatusRegistry`] (kind, key, state, generation, restarts, last error,
@@ -24,7 +25,7 @@ pub mod restart_log;
 pub mod status;
 pub mod supervisor;
 
-pub use backoff::{Backoff, InvalidBackoff, backoff_delay, jittered_delay, random_jittered_delay};
+pub use backoff::{Backoff, InvalidBackoff};
 pub use policy::{InvalidPolicy, PolicyProblem, RestartParams, RestartPolicy};
 pub use restart_log::{RestartDecision, RestartLog};
 pub use status::{ActorEntry, ActorState, ActorStatus, StatusRegistry, unix_millis};

@@ -108,6 +108,16 @@ impl RestartPolicy {
         }
     }
 
+    /// Returns the delay schedule of restarts.
+    pub fn backoff(&self) -> crate::backoff::Backoff {
+        crate::backoff::Backoff::from_valid(
+            self.params.initial_backoff,
+            self.params.max_backoff,
+            self.params.multiplier,
+            self.params.jitter,
+        )
+    }
+
     /// Returns the validated parameters.
     pub fn params(&self) -> &RestartParams {
         &self.params

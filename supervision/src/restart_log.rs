@@ -9,7 +9,6 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::backoff::jittered_delay;
 use crate::policy::RestartPolicy;
 
 /// What to do about a failed child.
@@ -81,7 +80,7 @@ impl RestartLog {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         RestartDecision::Restart {
             attempt,
-            delay: jittered_delay(&self.policy, attempt, jitter_sample),
+            delay: self.policy.backoff().jittered(attempt, jitter_sample),
         }
     }
 

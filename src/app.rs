@@ -92,7 +92,6 @@ pub struct Daemon {
     pub quality: QualitySink,
     /// Current connection actors.
     pub directory: Arc<Directory>,
-    /// The store.
     pub store: SharedStore,
     /// What persistence holds and has done.
     pub persistence: Arc<PersistenceInputs>,

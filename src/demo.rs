@@ -30,7 +30,6 @@ pub struct DemoOptions {
 /// A running demo: the simulator, the daemon and the store's directory.
 #[derive(Debug)]
 pub struct Demo {
-    /// The daemon.
     pub daemon: Daemon,
     /// The simulated exchange.
     pub simulator: Simulator,

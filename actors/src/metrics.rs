@@ -161,9 +161,7 @@ impl MetricKind {
 /// One metric of the catalogue.
 #[derive(Debug, Clone, Copy)]
 pub struct Metric {
-    /// Its name.
     pub name: &'static str,
-    /// Its kind.
     pub kind: MetricKind,
     /// Its unit, when it has one.
     pub unit: Option<Unit>,

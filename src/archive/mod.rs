@@ -75,7 +75,6 @@ pub enum ArchiveError {
     Status {
         /// The file's address.
         url: String,
-        /// The status.
         status: u16,
     },
     /// The transfer failed.
@@ -91,7 +90,6 @@ pub enum ArchiveError {
     TooLarge {
         /// The file's address.
         url: String,
-        /// The limit.
         limit: u64,
     },
     /// The file does not match its published checksum (it is deleted), or the checksum
@@ -143,9 +141,7 @@ pub enum ArchiveError {
 /// What to import.
 #[derive(Debug, Clone)]
 pub struct ImportRequest {
-    /// Venue.
     pub venue: Venue,
-    /// Symbol.
     pub symbol: Symbol,
     /// First day (UTC midnight, ms).
     pub from: i64,
@@ -205,9 +201,7 @@ impl DayOutcome {
 /// What an import did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportSummary {
-    /// Venue.
     pub venue: Venue,
-    /// Symbol.
     pub symbol: Symbol,
     /// Each day, oldest first.
     pub days: Vec<DayOutcome>,

@@ -195,13 +195,11 @@ pub struct PersistenceConfig {
 /// `[retention]`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionConfig {
-    /// Raw trades.
     pub raw_trades: Duration,
     /// 1-minute bars.
     pub bars_1m: Duration,
     /// 1-hour bars.
     pub bars_1h: Duration,
-    /// Book snapshots.
     pub book_snapshots: Duration,
     /// Venue klines.
     pub klines: Duration,
@@ -245,7 +243,6 @@ pub struct AggregatorConfig {
 /// `[venues.<venue>]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VenueConfig {
-    /// The venue.
     pub venue: Venue,
     /// Whether to collect from it.
     pub enabled: bool,

@@ -227,7 +227,6 @@ impl Default for RawMongoStorage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RawRetention {
-    /// Raw trades.
     pub raw_trades: String,
     /// 1-minute profile and order-flow bars.
     pub bars_1m: String,
@@ -439,7 +438,6 @@ pub struct RawBudget {
     pub binance_usdm: usize,
     /// Connection attempts per window to Bybit (stream.bybit.com: spot and linear share it).
     pub bybit: usize,
-    /// The window.
     pub window: String,
 }
 

@@ -93,7 +93,6 @@ pub enum ApiError {
     TooLarge {
         /// The URL asked.
         url: String,
-        /// The limit.
         limit: usize,
     },
 }

@@ -71,7 +71,6 @@ pub struct ProfileOptions {
     pub row_size: Price,
     /// Value-area share.
     pub value_area: Ratio,
-    /// Window.
     pub window: Window,
     /// Diagonal imbalance ratio.
     pub imbalance_ratio: Ratio,

@@ -45,9 +45,7 @@ pub struct VenueSummary {
 /// The summary of one (venue, symbol).
 #[derive(Debug, Serialize)]
 pub struct SymbolSummary {
-    /// Venue.
     pub venue: Venue,
-    /// Symbol.
     pub symbol: Symbol,
     /// The row size used.
     pub row_size: Option<Price>,
@@ -97,7 +95,6 @@ pub struct ReplaySummary {
 /// What a replay produced.
 #[derive(Debug)]
 pub struct ReplayOutcome {
-    /// The summary.
     pub summary: ReplaySummary,
     /// The first bad lines (with their file).
     pub errors: Vec<(PathBuf, LineError)>,

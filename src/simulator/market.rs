@@ -109,7 +109,6 @@ pub enum MarketCommand {
     },
     /// The current book of a symbol (REST depth snapshot).
     Snapshot {
-        /// Symbol.
         symbol: Symbol,
         /// Levels per side at most.
         limit: usize,
@@ -129,7 +128,6 @@ pub enum MarketCommand {
 /// One simulated instrument.
 #[derive(Debug, Clone)]
 pub struct SimSymbol {
-    /// Symbol.
     pub symbol: Symbol,
     /// Starting price.
     pub start_price: Price,

@@ -33,7 +33,6 @@ pub fn places(venue: Venue) -> u32 {
 pub struct SimTrade {
     /// Venue trade id (contiguous per symbol).
     pub id: u64,
-    /// Price.
     pub price: Price,
     /// Size.
     pub qty: Qty,
@@ -46,9 +45,7 @@ pub struct SimTrade {
 /// A book change: levels of each side, size 0 deleting.
 #[derive(Debug, Clone, Default)]
 pub struct SimLevels {
-    /// Bids.
     pub bids: Vec<(Price, Qty)>,
-    /// Asks.
     pub asks: Vec<(Price, Qty)>,
 }
 
@@ -160,7 +157,6 @@ pub struct SimKline {
     pub quote_volume: Qty,
     /// Taker-buy base volume.
     pub taker_buy_volume: Qty,
-    /// Trades.
     pub trades: u64,
     /// First trade id.
     pub first_id: u64,

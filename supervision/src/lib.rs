@@ -28,7 +28,7 @@ pub mod supervisor;
 pub use backoff::{Backoff, InvalidBackoff};
 pub use policy::{InvalidPolicy, PolicyProblem, RestartParams, RestartPolicy};
 pub use restart_log::{RestartDecision, RestartLog};
-pub use status::{ActorEntry, ActorState, ActorStatus, StatusRegistry, unix_millis};
+pub use status::{ActorEntry, ActorState, ActorStatus, StatusRegistry, unix_millis, unix_nanos};
 pub use supervisor::{
     ChildContext, ChildSpec, RootExit, RootHandle, SUPERVISOR_KIND, StopMode, Supervisor,
     SupervisorArgs, SupervisorMsg,

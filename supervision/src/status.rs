@@ -12,12 +12,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-/// Milliseconds since the Unix epoch, now.
-pub fn unix_millis() -> i64 {
+/// Nanoseconds since the Unix epoch, now: the one reading of the wall clock in WADM (a
+/// clock before 1970 reads as 0, one past 2262 saturates, rather than failing).
+pub fn unix_nanos() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .map(|elapsed| i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch, now ([`unix_nanos`] truncated).
+pub fn unix_millis() -> i64 {
+    unix_nanos().div_euclid(1_000_000)
 }
 
 /// The lifecycle state of an actor, as its supervisor sees it.

@@ -31,9 +31,7 @@ use crate::storage::SharedStore;
 /// What an aggregator incarnation starts from.
 #[derive(Debug, Clone)]
 pub struct AggregatorArgs {
-    /// Venue.
     pub venue: Venue,
-    /// Symbol.
     pub symbol: Symbol,
     /// Generation of this incarnation.
     pub generation: u64,

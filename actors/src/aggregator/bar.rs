@@ -95,7 +95,6 @@ impl FromStr for Timeframe {
 /// A price at a time, for open and close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PriceAt {
-    /// Price.
     pub price: Price,
     /// Trade time (ms).
     pub time: i64,
@@ -174,7 +173,6 @@ pub struct Bar {
     pub end: i64,
     /// Volume per row.
     pub footprint: Footprint,
-    /// Totals.
     pub totals: Totals,
     /// First trade (earliest trade time).
     pub open: Option<PriceAt>,

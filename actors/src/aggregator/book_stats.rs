@@ -6,9 +6,7 @@ use crate::model::{BookView, Level, Price, Qty, Ratio};
 /// Book statistics at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BookStats {
-    /// Best bid.
     pub best_bid: Option<Level>,
-    /// Best ask.
     pub best_ask: Option<Level>,
     /// Best ask minus best bid.
     pub spread: Option<Price>,

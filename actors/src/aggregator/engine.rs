@@ -104,16 +104,13 @@ impl EngineParams {
 pub enum EngineEvent {
     /// A bar closed.
     Closed {
-        /// Its timeframe.
         timeframe: Timeframe,
-        /// The bar.
         bar: Arc<Bar>,
         /// Cumulative delta of the session at its close.
         cvd: Qty,
     },
     /// A closed bar changed because a late trade arrived.
     Amended {
-        /// Its timeframe.
         timeframe: Timeframe,
         /// The bar, recomputed.
         bar: Arc<Bar>,

@@ -139,7 +139,6 @@ impl Default for AbsorptionParams {
 /// Aggressive volume absorbed at a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Absorption {
-    /// The row.
     pub row: i128,
     /// The aggressor side that was absorbed (sellers at a holding bid, buyers at a holding offer).
     pub side: Side,
@@ -211,7 +210,6 @@ impl Default for LargeTradeParams {
 pub struct LargeTrade {
     /// Trade time (ms).
     pub time: i64,
-    /// Price.
     pub price: Price,
     /// Size.
     pub qty: Qty,

@@ -40,9 +40,7 @@ pub enum BarState {
 /// Persistence maps it to a document as it is; the history routes serve its report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BarRecord {
-    /// Venue.
     pub venue: Venue,
-    /// Symbol.
     pub symbol: Symbol,
     /// `1m` or `1h`.
     pub timeframe: Timeframe,
@@ -106,7 +104,6 @@ pub enum RebuildError {
     Totals {
         /// Sum of the rows.
         rows: Qty,
-        /// The totals.
         totals: Qty,
     },
 }
@@ -223,9 +220,7 @@ impl BarRecord {
 /// The top of the book at one moment, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BookRecord {
-    /// Venue.
     pub venue: Venue,
-    /// Symbol.
     pub symbol: Symbol,
     /// When it was taken (Unix ms).
     pub time: i64,

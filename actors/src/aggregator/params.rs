@@ -14,9 +14,7 @@ pub struct ProfileParams {
     pub value_area: Ratio,
     /// Diagonal imbalances and stacks.
     pub imbalance: ImbalanceParams,
-    /// Absorption.
     pub absorption: AbsorptionParams,
-    /// Large trades.
     pub large_trades: LargeTradeParams,
     /// Where sessions (and cumulative delta) start.
     pub session: SessionAnchor,
@@ -45,7 +43,6 @@ pub struct BarParams {
     pub imbalance_min_volume: Qty,
     /// Rows in a stacked imbalance.
     pub stacked_imbalance_rows: u64,
-    /// Absorption volume multiple.
     pub absorption_volume_multiple: Ratio,
     /// Absorption price tolerance, in rows.
     pub absorption_max_rows: i64,

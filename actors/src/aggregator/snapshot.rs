@@ -17,9 +17,7 @@ use crate::model::{Qty, QualityKind, Symbol, Trade, Venue};
 /// What one aggregator last published.
 #[derive(Debug, Clone)]
 pub struct AggregatorSnapshot {
-    /// Venue.
     pub venue: Venue,
-    /// Symbol.
     pub symbol: Symbol,
     /// Generation of the aggregator incarnation that published it.
     pub generation: u64,

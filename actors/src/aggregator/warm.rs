@@ -33,9 +33,7 @@ pub type Preloaded = Arc<Mutex<Option<LoadResult>>>;
 /// What one pair's warm start reads.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadRequest {
-    /// Venue.
     pub venue: Venue,
-    /// Symbol.
     pub symbol: Symbol,
     /// Whether raw trades are stored.
     pub raw_trades: bool,

@@ -35,7 +35,6 @@ pub enum ApiMsg {
 /// What each incarnation is started with.
 #[derive(Debug, Clone)]
 pub struct ApiArgs {
-    /// The API.
     pub api: Arc<Api>,
     /// The listening socket (each incarnation serves a clone of it).
     pub listener: Arc<TcpListener>,

@@ -135,13 +135,10 @@ impl<'a> Route<'a> {
 /// One request, as the filter hands it over.
 #[derive(Debug)]
 pub struct Request {
-    /// Method.
     pub method: Method,
-    /// Path.
     pub path: String,
     /// Raw query string (empty when none).
     pub query: String,
-    /// Headers.
     pub headers: HeaderMap,
     /// Client address, when known.
     pub remote: Option<SocketAddr>,

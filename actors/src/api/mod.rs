@@ -147,7 +147,6 @@ pub struct ApiSources {
     pub books: Arc<BookBoard>,
     /// The data-quality log.
     pub quality: QualitySink,
-    /// The store.
     pub store: SharedStore,
     /// Persistence's state (store availability, buffer).
     pub persistence: Arc<PersistenceInputs>,

@@ -47,7 +47,6 @@ pub struct ProfileView {
     pub start: i64,
     /// End (ms, exclusive).
     pub end: i64,
-    /// Trades.
     pub trades: u64,
     /// Total volume.
     pub volume: Qty,
@@ -101,7 +100,6 @@ pub struct FlowView {
     pub start: i64,
     /// End (ms, exclusive).
     pub end: i64,
-    /// Trades.
     pub trades: u64,
     /// Buy-aggressor volume.
     pub buy_volume: Qty,
@@ -119,7 +117,6 @@ pub struct FlowView {
     pub buy_imbalances: Vec<Price>,
     /// Rows with a sell imbalance.
     pub sell_imbalances: Vec<Price>,
-    /// Stacked imbalances.
     pub stacked_imbalances: Vec<StackReport>,
     /// Absorption events.
     pub absorption: Vec<AbsorptionRow>,

@@ -56,9 +56,7 @@ impl Default for BackfillSettings {
 /// What a backfill incarnation starts from.
 #[derive(Debug, Clone)]
 pub struct BackfillArgs {
-    /// Venue.
     pub venue: Venue,
-    /// Its symbols.
     pub symbols: Vec<Symbol>,
     /// Its REST base URL.
     pub rest_url: Url,
@@ -72,7 +70,6 @@ pub struct BackfillArgs {
     pub snapshots: Arc<SnapshotBoard>,
     /// The data-quality log: holes in, their states out.
     pub quality: QualitySink,
-    /// Settings.
     pub settings: Arc<BackfillSettings>,
     /// Status entry.
     pub status: Arc<ActorEntry>,
@@ -83,7 +80,6 @@ pub struct BackfillArgs {
 /// A finished job, for status.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JobReport {
-    /// Symbol.
     pub symbol: Symbol,
     /// Why it ran.
     pub kind: JobKind,
@@ -111,7 +107,6 @@ pub struct BackfillStatus {
 /// The job running, for status.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ActiveJob {
-    /// Symbol.
     pub symbol: Symbol,
     /// Why it runs.
     pub kind: JobKind,

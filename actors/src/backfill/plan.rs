@@ -67,7 +67,6 @@ pub struct Progress {
 /// One job of one symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
-    /// Symbol.
     pub symbol: Symbol,
     /// Why.
     pub kind: JobKind,

@@ -14,7 +14,6 @@ use crate::util::lock;
 /// publishes no connection rate and gets the spot number. The defaults keep 80 % of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BudgetAttempts {
-    /// Binance spot.
     pub binance_spot: usize,
     /// Binance USD-M.
     pub binance_usdm: usize,

@@ -88,7 +88,6 @@ pub enum SessionEvent {
     Subscribed(Vec<String>),
     /// The venue refused a topic.
     Rejected {
-        /// The topic.
         topic: String,
         /// The venue's message.
         reason: String,

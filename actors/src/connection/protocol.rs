@@ -57,9 +57,7 @@ pub const fn limits(venue: Venue) -> VenueLimits {
 pub struct Topic {
     /// Venue-native name (`btcusdt@aggTrade`, `orderbook.50.BTCUSDT`).
     pub name: String,
-    /// Symbol.
     pub symbol: Symbol,
-    /// Stream.
     pub stream: Stream,
 }
 
@@ -197,12 +195,7 @@ pub enum TradesFrom {
     /// From this aggregate trade id on (inclusive).
     Id(u64),
     /// Within this time window (ms, both ends inclusive; at most an hour apart).
-    Window {
-        /// Start.
-        start: i64,
-        /// End.
-        end: i64,
-    },
+    Window { start: i64, end: i64 },
 }
 
 /// Returns the REST path of a Binance `aggTrades` request (`None` on Bybit).

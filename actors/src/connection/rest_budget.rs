@@ -55,7 +55,6 @@ impl RestPriority {
 pub struct BudgetLimits {
     /// Weight (or requests) the venue allows per window.
     pub limit: u32,
-    /// The window.
     pub window: Duration,
     /// Share of the limit used at all.
     pub safety: f64,

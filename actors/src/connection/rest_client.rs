@@ -21,7 +21,6 @@ pub enum RestError {
     /// The request could not be made or the answer not read.
     #[error("request to {venue} failed")]
     Request {
-        /// Venue.
         venue: Venue,
         /// Cause.
         #[source]
@@ -29,14 +28,10 @@ pub enum RestError {
     },
     /// The answer was larger than [`MAX_REST_BODY_BYTES`].
     #[error("answer from {venue} exceeds {MAX_REST_BODY_BYTES} bytes")]
-    TooLarge {
-        /// Venue.
-        venue: Venue,
-    },
+    TooLarge { venue: Venue },
     /// The answer could not be parsed (or was a venue error).
     #[error("answer from {venue} (HTTP {status}) could not be used")]
     Parse {
-        /// Venue.
         venue: Venue,
         /// HTTP status.
         status: u16,
@@ -47,7 +42,6 @@ pub enum RestError {
     /// The base URL and path do not form a URL.
     #[error("invalid REST URL for {venue}")]
     Url {
-        /// Venue.
         venue: Venue,
         /// Cause.
         #[source]
@@ -57,7 +51,6 @@ pub enum RestError {
     /// every REST request to it now waits (see [`RestBudget`]).
     #[error("{venue} answered HTTP {status}: too many requests")]
     RateLimited {
-        /// Venue.
         venue: Venue,
         /// 429 or 418.
         status: u16,
@@ -67,7 +60,6 @@ pub enum RestError {
     /// The venue has no such request (Bybit has no `aggTrades`, Binance no `recent-trade`).
     #[error("{venue} has no {what} request")]
     Unsupported {
-        /// Venue.
         venue: Venue,
         /// What was asked.
         what: &'static str,

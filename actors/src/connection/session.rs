@@ -103,11 +103,9 @@ impl SessionStop {
 /// Everything a session needs.
 #[derive(Debug, Clone)]
 pub struct SessionArgs {
-    /// Venue.
     pub venue: Venue,
     /// Which endpoint of the venue this socket serves.
     pub endpoint_index: usize,
-    /// The endpoint.
     pub endpoint: Endpoint,
     /// Unique id of the session within the venue.
     pub session_id: u64,

@@ -8,7 +8,6 @@ use crate::model::{Price, Qty, Symbol, Venue};
 /// Everything the connection actor of one venue knows about its health.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectionStatus {
-    /// Venue.
     pub venue: Venue,
     /// Generation of the actor incarnation.
     pub generation: u64,
@@ -27,7 +26,6 @@ pub struct ConnectionStatus {
 pub struct EndpointStatus {
     /// `stream`, `public` or `market`.
     pub name: &'static str,
-    /// URL.
     pub url: String,
     /// `disconnected`, `connecting` or `streaming`.
     pub state: &'static str,
@@ -73,7 +71,6 @@ pub struct SubscriptionStatus {
 /// A refused topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RejectedTopic {
-    /// The topic.
     pub topic: String,
     /// The venue's message.
     pub reason: String,
@@ -82,9 +79,7 @@ pub struct RejectedTopic {
 /// A symbol's local book.
 #[derive(Debug, Clone, Serialize)]
 pub struct SymbolBookStatus {
-    /// Symbol.
     pub symbol: Symbol,
-    /// State.
     pub state: BookState,
     /// Last applied update id.
     pub update_id: u64,
@@ -97,13 +92,11 @@ pub struct SymbolBookStatus {
 /// A symbol's instrument metadata.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstrumentStatus {
-    /// Symbol.
     pub symbol: Symbol,
     /// `pending`, `known` or `unknown`.
     pub state: &'static str,
     /// Tick size in use (configured override or venue's).
     pub tick_size: Option<Price>,
-    /// Lot size.
     pub lot_size: Option<Qty>,
     /// Why it is unknown.
     pub error: Option<String>,

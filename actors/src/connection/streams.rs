@@ -60,7 +60,6 @@ impl StreamClass {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{venue} has no stream {name:?}; expected one of {expected}")]
 pub struct UnknownStream {
-    /// The venue.
     pub venue: Venue,
     /// The name given, cut to 64 characters.
     pub name: String,

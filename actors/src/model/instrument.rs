@@ -5,7 +5,6 @@ use super::{Price, Qty, Symbol, Venue};
 /// Tick and lot size of one instrument on one venue.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InstrumentInfo {
-    /// Venue.
     pub venue: Venue,
     /// Instrument.
     pub symbol: Symbol,

@@ -120,7 +120,6 @@ impl fmt::Display for KlineInterval {
 /// `{"t":1672515780000,"T":1672515839999,"s":"BNBBTC","i":"1m","f":100,"L":200,"o":"0.0010","c":"0.0020","h":"0.0025","l":"0.0015","v":"1000","n":100,"x":false,"q":"1.0000","V":"500","Q":"0.500"}`
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Kline {
-    /// Venue.
     pub venue: Venue,
     /// Instrument.
     pub symbol: Symbol,

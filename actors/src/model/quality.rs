@@ -108,7 +108,6 @@ impl fmt::Display for QualityKind {
 /// One data-quality event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DataQualityEvent {
-    /// Venue.
     pub venue: Venue,
     /// Symbol, when the event concerns one.
     pub symbol: Option<Symbol>,

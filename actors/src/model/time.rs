@@ -1,7 +1,6 @@
 //! Timestamps: exchange times in milliseconds, local receive times in nanoseconds.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, as venues stamp their events (`T`, `E`, `ts`).
 #[derive(
@@ -80,11 +79,7 @@ impl UnixNanos {
     /// Returns the current wall-clock time. A clock before 1970 reads as 0 and one past
     /// 2262 saturates, rather than failing.
     pub fn now() -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|elapsed| i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        Self(nanos)
+        Self(wadm_supervision::unix_nanos())
     }
 
     /// Returns the time truncated to milliseconds.

@@ -193,11 +193,9 @@ pub enum PersistenceMsg {
 /// What each incarnation is started with.
 #[derive(Debug, Clone)]
 pub struct PersistenceArgs {
-    /// The store.
     pub store: SharedStore,
     /// Channels and buffer (outlive incarnations).
     pub inputs: Arc<PersistenceInputs>,
-    /// Settings.
     pub settings: Arc<PersistenceSettings>,
     /// Status entry.
     pub status: Arc<ActorEntry>,

@@ -85,9 +85,7 @@ pub enum Document {
 /// venue-wide quality events), time (ms) and the rest of its unique key as text.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DocKey {
-    /// Kind.
     pub kind: Kind,
-    /// Venue.
     pub venue: Venue,
     /// Symbol text, or empty.
     pub symbol: String,

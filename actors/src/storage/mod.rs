@@ -89,7 +89,6 @@ pub const MAX_READ_LIMIT: usize = 100_000;
 /// (by time, then by the rest of the key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
-    /// Kind.
     pub kind: Kind,
     /// Only this venue; `None` for every venue.
     pub venue: Option<Venue>,
@@ -101,7 +100,6 @@ pub struct Query {
     pub to: i64,
     /// At most this many documents (1 to [`MAX_READ_LIMIT`]).
     pub limit: usize,
-    /// Order.
     pub order: Order,
 }
 
@@ -160,9 +158,7 @@ pub struct Retention {
     pub bars_1m: Duration,
     /// 1-hour bars.
     pub bars_1h: Duration,
-    /// Book snapshots.
     pub book_snapshots: Duration,
-    /// Klines.
     pub klines: Duration,
     /// Data-quality events.
     pub data_quality: Duration,

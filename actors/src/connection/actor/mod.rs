@@ -54,7 +54,6 @@ const RECENT_DELAYS: usize = 128;
 /// What a connection actor incarnation starts from.
 #[derive(Debug, Clone)]
 pub struct ConnectionArgs {
-    /// Venue.
     pub venue: Venue,
     /// WebSocket base URL.
     pub ws_url: Url,

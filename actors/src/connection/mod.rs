@@ -8,7 +8,9 @@
 //!   typed [`ParseError`], one simd-json parser per venue (and a serde_json baseline for
 //!   tests, benchmarks and fuzzing).
 //! - [`streams`]: the streams each venue offers, by their venue-native names.
-//! - [`book`]: local order books kept by each venue's documented procedure.
+//! - [`book`]: local order books kept by each venue's documented procedure; [`book_sync`]:
+//!   the snapshot bookkeeping of a socket's books (queue, retries, out of sync), pure.
+//! - [`requests`]: the requests a session waits for answers to, pure.
 //! - [`protocol`]: endpoints, topic names, requests and rate limits of each venue.
 //! - [`rest`]: parsers of REST depth snapshots, instrument metadata and trades;
 //!   [`rest_client`]: the requests; [`rest_budget`]: each venue's REST weight budget.
@@ -17,11 +19,13 @@
 
 mod actor;
 pub mod book;
+pub mod book_sync;
 pub mod budget;
 pub mod cursors;
 pub mod messages;
 pub mod parse;
 pub mod protocol;
+pub mod requests;
 pub mod rest;
 pub mod rest_budget;
 pub mod rest_client;

@@ -11,7 +11,7 @@
 //! [`SessionStats`]; only rare events (connected, data flowing, subscription answers,
 //! closed) are sent to the actor.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -25,10 +25,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::book::{BookKeeper, BookOutcome};
+use super::book_sync::{BookSync, Unusable};
 use super::cursors::{BookState, Cursors};
 use super::messages::{CloseReason, ConnectionMsg, SessionEvent};
 use super::parse::frame::{FrameKind, ParseError};
 use super::protocol::{self, Endpoint};
+use super::requests::{Pending, RequestTracker};
 use super::rest_client::{RestClient, RestError};
 use super::settings::ConnectionSettings;
 use super::streams::StreamClass;
@@ -140,14 +142,6 @@ enum Outgoing {
     Close,
 }
 
-/// What a request waits for an answer to.
-#[derive(Debug)]
-enum Pending {
-    Subscribe(Vec<String>),
-    Unsubscribe,
-    Ping,
-}
-
 /// Runs a session to its end, then reports why it ended.
 pub async fn run(args: SessionArgs) {
     let reason = match connect(&args).await {
@@ -196,21 +190,13 @@ struct Reader<'a> {
     args: &'a SessionArgs,
     parser: Box<dyn super::FrameParser>,
     outgoing: mpsc::Sender<Outgoing>,
-    next_request: u64,
-    pending: HashMap<u64, (Pending, Instant)>,
+    requests: RequestTracker,
     books: HashMap<Symbol, BookKeeper>,
-    /// Symbols whose book must be rebuilt and whose snapshot is not in flight yet.
-    snapshot_queue: VecDeque<Symbol>,
-    snapshots_in_flight: HashSet<Symbol>,
-    /// When a failed snapshot fetch may be retried, and how many attempts failed in a row.
-    snapshot_retry_at: HashMap<Symbol, (Instant, u32)>,
+    /// Which books wait for, or are fetching, a snapshot; retries; out-of-sync books.
+    sync: BookSync,
     snapshot_results: mpsc::Sender<(Symbol, Result<BookSnapshot, RestError>)>,
     /// Symbols with book changes not yet published.
     dirty: HashSet<Symbol>,
-    /// Symbols whose next sync is a resync (after a gap or reset), for counting.
-    resyncing: HashSet<Symbol>,
-    /// Books declared out of sync (their snapshots kept not fitting), until one fits.
-    out_of_sync: HashSet<Symbol>,
     /// Buffer drops of each book already counted in the metric.
     buffer_drops_reported: HashMap<Symbol, u64>,
     data_flowing: bool,
@@ -231,16 +217,15 @@ async fn stream(args: &SessionArgs, socket: Socket) -> CloseReason {
         args,
         parser: super::parser_for(args.venue, args.settings.max_frame_bytes),
         outgoing,
-        next_request: 1,
-        pending: HashMap::new(),
+        requests: RequestTracker::default(),
         books: HashMap::new(),
-        snapshot_queue: VecDeque::new(),
-        snapshots_in_flight: HashSet::new(),
-        snapshot_retry_at: HashMap::new(),
+        sync: BookSync::new(
+            args.settings.backoff,
+            args.settings.snapshot_attempts,
+            args.settings.snapshot_concurrency,
+        ),
         snapshot_results,
         dirty: HashSet::new(),
-        resyncing: HashSet::new(),
-        out_of_sync: HashSet::new(),
         buffer_drops_reported: HashMap::new(),
         data_flowing: false,
         parse_errors_logged_at: None,
@@ -374,10 +359,8 @@ impl Reader<'_> {
             .filter(|symbol| protocol::depth_path(venue, *symbol, 1).is_some())
             .collect();
         for symbol in accepted {
-            if self.books.get(&symbol).is_some_and(|k| !k.is_synced())
-                && !self.snapshot_queue.contains(&symbol)
-            {
-                self.snapshot_queue.push_back(symbol);
+            if self.books.get(&symbol).is_some_and(|k| !k.is_synced()) {
+                self.sync.want(symbol);
             }
         }
         self.start_snapshots();
@@ -396,7 +379,7 @@ impl Reader<'_> {
             return;
         };
         self.books.remove(&symbol);
-        self.snapshot_queue.retain(|s| *s != symbol);
+        self.sync.abandon(symbol);
         self.dirty.remove(&symbol);
         if let Some(cursor) = self.args.cursors.get(symbol) {
             if cursor.owns_book(self.args.session_id) {
@@ -407,14 +390,11 @@ impl Reader<'_> {
     }
 
     fn request(&mut self, pending: Pending, build: impl FnOnce(u64) -> String) {
-        let id = self.next_request;
-        self.next_request += 1;
-        let text = build(id);
+        let text = build(self.requests.next_id());
         match self.outgoing.try_send(Outgoing::Request(text)) {
-            Ok(()) => {
-                self.pending.insert(id, (pending, Instant::now()));
-            }
+            Ok(()) => self.requests.sent(pending, Instant::now()),
             Err(_) => {
+                self.requests.not_sent();
                 metrics::counter!(WS_OUTGOING_DROPPED_TOTAL, "venue" => self.venue().as_str())
                     .increment(1);
                 warn!(venue = %self.venue(), endpoint = self.args.endpoint.name, "outgoing queue full: request dropped");
@@ -554,7 +534,7 @@ impl Reader<'_> {
                     )
                 {
                     // A venue re-send of the snapshot: the book is overwritten.
-                    self.resyncing.insert(symbol);
+                    self.sync.resyncing(symbol);
                 }
                 self.on_book_outcome(symbol, outcome);
             }
@@ -609,7 +589,7 @@ impl Reader<'_> {
         let cursor = self.args.cursors.get(symbol);
         match outcome {
             BookOutcome::Applied => {
-                if self.snapshot_retry_at.contains_key(&symbol) {
+                if self.sync.failures(symbol) > 0 {
                     self.snapshot_proven(symbol);
                 }
                 self.dirty.insert(symbol);
@@ -628,9 +608,9 @@ impl Reader<'_> {
                         QualityKind::BookReset,
                         "venue reset the book (u = 1)",
                     ));
-                    self.resyncing.insert(symbol);
+                    self.sync.resyncing(symbol);
                 }
-                if self.resyncing.remove(&symbol) {
+                if self.sync.take_resync(symbol) {
                     metrics::counter!(BOOK_RESYNCS_TOTAL, "venue" => venue.as_str(), "symbol" => symbol.as_str().to_owned()).increment(1);
                     if let Some(cursor) = &cursor {
                         cursor.count_resync();
@@ -643,7 +623,7 @@ impl Reader<'_> {
                     ));
                 }
                 // A book declared out of sync is served again only once proven.
-                if !self.out_of_sync.contains(&symbol) {
+                if !self.sync.is_out_of_sync(symbol) {
                     if let Some(cursor) = &cursor {
                         cursor.claim_book(self.args.session_id);
                     }
@@ -691,7 +671,7 @@ impl Reader<'_> {
                     )
                     .with_range(expected, to),
                 );
-                self.resyncing.insert(symbol);
+                self.sync.resyncing(symbol);
                 if let Some(cursor) = &cursor {
                     if cursor.owns_book(self.args.session_id) {
                         self.args.board.clear(venue, symbol);
@@ -703,7 +683,7 @@ impl Reader<'_> {
         }
         if let (Some(cursor), Some(keeper)) = (&cursor, self.books.get(&symbol))
             && cursor.owns_book(self.args.session_id)
-            && !self.out_of_sync.contains(&symbol)
+            && !self.sync.is_out_of_sync(symbol)
             && let Some(id) = keeper.last_update_id()
         {
             cursor.set_book_state(BookState::Synced, Some(id));
@@ -720,12 +700,12 @@ impl Reader<'_> {
     /// The last snapshot fits the stream: its failures in a row end, and a book declared out
     /// of sync is served again.
     fn snapshot_proven(&mut self, symbol: Symbol) {
-        self.snapshot_retry_at.remove(&symbol);
+        let was_out_of_sync = self.sync.proven(symbol);
         let cursor = self.args.cursors.get(symbol);
         if let Some(cursor) = &cursor {
             cursor.set_unusable_snapshots(0);
         }
-        if self.out_of_sync.remove(&symbol) {
+        if was_out_of_sync {
             info!(venue = %self.venue(), symbol = %symbol, "a snapshot fits the stream again; the book is served");
             if let Some(cursor) = &cursor {
                 cursor.claim_book(self.args.session_id);
@@ -741,20 +721,16 @@ impl Reader<'_> {
     fn unusable_snapshot(&mut self, symbol: Symbol, reason: &'static str, detail: String) {
         let venue = self.venue();
         metrics::counter!(BOOK_UNUSABLE_SNAPSHOTS_TOTAL, "venue" => venue.as_str(), "reason" => reason).increment(1);
-        let failures = self
-            .snapshot_retry_at
-            .get(&symbol)
-            .map_or(0, |&(_, n)| n)
-            .saturating_add(1);
-        let delay = self.args.settings.backoff.random(failures - 1);
-        self.snapshot_retry_at
-            .insert(symbol, (Instant::now() + delay, failures));
+        let Unusable {
+            failures,
+            delay,
+            now_out_of_sync,
+        } = self.sync.unusable(symbol, Instant::now(), fastrand::f64());
         let cursor = self.args.cursors.get(symbol);
         if let Some(cursor) = &cursor {
             cursor.set_unusable_snapshots(u64::from(failures));
         }
-        let attempts = self.args.settings.snapshot_attempts.max(1);
-        if failures >= attempts && self.out_of_sync.insert(symbol) {
+        if now_out_of_sync {
             warn!(venue = %venue, symbol = %symbol, failures, detail = %detail, "the venue's snapshots do not fit its stream; the book is out of sync");
             self.args.quality.record(DataQualityEvent::now(
                 venue,
@@ -771,7 +747,6 @@ impl Reader<'_> {
         } else {
             debug!(venue = %venue, symbol = %symbol, failures, delay_ms = delay.as_millis() as u64, detail = %detail, "snapshot does not fit the stream; fetching another after a backoff");
         }
-        self.snapshot_queue.push_back(symbol);
         self.start_snapshots();
     }
 
@@ -779,7 +754,7 @@ impl Reader<'_> {
     /// makes the venue send a new snapshot (Bybit). Other symbols are not disturbed.
     fn resync(&mut self, symbol: Symbol) {
         if protocol::depth_path(self.venue(), symbol, 1).is_some() {
-            self.snapshot_queue.push_back(symbol);
+            self.sync.want(symbol);
             self.start_snapshots();
             return;
         }
@@ -800,24 +775,7 @@ impl Reader<'_> {
     }
 
     fn start_snapshots(&mut self) {
-        let now = Instant::now();
-        let mut deferred = Vec::new();
-        while self.snapshots_in_flight.len() < self.args.settings.snapshot_concurrency.max(1) {
-            let Some(symbol) = self.snapshot_queue.pop_front() else {
-                break;
-            };
-            if self.snapshots_in_flight.contains(&symbol) {
-                continue;
-            }
-            if self
-                .snapshot_retry_at
-                .get(&symbol)
-                .is_some_and(|&(at, _)| at > now)
-            {
-                deferred.push(symbol);
-                continue;
-            }
-            self.snapshots_in_flight.insert(symbol);
+        for symbol in self.sync.due(Instant::now()) {
             let rest = self.args.rest.clone();
             let results = self.snapshot_results.clone();
             let depth = self.args.settings.snapshot_depth;
@@ -826,11 +784,10 @@ impl Reader<'_> {
                 let _ = results.send((symbol, result)).await;
             });
         }
-        self.snapshot_queue.extend(deferred);
     }
 
     fn on_snapshot_result(&mut self, symbol: Symbol, result: Result<BookSnapshot, RestError>) {
-        self.snapshots_in_flight.remove(&symbol);
+        self.sync.fetched(symbol);
         match result {
             Ok(snapshot) => {
                 // The failure count is cleared when the snapshot fits (`Synced`), not here:
@@ -841,12 +798,10 @@ impl Reader<'_> {
                 }
             }
             Err(err) => {
-                let failures = self.snapshot_retry_at.get(&symbol).map_or(0, |&(_, n)| n);
-                let delay = self.args.settings.backoff.random(failures);
+                let delay = self
+                    .sync
+                    .fetch_failed(symbol, Instant::now(), fastrand::f64());
                 warn!(venue = %self.venue(), symbol = %symbol, error = %error_chain(&err), delay_ms = delay.as_millis() as u64, "depth snapshot failed; retrying");
-                self.snapshot_retry_at
-                    .insert(symbol, (Instant::now() + delay, failures.saturating_add(1)));
-                self.snapshot_queue.push_back(symbol);
             }
         }
         self.start_snapshots();
@@ -887,18 +842,10 @@ impl Reader<'_> {
             self.publish(symbol);
         }
         let timeout = self.args.settings.ack_timeout;
-        let expired: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, (_, at))| at.elapsed() > timeout)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            if let Some((Pending::Subscribe(topics), _)) = self.pending.remove(&id) {
-                report(self.args, SessionEvent::AckTimeout(topics));
-            }
+        for topics in self.requests.expired_subscriptions(Instant::now(), timeout) {
+            report(self.args, SessionEvent::AckTimeout(topics));
         }
-        if !self.snapshot_queue.is_empty() {
+        if self.sync.has_waiting() {
             self.start_snapshots();
         }
     }
@@ -906,8 +853,8 @@ impl Reader<'_> {
     fn on_control(&mut self, control: Control) {
         match control {
             Control::Ack { request_id } => {
-                if let Some((Pending::Subscribe(topics), _)) =
-                    request_id.and_then(|id| self.pending.remove(&id))
+                if let Some(Pending::Subscribe(topics)) =
+                    request_id.and_then(|id| self.requests.answered(id))
                 {
                     self.on_subscribed(&topics);
                     report(self.args, SessionEvent::Subscribed(topics));
@@ -915,7 +862,7 @@ impl Reader<'_> {
             }
             Control::Pong { request_id } => {
                 if let Some(id) = request_id {
-                    self.pending.remove(&id);
+                    self.requests.answered(id);
                 }
             }
             Control::Rejected {
@@ -942,17 +889,8 @@ impl Reader<'_> {
         topic: Option<Box<str>>,
     ) {
         // Binance errors may come without an id: attribute them to the only pending request.
-        let id = request_id.or_else(|| {
-            let subscribes: Vec<u64> = self
-                .pending
-                .iter()
-                .filter(|(_, (p, _))| matches!(p, Pending::Subscribe(_)))
-                .map(|(id, _)| *id)
-                .collect();
-            (subscribes.len() == 1).then(|| subscribes[0])
-        });
-        let Some((Pending::Subscribe(topics), _)) = id.and_then(|id| self.pending.remove(&id))
-        else {
+        let id = request_id.or_else(|| self.requests.only_subscription());
+        let Some(Pending::Subscribe(topics)) = id.and_then(|id| self.requests.answered(id)) else {
             warn!(venue = %self.venue(), code, message, "venue refused a request that cannot be attributed");
             return;
         };

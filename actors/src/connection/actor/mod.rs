@@ -19,7 +19,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::task::JoinHandle;
 use tracing::{Instrument as _, Span, debug, error, info, info_span, warn};
 use url::Url;
 use wadm_supervision::{ActorEntry, unix_millis};
@@ -44,9 +43,11 @@ use crate::recorder::Recorder;
 use crate::routing::RouteSlot;
 
 mod instruments;
+mod lifecycle;
 mod status;
 
 use instruments::InstrumentState;
+use lifecycle::{LiveSession, Phase, Role, Sockets};
 
 /// How many recent reconnection delays each endpoint remembers for status.
 const RECENT_DELAYS: usize = 128;
@@ -95,22 +96,11 @@ const SESSION_STOP_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct ConnectionActor;
 
 #[derive(Debug)]
-struct LiveSession {
-    id: u64,
-    stop: SessionStop,
-    stats: Arc<SessionStats>,
-    task: JoinHandle<()>,
-    connected: bool,
-    data_flowing: bool,
-}
-
-#[derive(Debug)]
 struct EndpointState {
     endpoint: Endpoint,
     has_book: bool,
     has_trades: bool,
-    active: Option<LiveSession>,
-    replacement: Option<LiveSession>,
+    sockets: Sockets,
     attempt: u32,
     reconnects: u64,
     last_close: Option<String>,
@@ -171,8 +161,7 @@ impl Actor for ConnectionActor {
                         .iter()
                         .any(|t| t.stream.class() == StreamClass::Trades),
                     endpoint,
-                    active: None,
-                    replacement: None,
+                    sockets: Sockets::Down,
                     attempt: 0,
                     reconnects: 0,
                     last_close: None,
@@ -245,10 +234,7 @@ impl Actor for ConnectionActor {
     ) -> Result<(), ActorProcessingErr> {
         let mut sessions = Vec::new();
         for endpoint in &mut state.endpoints {
-            for session in [endpoint.active.take(), endpoint.replacement.take()]
-                .into_iter()
-                .flatten()
-            {
+            for session in endpoint.sockets.take_all() {
                 session.stop.stop(CloseReason::Shutdown);
                 sessions.push(session);
             }
@@ -289,15 +275,9 @@ impl Actor for ConnectionActor {
                 } => state.on_session(&myself, endpoint, session, event),
                 ConnectionMsg::WatchdogTick => state.on_watchdog(),
                 ConnectionMsg::RotateTick { endpoint, session } => {
-                    let current = state
-                        .endpoints
-                        .get(endpoint)
-                        .and_then(|e| e.active.as_ref())
-                        .map(|s| s.id);
-                    let rotating = state
-                        .endpoints
-                        .get(endpoint)
-                        .is_some_and(|e| e.replacement.is_some());
+                    let sockets = state.endpoints.get(endpoint).map(|e| &e.sockets);
+                    let current = sockets.and_then(Sockets::active).map(|s| s.id);
+                    let rotating = sockets.is_some_and(Sockets::is_rotating);
                     if current == Some(session) && !rotating {
                         info!(
                             endpoint = state.endpoints[endpoint].endpoint.name,
@@ -329,12 +309,12 @@ impl ConnectionState {
         let Some(endpoint) = self.endpoints.get(index) else {
             return;
         };
-        let occupied = if replacement {
-            endpoint.replacement.is_some() || endpoint.active.is_none()
+        let role = if replacement {
+            Role::Replacement
         } else {
-            endpoint.active.is_some()
+            Role::Active
         };
-        if occupied {
+        if !endpoint.sockets.can_open(role) {
             return;
         }
         if let Err(wait) = self.args.budget.try_take(Instant::now()) {
@@ -378,20 +358,15 @@ impl ConnectionState {
             stop,
             stats,
             task,
-            connected: false,
-            data_flowing: false,
+            phase: Phase::Connecting,
         };
         for (topic_endpoint, state) in self.subscriptions.values_mut() {
             if *topic_endpoint == index && !replacement {
                 *state = SubscriptionState::Pending;
             }
         }
-        let endpoint = &mut self.endpoints[index];
-        if replacement {
-            endpoint.replacement = Some(live);
-        } else {
-            endpoint.active = Some(live);
-        }
+        // It can be opened: checked above, nothing changed since.
+        let _ = self.endpoints[index].sockets.open(role, live);
     }
 
     fn on_session(
@@ -406,19 +381,15 @@ impl ConnectionState {
             return;
         };
         let name = endpoint.endpoint.name;
-        let is_active = endpoint.active.as_ref().is_some_and(|s| s.id == session);
-        let is_replacement = endpoint
-            .replacement
-            .as_ref()
-            .is_some_and(|s| s.id == session);
-        if !is_active && !is_replacement {
+        let Some(role) = endpoint.sockets.role(session) else {
             return;
-        }
+        };
+        let (is_active, is_replacement) = (role == Role::Active, role == Role::Replacement);
         match event {
             SessionEvent::Connected => {
                 metrics::counter!(WS_CONNECT_ATTEMPTS_TOTAL, "venue" => venue.as_str(), "outcome" => "connected").increment(1);
-                if let Some(live) = live_mut(endpoint, session) {
-                    live.connected = true;
+                if let Some(live) = endpoint.sockets.session_mut(session) {
+                    live.phase = Phase::Connected;
                 }
                 info!(
                     endpoint = name,
@@ -428,19 +399,18 @@ impl ConnectionState {
                 );
             }
             SessionEvent::DataFlowing => {
-                if let Some(live) = live_mut(endpoint, session) {
-                    live.data_flowing = true;
+                if let Some(live) = endpoint.sockets.session_mut(session) {
+                    live.phase = Phase::Streaming;
                 }
                 endpoint.attempt = 0;
                 if is_replacement {
                     // Make-before-break: data flows on the new socket, so the old one goes.
-                    if let Some(old) = endpoint.active.take() {
+                    if let Some(old) = endpoint.sockets.promote() {
                         old.stop.stop(CloseReason::Rotation);
                         endpoint.reconnects += 1;
                         endpoint.last_close = Some(CloseReason::Rotation.to_string());
                         metrics::counter!(WS_RECONNECTS_TOTAL, "venue" => venue.as_str(), "reason" => CloseReason::Rotation.label()).increment(1);
                     }
-                    endpoint.active = endpoint.replacement.take();
                     info!(endpoint = name, session, "rotation complete");
                 }
                 metrics::gauge!(WS_CONNECTED, "venue" => venue.as_str(), "endpoint" => name)
@@ -487,7 +457,7 @@ impl ConnectionState {
                 }
             }
             SessionEvent::ServerShutdown => {
-                if is_active && endpoint.replacement.is_none() {
+                if is_active && !endpoint.sockets.is_rotating() {
                     info!(endpoint = name, "server shutdown announced: rotating now");
                     self.connect(myself, index, true);
                 }
@@ -514,11 +484,11 @@ impl ConnectionState {
             metrics::counter!(WS_CONNECT_ATTEMPTS_TOTAL, "venue" => venue.as_str(), "outcome" => "failed").increment(1);
         }
         if was_replacement {
-            endpoint.replacement = None;
+            endpoint.sockets.drop_replacement();
             if !reason.is_planned() {
                 let delay = backoff.random(endpoint.attempt);
                 warn!(endpoint = name, session, reason = %reason, delay_ms = delay.as_millis() as u64, "replacement socket failed; retrying the rotation");
-                let active = endpoint.active.as_ref().map_or(0, |s| s.id);
+                let active = endpoint.sockets.active().map_or(0, |s| s.id);
                 myself.send_after(delay, move || ConnectionMsg::RotateTick {
                     endpoint: index,
                     session: active,
@@ -526,7 +496,7 @@ impl ConnectionState {
             }
             return;
         }
-        endpoint.active = None;
+        let taken_over = endpoint.sockets.close_active();
         endpoint.last_close = Some(reason.to_string());
         metrics::gauge!(WS_CONNECTED, "venue" => venue.as_str(), "endpoint" => name).set(0.0);
         if matches!(reason, CloseReason::Shutdown) {
@@ -534,9 +504,8 @@ impl ConnectionState {
         }
         endpoint.reconnects += 1;
         metrics::counter!(WS_RECONNECTS_TOTAL, "venue" => venue.as_str(), "reason" => reason.label()).increment(1);
-        if let Some(replacement) = endpoint.replacement.take() {
+        if taken_over {
             info!(endpoint = name, session, reason = %reason, "socket closed; the replacement takes over");
-            endpoint.active = Some(replacement);
             return;
         }
         if endpoint.has_trades {
@@ -583,10 +552,7 @@ impl ConnectionState {
         let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         let mut frames_total = 0;
         for endpoint in &mut self.endpoints {
-            for session in [endpoint.active.as_ref(), endpoint.replacement.as_ref()]
-                .into_iter()
-                .flatten()
-            {
+            for session in endpoint.sockets.iter() {
                 let stats = &session.stats;
                 let connected_at = stats.connected_at.load(Ordering::Acquire);
                 if connected_at == 0 {
@@ -620,7 +586,7 @@ impl ConnectionState {
                     session.stop.stop(reason);
                 }
             }
-            if let Some(active) = &endpoint.active {
+            if let Some(active) = endpoint.sockets.active() {
                 frames_total += active.stats.frames.load(Ordering::Relaxed);
             }
         }
@@ -631,8 +597,8 @@ impl ConnectionState {
         }
         for endpoint in &mut self.endpoints {
             endpoint.reported_frames = endpoint
-                .active
-                .as_ref()
+                .sockets
+                .active()
                 .map_or(0, |s| s.stats.frames.load(Ordering::Relaxed));
         }
         self.ticks += 1;
@@ -644,22 +610,6 @@ impl ConnectionState {
                 Ok(detail) => self.args.status.set_detail(detail),
                 Err(err) => warn!(error = %err, "status could not be rendered"),
             }
-        }
-    }
-}
-
-fn live_mut(endpoint: &mut EndpointState, session: u64) -> Option<&mut LiveSession> {
-    [endpoint.active.as_mut(), endpoint.replacement.as_mut()]
-        .into_iter()
-        .flatten()
-        .find(|live| live.id == session)
-}
-
-impl Drop for LiveSession {
-    fn drop(&mut self) {
-        // A session whose handle is gone must not outlive it; stopping is idempotent.
-        if !self.task.is_finished() {
-            self.stop.stop(CloseReason::Shutdown);
         }
     }
 }

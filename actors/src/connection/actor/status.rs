@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use wadm_supervision::unix_millis;
 
 use super::instruments::InstrumentState;
+use super::lifecycle::Phase;
 use super::{ConnectionState, SubscriptionState};
 use crate::connection::session::monotonic_ms;
 use crate::connection::status::{
@@ -22,11 +23,11 @@ impl ConnectionState {
             .endpoints
             .iter()
             .map(|e| {
-                let active = e.active.as_ref();
+                let active = e.sockets.active();
                 let connected_at =
                     active.map_or(0, |s| s.stats.connected_at.load(Ordering::Acquire));
                 let state = match active {
-                    Some(s) if s.data_flowing => "streaming",
+                    Some(s) if s.phase == Phase::Streaming => "streaming",
                     Some(_) => "connecting",
                     None => "disconnected",
                 };
@@ -48,7 +49,7 @@ impl ConnectionState {
                     reconnects: e.reconnects,
                     attempt: e.attempt,
                     last_close: e.last_close.clone(),
-                    rotating: e.replacement.is_some(),
+                    rotating: e.sockets.is_rotating(),
                     recent_reconnect_delays_ms: e
                         .recent_delays
                         .iter()

@@ -19,6 +19,7 @@ mod history;
 mod http;
 mod limit;
 mod params;
+pub mod range;
 mod reply;
 pub mod server;
 mod views;

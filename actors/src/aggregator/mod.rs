@@ -21,6 +21,7 @@ pub mod footprint;
 pub mod ids;
 pub mod kline_check;
 pub mod ledger;
+pub mod levels;
 mod messages;
 pub mod order_flow;
 pub mod output;

@@ -1,4 +1,4 @@
-//! Price levels of past profiles that still matter (issue #19): naked POCs.
+//! Price levels of profiles (issue #19): naked POCs, and VWAP with standard-deviation bands.
 //!
 //! A **naked POC** is the point of control of a finished session (or day) that price has
 //! not traded at since the session ended. The rule, exact and deterministic: the POC of a
@@ -7,6 +7,9 @@
 //! exists. Bars are the caller's (1-minute bars where kept, 1-hour bars before): a bar that
 //! began before `end` never tests the POC, so a bar straddling the end does not count.
 
+use num_bigint::BigInt;
+
+use super::footprint::{Footprint, RowGrid};
 use crate::model::Price;
 
 /// A finished session's point of control.
@@ -63,6 +66,66 @@ pub fn naked_pocs(sessions: &[SessionPoc], bars: &[BarRange], last: Price) -> Ve
         .collect();
     naked.sort_by_key(|n| std::cmp::Reverse(n.formed_at));
     naked
+}
+
+/// The volume-weighted average price of a footprint and its standard-deviation bands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct VwapBands {
+    /// The VWAP.
+    pub vwap: Price,
+    /// The volume-weighted standard deviation of price around it.
+    pub sigma: Price,
+    /// `vwap - k * sigma` and `vwap + k * sigma` for k = 1, 2, 3.
+    pub bands: [(Price, Price); 3],
+}
+
+/// VWAP and bands of a footprint, exactly from its rows: each row's volume `v` counts at its
+/// label price `p` (the row's lower edge), so with `V = sum(v)`, `S1 = sum(v * p)` and
+/// `S2 = sum(v * p^2)` (exact, in big integers):
+///
+/// - `vwap = S1 / V`, rounded to the nearest 10^-12 (halves away from zero);
+/// - `sigma = sqrt(V * S2 - S1^2) / V` (the population standard deviation), rounded down to
+///   10^-12;
+/// - band k is `vwap -/+ k * sigma`.
+///
+/// `None` for an empty footprint. On a grid of one tick the rows are the traded prices, and
+/// the VWAP is the exact trade VWAP.
+pub fn vwap_bands(footprint: &Footprint, grid: &RowGrid) -> Option<VwapBands> {
+    let (mut volume, mut s1, mut s2) = (BigInt::from(0), BigInt::from(0), BigInt::from(0));
+    for (row, rows) in footprint.rows() {
+        let v = BigInt::from(rows.volume().units());
+        let p = BigInt::from(grid.label(row).units());
+        s1 += &v * &p;
+        s2 += &v * &p * &p;
+        volume += v;
+    }
+    if volume <= BigInt::from(0) {
+        return None;
+    }
+    let two = BigInt::from(2);
+    // Rounded to nearest, halves away from zero: floor((2 * S1 + V) / (2 * V)) for S1 >= 0,
+    // mirrored below zero.
+    let vwap = if s1 >= BigInt::from(0) {
+        (&two * &s1 + &volume) / (&two * &volume)
+    } else {
+        -((&two * -&s1 + &volume) / (&two * &volume))
+    };
+    let spread = &volume * &s2 - &s1 * &s1;
+    let sigma = spread.sqrt() / &volume;
+    let vwap = i128::try_from(vwap).ok()?;
+    let sigma = i128::try_from(sigma).ok()?;
+    let band = |k: i128| {
+        let width = sigma.checked_mul(k)?;
+        Some((
+            Price::from_units(vwap.checked_sub(width)?),
+            Price::from_units(vwap.checked_add(width)?),
+        ))
+    };
+    Some(VwapBands {
+        vwap: Price::from_units(vwap),
+        sigma: Price::from_units(sigma),
+        bands: [band(1)?, band(2)?, band(3)?],
+    })
 }
 
 #[cfg(test)]
@@ -133,5 +196,69 @@ mod tests {
         // The first bar after the end touching 100 exactly (low end included) tests it.
         let after = [bar(24, "100", "103")];
         assert!(naked_pocs(&sessions, &after, p("101")).is_empty());
+    }
+
+    fn footprint(rows: &[(&str, &str)], grid: &RowGrid) -> Footprint {
+        let mut footprint = Footprint::new();
+        for (price, qty) in rows {
+            footprint.add(
+                grid.row(p(price)),
+                crate::model::Side::Buy,
+                qty.parse().unwrap(),
+                0,
+            );
+        }
+        footprint
+    }
+
+    #[test]
+    fn vwap_and_bands_of_a_symmetric_profile() {
+        // 1 at 100, 2 at 101, 1 at 102: VWAP 101; variance (1 + 0 + 1) / 4 = 0.5.
+        let grid = RowGrid::new(p("1")).unwrap();
+        let bands = vwap_bands(
+            &footprint(&[("100", "1"), ("101", "2"), ("102", "1")], &grid),
+            &grid,
+        )
+        .unwrap();
+        assert_eq!(bands.vwap, p("101"));
+        // sqrt(0.5) = 0.70710678118654..., rounded down to 12 places.
+        assert_eq!(bands.sigma, p("0.707106781186"));
+        assert_eq!(
+            bands.bands[0],
+            (p("100.292893218814"), p("101.707106781186"))
+        );
+        assert_eq!(
+            bands.bands[2],
+            (p("98.878679656442"), p("103.121320343558"))
+        );
+    }
+
+    #[test]
+    fn vwap_rounds_to_nearest_and_sigma_down() {
+        // 1 at 100, 2 at 101: VWAP 302 / 3 = 100.6666...; variance 2 / 9, sigma sqrt(2) / 3.
+        let grid = RowGrid::new(p("0.5")).unwrap();
+        let bands = vwap_bands(&footprint(&[("100", "1"), ("101", "2")], &grid), &grid).unwrap();
+        assert_eq!(bands.vwap, p("100.666666666667"));
+        assert_eq!(bands.sigma, p("0.471404520791"));
+        // Rows are labelled by their lower edge: 100.4 counts at 100 on this grid.
+        let lower = vwap_bands(&footprint(&[("100.4", "3")], &grid), &grid).unwrap();
+        assert_eq!((lower.vwap, lower.sigma), (p("100"), Price::ZERO));
+        assert!(vwap_bands(&Footprint::new(), &grid).is_none());
+    }
+
+    #[test]
+    fn large_volumes_and_prices_do_not_overflow() {
+        // 10^9 units of volume at prices near 10^6: v * p^2 is far beyond 128 bits.
+        let grid = RowGrid::new(p("0.01")).unwrap();
+        let bands = vwap_bands(
+            &footprint(
+                &[("999999.99", "1000000000"), ("1000000.01", "1000000000")],
+                &grid,
+            ),
+            &grid,
+        )
+        .unwrap();
+        assert_eq!(bands.vwap, p("1000000"));
+        assert_eq!(bands.sigma, p("0.01"));
     }
 }

@@ -1,4 +1,5 @@
-//! Price levels of profiles (issue #19): naked POCs, and VWAP with standard-deviation bands.
+//! Price levels of profiles (issue #19): naked POCs, VWAP with standard-deviation bands, and
+//! high- and low-volume nodes.
 //!
 //! A **naked POC** is the point of control of a finished session (or day) that price has
 //! not traded at since the session ended. The rule, exact and deterministic: the POC of a
@@ -126,6 +127,91 @@ pub fn vwap_bands(footprint: &Footprint, grid: &RowGrid) -> Option<VwapBands> {
         sigma: Price::from_units(sigma),
         bands: [band(1)?, band(2)?, band(3)?],
     })
+}
+
+/// The parameters of [`volume_nodes`], stated in every answer that uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct NodeParams {
+    /// Rows on each side a node must dominate (its neighbourhood is `2 * radius + 1` rows).
+    pub radius: usize,
+    /// A high-volume node holds at least this many times the mean row volume (percent).
+    pub hvn_percent: u32,
+    /// A low-volume node holds at most this share of the mean row volume (percent).
+    pub lvn_percent: u32,
+}
+
+impl Default for NodeParams {
+    fn default() -> Self {
+        Self {
+            radius: 2,
+            hvn_percent: 150,
+            lvn_percent: 50,
+        }
+    }
+}
+
+/// High- and low-volume nodes of a profile.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VolumeNodes {
+    /// High-volume nodes, lowest price first.
+    pub hvn: Vec<Price>,
+    /// Low-volume nodes, lowest price first.
+    pub lvn: Vec<Price>,
+}
+
+/// High- and low-volume nodes of a footprint, by a deterministic rule on its rows from the
+/// lowest to the highest traded row (rows without trades count as zero volume):
+///
+/// - a row is a **high-volume node** when its volume is at least that of every row within
+///   `radius` rows on each side (on a plateau, the lowest row of it), and at least
+///   `hvn_percent` % of the mean row volume;
+/// - a row is a **low-volume node** when it lies strictly between two high-volume nodes, its
+///   volume is at most that of every row within `radius` rows on each side (on a plateau, the
+///   lowest row of it), and at most `lvn_percent` % of the mean row volume.
+///
+/// All comparisons are exact (volumes are integers of 10^-12 units; percentages compare
+/// `100 * volume` with `percent * total / rows`, cross-multiplied).
+pub fn volume_nodes(footprint: &Footprint, grid: &RowGrid, params: NodeParams) -> VolumeNodes {
+    let Some((lo, hi)) = footprint.range() else {
+        return VolumeNodes {
+            hvn: Vec::new(),
+            lvn: Vec::new(),
+        };
+    };
+    let volumes: Vec<i128> = (lo..=hi)
+        .map(|row| footprint.row(row).volume().units())
+        .collect();
+    let n = volumes.len();
+    let total: i128 = volumes.iter().sum();
+    let rows = i128::try_from(n).unwrap_or(i128::MAX);
+    // volume >= percent% of the mean  <=>  100 * volume * rows >= percent * total.
+    // volume >= (or <=) percent % of the mean  <=>  100 * volume * rows >= (<=) percent * total.
+    let scaled = |v: i128| v.saturating_mul(100).saturating_mul(rows);
+    let share = |percent: u32| i128::from(percent).saturating_mul(total);
+    // Dominates its neighbourhood (`beats`); an equal row may only come after it, so a
+    // plateau's node is its lowest row.
+    let dominates = |index: usize, beats: fn(i128, i128) -> bool| {
+        let from = index.saturating_sub(params.radius);
+        let to = (index + params.radius).min(n - 1);
+        let v = volumes[index];
+        (from..=to).all(|j| j == index || beats(v, volumes[j]) || (v == volumes[j] && j > index))
+    };
+    let hvn_rows: Vec<usize> = (0..n)
+        .filter(|&i| dominates(i, |a, b| a > b) && scaled(volumes[i]) >= share(params.hvn_percent))
+        .collect();
+    let lvn_rows: Vec<usize> = match (hvn_rows.first(), hvn_rows.last()) {
+        (Some(&first), Some(&last)) if first < last => (first + 1..last)
+            .filter(|&i| {
+                dominates(i, |a, b| a < b) && scaled(volumes[i]) <= share(params.lvn_percent)
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let price = |i: usize| grid.label(lo + i128::try_from(i).unwrap_or(0));
+    VolumeNodes {
+        hvn: hvn_rows.into_iter().map(price).collect(),
+        lvn: lvn_rows.into_iter().map(price).collect(),
+    }
 }
 
 #[cfg(test)]
@@ -260,5 +346,55 @@ mod tests {
         .unwrap();
         assert_eq!(bands.vwap, p("1000000"));
         assert_eq!(bands.sigma, p("0.01"));
+    }
+
+    fn nodes(volumes: &[(&str, &str)], params: NodeParams) -> (Vec<Price>, Vec<Price>) {
+        let grid = RowGrid::new(p("1")).unwrap();
+        let found = volume_nodes(&footprint(volumes, &grid), &grid, params);
+        (found.hvn, found.lvn)
+    }
+
+    #[test]
+    fn two_peaks_and_the_valley_between_them() {
+        // Rows 100..=110: a peak at 102, a valley at 105-106 (plateau: 105 is the node),
+        // a peak at 108. Mean = 60 / 11 = 5.45...: HVN at least 8.18, LVN at most 2.73.
+        let profile = [
+            ("100", "2"),
+            ("101", "5"),
+            ("102", "12"),
+            ("103", "6"),
+            ("104", "3"),
+            ("105", "1"),
+            ("106", "1"),
+            ("107", "7"),
+            ("108", "14"),
+            ("109", "6"),
+            ("110", "3"),
+        ];
+        let (hvn, lvn) = nodes(&profile, NodeParams::default());
+        assert_eq!(hvn, [p("102"), p("108")]);
+        assert_eq!(lvn, [p("105")]);
+    }
+
+    #[test]
+    fn rows_without_trades_are_valleys_and_thresholds_hold() {
+        // A gap at 103 (no trades) between two peaks: it is the low-volume node.
+        let profile = [
+            ("100", "1"),
+            ("101", "9"),
+            ("102", "4"),
+            ("104", "4"),
+            ("105", "9"),
+            ("106", "1"),
+        ];
+        let (hvn, lvn) = nodes(&profile, NodeParams::default());
+        assert_eq!(hvn, [p("101"), p("105")]);
+        assert_eq!(lvn, [p("103")]);
+        // A flat profile has no node above 150 % of its mean.
+        let flat = [("100", "5"), ("101", "5"), ("102", "5")];
+        assert_eq!(nodes(&flat, NodeParams::default()), (vec![], vec![]));
+        // One peak: no valley between peaks.
+        let one = [("100", "1"), ("101", "10"), ("102", "1")];
+        assert_eq!(nodes(&one, NodeParams::default()), (vec![p("101")], vec![]));
     }
 }

@@ -750,6 +750,33 @@ async fn live_profile_and_order_flow_equal_the_maths_over_the_simulated_trades()
         answer["rows"],
         serde_json::to_value(&expected.footprint).unwrap()
     );
+    // The VWAP, independently: each trade at its row's lower edge on the configured rows,
+    // sum(v p) / sum(v) rounded to the nearest unit (the sums fit 128 bits here).
+    let (mut volume, mut weighted) = (0i128, 0i128);
+    for trade in seen.iter().filter(|t| (from..to).contains(&t.trade_time.0)) {
+        let edge = trade.price.units().div_euclid(base.units()) * base.units();
+        volume += trade.qty.units();
+        weighted += trade.qty.units() * edge;
+    }
+    let vwap = Price::from_units((2 * weighted + volume) / (2 * volume));
+    assert_eq!(decimal::<Price>(&profile.body["vwap"]["vwap"]), vwap);
+    let sigma: Price = decimal(&profile.body["vwap"]["sigma"]);
+    let band = &profile.body["vwap"]["bands"][1];
+    assert_eq!(band["k"], 2);
+    assert_eq!(
+        (
+            decimal::<Price>(&band["low"]),
+            decimal::<Price>(&band["high"])
+        ),
+        (
+            Price::from_units(vwap.units() - 2 * sigma.units()),
+            Price::from_units(vwap.units() + 2 * sigma.units())
+        )
+    );
+    // The volume nodes' rule and parameters are stated with them.
+    let nodes = &profile.body["volume_nodes"];
+    assert_eq!(nodes["params"]["radius"], 2);
+    assert!(nodes["rule"].as_str().is_some_and(|r| r.contains("HVN")));
 
     // Order flow of the developing hour bar, on the configured rows.
     let grid = RowGrid::new(base).unwrap();

@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::params::{Params, printable};
 use super::reply::json_response;
 use crate::aggregator::engine::Rolling;
+use crate::aggregator::levels;
 use crate::aggregator::order_flow::LargeTrade;
 use crate::aggregator::report::{FootprintRow, StackReport};
 use crate::aggregator::{
@@ -164,6 +165,44 @@ pub(super) fn analyse(
     let report = WindowReport::of(bar, &grid, params.value_area, &params.imbalance, cvd);
     let absorption = AbsorptionRow::of_bar(bar, &grid, &params.absorption);
     (report, absorption)
+}
+
+/// The window's VWAP and its 1/2/3-sigma bands, on the configured (finest) row grid
+/// (`levels::vwap_bands`); `null` for an empty window.
+fn vwap_view(bar: &Bar, base: &RowGrid) -> serde_json::Value {
+    match levels::vwap_bands(&bar.footprint, base) {
+        None => serde_json::Value::Null,
+        Some(bands) => serde_json::json!({
+            "vwap": bands.vwap,
+            "sigma": bands.sigma,
+            "bands": bands
+                .bands
+                .iter()
+                .zip(1..)
+                .map(|((low, high), k)| serde_json::json!({ "k": k, "low": low, "high": high }))
+                .collect::<Vec<_>>(),
+            "rule": "rows count at their lower edge on the configured row size; vwap = sum(v p) / sum(v) rounded to 1e-12; sigma = sqrt(V sum(v p^2) - sum(v p)^2) / V rounded down",
+        }),
+    }
+}
+
+/// The window's high- and low-volume nodes on the answer's row grid, with the rule's
+/// parameters (`levels::volume_nodes`).
+fn nodes_view(bar: &Bar, base: &RowGrid, factor: i128) -> serde_json::Value {
+    let grid = base.coarser(factor).unwrap_or(*base);
+    let footprint = if factor > 1 {
+        bar.footprint.coarsen(factor)
+    } else {
+        bar.footprint.clone()
+    };
+    let params = levels::NodeParams::default();
+    let nodes = levels::volume_nodes(&footprint, &grid, params);
+    serde_json::json!({
+        "hvn": nodes.hvn,
+        "lvn": nodes.lvn,
+        "params": params,
+        "rule": "HVN: a row whose volume is at least that of every row within radius rows on each side (a plateau's lowest row) and at least hvn_percent % of the mean row volume; LVN: between two HVNs, a neighbourhood minimum likewise, at most lvn_percent % of the mean; untraded rows count as 0",
+    })
 }
 
 /// Parses `row_size` (a whole multiple of `base`) into a factor, 1 without it.
@@ -607,6 +646,8 @@ impl Api {
             "coverage": coverage,
             "params": answer_params(&grid, factor, &profile),
             "profile": ProfileView::from(report),
+            "vwap": vwap_view(bar, &grid),
+            "volume_nodes": nodes_view(bar, &grid, factor),
         });
         if window == Window::Session {
             body["developing_poc"] = serde_json::json!(developing_poc(&snapshot, &grid, factor));

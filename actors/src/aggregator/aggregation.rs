@@ -560,10 +560,16 @@ impl AggregatorCore {
             self.start_engine(grid);
         }
         // Minutes held live keep what they hold: their stored bars may hold part of them.
+        // Stored minutes newer than the live open minute (the first live trades were late)
+        // cannot join the live bars as bars: their raw trades are taken instead, which rolls
+        // the live state forward through them.
+        let open_minute = self.engine.as_ref().and_then(Engine::open_minute);
+        let replay_newer = live && history.raw_trades_stored;
         let held = |start: i64| {
             self.engine
                 .as_ref()
                 .is_some_and(|e| live && e.minute_bar(start).is_some())
+                || (replay_newer && open_minute.is_some_and(|open| start > open))
         };
         let mut minutes: Vec<Bar> = Vec::with_capacity(bars.len());
         let mut records: Vec<&BarRecord> = Vec::with_capacity(bars.len());
@@ -678,7 +684,19 @@ impl AggregatorCore {
         }
         if let Some(engine) = self.engine.as_mut() {
             if live {
-                engine.merge_minutes(minutes, large);
+                let offered = minutes.len();
+                let added = engine.merge_minutes(minutes, large);
+                if added < offered {
+                    // Without stored raw trades, minutes newer than the live open one (or
+                    // outside the memory) cannot be merged: say so rather than lose them quietly.
+                    let skipped = offered - added;
+                    warm.bars = warm.bars.saturating_sub(skipped);
+                    warm.bars_skipped += skipped;
+                    warm.reason = Some(format!(
+                        "{skipped} stored minutes could not join the live state (newer than its open minute, without raw trades to replay)"
+                    ));
+                    warn!(venue = %self.venue, symbol = %self.symbol, skipped, "stored minutes left out of the merge");
+                }
             } else {
                 engine.restore(minutes, open, large);
             }

@@ -152,21 +152,15 @@ impl RestClient {
                 venue: self.venue,
                 what: "aggTrades",
             })?;
-        let result = async {
-            let (status, body) = self
-                .get(&path, weights::trades(self.venue), RestPriority::Backfill)
-                .await?;
-            RestParser::default()
-                .binance_agg_trades(self.venue, symbol, &body, UnixNanos::now())
-                .map_err(|source| RestError::Parse {
-                    venue: self.venue,
-                    status,
-                    source,
-                })
-        }
-        .await;
-        self.count("trades", result.is_ok());
-        result
+        let weight = weights::trades(self.venue);
+        self.fetch(
+            &path,
+            weight,
+            RestPriority::Backfill,
+            "trades",
+            |parser, body| parser.binance_agg_trades(self.venue, symbol, body, UnixNanos::now()),
+        )
+        .await
     }
 
     /// Fetches the most recent Bybit trades of `symbol` (up to `limit`, at most 60 on spot
@@ -179,25 +173,20 @@ impl RestClient {
                 what: "recent-trade",
             },
         )?;
-        let result = async {
-            let (status, body) = self
-                .get(&path, weights::trades(self.venue), RestPriority::Backfill)
-                .await?;
-            RestParser::default()
-                .bybit_recent_trades(self.venue, symbol, &body, UnixNanos::now())
-                .map(|mut trades| {
-                    trades.reverse();
-                    trades
-                })
-                .map_err(|source| RestError::Parse {
-                    venue: self.venue,
-                    status,
-                    source,
-                })
-        }
-        .await;
-        self.count("trades", result.is_ok());
-        result
+        let weight = weights::trades(self.venue);
+        self.fetch(
+            &path,
+            weight,
+            RestPriority::Backfill,
+            "trades",
+            |parser, body| {
+                let mut trades =
+                    parser.bybit_recent_trades(self.venue, symbol, body, UnixNanos::now())?;
+                trades.reverse();
+                Ok(trades)
+            },
+        )
+        .await
     }
 
     /// Fetches a depth snapshot of `symbol` with up to `limit` levels per side (Binance).
@@ -207,21 +196,15 @@ impl RestClient {
         limit: u32,
     ) -> Result<BookSnapshot, RestError> {
         let path = protocol::depth_path(self.venue, symbol, limit).unwrap_or_default();
-        let result = async {
-            let (status, body) = self
-                .get(&path, weights::depth(self.venue, limit), RestPriority::Book)
-                .await?;
-            RestParser::default()
-                .binance_depth(self.venue, symbol, &body, UnixNanos::now())
-                .map_err(|source| RestError::Parse {
-                    venue: self.venue,
-                    status,
-                    source,
-                })
-        }
-        .await;
-        self.count("depth", result.is_ok());
-        result
+        let weight = weights::depth(self.venue, limit);
+        self.fetch(
+            &path,
+            weight,
+            RestPriority::Book,
+            "depth",
+            |parser, body| parser.binance_depth(self.venue, symbol, body, UnixNanos::now()),
+        )
+        .await
     }
 
     /// Fetches the instrument metadata of `symbols`; each gets its info, or why it has none.
@@ -276,32 +259,44 @@ impl RestClient {
         symbol: Option<Symbol>,
     ) -> Result<Vec<InstrumentInfo>, InstrumentError> {
         let path = protocol::instruments_path(self.venue, symbol);
-        let result = async {
-            let (status, body) = self
-                .get(
-                    &path,
-                    weights::instruments(self.venue),
-                    RestPriority::Metadata,
-                )
-                .await?;
-            let mut parser = RestParser::default();
-            let parsed = match self.venue {
+        let weight = weights::instruments(self.venue);
+        self.fetch(
+            &path,
+            weight,
+            RestPriority::Metadata,
+            "instruments",
+            |parser, body| match self.venue {
                 Venue::BinanceSpot | Venue::BinanceUsdm => {
-                    parser.binance_exchange_info(self.venue, &body)
+                    parser.binance_exchange_info(self.venue, body)
                 }
-                Venue::BybitSpot | Venue::BybitLinear => {
-                    parser.bybit_instruments(self.venue, &body)
-                }
-            };
-            parsed.map_err(|source| RestError::Parse {
+                Venue::BybitSpot | Venue::BybitLinear => parser.bybit_instruments(self.venue, body),
+            },
+        )
+        .await
+        .map_err(|err| InstrumentError::from_rest(&err))
+    }
+
+    /// Asks `path` (through the budget, with `weight` and `priority`), parses the answer
+    /// with `parse`, and counts the outcome as a request of `kind`.
+    async fn fetch<T>(
+        &self,
+        path: &str,
+        weight: u32,
+        priority: RestPriority,
+        kind: &'static str,
+        parse: impl FnOnce(&mut RestParser, &[u8]) -> Result<T, super::ParseError>,
+    ) -> Result<T, RestError> {
+        let result = async {
+            let (status, body) = self.get(path, weight, priority).await?;
+            parse(&mut RestParser::default(), &body).map_err(|source| RestError::Parse {
                 venue: self.venue,
                 status,
                 source,
             })
         }
         .await;
-        self.count("instruments", result.is_ok());
-        result.map_err(|err| InstrumentError::from_rest(&err))
+        self.count(kind, result.is_ok());
+        result
     }
 
     async fn get(

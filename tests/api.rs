@@ -19,9 +19,7 @@ use wadm_actors::api::{
 };
 use wadm_actors::boards::BookBoard;
 use wadm_actors::boards::SnapshotBoard;
-use wadm_actors::model::{
-    FillRange, Price, Qty, Side, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
-};
+use wadm_actors::model::{Price, Qty, Side, Symbol, Trade, Venue};
 use wadm_actors::persistence::PersistenceInputs;
 use wadm_actors::quality::QualitySink;
 use wadm_actors::storage::Retention;
@@ -619,24 +617,7 @@ async fn the_openapi_document_describes_every_route_and_parameter() {
 }
 
 fn trade_of(sim: &SimTrade, symbol: Symbol) -> Trade {
-    Trade {
-        venue: Venue::BinanceSpot,
-        symbol,
-        id: TradeId::Number(sim.id),
-        price: sim.price,
-        qty: sim.qty,
-        side: sim.side,
-        trade_time: TimestampMs(sim.time),
-        event_time: TimestampMs(sim.time),
-        received_at: UnixNanos(0),
-        // The simulator's aggregate trades hold three fills each: ids 3a..=3a+2.
-        flags: TradeFlags::AGGREGATE,
-        sequence: None,
-        fills: Some(FillRange {
-            first: sim.id * 3,
-            last: sim.id * 3 + 2,
-        }),
-    }
+    common::live::stream_trade(sim, Venue::BinanceSpot, symbol)
 }
 
 fn decimal<T: std::str::FromStr>(value: &Value) -> T

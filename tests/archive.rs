@@ -24,8 +24,7 @@ use wadm::simulator::{SimConfig, SimHistory, Simulator};
 use wadm_actors::aggregator::params::ProfileParams;
 use wadm_actors::aggregator::{Bar, BarRecord, WindowReport};
 use wadm_actors::model::{
-    DataQualityEvent, FillRange, HoleState, Qty, QualityKind, Side, TimestampMs, Trade, TradeFlags,
-    TradeId, UnixNanos, Venue,
+    DataQualityEvent, HoleState, Qty, QualityKind, Side, TimestampMs, Trade, TradeFlags, Venue,
 };
 use wadm_actors::storage::{Document, Kind, MAX_READ_LIMIT, Query, SharedStore};
 
@@ -112,23 +111,7 @@ fn generated(sim: &Simulator, venue: Venue, from: i64, to: i64) -> Vec<Trade> {
         .recorded
         .iter()
         .filter(|t| (from..to).contains(&t.time))
-        .map(|t| Trade {
-            venue,
-            symbol: sym("BTCUSDT"),
-            id: TradeId::Number(t.id),
-            price: t.price,
-            qty: t.qty,
-            side: t.side,
-            trade_time: TimestampMs(t.time),
-            event_time: TimestampMs(t.time),
-            received_at: UnixNanos(0),
-            flags: TradeFlags::AGGREGATE,
-            sequence: None,
-            fills: Some(FillRange {
-                first: t.id * 3,
-                last: t.id * 3 + 2,
-            }),
-        })
+        .map(|t| common::live::stream_trade(t, venue, sym("BTCUSDT")))
         .collect()
 }
 

@@ -16,10 +16,7 @@ use wadm::simulator::{Misbehaviour, SimConfig, SimHistory, Simulator};
 use wadm_actors::aggregator::engine::Rolling;
 use wadm_actors::aggregator::params::ProfileParams;
 use wadm_actors::aggregator::{Bar, RowGrid, WindowReport};
-use wadm_actors::model::{
-    FillRange, HoleState, Qty, QualityKind, Side, TimestampMs, Trade, TradeFlags, TradeId,
-    UnixNanos, Venue,
-};
+use wadm_actors::model::{HoleState, Qty, QualityKind, Side, Trade, Venue};
 use wadm_actors::storage::{Document, Kind, MAX_READ_LIMIT, Query};
 
 /// Repair on, a start-up backfill of `on_start`, a fast scan.
@@ -420,23 +417,7 @@ async fn a_start_on_an_empty_store_backfills_the_window_exactly() {
         .recorded
         .iter()
         .filter(|t| t.time >= first_minute)
-        .map(|t| Trade {
-            venue,
-            symbol: sym("BTCUSDT"),
-            id: TradeId::Number(t.id),
-            price: t.price,
-            qty: t.qty,
-            side: t.side,
-            trade_time: TimestampMs(t.time),
-            event_time: TimestampMs(t.time),
-            received_at: UnixNanos(0),
-            flags: TradeFlags::AGGREGATE,
-            sequence: None,
-            fills: Some(FillRange {
-                first: t.id * 3,
-                last: t.id * 3 + 2,
-            }),
-        })
+        .map(|t| common::live::stream_trade(t, venue, sym("BTCUSDT")))
         .collect();
     let deadline = std::time::Instant::now() + LONG;
     loop {

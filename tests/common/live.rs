@@ -234,3 +234,30 @@ pub async fn wait_last_trades(
     })
     .await;
 }
+
+/// The trade a Binance stream carries for a simulated trade: an aggregate trade of three
+/// fills (ids `3 id ..= 3 id + 2`), as the simulator renders it.
+pub fn stream_trade(
+    sim: &wadm::simulator::render::SimTrade,
+    venue: Venue,
+    symbol: Symbol,
+) -> wadm_actors::model::Trade {
+    use wadm_actors::model::{FillRange, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos};
+    Trade {
+        venue,
+        symbol,
+        id: TradeId::Number(sim.id),
+        price: sim.price,
+        qty: sim.qty,
+        side: sim.side,
+        trade_time: TimestampMs(sim.time),
+        event_time: TimestampMs(sim.time),
+        received_at: UnixNanos(0),
+        flags: TradeFlags::AGGREGATE,
+        sequence: None,
+        fills: Some(FillRange {
+            first: sim.id * 3,
+            last: sim.id * 3 + 2,
+        }),
+    }
+}

@@ -190,13 +190,15 @@ fn vwap_view(bar: &Bar, base: &RowGrid) -> serde_json::Value {
 /// parameters (`levels::volume_nodes`).
 fn nodes_view(bar: &Bar, base: &RowGrid, factor: i128) -> serde_json::Value {
     let grid = base.coarser(factor).unwrap_or(*base);
+    let coarse;
     let footprint = if factor > 1 {
-        bar.footprint.coarsen(factor)
+        coarse = bar.footprint.coarsen(factor);
+        &coarse
     } else {
-        bar.footprint.clone()
+        &bar.footprint
     };
     let params = levels::NodeParams::default();
-    let nodes = levels::volume_nodes(&footprint, &grid, params);
+    let nodes = levels::volume_nodes(footprint, &grid, params);
     serde_json::json!({
         "hvn": nodes.hvn,
         "lvn": nodes.lvn,

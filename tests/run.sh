@@ -26,8 +26,10 @@ STAMP="$VENV/.requirements.sha256"
 
 # The Debian packages missing, one per line.
 missing_packages() {
-    command -v python3 >/dev/null || echo python3
-    if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    if ! command -v python3 >/dev/null; then
+        echo python3
+        echo python3-venv
+    elif ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
         echo python3-venv
     fi
     if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then

@@ -575,6 +575,7 @@ pub fn retention(config: &RetentionConfig) -> Retention {
         trades: config.raw_trades,
         bars_1m: config.bars_1m,
         bars_1h: config.bars_1h,
+        bars_1d: config.bars_1d,
         book_snapshots: config.book_snapshots,
         klines: config.klines,
         data_quality: config.data_quality,

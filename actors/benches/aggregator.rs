@@ -143,7 +143,7 @@ fn loaded_core(hours: i64) -> AggregatorCore {
 }
 
 fn reads(c: &mut Criterion) {
-    let core = loaded_core(6);
+    let mut core = loaded_core(6);
     let mut group = c.benchmark_group("aggregator_reads");
     group.sample_size(20);
     group.bench_function("snapshot_6h_of_trades", |b| {

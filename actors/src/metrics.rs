@@ -526,10 +526,11 @@ pub const ROUTE_DROP_REASONS: [&str; 3] = ["overload", "no_aggregator", "aggrega
 pub const PERSISTENCE_DROP_REASONS: [&str; 3] = ["buffer_full", "rejected", "shutdown"];
 
 /// Every kind of stored document (a label of the persistence metrics).
-pub const STORED_KINDS: [&str; 6] = [
+pub const STORED_KINDS: [&str; 7] = [
     "trades",
     "bars_1m",
     "bars_1h",
+    "bars_1d",
     "book_snapshots",
     "klines",
     "data_quality",

@@ -34,7 +34,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
-use wadm_actors::aggregator::{AggregatorCore, CoreOutput, Record, RowSpec, Timeframe};
+use wadm_actors::aggregator::{AggregatorCore, CoreOutput, Record, RowSpec};
 use wadm_actors::connection::rest_budget::RestBudget;
 use wadm_actors::connection::rest_client::RestClient;
 use wadm_actors::model::{
@@ -168,6 +168,8 @@ pub struct DayOutcome {
     pub bars_1m: u64,
     /// 1-hour bars written.
     pub bars_1h: u64,
+    /// 1-day bars written.
+    pub bars_1d: u64,
     /// Raw trades written (inside the raw-trade retention).
     pub raw_trades: u64,
     /// Recorded holes marked repaired.
@@ -189,6 +191,7 @@ impl DayOutcome {
             trades: 0,
             bars_1m: 0,
             bars_1h: 0,
+            bars_1d: 0,
             raw_trades: 0,
             holes_repaired: 0,
             archive_gaps: 0,
@@ -414,7 +417,7 @@ pub async fn import(
                 if !request.keep_files {
                     let _ = tokio::fs::remove_file(&path).await;
                 }
-                info!(venue = %request.venue, symbol = %request.symbol, day, trades = outcome.trades, bars_1m = outcome.bars_1m, bars_1h = outcome.bars_1h, raw_trades = outcome.raw_trades, holes_repaired = outcome.holes_repaired, "day imported");
+                info!(venue = %request.venue, symbol = %request.symbol, day, trades = outcome.trades, bars_1m = outcome.bars_1m, bars_1h = outcome.bars_1h, bars_1d = outcome.bars_1d, raw_trades = outcome.raw_trades, holes_repaired = outcome.holes_repaired, "day imported");
                 progress.finished(&outcome);
                 summary.days.push(outcome);
                 run = Some(current);
@@ -626,17 +629,16 @@ impl Run {
         for output in self.core.drain() {
             match output {
                 CoreOutput::Record(Record::Bar(bar)) => {
-                    let kind = match bar.timeframe {
-                        Timeframe::M1 => Kind::Bars1m,
-                        Timeframe::H1 => Kind::Bars1h,
-                        _ => continue,
+                    let Some(kind) = Kind::of_bars(bar.timeframe) else {
+                        continue;
                     };
                     if bar.report.start < now - self.retention.millis(kind) {
                         continue;
                     }
                     match kind {
                         Kind::Bars1m => outcome.bars_1m += 1,
-                        _ => outcome.bars_1h += 1,
+                        Kind::Bars1h => outcome.bars_1h += 1,
+                        _ => outcome.bars_1d += 1,
                     }
                     documents.push(Document::Bar(bar));
                 }

@@ -65,12 +65,13 @@ impl ImportProgress for TerminalProgress {
         let line = match &outcome.error {
             Some(error) => format!("{} failed: {error}", outcome.day),
             None => format!(
-                "{} {}: {} trades, {} 1m bars, {} 1h bars, {} raw trades, {} holes repaired",
+                "{} {}: {} trades, {} 1m bars, {} 1h bars, {} 1d bars, {} raw trades, {} holes repaired",
                 outcome.day,
                 outcome.outcome,
                 outcome.trades,
                 outcome.bars_1m,
                 outcome.bars_1h,
+                outcome.bars_1d,
                 outcome.raw_trades,
                 outcome.holes_repaired
             ),

@@ -136,6 +136,7 @@ fn apply_legacy_env(tree: &mut Table, env: &BTreeMap<String, String>, problems: 
         ("RETENTION_RAW_TRADES", "raw_trades"),
         ("RETENTION_AGGREGATES_1M", "bars_1m"),
         ("RETENTION_AGGREGATES_1H", "bars_1h"),
+        ("RETENTION_AGGREGATES_1D", "bars_1d"),
     ] {
         if let Some(seconds) = env.get(variable) {
             match seconds.trim().parse::<u64>() {

@@ -200,6 +200,8 @@ pub struct RetentionConfig {
     pub bars_1m: Duration,
     /// 1-hour bars.
     pub bars_1h: Duration,
+    /// 1-day bars.
+    pub bars_1d: Duration,
     pub book_snapshots: Duration,
     /// Venue klines.
     pub klines: Duration,

@@ -232,6 +232,8 @@ pub struct RawRetention {
     pub bars_1m: String,
     /// 1-hour bars.
     pub bars_1h: String,
+    /// 1-day bars.
+    pub bars_1d: String,
     /// Periodic book snapshots.
     pub book_snapshots: String,
     /// Venue klines.
@@ -245,7 +247,8 @@ impl Default for RawRetention {
         Self {
             raw_trades: "1h".into(),
             bars_1m: "26h".into(),
-            bars_1h: "7d".into(),
+            bars_1h: "90d".into(),
+            bars_1d: "400d".into(),
             book_snapshots: "1h".into(),
             klines: "7d".into(),
             data_quality: "30d".into(),

@@ -248,6 +248,7 @@ fn retention(check: &mut Checker, raw: &RawConfig) -> RetentionConfig {
         raw_trades: check.duration("retention.raw_trades", &raw.retention.raw_trades),
         bars_1m: check.duration("retention.bars_1m", &raw.retention.bars_1m),
         bars_1h: check.duration("retention.bars_1h", &raw.retention.bars_1h),
+        bars_1d: check.duration("retention.bars_1d", &raw.retention.bars_1d),
         book_snapshots: check.duration("retention.book_snapshots", &raw.retention.book_snapshots),
         klines: check.duration("retention.klines", &raw.retention.klines),
         data_quality: check.duration("retention.data_quality", &raw.retention.data_quality),
@@ -262,6 +263,23 @@ fn retention(check: &mut Checker, raw: &RawConfig) -> RetentionConfig {
                 humantime::format_duration(retention.bars_1m)
             ),
         );
+    }
+    // A range older than the finer bars is read from the coarser ones, so each coarser
+    // kind must be kept at least as long as the finer one.
+    for (coarse, coarse_value, fine, fine_value) in [
+        ("bars_1h", retention.bars_1h, "bars_1m", retention.bars_1m),
+        ("bars_1d", retention.bars_1d, "bars_1h", retention.bars_1h),
+    ] {
+        if coarse_value < fine_value {
+            check.problem(
+                format!("retention.{coarse}"),
+                format!(
+                    "must be at least retention.{fine} ({}), is {}: ranges older than the {fine} are read from the {coarse}",
+                    humantime::format_duration(fine_value),
+                    humantime::format_duration(coarse_value)
+                ),
+            );
+        }
     }
     retention
 }

@@ -24,6 +24,7 @@ use super::messages::AggregatorCounts;
 use super::order_flow::LargeTrade;
 use super::output::{BarRecord, BarState, BookRecord, Record};
 use super::params::{AggregatorSettings, MAX_HELD_AHEAD, RowSpec};
+use super::recent::RecentMinutes;
 use super::snapshot::AggregatorSnapshot;
 use crate::metrics::{
     AGGREGATOR_BARS_CLOSED_TOTAL, AGGREGATOR_DUPLICATE_TRADES_TOTAL, AGGREGATOR_KLINE_CHECKS_TOTAL,
@@ -155,6 +156,8 @@ pub struct AggregatorCore {
     /// of late trades rewrites each bar once per tick, not once per trade.
     amended: BTreeMap<(Timeframe, i64), (Arc<Bar>, Qty)>,
     recent: VecDeque<Trade>,
+    /// The minutes closed lately, for range answers while their bars are being stored.
+    recent_minutes: RecentMinutes,
     book: Option<Arc<BookView>>,
     last_book_record: Option<i64>,
     last_trade_time: Option<i64>,
@@ -208,6 +211,7 @@ impl AggregatorCore {
             last_closed: BTreeMap::new(),
             amended: BTreeMap::new(),
             recent: VecDeque::new(),
+            recent_minutes: RecentMinutes::default(),
             book: None,
             last_book_record: None,
             last_trade_time: None,
@@ -518,7 +522,10 @@ impl AggregatorCore {
                     (timeframe, bar, cvd, true)
                 }
             };
-            if matches!(timeframe, Timeframe::M1 | Timeframe::H1) {
+            if timeframe == Timeframe::M1 {
+                self.recent_minutes.record(&bar);
+            }
+            if timeframe.is_stored() {
                 if amended {
                     self.amended.insert((timeframe, bar.start), (bar, cvd));
                 } else {
@@ -912,7 +919,7 @@ impl AggregatorCore {
         }
     }
 
-    /// Reports the open 1-minute and 1-hour bars as partial records, for an aggregator that
+    /// Reports the open 1-minute, 1-hour and 1-day bars as partial records, for an aggregator that
     /// stops: what it took up to now reaches the store. The state is left unchanged.
     pub fn report_open_bars(&mut self) {
         if let Some(engine) = self.engine.as_mut() {
@@ -925,7 +932,7 @@ impl AggregatorCore {
         };
         let grid = engine.params().grid;
         for (timeframe, bar, cvd) in engine.open_bars() {
-            if matches!(timeframe, Timeframe::M1 | Timeframe::H1) {
+            if timeframe.is_stored() {
                 self.push_bar(timeframe, bar, grid, cvd, BarState::Partial);
             }
         }
@@ -998,7 +1005,7 @@ impl AggregatorCore {
     }
 
     /// Builds the snapshot the API reads.
-    pub fn snapshot(&self, generation: u64, now: i64) -> AggregatorSnapshot {
+    pub fn snapshot(&mut self, generation: u64, now: i64) -> AggregatorSnapshot {
         let mut snapshot =
             AggregatorSnapshot::empty(self.venue, self.symbol, self.settings.profile);
         snapshot.generation = generation;
@@ -1010,6 +1017,7 @@ impl AggregatorCore {
         snapshot.recent_trades = self.recent.iter().cloned().collect();
         snapshot.warm = self.warm.clone();
         snapshot.pending_hole = self.interruption.map(|i| (i.last_time, i.kind));
+        (snapshot.closed_minutes_from, snapshot.closed_minutes) = self.recent_minutes.view();
         let Some(engine) = &self.engine else {
             return snapshot;
         };

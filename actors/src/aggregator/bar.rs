@@ -60,6 +60,12 @@ impl Timeframe {
         time - time.rem_euclid(self.millis())
     }
 
+    /// True for the timeframes whose closed bars are stored (1m, 1h, 1d); the others are
+    /// summed from them.
+    pub const fn is_stored(self) -> bool {
+        matches!(self, Timeframe::M1 | Timeframe::H1 | Timeframe::D1)
+    }
+
     /// Returns the name (`1m`, `5m`, `15m`, `1h`, `4h`, `1d`).
     pub const fn as_str(self) -> &'static str {
         match self {

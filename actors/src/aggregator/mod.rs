@@ -26,6 +26,7 @@ mod messages;
 pub mod order_flow;
 pub mod output;
 pub mod params;
+pub mod recent;
 pub mod report;
 pub mod snapshot;
 pub mod volume_profile;

@@ -31,6 +31,13 @@ pub struct AggregatorSnapshot {
     pub bars: BTreeMap<Timeframe, Arc<Bar>>,
     /// The last closed bar of each timeframe.
     pub last_closed: BTreeMap<Timeframe, Arc<Bar>>,
+    /// Start of the span of minutes closed lately that `closed_minutes` holds: every minute
+    /// of `[closed_minutes_from, open minute)` with a trade is there. `None` before the first
+    /// minute closes.
+    pub closed_minutes_from: Option<i64>,
+    /// The minutes closed lately (at most [`RECENT_MINUTES`](super::recent::RECENT_MINUTES)),
+    /// oldest first, as they are now (amended ones included).
+    pub closed_minutes: Arc<[Arc<Bar>]>,
     /// The rolling windows.
     pub rolling: BTreeMap<Rolling, Arc<Bar>>,
     /// The current session.
@@ -72,6 +79,8 @@ impl AggregatorSnapshot {
             params,
             bars: BTreeMap::new(),
             last_closed: BTreeMap::new(),
+            closed_minutes_from: None,
+            closed_minutes: Arc::from(Vec::new()),
             rolling: BTreeMap::new(),
             session: None,
             cvd: Qty::ZERO,

@@ -2,9 +2,10 @@
 //! the store.
 //!
 //! Every history answer holds the newest `limit` items of `[from, to)` (ms), listed oldest
-//! first; to page back, ask again with `to` set to the first item's time. Bars of 5m and 15m
-//! are summed from the stored 1m bars, and 4h and 1d from the stored 1h bars (footprints add
-//! exactly; POC, value area, imbalances and absorption are computed on the sum).
+//! first; to page back, ask again with `to` set to the first item's time. 1m, 1h and 1d bars
+//! are stored; 5m and 15m are summed from the stored 1m bars and 4h from the stored 1h bars
+//! (footprints add exactly; POC, value area, imbalances and absorption are computed on the
+//! sum).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
 /// A summed bar and what it was made of.
 struct Summed {
-    /// The stored bar itself, when the answer is one stored bar (1m or 1h).
+    /// The stored bar itself, when the answer is one stored bar (1m, 1h or 1d).
     stored: Option<Arc<BarRecord>>,
     bar: Bar,
     cvd: Qty,
@@ -54,7 +55,7 @@ struct HistoryBar<T: Serialize> {
     view: T,
     open: Option<crate::model::Price>,
     close: Option<crate::model::Price>,
-    /// Stored bars summed into this one (1 for 1m and 1h).
+    /// Stored bars summed into this one (1 for 1m, 1h and 1d).
     base_bars: u64,
     /// True when a late trade changed a stored bar after it was first written.
     amended: bool,
@@ -166,7 +167,8 @@ impl Api {
     ) -> Result<(Vec<Summed>, Option<RowGrid>, bool), ApiError> {
         let (kind, base) = match timeframe {
             Timeframe::M1 | Timeframe::M5 | Timeframe::M15 => (Kind::Bars1m, Timeframe::M1),
-            Timeframe::H1 | Timeframe::H4 | Timeframe::D1 => (Kind::Bars1h, Timeframe::H1),
+            Timeframe::H1 | Timeframe::H4 => (Kind::Bars1h, Timeframe::H1),
+            Timeframe::D1 => (Kind::Bars1d, Timeframe::D1),
         };
         let per = (timeframe.millis() / base.millis()) as usize;
         let read_limit = (limit * per + per).min(MAX_READ_LIMIT);

@@ -5,7 +5,7 @@
 //! document arrives at the bound, the oldest buffered document of the least valuable kind
 //! present is dropped to make room, provided that kind is not more valuable than the
 //! newcomer; otherwise the newcomer is dropped. From least to most valuable: raw trades, book
-//! snapshots, klines, 1-minute bars, 1-hour bars, data-quality events (raw trades and book
+//! snapshots, klines, 1-minute bars, 1-hour bars, 1-day bars, data-quality events (raw trades and book
 //! snapshots are the bulk and the least needed for the indicators' history; quality events
 //! are rare and explain every gap). Every drop is reported to the caller, which counts it.
 
@@ -14,12 +14,13 @@ use std::collections::VecDeque;
 use crate::storage::{Document, Kind};
 
 /// Kinds from least to most valuable.
-const BY_VALUE: [Kind; 6] = [
+const BY_VALUE: [Kind; 7] = [
     Kind::Trades,
     Kind::BookSnapshots,
     Kind::Klines,
     Kind::Bars1m,
     Kind::Bars1h,
+    Kind::Bars1d,
     Kind::DataQuality,
 ];
 
@@ -31,7 +32,7 @@ fn rank(kind: Kind) -> usize {
 #[derive(Debug)]
 pub struct Buffer {
     /// One FIFO per kind, indexed by value rank.
-    queues: [VecDeque<Document>; 6],
+    queues: [VecDeque<Document>; 7],
     buffered: usize,
     in_flight: usize,
     capacity: usize,

@@ -22,6 +22,8 @@ pub enum Kind {
     Bars1m,
     /// Closed 1-hour bars, keyed by (venue, symbol, start).
     Bars1h,
+    /// Closed 1-day bars (UTC days), keyed by (venue, symbol, start).
+    Bars1d,
     /// Periodic top-of-book snapshots, keyed by (venue, symbol, time).
     BookSnapshots,
     /// Closed venue candles, keyed by (venue, symbol, interval, open time).
@@ -32,10 +34,11 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Trades,
         Kind::Bars1m,
         Kind::Bars1h,
+        Kind::Bars1d,
         Kind::BookSnapshots,
         Kind::Klines,
         Kind::DataQuality,
@@ -47,9 +50,30 @@ impl Kind {
             Kind::Trades => "trades",
             Kind::Bars1m => "bars_1m",
             Kind::Bars1h => "bars_1h",
+            Kind::Bars1d => "bars_1d",
             Kind::BookSnapshots => "book_snapshots",
             Kind::Klines => "klines",
             Kind::DataQuality => "data_quality",
+        }
+    }
+
+    /// The kind a closed bar of `timeframe` is stored as, if it is stored (1m, 1h, 1d).
+    pub const fn of_bars(timeframe: Timeframe) -> Option<Kind> {
+        match timeframe {
+            Timeframe::M1 => Some(Kind::Bars1m),
+            Timeframe::H1 => Some(Kind::Bars1h),
+            Timeframe::D1 => Some(Kind::Bars1d),
+            _ => None,
+        }
+    }
+
+    /// The timeframe of a bar kind.
+    pub const fn timeframe(self) -> Option<Timeframe> {
+        match self {
+            Kind::Bars1m => Some(Timeframe::M1),
+            Kind::Bars1h => Some(Timeframe::H1),
+            Kind::Bars1d => Some(Timeframe::D1),
+            _ => None,
         }
     }
 
@@ -71,7 +95,7 @@ impl std::fmt::Display for Kind {
 pub enum Document {
     /// A raw trade.
     Trade(Trade),
-    /// A closed 1m or 1h bar (other timeframes are not stored), as the aggregator built it.
+    /// A closed 1m, 1h or 1d bar (other timeframes are not stored), as the aggregator built it.
     Bar(Arc<BarRecord>),
     /// A book snapshot.
     Book(Arc<BookRecord>),
@@ -102,9 +126,7 @@ impl Document {
         Some(match self {
             Document::Trade(_) => Kind::Trades,
             Document::Bar(bar) => match bar.timeframe {
-                Timeframe::M1 => Kind::Bars1m,
-                Timeframe::H1 => Kind::Bars1h,
-                _ => return None,
+                timeframe => return Kind::of_bars(timeframe),
             },
             Document::Book(_) => Kind::BookSnapshots,
             Document::Kline(_) => Kind::Klines,
@@ -166,7 +188,9 @@ impl Document {
     pub fn from_json_str(kind: Kind, text: &str) -> Result<Self, serde_json::Error> {
         Ok(match kind {
             Kind::Trades => Document::Trade(serde_json::from_str(text)?),
-            Kind::Bars1m | Kind::Bars1h => Document::Bar(Arc::new(serde_json::from_str(text)?)),
+            Kind::Bars1m | Kind::Bars1h | Kind::Bars1d => {
+                Document::Bar(Arc::new(serde_json::from_str(text)?))
+            }
             Kind::BookSnapshots => Document::Book(Arc::new(serde_json::from_str(text)?)),
             Kind::Klines => Document::Kline(serde_json::from_str(text)?),
             Kind::DataQuality => Document::Quality(serde_json::from_str(text)?),
@@ -177,7 +201,9 @@ impl Document {
     pub fn from_json(kind: Kind, value: serde_json::Value) -> Result<Self, serde_json::Error> {
         Ok(match kind {
             Kind::Trades => Document::Trade(serde_json::from_value(value)?),
-            Kind::Bars1m | Kind::Bars1h => Document::Bar(Arc::new(serde_json::from_value(value)?)),
+            Kind::Bars1m | Kind::Bars1h | Kind::Bars1d => {
+                Document::Bar(Arc::new(serde_json::from_value(value)?))
+            }
             Kind::BookSnapshots => Document::Book(Arc::new(serde_json::from_value(value)?)),
             Kind::Klines => Document::Kline(serde_json::from_value(value)?),
             Kind::DataQuality => Document::Quality(serde_json::from_value(value)?),

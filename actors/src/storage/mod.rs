@@ -158,6 +158,8 @@ pub struct Retention {
     pub bars_1m: Duration,
     /// 1-hour bars.
     pub bars_1h: Duration,
+    /// 1-day bars.
+    pub bars_1d: Duration,
     pub book_snapshots: Duration,
     pub klines: Duration,
     /// Data-quality events.
@@ -171,6 +173,7 @@ impl Retention {
             Kind::Trades => self.trades,
             Kind::Bars1m => self.bars_1m,
             Kind::Bars1h => self.bars_1h,
+            Kind::Bars1d => self.bars_1d,
             Kind::BookSnapshots => self.book_snapshots,
             Kind::Klines => self.klines,
             Kind::DataQuality => self.data_quality,
@@ -189,7 +192,8 @@ impl Default for Retention {
         Self {
             trades: Duration::from_secs(HOUR),
             bars_1m: Duration::from_secs(26 * HOUR),
-            bars_1h: Duration::from_secs(7 * 24 * HOUR),
+            bars_1h: Duration::from_secs(90 * 24 * HOUR),
+            bars_1d: Duration::from_secs(400 * 24 * HOUR),
             book_snapshots: Duration::from_secs(HOUR),
             klines: Duration::from_secs(7 * 24 * HOUR),
             data_quality: Duration::from_secs(30 * 24 * HOUR),

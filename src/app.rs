@@ -318,6 +318,7 @@ fn api_child(
             books: Arc::clone(&shared.books),
             quality: shared.quality.clone(),
             store: Arc::clone(store),
+            retention: retention(&config.retention),
             persistence: Arc::clone(persistence),
             pairs: pairs.to_vec(),
             metrics: Arc::new(move || renderer.render()),

@@ -108,6 +108,7 @@ fn bare_api(settings: ApiSettings, bind: &str) -> Result<Arc<Api>, String> {
             books: Arc::new(BookBoard::new(pairs.iter().copied())),
             quality: QualitySink::new(16),
             store: Arc::new(store),
+            retention: Retention::default(),
             persistence,
             pairs,
             metrics: Arc::new(|| "# TYPE wadm_x counter\nwadm_x 1\n".to_owned()),

@@ -1,6 +1,7 @@
 //! The persistence actor against real stores: outages (the embedded file locked by another
 //! process, the MongoDB stand-in down) lose nothing within the buffer bound, duplicate
-//! nothing, and count every drop past it exactly; shutdown writes everything held; and the
+//! nothing, and count every drop past it exactly; shutdown writes everything held; a finished
+//! day's stored hours are summed into its 1-day bar (again when an hour changes); and the
 //! daemon stores what it collects.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -257,6 +258,143 @@ async fn shutdown_with_a_full_buffer_writes_everything_before_exit() {
         stored_trade_ids(&store).await,
         (1..=500).collect::<Vec<_>>()
     );
+}
+
+/// The 1-day bar of a finished day is written once its hours are, and equals the bar built
+/// directly from every trade of the day; an hour amended later (a repaired trade) rewrites
+/// it; the hours of today make none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_days_hours_are_summed_into_its_day_bar() {
+    use wadm_actors::aggregator::params::ProfileParams;
+    use wadm_actors::aggregator::{Bar, BarRecord, BarState, RowGrid, Timeframe};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: SharedStore = Arc::new(
+        EmbeddedStore::open(dir.path(), Retention::default(), EmbeddedOptions::default()).unwrap(),
+    );
+    let running = spawn(
+        Arc::clone(&store),
+        settings(100, 1_000, Duration::from_millis(10)),
+    )
+    .await;
+    let grid = RowGrid::new("0.5".parse().unwrap()).unwrap();
+    let params = ProfileParams::default();
+    let yesterday = Timeframe::D1.start_of(unix_millis()) - Timeframe::D1.millis();
+    let hour = Timeframe::H1.millis();
+    let mut day = Bar::new(yesterday, yesterday + Timeframe::D1.millis());
+    // Each hour's CVD is the session's (anchored at 00:00) at its end, as the aggregator
+    // stores it: the delta of the day's trades up to then.
+    let hour_record = |trades: &[Trade], start: i64, before: Qty, state: BarState| {
+        let mut bar = Bar::new(start, start + hour);
+        for t in trades {
+            bar.add(&grid, t);
+        }
+        let record = BarRecord::build(
+            Venue::BinanceSpot,
+            sym("BTCUSDT"),
+            Timeframe::H1,
+            &bar,
+            &grid,
+            before + bar.delta(),
+            &params,
+            Vec::new(),
+            state,
+        );
+        Record::Bar(Arc::new(record))
+    };
+    let mut hours = Vec::new();
+    for (index, h) in [0_i64, 5, 23].into_iter().enumerate() {
+        let start = yesterday + h * hour;
+        let mut trades: Vec<Trade> = (0..4)
+            .map(|i| {
+                let mut t = trade(100 * index as u64 + i, start + 1_000 * i as i64);
+                t.price =
+                    Price::from_units(t.price.units() + i128::from(i as i32) * 700_000_000_000);
+                t.side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
+                t
+            })
+            .collect();
+        for t in &trades {
+            day.add(&grid, t);
+        }
+        hours.push((start, std::mem::take(&mut trades)));
+    }
+    let mut cvd = Qty::ZERO;
+    for (start, trades) in &hours {
+        let record = hour_record(trades, *start, cvd, BarState::Closed);
+        if let Record::Bar(bar) = &record {
+            cvd = bar.report.cvd;
+        }
+        assert!(
+            running
+                .sink
+                .offer(Venue::BinanceSpot, record, &running.status)
+        );
+    }
+    // An hour of today: its day is not finished, no day bar.
+    let today = yesterday + Timeframe::D1.millis();
+    assert!(running.sink.offer(
+        Venue::BinanceSpot,
+        hour_record(
+            &[trade(9_000, today + 10)],
+            today,
+            Qty::ZERO,
+            BarState::Closed
+        ),
+        &running.status
+    ));
+    let day_bar = |store: SharedStore| async move {
+        let query = Query::range(
+            Kind::Bars1d,
+            Venue::BinanceSpot,
+            sym("BTCUSDT"),
+            0,
+            i64::MAX,
+        );
+        store.read(query).await.unwrap()
+    };
+    let expected = |day: &Bar| {
+        wadm_actors::aggregator::WindowReport::of(
+            day,
+            &grid,
+            params.value_area,
+            &params.imbalance,
+            day.delta(),
+        )
+    };
+    let want = expected(&day);
+    wait_until(LONG, "the day bar", || async {
+        matches!(&day_bar(Arc::clone(&store)).await[..], [Document::Bar(b)] if b.report.trades == want.trades)
+    })
+    .await;
+    let stored = day_bar(Arc::clone(&store)).await;
+    let [Document::Bar(record)] = &stored[..] else {
+        panic!("one day bar: {stored:?}");
+    };
+    assert_eq!(record.timeframe, Timeframe::D1);
+    assert_eq!(record.report, want);
+    assert!(!record.amended);
+    // A repaired trade amends the 05:00 hour (the later hours' stored CVD stays as it
+    // was): the day bar follows.
+    let first_hour_delta = match hour_record(&hours[0].1, hours[0].0, Qty::ZERO, BarState::Closed) {
+        Record::Bar(bar) => bar.report.delta,
+        _ => unreachable!(),
+    };
+    let (start, trades) = &mut hours[1];
+    let late = trade(555, *start + 30_000);
+    trades.push(late.clone());
+    day.add(&grid, &late);
+    assert!(running.sink.offer(
+        Venue::BinanceSpot,
+        hour_record(trades, *start, first_hour_delta, BarState::Amended),
+        &running.status
+    ));
+    let want = expected(&day);
+    wait_until(LONG, "the day bar amended", || async {
+        matches!(&day_bar(Arc::clone(&store)).await[..], [Document::Bar(b)] if b.report == want && b.amended)
+    })
+    .await;
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,6 +112,9 @@ pub const PERSISTENCE_WRITE_FAILURES_TOTAL: &str = "wadm_persistence_write_failu
 pub const PERSISTENCE_STORE_AVAILABLE: &str = "wadm_persistence_store_available";
 /// Counter: documents deleted by the retention sweep, by `kind`.
 pub const PERSISTENCE_SWEPT_DOCUMENTS_TOTAL: &str = "wadm_persistence_swept_documents_total";
+/// Counter: 1-day bars summed from stored 1-hour bars, by `outcome` (`written`,
+/// `store_error`, `unreadable`).
+pub const PERSISTENCE_ROLLUPS_TOTAL: &str = "wadm_persistence_rollups_total";
 
 /// Counter: API requests answered, by `route` (a route template or `unmatched`) and `status`.
 pub const API_REQUESTS_TOTAL: &str = "wadm_api_requests_total";
@@ -513,6 +516,12 @@ pub const CATALOGUE: &[Metric] = &[
         kind: MetricKind::Counter,
         unit: None,
         help: "Documents deleted by the retention sweep, by kind.",
+    },
+    Metric {
+        name: PERSISTENCE_ROLLUPS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "1-day bars summed from the stored 1-hour bars of a finished day, by outcome.",
     },
 ];
 

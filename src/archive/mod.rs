@@ -34,7 +34,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
-use wadm_actors::aggregator::{AggregatorCore, CoreOutput, Record, RowSpec};
+use wadm_actors::aggregator::{AggregatorCore, BarRecord, CoreOutput, Record, RowSpec, Timeframe};
 use wadm_actors::connection::rest_budget::RestBudget;
 use wadm_actors::connection::rest_client::RestClient;
 use wadm_actors::model::{
@@ -412,6 +412,7 @@ pub async fn import(
         {
             Ok((mut current, mut outcome)) => {
                 outcome.sha256 = sha256;
+                roll_up_day(&mut current, &store, day_ms, &mut outcome).await?;
                 settle_holes(&mut current, &store, &mut outcome).await?;
                 write_marker(&marker, &outcome)?;
                 if !request.keep_files {
@@ -589,6 +590,8 @@ struct Run {
     grace_ms: i64,
     first_day: Option<i64>,
     end: i64,
+    /// The 1-hour bars built for the day being imported (the day's bar is their sum).
+    hours: Vec<Arc<BarRecord>>,
 }
 
 impl Run {
@@ -620,6 +623,7 @@ impl Run {
                 .unwrap_or(0),
             first_day: None,
             end: 0,
+            hours: Vec::new(),
         }
     }
 
@@ -632,13 +636,15 @@ impl Run {
                     let Some(kind) = Kind::of_bars(bar.timeframe) else {
                         continue;
                     };
+                    if bar.timeframe == Timeframe::H1 {
+                        self.hours.push(Arc::clone(&bar));
+                    }
                     if bar.report.start < now - self.retention.millis(kind) {
                         continue;
                     }
                     match kind {
                         Kind::Bars1m => outcome.bars_1m += 1,
-                        Kind::Bars1h => outcome.bars_1h += 1,
-                        _ => outcome.bars_1d += 1,
+                        _ => outcome.bars_1h += 1,
                     }
                     documents.push(Document::Bar(bar));
                 }
@@ -721,6 +727,32 @@ async fn import_day(
         Some(err) => Err(err),
         None => done,
     }
+}
+
+/// Writes the day's 1-day bar, summed from the 1-hour bars the import built for it (as
+/// the daemon's persistence sums a finished day's stored hours), when it is inside the
+/// 1-day bars' retention (which outlasts the hours').
+async fn roll_up_day(
+    run: &mut Run,
+    store: &SharedStore,
+    day_ms: i64,
+    outcome: &mut DayOutcome,
+) -> Result<(), ArchiveError> {
+    let hours = std::mem::take(&mut run.hours);
+    let now = TimestampMs::now().as_millis();
+    if day_ms < now - run.retention.millis(Kind::Bars1d) {
+        return Ok(());
+    }
+    let record = BarRecord::rollup(Timeframe::D1, day_ms, &hours)
+        .map_err(|err| ArchiveError::Store(format!("the day's hours cannot be summed: {err}")))?;
+    if let Some(record) = record {
+        store
+            .write(vec![Document::Bar(Arc::new(record))].into())
+            .await
+            .map_err(|err| ArchiveError::Store(err.to_string()))?;
+        outcome.bars_1d += 1;
+    }
+    Ok(())
 }
 
 /// The blocking half of [`import_day`]: unpacks, parses, aggregates, and hands documents

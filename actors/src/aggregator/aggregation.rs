@@ -495,6 +495,7 @@ impl AggregatorCore {
             return;
         };
         let grid = engine.params().grid;
+        let open_minute = engine.open_minute();
         for event in events {
             let (timeframe, bar, cvd, amended) = match event {
                 EngineEvent::Closed {
@@ -523,9 +524,10 @@ impl AggregatorCore {
                 }
             };
             if timeframe == Timeframe::M1 {
-                self.recent_minutes.record(&bar);
+                let open = open_minute.unwrap_or(bar.end);
+                self.recent_minutes.record(&bar, !amended, open);
             }
-            if timeframe.is_stored() {
+            if timeframe.is_recorded() {
                 if amended {
                     self.amended.insert((timeframe, bar.start), (bar, cvd));
                 } else {
@@ -919,7 +921,7 @@ impl AggregatorCore {
         }
     }
 
-    /// Reports the open 1-minute, 1-hour and 1-day bars as partial records, for an aggregator that
+    /// Reports the open 1-minute and 1-hour bars as partial records, for an aggregator that
     /// stops: what it took up to now reaches the store. The state is left unchanged.
     pub fn report_open_bars(&mut self) {
         if let Some(engine) = self.engine.as_mut() {
@@ -932,7 +934,7 @@ impl AggregatorCore {
         };
         let grid = engine.params().grid;
         for (timeframe, bar, cvd) in engine.open_bars() {
-            if timeframe.is_stored() {
+            if timeframe.is_recorded() {
                 self.push_bar(timeframe, bar, grid, cvd, BarState::Partial);
             }
         }

@@ -60,10 +60,12 @@ impl Timeframe {
         time - time.rem_euclid(self.millis())
     }
 
-    /// True for the timeframes whose closed bars are stored (1m, 1h, 1d); the others are
-    /// summed from them.
-    pub const fn is_stored(self) -> bool {
-        matches!(self, Timeframe::M1 | Timeframe::H1 | Timeframe::D1)
+    /// True for the timeframes whose closed bars the aggregators hand to persistence (1m,
+    /// 1h). 1-day bars are summed from the stored hours once a day is over
+    /// ([`BarRecord::rollup`](super::BarRecord::rollup)), so a day bar always equals its
+    /// hours (a day is longer than the minutes an aggregator keeps to amend it).
+    pub const fn is_recorded(self) -> bool {
+        matches!(self, Timeframe::M1 | Timeframe::H1)
     }
 
     /// Returns the name (`1m`, `5m`, `15m`, `1h`, `4h`, `1d`).

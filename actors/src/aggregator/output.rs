@@ -99,6 +99,9 @@ pub enum RebuildError {
         /// The bar's row size.
         row_size: Price,
     },
+    /// Bars summed into one are on row grids that do not nest.
+    #[error("row size {0} does not divide row size {1}")]
+    Grids(Price, Price),
     /// The bar's rows do not add up to its totals.
     #[error("the rows hold {rows} of volume but the totals say {totals}")]
     Totals {
@@ -208,6 +211,70 @@ impl BarRecord {
         bar.trade_ids = self.first_trade_id.zip(self.last_trade_id);
         bar.ids = self.ids.clone();
         Ok(bar)
+    }
+
+    /// The record of the `timeframe` bar starting at `start`, summed from the stored records
+    /// of the same pair inside it (a day from its hours): footprints, totals, prices and
+    /// ids add exactly; POC, value area, imbalances and absorption are computed on the sum
+    /// with the newest part's parameters, on the coarsest part's grid (each finer part's
+    /// rows fall whole into it). CVD at the end is the first part's CVD at its start plus
+    /// the period's delta (so an amended part changes it, where the later parts' stored CVD
+    /// would not have followed; with the session anchored at the period's start it is the
+    /// period's delta). `amended` or `partial` when a part is. `None` when no part lies
+    /// inside the period.
+    pub fn rollup(
+        timeframe: Timeframe,
+        start: i64,
+        parts: &[Arc<BarRecord>],
+    ) -> Result<Option<BarRecord>, RebuildError> {
+        let end = start + timeframe.millis();
+        let mut inside: Vec<&Arc<BarRecord>> = parts
+            .iter()
+            .filter(|p| (start..end).contains(&p.report.start))
+            .collect();
+        inside.sort_by_key(|p| p.report.start);
+        let (Some(first), Some(newest)) = (inside.first(), inside.last()) else {
+            return Ok(None);
+        };
+        let mut row_size = first.row_size;
+        for part in &inside {
+            row_size = row_size.max(part.row_size);
+        }
+        let grid = RowGrid::new(row_size).ok_or(RebuildError::RowSize(row_size))?;
+        let mut bar = Bar::new(start, end);
+        let mut large_trades = Vec::new();
+        for part in &inside {
+            let mut rebuilt = part.to_bar()?;
+            let units = part.row_size.units();
+            if units <= 0 || row_size.units() % units != 0 {
+                return Err(RebuildError::Grids(part.row_size, row_size));
+            }
+            if row_size.units() > units {
+                rebuilt.footprint = rebuilt.footprint.coarsen(row_size.units() / units);
+            }
+            bar.merge(&rebuilt);
+            large_trades.extend(part.large_trades.iter().cloned());
+        }
+        bar.start = start;
+        bar.end = end;
+        let state = if inside.iter().any(|p| p.partial) {
+            BarState::Partial
+        } else if inside.iter().any(|p| p.amended) {
+            BarState::Amended
+        } else {
+            BarState::Closed
+        };
+        Ok(Some(BarRecord::build(
+            newest.venue,
+            newest.symbol,
+            timeframe,
+            &bar,
+            &grid,
+            first.report.cvd - first.report.delta + bar.delta(),
+            &newest.params.profile(),
+            large_trades,
+            state,
+        )))
     }
 
     /// Returns the time of the bar's latest trade.

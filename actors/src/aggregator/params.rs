@@ -61,6 +61,21 @@ impl BarParams {
         }
     }
 
+    /// The profile parameters that compute indicators as these say (large trades and the
+    /// session anchor, which no stored report depends on, are the defaults).
+    pub fn profile(&self) -> ProfileParams {
+        let mut params = ProfileParams {
+            value_area: self.value_area,
+            ..ProfileParams::default()
+        };
+        params.imbalance.ratio = self.imbalance_ratio;
+        params.imbalance.min_volume = self.imbalance_min_volume;
+        params.imbalance.stack = usize::try_from(self.stacked_imbalance_rows).unwrap_or(usize::MAX);
+        params.absorption.volume_multiple = self.absorption_volume_multiple;
+        params.absorption.max_rows = i128::from(self.absorption_max_rows);
+        params
+    }
+
     /// True when a stored bar's indicators were computed with `params`, so that its stored
     /// report can be served as it is.
     pub fn matches(&self, params: &ProfileParams) -> bool {

@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use super::bar::{Bar, Timeframe};
 
-/// Closed minutes kept: a quarter of an hour of persistence lag is answered from memory.
+/// Minutes kept before the open one: a quarter of an hour of persistence lag is answered
+/// from memory.
 pub const RECENT_MINUTES: i64 = 15;
 
-/// The closed minutes of the last [`RECENT_MINUTES`] minutes.
+/// The closed minutes of the last [`RECENT_MINUTES`] minutes before the open one.
 #[derive(Debug, Clone, Default)]
 pub struct RecentMinutes {
     /// Start of the span held (`None` until the first minute closes).
@@ -25,25 +26,25 @@ pub struct RecentMinutes {
 }
 
 impl RecentMinutes {
-    /// Records a minute bar that closed, or changed after it closed. A minute older than
-    /// the span is not taken: the store holds it (its amended bar is written again).
-    pub fn record(&mut self, bar: &Arc<Bar>) {
-        let from = *self.from.get_or_insert(bar.start);
-        if bar.start < from {
-            return;
-        }
-        self.minutes.insert(bar.start, Arc::clone(bar));
-        let newest = self
-            .minutes
-            .keys()
-            .next_back()
-            .copied()
-            .unwrap_or(bar.start);
-        let keep_from = newest - (RECENT_MINUTES - 1) * Timeframe::M1.millis();
+    /// Records a minute bar that closed (`closed`), or changed after it closed, while
+    /// `open` is the open minute. The span starts at the first minute that closes (minutes
+    /// before it, restored or amended, are in the store) and follows the open minute.
+    pub fn record(&mut self, bar: &Arc<Bar>, closed: bool, open: i64) {
+        let from = match self.from {
+            Some(from) => from,
+            None if closed => *self.from.insert(bar.start),
+            None => return,
+        };
+        let keep_from = from.max(open - RECENT_MINUTES * Timeframe::M1.millis());
         if keep_from > from {
             self.from = Some(keep_from);
             self.minutes = self.minutes.split_off(&keep_from);
+            self.view = None;
         }
+        if bar.start < keep_from {
+            return;
+        }
+        self.minutes.insert(bar.start, Arc::clone(bar));
         self.view = None;
     }
 
@@ -66,27 +67,29 @@ mod tests {
     }
 
     #[test]
-    fn the_span_starts_at_the_first_close_and_slides_by_whole_minutes() {
+    fn the_span_starts_at_the_first_close_and_follows_the_open_minute() {
         let mut recent = RecentMinutes::default();
-        assert_eq!(recent.view().0, None);
         let m = Timeframe::M1.millis();
-        recent.record(&minute(10 * m));
-        recent.record(&minute(12 * m));
+        // An amendment before any close (a repaired minute after a restart) is the store's.
+        recent.record(&minute(5 * m), false, 13 * m);
+        assert_eq!(recent.view().0, None);
+        recent.record(&minute(10 * m), true, 11 * m);
+        recent.record(&minute(12 * m), true, 13 * m);
         let (from, bars) = recent.view();
         assert_eq!(from, Some(10 * m));
         assert_eq!(bars.len(), 2);
-        // An amendment of an older minute than the span is left to the store.
-        recent.record(&minute(9 * m));
+        // An amendment of a minute older than the span is left to the store.
+        recent.record(&minute(9 * m), false, 13 * m);
         assert_eq!(recent.view().1.len(), 2);
-        // Sliding: the newest RECENT_MINUTES minutes stay.
-        recent.record(&minute(40 * m));
+        // The span follows the open minute: RECENT_MINUTES minutes before it.
+        recent.record(&minute(40 * m), true, 41 * m);
         let (from, bars) = recent.view();
-        assert_eq!(from, Some((40 - RECENT_MINUTES + 1) * m));
+        assert_eq!(from, Some((41 - RECENT_MINUTES) * m));
         assert_eq!(bars.len(), 1);
         assert_eq!(bars[0].start, 40 * m);
         // An amended minute inside the span replaces its bar.
-        recent.record(&minute(30 * m));
-        recent.record(&minute(30 * m));
+        recent.record(&minute(30 * m), false, 41 * m);
+        recent.record(&minute(30 * m), false, 41 * m);
         assert_eq!(recent.view().1.len(), 2);
     }
 }

@@ -96,7 +96,7 @@ fn encode_oldest_first(documents: &[Document]) -> Result<Vec<serde_json::Value>,
         .collect()
 }
 
-fn store_error(err: StoreError) -> ApiError {
+pub(super) fn store_error(err: StoreError) -> ApiError {
     match err {
         StoreError::Unavailable(message) => ApiError::store_unavailable(message),
         StoreError::Rejected(message) | StoreError::Corrupt(message) => {
@@ -341,7 +341,7 @@ impl Api {
     /// `first` and end at `last`: data runs from the earliest known (a stored item, or the
     /// earliest trade the aggregator holds) to now while the feed streams; holes come from
     /// the data-quality log in memory and in the store.
-    async fn history_coverage(
+    pub(super) async fn history_coverage(
         &self,
         venue: Venue,
         symbol: Symbol,

@@ -24,7 +24,7 @@ use super::{Api, auth::Verdict};
 use crate::metrics as m;
 
 /// Every route, as its template (the `route` label of the API metrics).
-pub const ROUTES: [&str; 13] = [
+pub const ROUTES: [&str; 14] = [
     "/health",
     "/metrics",
     "/api/v1/openapi.json",
@@ -34,6 +34,7 @@ pub const ROUTES: [&str; 13] = [
     "/api/v1/volume-profile/{symbol}/history",
     "/api/v1/order-flow/current/{symbol}",
     "/api/v1/order-flow/{symbol}/history",
+    "/api/v1/order-flow/{symbol}",
     "/api/v1/trades/{symbol}",
     "/api/v1/orderbook/{symbol}",
     "/api/v1/klines/{symbol}",
@@ -55,6 +56,7 @@ pub(super) enum Route<'a> {
     ProfileHistory(&'a str),
     FlowCurrent(&'a str),
     FlowHistory(&'a str),
+    FlowRange(&'a str),
     Trades(&'a str),
     Orderbook(&'a str),
     Klines(&'a str),
@@ -77,6 +79,7 @@ impl<'a> Route<'a> {
                 ["volume-profile", s, "history"] => Route::ProfileHistory(s),
                 ["order-flow", "current", s] => Route::FlowCurrent(s),
                 ["order-flow", s, "history"] => Route::FlowHistory(s),
+                ["order-flow", s] => Route::FlowRange(s),
                 ["trades", s] => Route::Trades(s),
                 ["orderbook", s] => Route::Orderbook(s),
                 ["klines", s] => Route::Klines(s),
@@ -90,6 +93,7 @@ impl<'a> Route<'a> {
             | Route::ProfileHistory(s)
             | Route::FlowCurrent(s)
             | Route::FlowHistory(s)
+            | Route::FlowRange(s)
             | Route::Trades(s)
             | Route::Orderbook(s)
             | Route::Klines(s)
@@ -113,10 +117,11 @@ impl<'a> Route<'a> {
             Route::ProfileHistory(_) => 6,
             Route::FlowCurrent(_) => 7,
             Route::FlowHistory(_) => 8,
-            Route::Trades(_) => 9,
-            Route::Orderbook(_) => 10,
-            Route::Klines(_) => 11,
-            Route::Gaps => 12,
+            Route::FlowRange(_) => 9,
+            Route::Trades(_) => 10,
+            Route::Orderbook(_) => 11,
+            Route::Klines(_) => 12,
+            Route::Gaps => 13,
         };
         ROUTES[index]
     }
@@ -371,10 +376,14 @@ impl Api {
             }
             Route::Status => self.status(Params::parse(query, &[])?),
             Route::Symbols => self.symbols(Params::parse(query, &[])?),
-            Route::Profile(s) => self.volume_profile(s, query),
+            Route::Profile(s) => self.volume_profile(s, query).await,
             Route::ProfileHistory(s) => self.profile_history(s, query).await,
             Route::FlowCurrent(s) => self.order_flow(s, query),
             Route::FlowHistory(s) => self.order_flow_history(s, query).await,
+            Route::FlowRange(s) => {
+                let params = Params::parse(query, &["venue", "from", "to", "row_size"])?;
+                self.range_answer(s, &params, true).await
+            }
             Route::Trades(s) => self.trades(s, query).await,
             Route::Orderbook(s) => self.orderbook(s, query),
             Route::Klines(s) => self.klines(s, query).await,

@@ -20,6 +20,7 @@ mod http;
 mod limit;
 mod params;
 pub mod range;
+mod ranged;
 mod reply;
 pub mod server;
 mod views;
@@ -46,7 +47,7 @@ use crate::boards::{BookBoard, SnapshotBoard};
 use crate::model::{Symbol, Venue};
 use crate::persistence::PersistenceInputs;
 use crate::quality::QualitySink;
-use crate::storage::SharedStore;
+use crate::storage::{Retention, SharedStore};
 
 /// The OpenAPI 3 document of the API.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
@@ -149,6 +150,8 @@ pub struct ApiSources {
     /// The data-quality log.
     pub quality: QualitySink,
     pub store: SharedStore,
+    /// How long the store keeps each kind (where range answers read minutes, hours, days).
+    pub retention: Retention,
     /// Persistence's state (store availability, buffer).
     pub persistence: Arc<PersistenceInputs>,
     /// Every collected (venue, symbol), in configuration order: the first venue carrying a

@@ -169,7 +169,7 @@ pub(super) fn analyse(
 
 /// The window's VWAP and its 1/2/3-sigma bands, on the configured (finest) row grid
 /// (`levels::vwap_bands`); `null` for an empty window.
-fn vwap_view(bar: &Bar, base: &RowGrid) -> serde_json::Value {
+pub(super) fn vwap_view(bar: &Bar, base: &RowGrid) -> serde_json::Value {
     match levels::vwap_bands(&bar.footprint, base) {
         None => serde_json::Value::Null,
         Some(bands) => serde_json::json!({
@@ -188,7 +188,7 @@ fn vwap_view(bar: &Bar, base: &RowGrid) -> serde_json::Value {
 
 /// The window's high- and low-volume nodes on the answer's row grid, with the rule's
 /// parameters (`levels::volume_nodes`).
-fn nodes_view(bar: &Bar, base: &RowGrid, factor: i128) -> serde_json::Value {
+pub(super) fn nodes_view(bar: &Bar, base: &RowGrid, factor: i128) -> serde_json::Value {
     let grid = base.coarser(factor).unwrap_or(*base);
     let coarse;
     let footprint = if factor > 1 {
@@ -613,12 +613,24 @@ impl Api {
         ))
     }
 
-    pub(super) fn volume_profile(
+    pub(super) async fn volume_profile(
         &self,
         symbol: &str,
         query: Option<&str>,
     ) -> Result<Response, ApiError> {
-        let params = Params::parse(query, &["venue", "window", "row_size", "value_area"])?;
+        let params = Params::parse(
+            query,
+            &["venue", "window", "row_size", "value_area", "from", "to"],
+        )?;
+        if params.get("from").is_some() || params.get("to").is_some() {
+            if params.get("window").is_some() {
+                return Err(ApiError::bad_parameter(
+                    "window",
+                    "give either a live `window` or a range (`from`, `to`), not both",
+                ));
+            }
+            return self.range_answer(symbol, &params, false).await;
+        }
         let (venue, symbol) = self.resolve(symbol, &params)?;
         let window = params
             .parsed("window", parse_window)?

@@ -45,6 +45,20 @@ impl Venue {
         }
     }
 
+    /// True for the perpetual-futures venues (USD-M, linear); false for spot.
+    pub const fn is_derivative(self) -> bool {
+        matches!(self, Venue::BinanceUsdm | Venue::BybitLinear)
+    }
+
+    /// `spot` or `derivatives`.
+    pub const fn market(self) -> &'static str {
+        if self.is_derivative() {
+            "derivatives"
+        } else {
+            "spot"
+        }
+    }
+
     /// Returns the exchange that operates this venue.
     pub const fn exchange(self) -> Exchange {
         match self {

@@ -1,6 +1,6 @@
 //! The persistence actor.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,16 +11,16 @@ use wadm_supervision::{ActorEntry, unix_millis};
 
 use super::PersistenceSettings;
 use super::buffer::Buffer;
-use crate::aggregator::{Record, RecordSink};
+use crate::aggregator::{BarRecord, Record, RecordSink, Timeframe};
 use crate::metrics::{
     PERSISTENCE_BATCH_DOCUMENTS, PERSISTENCE_BUFFERED_DOCUMENTS,
     PERSISTENCE_DOCUMENTS_DROPPED_TOTAL, PERSISTENCE_DOCUMENTS_WRITTEN_TOTAL,
     PERSISTENCE_EXPIRED_DOCUMENTS_TOTAL, PERSISTENCE_FLUSH_DURATION_SECONDS,
-    PERSISTENCE_STORE_AVAILABLE, PERSISTENCE_SWEPT_DOCUMENTS_TOTAL,
+    PERSISTENCE_ROLLUPS_TOTAL, PERSISTENCE_STORE_AVAILABLE, PERSISTENCE_SWEPT_DOCUMENTS_TOTAL,
     PERSISTENCE_WRITE_FAILURES_TOTAL,
 };
-use crate::model::DataQualityEvent;
-use crate::storage::{Document, Kind, SharedStore, StoreError};
+use crate::model::{DataQualityEvent, Symbol, Venue};
+use crate::storage::{Document, Kind, Query, SharedStore, StoreError};
 use crate::util::lock;
 
 /// What persistence has done, for status and tests.
@@ -72,6 +72,8 @@ pub struct PersistenceInputs {
     /// Documents already older than their kind's retention are not written (a backfill of
     /// trades the sweep would delete at once).
     retention: Mutex<Option<crate::storage::Retention>>,
+    /// Finished days whose stored hours changed: their 1-day bar is summed again.
+    rollups: Mutex<BTreeSet<(Venue, Symbol, i64)>>,
 }
 
 impl PersistenceInputs {
@@ -95,6 +97,7 @@ impl PersistenceInputs {
             }),
             raw_trades,
             retention: Mutex::new(None),
+            rollups: Mutex::new(BTreeSet::new()),
         });
         (inputs, sink, quality_tx)
     }
@@ -255,6 +258,57 @@ impl PersistenceState {
             if let Err(at) = self.write(batch).await {
                 return Pass::Waiting(at);
             }
+            self.roll_up_days().await;
+        }
+    }
+
+    /// Sums the 1-day bar of every finished day whose stored hours changed, from the store,
+    /// into the buffer (written with the next batch). A day the store cannot answer for now
+    /// stays pending.
+    async fn roll_up_days(&mut self) {
+        let inputs = Arc::clone(&self.args.inputs);
+        let pending = std::mem::take(&mut *lock(&inputs.rollups));
+        for (venue, symbol, day) in pending {
+            let query = Query::range(
+                Kind::Bars1h,
+                venue,
+                symbol,
+                day,
+                day + Timeframe::D1.millis(),
+            )
+            .limit(100);
+            let hours: Vec<Arc<BarRecord>> = match self.args.store.read(query).await {
+                Ok(documents) => documents
+                    .into_iter()
+                    .filter_map(|d| match d {
+                        Document::Bar(bar) => Some(bar),
+                        _ => None,
+                    })
+                    .collect(),
+                Err(err) => {
+                    metrics::counter!(PERSISTENCE_ROLLUPS_TOTAL, "outcome" => "store_error")
+                        .increment(1);
+                    warn!(venue = %venue, symbol = %symbol, day, error = %err, "the hours of a finished day could not be read; its 1-day bar is summed after the next write");
+                    lock(&inputs.rollups).insert((venue, symbol, day));
+                    continue;
+                }
+            };
+            match BarRecord::rollup(Timeframe::D1, day, &hours) {
+                Ok(Some(record)) => {
+                    metrics::counter!(PERSISTENCE_ROLLUPS_TOTAL, "outcome" => "written")
+                        .increment(1);
+                    let dropped = lock(&inputs.buffer).push(Document::Bar(Arc::new(record)));
+                    if let Some(kind) = dropped {
+                        inputs.count_drop(kind, "buffer_full", 1, &self.args.status);
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    metrics::counter!(PERSISTENCE_ROLLUPS_TOTAL, "outcome" => "unreadable")
+                        .increment(1);
+                    error!(venue = %venue, symbol = %symbol, day, error = %err, "a finished day's hours cannot be summed; no 1-day bar");
+                }
+            }
         }
     }
 
@@ -290,9 +344,19 @@ impl PersistenceState {
                     *rejected_kinds.entry(kind).or_default() += 1;
                 }
                 let mut written: BTreeMap<Kind, u64> = BTreeMap::new();
+                let now = unix_millis();
                 for document in shared.iter() {
                     if let Some(kind) = document.kind() {
                         *written.entry(kind).or_default() += 1;
+                    }
+                    // An hour of a finished day: the day's bar is summed again.
+                    if let Document::Bar(bar) = document
+                        && bar.timeframe == Timeframe::H1
+                    {
+                        let day = Timeframe::D1.start_of(bar.report.start);
+                        if day + Timeframe::D1.millis() <= now {
+                            lock(&inputs.rollups).insert((bar.venue, bar.symbol, day));
+                        }
                     }
                 }
                 for (kind, count) in &rejected_kinds {

@@ -125,9 +125,7 @@ impl Document {
     pub fn kind(&self) -> Option<Kind> {
         Some(match self {
             Document::Trade(_) => Kind::Trades,
-            Document::Bar(bar) => match bar.timeframe {
-                timeframe => return Kind::of_bars(timeframe),
-            },
+            Document::Bar(bar) => return Kind::of_bars(bar.timeframe),
             Document::Book(_) => Kind::BookSnapshots,
             Document::Kline(_) => Kind::Klines,
             Document::Quality(_) => Kind::DataQuality,

@@ -204,6 +204,18 @@ async fn range_profiles_over_three_days_equal_the_simulated_trades() {
         "a 1-day bar per imported day: {summary:?}"
     );
 
+    // One day's 1-day bar goes missing (a store from before day bars, or a sum that
+    // failed): that day is read from its hours.
+    let wadm::config::StorageConfig::Embedded { path } = &config.storage else {
+        panic!("the embedded store");
+    };
+    let file = path.join(wadm_actors::storage::embedded::FILE_NAME);
+    let removed = rusqlite::Connection::open(file)
+        .unwrap()
+        .execute("DELETE FROM bars_1d WHERE time = ?1", [today - 2 * DAY_MS])
+        .unwrap();
+    assert_eq!(removed, 1);
+
     let daemon = Daemon::start(config).await.unwrap();
     wait_streaming(&daemon, venue).await;
     // The stop from the end of yesterday to the first live trade is repaired by id.
@@ -244,10 +256,16 @@ async fn range_profiles_over_three_days_equal_the_simulated_trades() {
     assert_eq!(whole["narrowed"], true);
     assert_eq!(
         sources(&whole),
-        ["bars_1h", "bars_1d", "bars_1h", "bars_1m", "live"],
+        [
+            "bars_1h", "bars_1d", "bars_1h", "bars_1h", "bars_1m", "live"
+        ],
         "{}",
         whole["sources"]
     );
+    // The day without its bar: read from its 24 hours.
+    assert_eq!(whole["sources"][1]["bars"], 1, "{}", whole["sources"]);
+    assert_eq!(whole["sources"][2]["from"], today - 2 * DAY_MS);
+    assert_eq!(whole["sources"][2]["bars"], 24, "{}", whole["sources"]);
     assert_eq!(whole["developing"], true);
     let expected = assert_profile_exact(&sim, venue, "BTCUSDT", &whole);
     assert!(

@@ -39,7 +39,7 @@ pub use auth::{
     PREFIX_LEN, Verdict, check_hash, generate_key, hash_key,
 };
 pub use error::{ApiError, retry_after_seconds};
-pub use http::{ROUTES, filter};
+pub use http::{ROUTES, Request, filter};
 pub use limit::{RateLimit, RateLimits, Subject};
 pub use params::{MAX_QUERY_BYTES, Params};
 

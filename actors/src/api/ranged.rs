@@ -8,7 +8,7 @@
 //! multiple of it. Each venue's own totals and coverage are listed beside the sum, with spot
 //! against derivatives delta.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use warp::http::StatusCode;
@@ -31,6 +31,7 @@ use crate::quality::Coverage;
 use crate::storage::{Document, Kind, Query};
 
 const MINUTE: i64 = 60_000;
+const DAY: i64 = 86_400_000;
 
 /// Stored bars read per store call.
 const PAGE: usize = 5_000;
@@ -58,6 +59,30 @@ struct PairRange {
     /// hold), logged one by one.
     left_out: u64,
     coverage: Coverage,
+    /// Times of the earliest and latest trade summed.
+    first_trade: Option<i64>,
+    last_trade: Option<i64>,
+}
+
+impl PairRange {
+    /// Sums `bars` (on the pair's grid), read from `source` for `[from, to)`.
+    fn take(&mut self, source: Source, (from, to): (i64, i64), bars: &[Bar]) {
+        for bar in bars {
+            add(&mut self.bar, bar);
+            if let Some(open) = bar.open {
+                self.first_trade = Some(self.first_trade.map_or(open.time, |f| f.min(open.time)));
+            }
+            if let Some(close) = bar.close {
+                self.last_trade = Some(self.last_trade.map_or(close.time, |l| l.max(close.time)));
+            }
+        }
+        self.reads.push(SourceRead {
+            source,
+            from,
+            to,
+            bars: bars.len() as u64,
+        });
+    }
 }
 
 /// Adds `part` (rows on the same grid) to `sum`; the period of `sum` is left as it is.
@@ -248,24 +273,14 @@ impl Api {
             left_out: 0,
             coverage: Coverage::of(from, to, None, Vec::new()),
             plan: plan.clone(),
+            first_trade: None,
+            last_trade: None,
         };
-        let (mut first, mut last) = (None::<i64>, None::<i64>);
-        let mut note = |bar: &Bar| {
-            if let Some(open) = bar.open {
-                first = Some(first.map_or(open.time, |f| f.min(open.time)));
-            }
-            if let Some(close) = bar.close {
-                last = Some(last.map_or(close.time, |l| l.max(close.time)));
-            }
-        };
+        let hours_kept = wadm_supervision::unix_millis()
+            .saturating_sub(self.sources.retention.millis(Kind::Bars1h));
         for segment in &plan.segments {
-            let mut read = SourceRead {
-                source: segment.source,
-                from: segment.from,
-                to: segment.to,
-                bars: 0,
-            };
-            let kind = match segment.source {
+            let source = segment.source;
+            let kind = match source {
                 Source::Live => {
                     let Some(snapshot) = snapshot.as_ref() else {
                         continue;
@@ -273,52 +288,43 @@ impl Api {
                     let inside = |bar: &&std::sync::Arc<Bar>| {
                         (segment.from..segment.to).contains(&bar.start)
                     };
-                    for bar in snapshot
+                    let bars: Vec<Bar> = snapshot
                         .closed_minutes
                         .iter()
                         .chain(open.iter())
                         .filter(inside)
-                    {
-                        add(&mut part.bar, bar);
-                        note(bar);
-                        read.bars += 1;
-                    }
-                    part.reads.push(read);
+                        .map(|bar| (**bar).clone())
+                        .collect();
+                    part.take(source, (segment.from, segment.to), &bars);
                     continue;
                 }
                 Source::Bars1m => Kind::Bars1m,
                 Source::Bars1h => Kind::Bars1h,
                 Source::Bars1d => Kind::Bars1d,
             };
-            let mut cursor = segment.from;
-            loop {
-                let documents = self
-                    .sources
-                    .store
-                    .read(Query::range(kind, venue, symbol, cursor, segment.to).limit(PAGE))
-                    .await
-                    .map_err(super::history::store_error)?;
-                let count = documents.len();
-                for document in documents {
-                    let Document::Bar(record) = document else {
-                        continue;
-                    };
-                    cursor = record.report.start + 1;
-                    match self.stored_part(&record, &mut part.grid) {
-                        Some(bar) => {
-                            add(&mut part.bar, &bar);
-                            note(&bar);
-                            read.bars += 1;
-                        }
-                        None => part.left_out += 1,
-                    }
-                }
-                if count < PAGE {
-                    break;
-                }
+            let records = self
+                .read_bars(kind, venue, symbol, (segment.from, segment.to))
+                .await?;
+            let days: BTreeSet<i64> = records.iter().map(|r| r.report.start).collect();
+            let bars = self.stored_parts(&records, &mut part);
+            part.take(source, (segment.from, segment.to), &bars);
+            if source != Source::Bars1d {
+                continue;
             }
-            part.reads.push(read);
+            // A day whose 1-day bar is missing (stored before day bars were, or its sum
+            // failed) is read from its hours while they are kept.
+            for day in (segment.from..segment.to).step_by(DAY as usize) {
+                if days.contains(&day) || day < hours_kept {
+                    continue;
+                }
+                let records = self
+                    .read_bars(Kind::Bars1h, venue, symbol, (day, day + DAY))
+                    .await?;
+                let bars = self.stored_parts(&records, &mut part);
+                part.take(Source::Bars1h, (day, day + DAY), &bars);
+            }
         }
+        let (first, last) = (part.first_trade, part.last_trade);
         part.coverage = self
             .history_coverage(
                 venue,
@@ -330,6 +336,52 @@ impl Api {
             )
             .await?;
         Ok(part)
+    }
+
+    /// The stored bars of `kind` starting in `[from, to)`, oldest first.
+    async fn read_bars(
+        &self,
+        kind: Kind,
+        venue: Venue,
+        symbol: Symbol,
+        (from, to): (i64, i64),
+    ) -> Result<Vec<std::sync::Arc<BarRecord>>, ApiError> {
+        let mut records = Vec::new();
+        let mut cursor = from;
+        loop {
+            let documents = self
+                .sources
+                .store
+                .read(Query::range(kind, venue, symbol, cursor, to).limit(PAGE))
+                .await
+                .map_err(super::history::store_error)?;
+            let count = documents.len();
+            for document in documents {
+                if let Document::Bar(record) = document {
+                    cursor = record.report.start + 1;
+                    records.push(record);
+                }
+            }
+            if count < PAGE {
+                return Ok(records);
+            }
+        }
+    }
+
+    /// The usable stored bars on the pair's grid; the others are counted as left out.
+    fn stored_parts(
+        &self,
+        records: &[std::sync::Arc<BarRecord>],
+        part: &mut PairRange,
+    ) -> Vec<Bar> {
+        let mut bars = Vec::with_capacity(records.len());
+        for record in records {
+            match self.stored_part(record, &mut part.grid) {
+                Some(bar) => bars.push(bar),
+                None => part.left_out += 1,
+            }
+        }
+        bars
     }
 
     /// A stored bar on the pair's grid (taken from the first stored bar when the live grid

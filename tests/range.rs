@@ -508,3 +508,270 @@ async fn a_composite_across_venues_is_the_sum_of_their_profiles_row_by_row() {
     daemon.shutdown().await.unwrap();
     sim.stop().await;
 }
+
+/// A fixed trade set stored as the daemon stores it (1-hour bars and their 1-day sums) two
+/// days back and yesterday, the last price 130 published live, on 10-dollar rows, with one
+/// named session `morning` (00:00-06:00). Every expectation is worked out by hand:
+///
+/// | when | trades (side qty @ price) | row |
+/// |---|---|---|
+/// | day D 01:00 | buy 2 @ 100, sell 1 @ 110, buy 1 @ 120 | 100, 110, 120 |
+/// | day D 10:00 | buy 5 @ 200 | 200 |
+/// | day D+1 02:00 | sell 3 @ 150 | 150 |
+/// | day D+1 12:00 | buy 1 @ 195, buy 1 @ 205 | 190, 200 |
+///
+/// - Day D+1 (yesterday): POC 150 (3 of 5); value area (3.5 needed): the pair above 160+170
+///   adds 0, the next pair 180+190 adds 1, so VAH 190, VAL 150; high 205, low 150; CVD
+///   -3 + 2 = -1. VWAP on row lower edges = (3*150 + 190 + 200) / 5 = 168; variance
+///   (3*150^2 + 190^2 + 200^2) / 5 - 168^2 = 28720 - 28224 = 496, sigma = sqrt(496) =
+///   22.271057451320 (rounded down to 12 decimals); band 1 = 168 -+ sigma.
+/// - Day D: rows 100:2, 110:1, 120:1, 130..190:0, 200:5 (11 rows, mean 9/11): HVNs 100 and 200
+///   (they dominate two rows each side and hold at least 150 % of the mean); between them the
+///   LVN is 130 (the lowest row of the zero plateau that is a neighbourhood minimum).
+/// - Naked POCs (last 130): morning D (POC 100, ends D 06:00) is never traded again: naked,
+///   distance -30; day D (POC 200) is traded at by D+1 12:00 (195..205): tested; morning D+1
+///   and day D+1 (POC 150) are naked, distance +20.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_levels_naked_pocs_vwap_bands_and_volume_nodes_equal_the_hand_computation() {
+    use wadm_actors::aggregator::{
+        AggregatorSnapshot, BarRecord, BarState, ProfileParams, Timeframe,
+    };
+    use wadm_actors::api::calendar::SessionSpec;
+    use wadm_actors::api::{Api, ApiSettings, ApiSources, RateLimit};
+    use wadm_actors::boards::{BookBoard, SnapshotBoard};
+    use wadm_actors::model::{Side, Trade, TradeFlags, TradeId, UnixNanos};
+    use wadm_actors::persistence::PersistenceInputs;
+    use wadm_actors::quality::QualitySink;
+    use wadm_actors::storage::embedded::{EmbeddedOptions, EmbeddedStore};
+    use wadm_actors::storage::{Document, Retention, SharedStore};
+
+    let btc = sym("BTCUSDT");
+    let venue = Venue::BinanceSpot;
+    let grid = RowGrid::new("10".parse().unwrap()).unwrap();
+    let now = TimestampMs::now().as_millis();
+    let today = now.div_euclid(DAY_MS) * DAY_MS;
+    let (d, d1) = (today - 2 * DAY_MS, today - DAY_MS);
+    let mut id = 0;
+    let mut trade = |side: Side, qty: &str, price: &str, time: i64| {
+        id += 1;
+        Trade {
+            venue,
+            symbol: btc,
+            id: TradeId::Number(id),
+            price: price.parse().unwrap(),
+            qty: qty.parse().unwrap(),
+            side,
+            trade_time: TimestampMs(time),
+            event_time: TimestampMs(time),
+            received_at: UnixNanos(time * 1_000_000),
+            flags: TradeFlags::NONE,
+            sequence: None,
+            fills: None,
+        }
+    };
+    let hours: Vec<(i64, Vec<Trade>)> = vec![
+        (
+            d + HOUR,
+            vec![
+                trade(Side::Buy, "2", "100", d + HOUR + 1),
+                trade(Side::Sell, "1", "110", d + HOUR + 2),
+                trade(Side::Buy, "1", "120", d + HOUR + 3),
+            ],
+        ),
+        (
+            d + 10 * HOUR,
+            vec![trade(Side::Buy, "5", "200", d + 10 * HOUR + 1)],
+        ),
+        (
+            d1 + 2 * HOUR,
+            vec![trade(Side::Sell, "3", "150", d1 + 2 * HOUR + 1)],
+        ),
+        (
+            d1 + 12 * HOUR,
+            vec![
+                trade(Side::Buy, "1", "195", d1 + 12 * HOUR + 1),
+                trade(Side::Buy, "1", "205", d1 + 12 * HOUR + 2),
+            ],
+        ),
+    ];
+    let params = ProfileParams::default();
+    let mut documents = Vec::new();
+    let mut by_day: BTreeMap<i64, Vec<Arc<BarRecord>>> = BTreeMap::new();
+    let mut cvd = BTreeMap::<i64, Qty>::new();
+    for (start, trades) in &hours {
+        let mut bar = Bar::new(*start, start + HOUR);
+        for t in trades {
+            bar.add(&grid, t);
+        }
+        let day = start.div_euclid(DAY_MS) * DAY_MS;
+        let session_cvd = cvd.entry(day).or_insert(Qty::ZERO);
+        *session_cvd += bar.delta();
+        let record = Arc::new(BarRecord::build(
+            venue,
+            btc,
+            Timeframe::H1,
+            &bar,
+            &grid,
+            *session_cvd,
+            &params,
+            Vec::new(),
+            BarState::Closed,
+        ));
+        by_day.entry(day).or_default().push(Arc::clone(&record));
+        documents.push(Document::Bar(record));
+    }
+    for (day, records) in &by_day {
+        let record = BarRecord::rollup(Timeframe::D1, *day, records)
+            .unwrap()
+            .unwrap();
+        documents.push(Document::Bar(Arc::new(record)));
+    }
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let store: SharedStore = Arc::new(
+        EmbeddedStore::open(dir.path(), Retention::default(), EmbeddedOptions::default()).unwrap(),
+    );
+    store.write(documents.into()).await.unwrap();
+    let snapshots = Arc::new(SnapshotBoard::new([(venue, btc, params)]));
+    let mut live = AggregatorSnapshot::empty(venue, btc, params);
+    live.grid = Some(grid);
+    live.published_at = now;
+    live.last_trade_time = Some(now - 1_000);
+    live.recent_trades = Arc::from(vec![trade(Side::Sell, "0.5", "130", now - 1_000)]);
+    snapshots.publish(live);
+    let (persistence, _records, _quality) = PersistenceInputs::new(10, 10, true);
+    let pairs = vec![(venue, btc)];
+    let api = Api::new(
+        ApiSources {
+            registry: Arc::new(wadm_supervision::StatusRegistry::new()),
+            snapshots,
+            books: Arc::new(BookBoard::new(pairs.iter().copied())),
+            quality: QualitySink::new(16),
+            store,
+            retention: Retention::default(),
+            persistence,
+            pairs,
+            metrics: Arc::new(String::new),
+            version: "test",
+        },
+        ApiSettings {
+            rate_limit: RateLimit {
+                per_minute: 6_000_000.try_into().unwrap(),
+                burst: 100_000.try_into().unwrap(),
+            },
+            sessions: vec![SessionSpec::parse("morning", "00:00-06:00").unwrap()],
+            ..ApiSettings::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let get = |path: String| {
+        let api = Arc::clone(&api);
+        async move {
+            let response = warp::test::request()
+                .path(&path)
+                .reply(&wadm_actors::api::filter(api))
+                .await;
+            let body: Value = serde_json::from_slice(response.body()).unwrap();
+            assert_eq!(response.status(), 200, "{path}: {body}");
+            body
+        }
+    };
+
+    // Yesterday as the daily session's previous instance.
+    let sessions = get("/api/v1/sessions/BTCUSDT".to_owned()).await;
+    let daily = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "daily")
+        .unwrap();
+    let yesterday = &daily["previous"];
+    assert_eq!(
+        (yesterday["from"].as_i64(), yesterday["to"].as_i64()),
+        (Some(d1), Some(today))
+    );
+    assert_eq!(yesterday["poc"], "150");
+    assert_eq!(yesterday["vah"], "190");
+    assert_eq!(yesterday["val"], "150");
+    assert_eq!(yesterday["high"], "205");
+    assert_eq!(yesterday["low"], "150");
+    assert_eq!(yesterday["cvd"], "-1");
+    assert_eq!(yesterday["volume"], "5");
+    assert_eq!(yesterday["vwap"]["vwap"], "168");
+    assert_eq!(yesterday["vwap"]["sigma"], "22.27105745132");
+    assert_eq!(yesterday["vwap"]["bands"][0]["low"], "145.72894254868");
+    assert_eq!(yesterday["vwap"]["bands"][0]["high"], "190.27105745132");
+    // 130 is below yesterday's value area (150..190) and between 1 and 2 sigma under VWAP.
+    assert_eq!(yesterday["last_price_vs_value"], "below_value");
+    assert_eq!(yesterday["last_price_vs_vwap"], "1sd_to_2sd_below");
+    // The morning session: yesterday's (POC 150), or today's (no trade) once it is over.
+    let morning = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "morning")
+        .unwrap();
+    if now >= today + 6 * HOUR {
+        assert_eq!(morning["previous"]["trades"], 0, "{morning}");
+        assert_eq!(morning["current"], Value::Null);
+    } else {
+        assert_eq!(morning["previous"]["poc"], "150", "{morning}");
+        assert_eq!(morning["current"]["trades"], 0, "{morning}");
+    }
+
+    // Day D's volume nodes.
+    let day_d = get(format!("/api/v1/volume-profile/BTCUSDT?from={d}&to={d1}")).await;
+    assert_eq!(
+        day_d["volume_nodes"]["hvn"],
+        serde_json::json!(["100", "200"])
+    );
+    assert_eq!(day_d["volume_nodes"]["lvn"], serde_json::json!(["130"]));
+    assert_eq!(day_d["profile"]["poc"], "200");
+
+    // Naked POCs, newest first.
+    let naked = get("/api/v1/naked-pocs/BTCUSDT".to_owned()).await;
+    let listed: Vec<(String, String, i64)> = naked["naked_pocs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["price"].as_str().unwrap().to_owned(),
+                n["distance"].as_str().unwrap().to_owned(),
+                n["formed_at"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("150".to_owned(), "20".to_owned(), today),
+            ("150".to_owned(), "20".to_owned(), d1 + 6 * HOUR),
+            ("100".to_owned(), "-30".to_owned(), d + 6 * HOUR),
+        ],
+        "{naked}"
+    );
+    assert_eq!(naked["last_price"], "130");
+
+    // VWAP anchored at yesterday's start, to today's start: yesterday's.
+    let anchored = get(format!("/api/v1/vwap/BTCUSDT?anchor={d1}&to={today}")).await;
+    assert_eq!(anchored["vwap"], yesterday["vwap"]);
+    assert_eq!(anchored["last_price_vs_vwap"], "1sd_to_2sd_below");
+
+    // The context: small, with the same levels.
+    let response = warp::test::request()
+        .path("/api/v1/context/BTCUSDT")
+        .reply(&wadm_actors::api::filter(Arc::clone(&api)))
+        .await;
+    assert_eq!(response.status(), 200);
+    let context: Value = serde_json::from_slice(response.body()).unwrap();
+    assert!(
+        response.body().len() < 8_192,
+        "{} bytes",
+        response.body().len()
+    );
+    assert_eq!(context["previous_day"]["poc"], "150");
+    assert_eq!(context["previous_day"]["vs_value"], "below_value");
+    assert_eq!(context["naked_pocs_nearest"].as_array().unwrap().len(), 3);
+    assert_eq!(context["last_price"], "130");
+}

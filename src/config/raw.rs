@@ -314,6 +314,10 @@ pub struct RawProfile {
     pub large_trade_median_multiple: String,
     /// Large trades: trades the rolling median is taken over.
     pub large_trade_median_window: usize,
+    /// Named UTC sessions, `name = "HH:MM-HH:MM"`.
+    pub sessions: std::collections::BTreeMap<String, String>,
+    /// Days back in which naked POCs are looked for.
+    pub naked_poc_lookback_days: u32,
 }
 
 impl Default for RawProfile {
@@ -329,6 +333,15 @@ impl Default for RawProfile {
             absorption_max_rows: 2,
             large_trade_median_multiple: "10".into(),
             large_trade_median_window: 1000,
+            sessions: [
+                ("asia", "00:00-08:00"),
+                ("london", "07:00-16:00"),
+                ("new_york", "13:30-20:00"),
+            ]
+            .into_iter()
+            .map(|(name, hours)| (name.to_owned(), hours.to_owned()))
+            .collect(),
+            naked_poc_lookback_days: 20,
         }
     }
 }

@@ -1010,9 +1010,29 @@ fn api(check: &mut Checker, raw: &RawConfig, bind: SocketAddr) -> ApiConfig {
         Duration::from_secs(1),
         Duration::from_secs(3_600),
     );
+    let mut sessions = Vec::new();
+    for (name, hours) in &raw.profile.sessions {
+        match wadm_actors::api::calendar::SessionSpec::parse(name, hours) {
+            Ok(session) if name == "daily" => check.problem(
+                format!("profile.sessions.{}", session.name),
+                "\"daily\" is the session from profile.session_anchor; name this one otherwise",
+            ),
+            Ok(session) => sessions.push(session),
+            Err(problem) => check.problem(format!("profile.sessions.{name}"), problem),
+        }
+    }
+    let naked_poc_days = raw.profile.naked_poc_lookback_days;
+    if naked_poc_days == 0 || naked_poc_days > 400 {
+        check.problem(
+            "profile.naked_poc_lookback_days",
+            format!("must be between 1 and 400, got {naked_poc_days}"),
+        );
+    }
     ApiConfig {
         bind,
         settings: ApiSettings {
+            sessions,
+            naked_poc_days: naked_poc_days.clamp(1, 400),
             keys: a.keys.clone(),
             allow_unauthenticated: a.allow_unauthenticated,
             published_host,

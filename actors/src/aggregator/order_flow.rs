@@ -355,6 +355,11 @@ impl SessionAnchor {
         })
     }
 
+    /// The anchor's time of day, in minutes after midnight UTC.
+    pub fn minute_of_day(&self) -> u32 {
+        u32::try_from(self.offset_ms / 60_000).unwrap_or(0)
+    }
+
     /// Parses `"HH:MM"`.
     pub fn parse(text: &str) -> Option<Self> {
         let (hours, minutes) = text.trim().split_once(':')?;

@@ -24,7 +24,7 @@ use super::{Api, auth::Verdict};
 use crate::metrics as m;
 
 /// Every route, as its template (the `route` label of the API metrics).
-pub const ROUTES: [&str; 14] = [
+pub const ROUTES: [&str; 18] = [
     "/health",
     "/metrics",
     "/api/v1/openapi.json",
@@ -39,6 +39,10 @@ pub const ROUTES: [&str; 14] = [
     "/api/v1/orderbook/{symbol}",
     "/api/v1/klines/{symbol}",
     "/api/v1/gaps",
+    "/api/v1/sessions/{symbol}",
+    "/api/v1/naked-pocs/{symbol}",
+    "/api/v1/vwap/{symbol}",
+    "/api/v1/context/{symbol}",
 ];
 
 /// The `route` label of requests that matched no route.
@@ -61,6 +65,10 @@ pub(super) enum Route<'a> {
     Orderbook(&'a str),
     Klines(&'a str),
     Gaps,
+    Sessions(&'a str),
+    NakedPocs(&'a str),
+    Vwap(&'a str),
+    Context(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -83,6 +91,10 @@ impl<'a> Route<'a> {
                 ["trades", s] => Route::Trades(s),
                 ["orderbook", s] => Route::Orderbook(s),
                 ["klines", s] => Route::Klines(s),
+                ["sessions", s] => Route::Sessions(s),
+                ["naked-pocs", s] => Route::NakedPocs(s),
+                ["vwap", s] => Route::Vwap(s),
+                ["context", s] => Route::Context(s),
                 _ => return None,
             },
             _ => return None,
@@ -97,6 +109,10 @@ impl<'a> Route<'a> {
             | Route::Trades(s)
             | Route::Orderbook(s)
             | Route::Klines(s)
+            | Route::Sessions(s)
+            | Route::NakedPocs(s)
+            | Route::Vwap(s)
+            | Route::Context(s)
                 if !symbol_ok(s) =>
             {
                 None
@@ -122,6 +138,10 @@ impl<'a> Route<'a> {
             Route::Orderbook(_) => 11,
             Route::Klines(_) => 12,
             Route::Gaps => 13,
+            Route::Sessions(_) => 14,
+            Route::NakedPocs(_) => 15,
+            Route::Vwap(_) => 16,
+            Route::Context(_) => 17,
         };
         ROUTES[index]
     }
@@ -388,6 +408,10 @@ impl Api {
             Route::Orderbook(s) => self.orderbook(s, query),
             Route::Klines(s) => self.klines(s, query).await,
             Route::Gaps => self.gaps(query).await,
+            Route::Sessions(s) => self.sessions(s, query).await,
+            Route::NakedPocs(s) => self.naked_pocs(s, query).await,
+            Route::Vwap(s) => self.anchored_vwap(s, query).await,
+            Route::Context(s) => self.context(s, query).await,
         }
     }
 

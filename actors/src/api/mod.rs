@@ -14,6 +14,7 @@
 
 mod actor;
 mod auth;
+pub mod calendar;
 mod error;
 mod history;
 mod http;
@@ -23,6 +24,7 @@ pub mod range;
 mod ranged;
 mod reply;
 pub mod server;
+mod sessions;
 mod views;
 
 use std::fmt;
@@ -71,6 +73,10 @@ pub struct ApiSettings {
     pub request_timeout: Duration,
     /// Connection, time and concurrency bounds of the HTTP server.
     pub server: server::ServerLimits,
+    /// Named UTC sessions (the daily one comes from each symbol's session anchor).
+    pub sessions: Vec<calendar::SessionSpec>,
+    /// Days back in which naked POCs are looked for.
+    pub naked_poc_days: u32,
 }
 
 impl Default for ApiSettings {
@@ -83,6 +89,8 @@ impl Default for ApiSettings {
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(10),
             server: server::ServerLimits::default(),
+            sessions: calendar::default_sessions(),
+            naked_poc_days: 20,
         }
     }
 }

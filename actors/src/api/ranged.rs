@@ -85,6 +85,20 @@ impl PairRange {
     }
 }
 
+/// A range summed over one or several venues.
+#[derive(Debug)]
+pub(super) struct RangeSum {
+    /// The sum on `base`, its period the range covered exactly.
+    pub bar: Bar,
+    /// The common grid of the venues (their row sizes' least common multiple).
+    pub base: RowGrid,
+    parts: Vec<PairRange>,
+    /// What every venue covers.
+    pub coverage: Coverage,
+    /// The range includes the open minute.
+    pub developing: bool,
+}
+
 /// Adds `part` (rows on the same grid) to `sum`; the period of `sum` is left as it is.
 fn add(sum: &mut Bar, part: &Bar) {
     sum.footprint.merge(&part.footprint);
@@ -167,7 +181,7 @@ impl PartTotals {
 impl Api {
     /// The venues of a range request: `venue` as one venue, a comma-separated list, or
     /// `all` (every venue collecting the symbol); without it, the symbol's default venue.
-    fn range_venues(
+    pub(super) fn range_venues(
         &self,
         symbol: &str,
         params: &Params,
@@ -339,7 +353,7 @@ impl Api {
     }
 
     /// The stored bars of `kind` starting in `[from, to)`, oldest first.
-    async fn read_bars(
+    pub(super) async fn read_bars(
         &self,
         kind: Kind,
         venue: Venue,
@@ -410,16 +424,15 @@ impl Api {
     }
 
     /// `GET /api/v1/volume-profile/{symbol}?from=` and `GET /api/v1/order-flow/{symbol}`.
-    pub(super) async fn range_answer(
+    /// Sums `[from, to)` of `symbol` over `venues` (one or several) on their common grid.
+    pub(super) async fn range_sum(
         &self,
-        symbol: &str,
-        params: &Params,
-        flow: bool,
-    ) -> Result<Response, ApiError> {
-        let now = wadm_supervision::unix_millis();
-        let (venues, symbol) = self.range_venues(symbol, params)?;
-        let (from, to) = bounds(params, now)?;
-        let plans = self.plans(&venues, symbol, (from, to), now);
+        venues: &[Venue],
+        symbol: Symbol,
+        (from, to): (i64, i64),
+        now: i64,
+    ) -> Result<RangeSum, ApiError> {
+        let plans = self.plans(venues, symbol, (from, to), now);
         let mut parts = Vec::with_capacity(venues.len());
         for (venue, plan) in venues.iter().zip(plans) {
             parts.push(self.pair_range(*venue, symbol, plan).await?);
@@ -438,14 +451,6 @@ impl Api {
                     .join(", ")
             )));
         };
-        let factor = row_factor(params, &base)?;
-        let profile = with_value_area(
-            params,
-            self.sources
-                .snapshots
-                .latest(venues[0], symbol)
-                .map_or_else(ProfileParams::default, |s| s.params),
-        )?;
         // The answer covers what every venue covers exactly.
         let effective_from = parts
             .iter()
@@ -456,35 +461,75 @@ impl Api {
             .iter()
             .map(|p| p.plan.effective_to)
             .min()
-            .unwrap_or(from);
-        let mut sum = Bar::new(effective_from, effective_to.max(effective_from));
-        let mut by_venue = Vec::new();
+            .unwrap_or(from)
+            .max(effective_from);
+        let mut bar = Bar::new(effective_from, effective_to);
         for part in &parts {
             if let Some(grid) = part.grid {
                 let factor = base.row_size().units() / grid.row_size().units();
-                let bar = if factor > 1 {
-                    Bar {
+                if factor > 1 {
+                    let coarse = Bar {
                         footprint: part.bar.footprint.coarsen(factor),
                         ..part.bar.clone()
-                    }
+                    };
+                    add(&mut bar, &coarse);
                 } else {
-                    part.bar.clone()
-                };
-                add(&mut sum, &bar);
+                    add(&mut bar, &part.bar);
+                }
             }
-            by_venue.push(serde_json::json!({
-                "venue": part.venue,
-                "market": part.venue.market(),
-                "row_size": part.grid.map(|g| g.row_size()),
-                "effective_from": part.plan.effective_from,
-                "effective_to": part.plan.effective_to,
-                "totals": PartTotals::of(&part.bar),
-                "sources": part.reads,
-                "left_out_bars": part.left_out,
-                "coverage": part.coverage,
-            }));
         }
         let coverage = combined_coverage(&parts, effective_from, effective_to);
+        Ok(RangeSum {
+            bar,
+            base,
+            parts,
+            coverage,
+            developing: effective_to > floor_minute(now),
+        })
+    }
+
+    /// `GET /api/v1/volume-profile/{symbol}?from=` and `GET /api/v1/order-flow/{symbol}`.
+    pub(super) async fn range_answer(
+        &self,
+        symbol: &str,
+        params: &Params,
+        flow: bool,
+    ) -> Result<Response, ApiError> {
+        let now = wadm_supervision::unix_millis();
+        let (venues, symbol) = self.range_venues(symbol, params)?;
+        let (from, to) = bounds(params, now)?;
+        let RangeSum {
+            bar: sum,
+            base,
+            parts,
+            coverage,
+            developing,
+        } = self.range_sum(&venues, symbol, (from, to), now).await?;
+        let (effective_from, effective_to) = (sum.start, sum.end);
+        let factor = row_factor(params, &base)?;
+        let profile = with_value_area(
+            params,
+            self.sources
+                .snapshots
+                .latest(venues[0], symbol)
+                .map_or_else(ProfileParams::default, |s| s.params),
+        )?;
+        let by_venue: Vec<serde_json::Value> = parts
+            .iter()
+            .map(|part| {
+                serde_json::json!({
+                    "venue": part.venue,
+                    "market": part.venue.market(),
+                    "row_size": part.grid.map(|g| g.row_size()),
+                    "effective_from": part.plan.effective_from,
+                    "effective_to": part.plan.effective_to,
+                    "totals": PartTotals::of(&part.bar),
+                    "sources": part.reads,
+                    "left_out_bars": part.left_out,
+                    "coverage": part.coverage,
+                })
+            })
+            .collect();
         let delta = sum.delta();
         let (report, absorption) = analyse(&sum, &base, factor, &profile, delta);
         let mut body = serde_json::json!({
@@ -495,7 +540,7 @@ impl Api {
             "effective_from": effective_from,
             "effective_to": effective_to,
             "narrowed": effective_from != from || effective_to != to,
-            "developing": effective_to > floor_minute(now),
+            "developing": developing,
             "as_of": now,
             "coverage": coverage,
             "params": answer_params(&base, factor, &profile),

@@ -271,7 +271,8 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
     let (key, hash) = wadm_actors::api::generate_key().unwrap();
 
     // A first daemon takes half the stream, loses its sockets once (data-quality events),
-    // and stops: its open bars are stored as partial bars, which the history tools read.
+    // and stops: its open bars are stored as partial bars, which the history tools read (the
+    // hour's: a minute's may close, and be stored whole, before the comparisons).
     let first = Daemon::start(config_of(&env, &hash)).await.unwrap();
     wait_ready(&first).await;
     sim.start_markets().await;
@@ -337,6 +338,8 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
         key: key.clone(),
     };
     let to = now.0 + 3_600_000;
+    // Range tools: the last two hours (the whole stream).
+    let since = now.0 - 2 * 3_600_000;
     // Every raw trade is stored before the comparisons start.
     let last_eth = sim
         .totals(Venue::BybitLinear, sym("ETHUSDT"))
@@ -383,6 +386,12 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
             "get_volume_profile_history",
             "get_order_flow",
             "get_order_flow_history",
+            "get_market_context",
+            "get_range_profile",
+            "get_range_order_flow",
+            "get_session_levels",
+            "get_naked_pocs",
+            "get_anchored_vwap",
             "get_order_book",
             "get_recent_trades",
             "get_klines",
@@ -413,8 +422,8 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
         ),
         (
             "get_volume_profile_history",
-            json!({"symbol": "BTCUSDT", "timeframe": "1m", "from": 0, "to": to, "limit": 10}),
-            format!("/api/v1/volume-profile/BTCUSDT/history?timeframe=1m&from=0&to={to}&limit=10"),
+            json!({"symbol": "BTCUSDT", "timeframe": "1h", "from": 0, "to": to, "limit": 10}),
+            format!("/api/v1/volume-profile/BTCUSDT/history?timeframe=1h&from=0&to={to}&limit=10"),
         ),
         (
             "get_order_flow",
@@ -450,6 +459,36 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
             "get_data_gaps",
             json!({"from": 0, "to": to, "limit": 1000}),
             format!("/api/v1/gaps?from=0&to={to}&limit=1000"),
+        ),
+        (
+            "get_market_context",
+            json!({"symbol": "BTCUSDT", "venue": "all"}),
+            "/api/v1/context/BTCUSDT?venue=all".into(),
+        ),
+        (
+            "get_range_profile",
+            json!({"symbol": "BTCUSDT", "venue": "binance-spot,bybit-linear", "from": since}),
+            format!("/api/v1/volume-profile/BTCUSDT?venue=binance-spot%2Cbybit-linear&from={since}"),
+        ),
+        (
+            "get_range_order_flow",
+            json!({"symbol": "ETHUSDT", "from": since, "to": to, "row_size": "1"}),
+            format!("/api/v1/order-flow/ETHUSDT?from={since}&to={to}&row_size=1"),
+        ),
+        (
+            "get_session_levels",
+            json!({"symbol": "BTCUSDT", "venue": "bybit-linear"}),
+            "/api/v1/sessions/BTCUSDT?venue=bybit-linear".into(),
+        ),
+        (
+            "get_naked_pocs",
+            json!({"symbol": "BTCUSDT", "lookback_days": 5}),
+            "/api/v1/naked-pocs/BTCUSDT?lookback_days=5".into(),
+        ),
+        (
+            "get_anchored_vwap",
+            json!({"symbol": "ETHUSDT", "anchor": since}),
+            format!("/api/v1/vwap/ETHUSDT?anchor={since}"),
         ),
     ];
     for (tool, arguments, path) in &cases {
@@ -492,6 +531,17 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
     assert_eq!(answer(7).await["trades"].as_array().unwrap().len(), 20);
     assert_eq!(answer(8).await["source"], "store");
     assert!(!answer(9).await["klines"].as_array().unwrap().is_empty());
+    let context = answer(11).await;
+    assert!(context["last_price"].is_string(), "{context}");
+    let composite = answer(12).await;
+    assert_eq!(
+        composite["by_venue"].as_array().unwrap().len(),
+        2,
+        "{composite}"
+    );
+    assert!(composite["profile"]["trades"].as_u64().unwrap() > 0);
+    assert!(answer(13).await["order_flow"]["trades"].as_u64().unwrap() > 0);
+    assert!(answer(16).await["vwap"]["vwap"].is_string());
     let gaps = answer(10).await;
     assert!(
         gaps["events"]
@@ -607,12 +657,11 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
     // The API goes away: every tool says so, and the server keeps serving.
     daemon.shutdown().await.unwrap();
     for tool in &names {
-        let arguments = if tool.starts_with("get_")
-            && !matches!(*tool, "get_data_gaps" | "get_collector_status")
-        {
-            json!({"symbol": "BTCUSDT"})
-        } else {
-            json!({})
+        let arguments = match *tool {
+            "get_data_gaps" | "get_collector_status" | "list_symbols" => json!({}),
+            "get_range_profile" | "get_range_order_flow" => json!({"symbol": "BTCUSDT", "from": 0}),
+            "get_anchored_vwap" => json!({"symbol": "BTCUSDT", "anchor": 0}),
+            _ => json!({"symbol": "BTCUSDT"}),
         };
         let error = mcp.error(tool, arguments).await;
         assert_eq!(error["code"], "api_unreachable", "{tool}: {error}");

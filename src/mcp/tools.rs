@@ -88,6 +88,25 @@ impl VenueArg {
     }
 }
 
+/// One venue, several (comma-separated), or `all`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct VenuesArg(String);
+
+impl JsonSchema for VenuesArg {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Venues".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "One venue (binance-spot, binance-usdm, bybit-spot, bybit-linear), several separated by commas to sum them (a composite), or \"all\" for every venue collecting the symbol. Default: the first venue collecting it.",
+            "examples": ["binance-spot", "binance-spot,bybit-spot", "all"]
+        })
+    }
+}
+
 /// Window of a current volume profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ProfileWindow {
@@ -442,6 +461,89 @@ pub struct GapsArgs {
     limit: Option<u32>,
 }
 
+/// Arguments of `get_range_profile`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RangeProfileArgs {
+    #[schemars(description = SYMBOL)]
+    symbol: String,
+    venue: Option<VenuesArg>,
+    #[schemars(description = RANGE_FROM)]
+    from: TimeArg,
+    #[schemars(description = RANGE_TO)]
+    to: Option<TimeArg>,
+    #[schemars(description = ROW_SIZE)]
+    row_size: Option<DecimalArg>,
+    #[schemars(description = VALUE_AREA)]
+    value_area: Option<DecimalArg>,
+}
+
+/// Arguments of `get_range_order_flow`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RangeFlowArgs {
+    #[schemars(description = SYMBOL)]
+    symbol: String,
+    venue: Option<VenuesArg>,
+    #[schemars(description = RANGE_FROM)]
+    from: TimeArg,
+    #[schemars(description = RANGE_TO)]
+    to: Option<TimeArg>,
+    #[schemars(description = ROW_SIZE)]
+    row_size: Option<DecimalArg>,
+}
+
+const RANGE_FROM: &str = "Start of the range (required): Unix ms, a UTC date-time such as \
+    \"2026-11-21T14:00:00Z\", a date \"2026-11-21\", or \"now-3d\". Rounded down to its minute.";
+const RANGE_TO: &str = "End of the range, exclusive, in the same forms. Default: now (the open \
+    minute's trades so far are in).";
+
+/// Arguments of `get_session_levels`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsArgs {
+    #[schemars(description = SYMBOL)]
+    symbol: String,
+    venue: Option<VenuesArg>,
+    #[schemars(description = VALUE_AREA)]
+    value_area: Option<DecimalArg>,
+}
+
+/// Arguments of `get_naked_pocs`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NakedPocsArgs {
+    #[schemars(description = SYMBOL)]
+    symbol: String,
+    venue: Option<VenuesArg>,
+    /// Days back to look for untested POCs (1 to 400). Default 20.
+    #[schemars(range(min = 1, max = 400))]
+    lookback_days: Option<u32>,
+}
+
+/// Arguments of `get_anchored_vwap`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnchoredVwapArgs {
+    #[schemars(description = SYMBOL)]
+    symbol: String,
+    venue: Option<VenuesArg>,
+    /// Where the VWAP starts (required): a swing low or high, an event, a session start.
+    /// Unix ms, a UTC date-time, a date, or "now-6h".
+    anchor: TimeArg,
+    #[schemars(description = TO)]
+    to: Option<TimeArg>,
+}
+
+/// Arguments of `get_market_context`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContextArgs {
+    #[schemars(description = SYMBOL)]
+    symbol: String,
+    venue: Option<VenuesArg>,
+}
+
 /// Arguments of `get_collector_status`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -581,6 +683,95 @@ impl ToolArgs for GapsArgs {
                 .param("to", to)
                 .param("limit", self.limit),
         ))
+    }
+}
+
+/// `api/v1/<route>/<symbol>` with `venue` as one venue, a list or `all`.
+fn venues_route(
+    route: &[&str],
+    symbol: &str,
+    venue: Option<VenuesArg>,
+) -> Result<ApiRequest, ArgError> {
+    let mut segments = vec!["api", "v1"];
+    segments.extend_from_slice(route);
+    Ok(ApiRequest::new(&segments)
+        .segment(&symbol_segment(symbol)?)
+        .param("venue", venue.map(|v| v.0.trim().to_owned())))
+}
+
+/// A range tool's `from` and `to`.
+fn from_to(
+    from: &TimeArg,
+    to: Option<&TimeArg>,
+    now: SystemTime,
+) -> Result<(i64, Option<i64>), ArgError> {
+    let (from, to) = range(Some(from), to, now)?;
+    Ok((from.unwrap_or(0), to))
+}
+
+impl ToolArgs for RangeProfileArgs {
+    fn plan(self, now: SystemTime) -> Result<Plan, ArgError> {
+        let args = self;
+        let (from, to) = from_to(&args.from, args.to.as_ref(), now)?;
+        Ok(Plan::One(
+            venues_route(&["volume-profile"], &args.symbol, args.venue)?
+                .param("from", Some(from))
+                .param("to", to)
+                .param("row_size", args.row_size)
+                .param("value_area", args.value_area),
+        ))
+    }
+}
+
+impl ToolArgs for RangeFlowArgs {
+    fn plan(self, now: SystemTime) -> Result<Plan, ArgError> {
+        let args = self;
+        let (from, to) = from_to(&args.from, args.to.as_ref(), now)?;
+        Ok(Plan::One(
+            venues_route(&["order-flow"], &args.symbol, args.venue)?
+                .param("from", Some(from))
+                .param("to", to)
+                .param("row_size", args.row_size),
+        ))
+    }
+}
+
+impl ToolArgs for SessionsArgs {
+    fn plan(self, _: SystemTime) -> Result<Plan, ArgError> {
+        Ok(Plan::One(
+            venues_route(&["sessions"], &self.symbol, self.venue)?
+                .param("value_area", self.value_area),
+        ))
+    }
+}
+
+impl ToolArgs for NakedPocsArgs {
+    fn plan(self, _: SystemTime) -> Result<Plan, ArgError> {
+        Ok(Plan::One(
+            venues_route(&["naked-pocs"], &self.symbol, self.venue)?
+                .param("lookback_days", self.lookback_days),
+        ))
+    }
+}
+
+impl ToolArgs for AnchoredVwapArgs {
+    fn plan(self, now: SystemTime) -> Result<Plan, ArgError> {
+        let (anchor, to) = range(Some(&self.anchor), self.to.as_ref(), now)?;
+        Ok(Plan::One(
+            venues_route(&["vwap"], &self.symbol, self.venue)?
+                .param("anchor", anchor)
+                .param("to", to),
+        ))
+    }
+}
+
+impl ToolArgs for ContextArgs {
+    fn plan(self, _: SystemTime) -> Result<Plan, ArgError> {
+        Ok(Plan::One(venues_route(
+            &["context"],
+            &self.symbol,
+            self.venue,
+        )?))
     }
 }
 
@@ -739,6 +930,76 @@ pub const TOOLS: &[ToolDef] = &[
         ),
         market_units,
     ),
+    ToolDef::of::<ContextArgs>(
+        "get_market_context",
+        "Market context (start here)",
+        "The picture of one symbol in one compact call: the last price; the day's, previous \
+         day's, week's and previous week's POC, VAH, VAL, high, low, CVD and VWAP, and where the \
+         last price sits against each value area (above_value, inside_value, below_value) and \
+         VWAP band (e.g. 1sd_to_2sd_below); each named session (asia, london, new_york) now \
+         and last time; the three nearest untested (naked) POCs above and below with their \
+         distance; per venue the last hour's delta, session CVD, stacked imbalances, \
+         absorption and large trades; and the data's coverage per venue (complete_24h, open \
+         holes, whether the feed is up). Use venue=all for every venue summed. Ask the other \
+         tools for detail.",
+        market_units,
+    ),
+    ToolDef::of::<RangeProfileArgs>(
+        "get_range_profile",
+        "Volume profile of any range",
+        concat!(
+            "Volume profile of any time range (a trading range since Monday, the last 3 days, a \
+         month), summed exactly from stored daily, hourly and minute bars and the live minutes: \
+         POC, VAH, VAL, rows, VWAP with 1/2/3 standard-deviation bands, and high/low-volume \
+         nodes (HVN/LVN, the rule stated). venue may list several venues or all to sum them on \
+         one row grid (by_venue and by_market then compare spot with derivatives). \
+         effective_from/effective_to say what the answer covers exactly (a start inside an \
+         hour older than the kept minutes moves to the next whole hour; narrowed says so).",
+            coverage_note!()
+        ),
+        market_units,
+    ),
+    ToolDef::of::<RangeFlowArgs>(
+        "get_range_order_flow",
+        "Order flow of any range",
+        concat!(
+            "Order flow of any time range, summed exactly like get_range_profile: delta (cvd is \
+         the cumulative delta from the range's start), buy and sell volume, footprint, \
+         imbalances, stacked imbalances and absorption. With several venues (or all), by_market \
+         sets spot delta against derivatives delta and says whether they agree: divergence \
+         between spot and perpetual buying is a classic Wyckoff tell.",
+            coverage_note!()
+        ),
+        market_units,
+    ),
+    ToolDef::of::<SessionsArgs>(
+        "get_session_levels",
+        "Session, day and week levels",
+        "For each named UTC session (asia, london, new_york by default) and the daily session: \
+         the current instance (developing) and the previous one, plus this week and last week \
+         (Monday 00:00 UTC): POC, VAH, VAL, high, low, volume, CVD (the session's cumulative \
+         delta), VWAP with bands, and where the last price sits against them. Use it to answer \
+         \"is price above yesterday's value area\" or \"did London sell into Asia's high\".",
+        market_units,
+    ),
+    ToolDef::of::<NakedPocsArgs>(
+        "get_naked_pocs",
+        "Naked (untested) POCs",
+        "Points of control of the sessions and days of the last lookback_days (default 20) that \
+         price has not traded at since they formed, newest first: the session, when it formed, \
+         its price and its distance from the last price (positive: above). Untested POCs act as \
+         magnets and targets. The rule is stated in the answer.",
+        market_units,
+    ),
+    ToolDef::of::<AnchoredVwapArgs>(
+        "get_anchored_vwap",
+        "Anchored VWAP with bands",
+        "VWAP anchored at any moment (a swing low, a breakout, an event) up to now: the \
+         volume-weighted average price with 1/2/3 standard-deviation bands, computed exactly \
+         from the footprint (formula in rule), and where the last price sits against them. \
+         Above an anchored VWAP from a low, buyers since then are in profit on average.",
+        market_units,
+    ),
     ToolDef::of::<OrderBookArgs>(
         "get_order_book",
         "Order book",
@@ -888,7 +1149,7 @@ mod tests {
 
     #[test]
     fn every_tool_has_an_object_schema_that_refuses_unknown_arguments() {
-        assert_eq!(TOOLS.len(), 10);
+        assert_eq!(TOOLS.len(), 16);
         for def in TOOLS {
             let tool = def.tool().unwrap();
             assert_eq!(
@@ -923,6 +1184,71 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .contains("BTCUSDT")
+        );
+    }
+
+    #[test]
+    fn range_and_level_tools_ask_their_routes() {
+        let now_ms = 1_795_300_000_000_i64; // the clock of `request`
+        assert_eq!(
+            request(
+                "get_range_profile",
+                json!({"symbol": "btcusdt", "venue": "all", "from": "2026-11-21T00:00:00Z",
+                       "to": 1_795_800_000_000_i64, "row_size": "50"})
+            ),
+            "GET /api/v1/volume-profile/BTCUSDT?venue=all&from=1795219200000&to=1795800000000&row_size=50"
+        );
+        let three_days = now_ms - 3 * 86_400_000;
+        assert_eq!(
+            request(
+                "get_range_order_flow",
+                json!({"symbol": "ETHUSDT", "venue": "binance-spot,bybit-spot", "from": "now-3d"})
+            ),
+            format!(
+                "GET /api/v1/order-flow/ETHUSDT?venue=binance-spot%2Cbybit-spot&from={three_days}"
+            )
+        );
+        assert_eq!(
+            request(
+                "get_naked_pocs",
+                json!({"symbol": "BTCUSDT", "lookback_days": 7})
+            ),
+            "GET /api/v1/naked-pocs/BTCUSDT?lookback_days=7"
+        );
+        assert_eq!(
+            request(
+                "get_anchored_vwap",
+                json!({"symbol": "BTCUSDT", "anchor": 1_795_737_600_000_i64})
+            ),
+            "GET /api/v1/vwap/BTCUSDT?anchor=1795737600000"
+        );
+        assert_eq!(
+            request("get_market_context", json!({"symbol": "BTCUSDT"})),
+            "GET /api/v1/context/BTCUSDT"
+        );
+        assert_eq!(
+            request(
+                "get_session_levels",
+                json!({"symbol": "BTCUSDT", "value_area": "0.8"})
+            ),
+            "GET /api/v1/sessions/BTCUSDT?value_area=0.8"
+        );
+        // A range needs its start; order flow has no value area.
+        assert_eq!(
+            refused("get_range_profile", json!({"symbol": "BTCUSDT"})).parameter,
+            "arguments"
+        );
+        assert_eq!(
+            refused(
+                "get_range_order_flow",
+                json!({"symbol": "BTCUSDT", "from": 0, "value_area": "0.7"})
+            )
+            .parameter,
+            "arguments"
+        );
+        assert_eq!(
+            refused("get_anchored_vwap", json!({"symbol": "BTCUSDT"})).parameter,
+            "arguments"
         );
     }
 

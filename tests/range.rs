@@ -377,8 +377,9 @@ const SYMBOL: &str = "ADAUSDT";
 
 /// Binance spot, Bybit spot and Bybit linear live: the composite of the last minutes
 /// (`venue=all`) is, row by row on the composite's row size, the sum of each venue's own
-/// answer coarsened to it; its totals split into spot and derivatives; a row size that is
-/// not a multiple of every venue's is refused, naming it.
+/// answer coarsened to it; its totals split into spot and derivatives; the market context of
+/// the composite stays under 8 KB; a row size that is not a multiple of every venue's is
+/// refused, naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_composite_across_venues_is_the_sum_of_their_profiles_row_by_row() {
     let venues = [Venue::BinanceSpot, Venue::BybitSpot, Venue::BybitLinear];
@@ -479,6 +480,22 @@ async fn a_composite_across_venues_is_the_sum_of_their_profiles_row_by_row() {
     assert_eq!(
         all["by_market"]["derivatives"]["trades"],
         count(&sim, Venue::BybitLinear, SYMBOL, 0, i64::MAX)
+    );
+    // The context of the busy composite stays small.
+    let context = reqwest::get(format!(
+        "http://{}/api/v1/context/ADAUSDT?venue=all",
+        daemon.api_addr
+    ))
+    .await
+    .unwrap();
+    assert_eq!(context.status(), 200);
+    let bytes = context.bytes().await.unwrap();
+    assert!(bytes.len() < 8_192, "the context is {} bytes", bytes.len());
+    let context: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        context["order_flow_1h"].as_array().unwrap().len(),
+        3,
+        "{context}"
     );
     // Two venues by name, as the whole.
     let pair = get(
@@ -726,6 +743,11 @@ async fn session_levels_naked_pocs_vwap_bands_and_volume_nodes_equal_the_hand_co
         serde_json::json!(["100", "200"])
     );
     assert_eq!(day_d["volume_nodes"]["lvn"], serde_json::json!(["130"]));
+    // One trade a row at most (the 2 at 100 was one trade): the whole day is one run.
+    assert_eq!(
+        day_d["volume_nodes"]["single_prints"],
+        serde_json::json!([{"low": "100", "high": "200", "rows": 11}])
+    );
     assert_eq!(day_d["profile"]["poc"], "200");
 
     // Naked POCs, newest first.

@@ -214,6 +214,52 @@ pub fn volume_nodes(footprint: &Footprint, grid: &RowGrid, params: NodeParams) -
     }
 }
 
+/// A run of single prints: rows `low..=high` (labels), `rows` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SinglePrints {
+    pub low: Price,
+    pub high: Price,
+    pub rows: usize,
+}
+
+/// Single prints of a footprint: maximal runs of at least `min_rows` consecutive rows, inside
+/// its range (lowest to highest traded row), each holding at most one trade (rows without
+/// trades count, as price went through them without a print). Such runs are what a fast,
+/// one-way move leaves. Exact: trades are counted as the venue counts them (a Binance
+/// aggregate trade counts its fills), on the answer's row grid.
+pub fn single_prints(footprint: &Footprint, grid: &RowGrid, min_rows: usize) -> Vec<SinglePrints> {
+    let Some((lo, hi)) = footprint.range() else {
+        return Vec::new();
+    };
+    let mut runs = Vec::new();
+    let mut start: Option<i128> = None;
+    let close = |from: i128, to: i128, runs: &mut Vec<SinglePrints>| {
+        let rows = usize::try_from(to - from + 1).unwrap_or(usize::MAX);
+        if rows >= min_rows.max(1) {
+            runs.push(SinglePrints {
+                low: grid.label(from),
+                high: grid.label(to),
+                rows,
+            });
+        }
+    };
+    for row in lo..=hi {
+        let single = footprint.row(row).trades <= 1;
+        match (single, start) {
+            (true, None) => start = Some(row),
+            (false, Some(from)) => {
+                close(from, row - 1, &mut runs);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = start {
+        close(from, hi, &mut runs);
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -232,6 +278,40 @@ mod tests {
             end: (day + 1) * 24 * H,
             poc: p(poc),
         }
+    }
+
+    #[test]
+    fn single_prints_are_runs_of_rows_with_at_most_one_trade() {
+        use crate::model::{Qty, Side};
+        let grid = RowGrid::new(p("1")).unwrap();
+        let mut footprint = Footprint::new();
+        let q = Qty::from_int(1);
+        // Rows 100 (3 trades), 101 (1), 102 (0), 103 (1), 104 (2), 105 (1), 106 (5), 107 (1).
+        for (row, trades) in [
+            (100, 3),
+            (101, 1),
+            (103, 1),
+            (104, 2),
+            (105, 1),
+            (106, 5),
+            (107, 1),
+        ] {
+            for _ in 0..trades {
+                footprint.add(row, Side::Buy, q, 0);
+            }
+        }
+        // 101..103 is a run of three (102 untraded counts); 105 alone is too short; 107 is
+        // the last row, alone.
+        assert_eq!(
+            single_prints(&footprint, &grid, 2),
+            [SinglePrints {
+                low: p("101"),
+                high: p("103"),
+                rows: 3
+            }]
+        );
+        assert_eq!(single_prints(&footprint, &grid, 1).len(), 3);
+        assert!(single_prints(&Footprint::new(), &grid, 2).is_empty());
     }
 
     fn bar(hour: i64, low: &str, high: &str) -> BarRange {

@@ -23,6 +23,9 @@ use crate::aggregator::{
 use crate::model::{HoleState, Level, Price, Qty, Ratio, Symbol, Venue};
 use crate::quality::{Coverage, Hole};
 
+/// Shortest run of single-print rows reported.
+const SINGLE_PRINT_ROWS: usize = 2;
+
 /// Largest row-size multiple a request may ask for.
 pub const MAX_ROW_FACTOR: i128 = 10_000;
 
@@ -202,6 +205,8 @@ pub(super) fn nodes_view(bar: &Bar, base: &RowGrid, factor: i128) -> serde_json:
     serde_json::json!({
         "hvn": nodes.hvn,
         "lvn": nodes.lvn,
+        "single_prints": levels::single_prints(footprint, &grid, SINGLE_PRINT_ROWS),
+        "single_print_rule": "runs of at least 2 consecutive rows inside the profile's range each holding at most one trade (an untraded row counts; a Binance aggregate trade counts its fills)",
         "params": params,
         "rule": "HVN: a row whose volume is at least that of every row within radius rows on each side (a plateau's lowest row) and at least hvn_percent % of the mean row volume; LVN: between two HVNs, a neighbourhood minimum likewise, at most lvn_percent % of the mean; untraded rows count as 0",
     })

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group};
 use wadm_actors::aggregator::params::ProfileParams;
-use wadm_actors::aggregator::{Bar, BarRecord, BarState, RowGrid, Timeframe};
+use wadm_actors::aggregator::{AggregatorSnapshot, Bar, BarRecord, BarState, RowGrid, Timeframe};
 use wadm_actors::api::{Api, ApiSettings, ApiSources, RateLimit, Request};
 use wadm_actors::boards::{BookBoard, SnapshotBoard};
 use wadm_actors::model::{
@@ -148,7 +148,7 @@ fn market(now: i64) -> (Vec<Document>, Vec<Document>, Vec<Document>) {
     (minutes, hours, days)
 }
 
-fn api(store: SharedStore, retention: Retention) -> Arc<Api> {
+fn api(store: SharedStore, retention: Retention, last: Price) -> Arc<Api> {
     let btc = Symbol::new("BTCUSDT").unwrap();
     let pairs = vec![(Venue::BinanceSpot, btc)];
     let (persistence, _records, _quality) = PersistenceInputs::new(10, 10, true);
@@ -159,14 +159,35 @@ fn api(store: SharedStore, retention: Retention) -> Arc<Api> {
         },
         ..ApiSettings::default()
     };
+    // The live side: the grid and the last trade (the level routes measure from it).
+    let snapshots = Arc::new(SnapshotBoard::new([(
+        Venue::BinanceSpot,
+        btc,
+        ProfileParams::default(),
+    )]));
+    let now = TimestampMs::now().as_millis();
+    let mut live = AggregatorSnapshot::empty(Venue::BinanceSpot, btc, ProfileParams::default());
+    live.grid = RowGrid::new("10".parse().unwrap());
+    live.published_at = now;
+    live.recent_trades = Arc::from(vec![Trade {
+        venue: Venue::BinanceSpot,
+        symbol: btc,
+        id: TradeId::Number(u64::MAX / 2),
+        price: last,
+        qty: Qty::from_int(1),
+        side: Side::Buy,
+        trade_time: TimestampMs(now),
+        event_time: TimestampMs(now),
+        received_at: UnixNanos(now * 1_000_000),
+        flags: TradeFlags::NONE,
+        sequence: None,
+        fills: None,
+    }]);
+    snapshots.publish(live);
     Api::new(
         ApiSources {
             registry: Arc::new(StatusRegistry::new()),
-            snapshots: Arc::new(SnapshotBoard::new([(
-                Venue::BinanceSpot,
-                btc,
-                ProfileParams::default(),
-            )])),
+            snapshots,
             books: Arc::new(BookBoard::new(pairs.iter().copied())),
             quality: QualitySink::new(16),
             store,
@@ -182,10 +203,10 @@ fn api(store: SharedStore, retention: Retention) -> Arc<Api> {
     .unwrap()
 }
 
-fn request(query: String) -> Request {
+fn request(path: &str, query: String) -> Request {
     Request {
         method: Method::GET,
-        path: "/api/v1/volume-profile/BTCUSDT".to_owned(),
+        path: path.to_owned(),
         query,
         headers: HeaderMap::new(),
         remote: None,
@@ -287,7 +308,11 @@ fn range(c: &mut Criterion) {
     let day_end = Timeframe::D1.start_of(now) - DAY;
     let thirty_days = format!("from={}&to={}", day_end - 30 * DAY, day_end);
     let to_now = format!("from={}", Timeframe::D1.start_of(now) - 29 * DAY - 7 * HOUR);
-    let with_days = api(Arc::clone(&stores[0].1), Retention::default());
+    let last = match hours.last() {
+        Some(Document::Bar(bar)) => bar.close.unwrap(),
+        _ => unreachable!(),
+    };
+    let with_days = api(Arc::clone(&stores[0].1), Retention::default(), last);
     // Without 1-day bars, and a retention that says none are kept: every hour is read.
     let hours_only = api(
         Arc::clone(&stores[1].1),
@@ -295,15 +320,32 @@ fn range(c: &mut Criterion) {
             bars_1d: std::time::Duration::from_secs(1),
             ..Retention::default()
         },
+        last,
     );
     let mut group = c.benchmark_group("range_profile");
     group.sample_size(20);
-    for (name, api, query) in [
-        ("30d_ending_2d_ago/days_and_hours", &with_days, &thirty_days),
-        ("30d_ending_2d_ago/hours_only", &hours_only, &thirty_days),
-        ("30d_to_now/days_hours_minutes", &with_days, &to_now),
+    let profile = "/api/v1/volume-profile/BTCUSDT";
+    for (name, api, path, query) in [
+        (
+            "30d_ending_2d_ago/days_and_hours",
+            &with_days,
+            profile,
+            &thirty_days,
+        ),
+        (
+            "30d_ending_2d_ago/hours_only",
+            &hours_only,
+            profile,
+            &thirty_days,
+        ),
+        (
+            "30d_to_now/days_hours_minutes",
+            &with_days,
+            profile,
+            &to_now,
+        ),
     ] {
-        let answer = runtime.block_on(api.handle(request(query.clone())));
+        let answer = runtime.block_on(api.handle(request(path, query.clone())));
         assert_eq!(answer.status(), 200, "{name}");
         let body = runtime.block_on(body_bytes(answer));
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -315,7 +357,29 @@ fn range(c: &mut Criterion) {
             json["sources"]
         );
         group.bench_function(name, |b| {
-            b.iter(|| runtime.block_on(api.handle(request(query.clone()))));
+            b.iter(|| runtime.block_on(api.handle(request(path, query.clone()))));
+        });
+    }
+    group.finish();
+    // The level routes over the same month (each sums many sessions).
+    let mut group = c.benchmark_group("levels");
+    group.sample_size(10);
+    for (name, path) in [
+        ("sessions", "/api/v1/sessions/BTCUSDT"),
+        ("naked_pocs_20d", "/api/v1/naked-pocs/BTCUSDT"),
+        ("context", "/api/v1/context/BTCUSDT"),
+    ] {
+        let answer = runtime.block_on(with_days.handle(request(path, String::new())));
+        assert_eq!(answer.status(), 200, "{name}");
+        let body = runtime.block_on(body_bytes(answer));
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        println!(
+            "{name}: {} bytes, {} naked POCs",
+            body.len(),
+            json["naked_pocs"].as_array().map_or(0, Vec::len)
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| runtime.block_on(with_days.handle(request(path, String::new()))));
         });
     }
     group.finish();

@@ -244,15 +244,7 @@ impl BarRecord {
         let mut bar = Bar::new(start, end);
         let mut large_trades = Vec::new();
         for part in &inside {
-            let mut rebuilt = part.to_bar()?;
-            let units = part.row_size.units();
-            if units <= 0 || row_size.units() % units != 0 {
-                return Err(RebuildError::Grids(part.row_size, row_size));
-            }
-            if row_size.units() > units {
-                rebuilt.footprint = rebuilt.footprint.coarsen(row_size.units() / units);
-            }
-            bar.merge(&rebuilt);
+            bar.merge(&part.to_bar_on(&grid)?);
             large_trades.extend(part.large_trades.iter().cloned());
         }
         bar.start = start;
@@ -275,6 +267,20 @@ impl BarRecord {
             large_trades,
             state,
         )))
+    }
+
+    /// Rebuilds the bar on `grid`, whose rows must each hold a whole number of this bar's
+    /// (its row size a multiple of the bar's): the footprint is coarsened to it.
+    pub fn to_bar_on(&self, grid: &RowGrid) -> Result<Bar, RebuildError> {
+        let mut bar = self.to_bar()?;
+        let (units, own) = (grid.row_size().units(), self.row_size.units());
+        if own <= 0 || units % own != 0 {
+            return Err(RebuildError::Grids(self.row_size, grid.row_size()));
+        }
+        if units > own {
+            bar.footprint = bar.footprint.coarsen(units / own);
+        }
+        Ok(bar)
     }
 
     /// Returns the time of the bar's latest trade.

@@ -197,22 +197,14 @@ impl Api {
         };
         let mut groups: BTreeMap<i64, Summed> = BTreeMap::new();
         for record in stored {
-            let rebuilt = match record.to_bar() {
+            let rebuilt = match record.to_bar_on(&grid) {
                 Ok(bar) => bar,
                 Err(err) => {
-                    tracing::warn!(venue = %venue, symbol = %symbol, start = record.report.start, error = %err, "a stored bar cannot be read; left out of the answer");
+                    tracing::warn!(venue = %venue, symbol = %symbol, start = record.report.start, error = %err, "a stored bar cannot be used; left out of the answer");
                     continue;
                 }
             };
-            let factor = record
-                .grid()
-                .ok()
-                .map(|stored| grid.row_size().units() / stored.row_size().units())
-                .filter(|&f| f >= 1 && grid.row_size().units() % record.row_size.units() == 0);
-            let Some(factor) = factor else {
-                tracing::warn!(venue = %venue, symbol = %symbol, start = record.report.start, row_size = %record.row_size, "a stored bar is on another row grid; left out of the answer");
-                continue;
-            };
+            let factor = grid.row_size().units() / record.row_size.units();
             let start = timeframe.start_of(record.report.start);
             let summed = groups.entry(start).or_insert_with(|| Summed {
                 stored: None,
@@ -227,10 +219,6 @@ impl Api {
             if rebuilt.end >= summed.latest_end {
                 summed.cvd = record.report.cvd;
                 summed.latest_end = rebuilt.end;
-            }
-            let mut rebuilt = rebuilt;
-            if factor > 1 {
-                rebuilt.footprint = rebuilt.footprint.coarsen(factor);
             }
             let (start, end) = (summed.bar.start, summed.bar.end);
             summed.bar.merge(&rebuilt);

@@ -113,13 +113,14 @@ fn floor_minute(time: i64) -> i64 {
 /// `from` (required) and `to` (default: the end of the current minute, so the open minute's
 /// trades so far are in), both rounded down to their minute; `to` never past the current
 /// minute.
-fn bounds(params: &Params, now: i64) -> Result<(i64, i64), ApiError> {
+pub(super) fn bounds(
+    params: &Params,
+    now: i64,
+    (start, missing): (&'static str, &'static str),
+) -> Result<(i64, i64), ApiError> {
     let open_end = floor_minute(now) + MINUTE;
-    let Some(from) = params.int("from", 0..=MAX_TIME_MS)? else {
-        return Err(ApiError::bad_parameter(
-            "from",
-            "a range needs `from` (Unix ms; `to` defaults to now)",
-        ));
+    let Some(from) = params.int(start, 0..=MAX_TIME_MS)? else {
+        return Err(ApiError::bad_parameter(start, missing));
     };
     let from = floor_minute(from);
     let to = params
@@ -127,7 +128,7 @@ fn bounds(params: &Params, now: i64) -> Result<(i64, i64), ApiError> {
         .map_or(open_end, |to| floor_minute(to).min(open_end));
     if from >= to {
         return Err(ApiError::bad_parameter(
-            "from",
+            start,
             format!("{from} is not before `to` ({to}) once both are rounded down to the minute"),
         ));
     }
@@ -402,28 +403,18 @@ impl Api {
     /// is not known yet), or `None` (logged) when it is unreadable or its rows do not fall
     /// whole into the grid's.
     fn stored_part(&self, record: &BarRecord, grid: &mut Option<RowGrid>) -> Option<Bar> {
-        let (venue, symbol, start) = (record.venue, record.symbol, record.report.start);
-        let rebuilt = record.to_bar().and_then(|bar| Ok((bar, record.grid()?)));
-        let (mut bar, stored_grid) = match rebuilt {
-            Ok(rebuilt) => rebuilt,
-            Err(err) => {
-                tracing::warn!(venue = %venue, symbol = %symbol, start, error = %err, "a stored bar cannot be read; left out of the range");
-                return None;
-            }
+        let used = match *grid {
+            Some(grid) => record.to_bar_on(&grid),
+            None => record
+                .grid()
+                .and_then(|stored| record.to_bar_on(grid.insert(stored))),
         };
-        let grid = *grid.get_or_insert(stored_grid);
-        let (units, stored) = (grid.row_size().units(), stored_grid.row_size().units());
-        if stored <= 0 || units % stored != 0 {
-            tracing::warn!(venue = %venue, symbol = %symbol, start, row_size = %record.row_size, "a stored bar is on a row grid the answer's cannot hold; left out of the range");
-            return None;
-        }
-        if units > stored {
-            bar.footprint = bar.footprint.coarsen(units / stored);
-        }
-        Some(bar)
+        used.inspect_err(|err| {
+            tracing::warn!(venue = %record.venue, symbol = %record.symbol, start = record.report.start, error = %err, "a stored bar cannot be used; left out of the range");
+        })
+        .ok()
     }
 
-    /// `GET /api/v1/volume-profile/{symbol}?from=` and `GET /api/v1/order-flow/{symbol}`.
     /// Sums `[from, to)` of `symbol` over `venues` (one or several) on their common grid.
     pub(super) async fn range_sum(
         &self,
@@ -497,7 +488,14 @@ impl Api {
     ) -> Result<Response, ApiError> {
         let now = wadm_supervision::unix_millis();
         let (venues, symbol) = self.range_venues(symbol, params)?;
-        let (from, to) = bounds(params, now)?;
+        let (from, to) = bounds(
+            params,
+            now,
+            (
+                "from",
+                "a range needs `from` (Unix ms; `to` defaults to now)",
+            ),
+        )?;
         let RangeSum {
             bar: sum,
             base,

@@ -160,6 +160,33 @@ impl Api {
         Ok(level(&sum, profile, last))
     }
 
+    /// A session's current instance (`null` between instances) and its previous one.
+    async fn session_levels(
+        &self,
+        spec: &SessionSpec,
+        venues: &[Venue],
+        symbol: Symbol,
+        now: i64,
+        profile: &ProfileParams,
+        last: Option<Price>,
+    ) -> Result<(Value, Value), ApiError> {
+        let current = match spec.current(now) {
+            Some(range) => {
+                self.level_of(venues, symbol, range, now, profile, last)
+                    .await?
+            }
+            None => Value::Null,
+        };
+        let previous = match spec.finished(now, 1).first() {
+            Some(&range) => {
+                self.level_of(venues, symbol, range, now, profile, last)
+                    .await?
+            }
+            None => Value::Null,
+        };
+        Ok((current, previous))
+    }
+
     fn profile_of(
         &self,
         venues: &[Venue],
@@ -189,20 +216,9 @@ impl Api {
         let last = last_price(&self.snapshots_of(&venues, symbol));
         let mut sessions = Vec::new();
         for spec in self.all_sessions(&profile) {
-            let current = match spec.current(now) {
-                Some(range) => {
-                    self.level_of(&venues, symbol, range, now, &profile, last)
-                        .await?
-                }
-                None => Value::Null,
-            };
-            let previous = match spec.finished(now, 1).first() {
-                Some(&range) => {
-                    self.level_of(&venues, symbol, range, now, &profile, last)
-                        .await?
-                }
-                None => Value::Null,
-            };
+            let (current, previous) = self
+                .session_levels(&spec, &venues, symbol, now, &profile, last)
+                .await?;
             sessions.push(json!({
                 "name": spec.name,
                 "hours_utc": spec.to_string(),
@@ -374,28 +390,12 @@ impl Api {
         let params = Params::parse(query, &["venue", "anchor", "to"])?;
         let now = wadm_supervision::unix_millis();
         let (venues, symbol) = self.range_venues(symbol, &params)?;
-        let Some(anchor) = params.int("anchor", 0..=MAX_TIME_MS)? else {
-            return Err(ApiError::bad_parameter(
-                "anchor",
-                "the VWAP's anchor (Unix ms) is required",
-            ));
-        };
-        let open_end = now.div_euclid(MINUTE) * MINUTE + MINUTE;
-        let to = params
-            .int("to", 1..=MAX_TIME_MS)?
-            .map_or(open_end, |t| t.min(open_end));
-        let (from, to) = (
-            anchor.div_euclid(MINUTE) * MINUTE,
-            to.div_euclid(MINUTE) * MINUTE,
-        );
-        if from >= to {
-            return Err(ApiError::bad_parameter(
-                "anchor",
-                format!(
-                    "{anchor} is not before `to` ({to}) once both are rounded down to the minute"
-                ),
-            ));
-        }
+        let anchor = params.int("anchor", 0..=MAX_TIME_MS)?;
+        let (from, to) = super::ranged::bounds(
+            &params,
+            now,
+            ("anchor", "the VWAP's anchor (Unix ms) is required"),
+        )?;
         let sum = self.range_sum(&venues, symbol, (from, to), now).await?;
         let last = last_price(&self.snapshots_of(&venues, symbol));
         let bands = levels::vwap_bands(&sum.bar.footprint, &sum.base);
@@ -451,20 +451,9 @@ impl Api {
         let mut day = Value::Null;
         let mut previous_day = Value::Null;
         for spec in self.all_sessions(&profile) {
-            let current = match spec.current(now) {
-                Some(range) => {
-                    self.level_of(&venues, symbol, range, now, &profile, Some(last))
-                        .await?
-                }
-                None => Value::Null,
-            };
-            let previous = match spec.finished(now, 1).first() {
-                Some(&range) => {
-                    self.level_of(&venues, symbol, range, now, &profile, Some(last))
-                        .await?
-                }
-                None => Value::Null,
-            };
+            let (current, previous) = self
+                .session_levels(&spec, &venues, symbol, now, &profile, Some(last))
+                .await?;
             if spec.name == "daily" {
                 // The day's VWAP bands in full: the model's main mean-reversion frame.
                 day = current.clone();

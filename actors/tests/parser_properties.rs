@@ -33,7 +33,12 @@ fn frames_for(venue: Venue) -> Vec<Vec<u8>> {
     match venue {
         Venue::BinanceSpot => fixture_frames("binance-spot.jsonl"),
         Venue::BinanceUsdm => fixture_frames("binance-usdm.jsonl"),
-        Venue::BybitSpot | Venue::BybitLinear => fixture_frames("bybit.jsonl"),
+        Venue::BybitSpot => fixture_frames("bybit.jsonl"),
+        Venue::BybitLinear => {
+            let mut frames = fixture_frames("bybit.jsonl");
+            frames.extend(fixture_frames("bybit-linear.jsonl"));
+            frames
+        }
     }
 }
 

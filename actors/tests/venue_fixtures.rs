@@ -286,6 +286,48 @@ fn binance_usdm_fixtures_parse_to_expected_values() {
                     received_at: RECEIVED,
                 }]),
             ),
+            (
+                "forceOrder",
+                MarketEvent::Liquidations(vec![Liquidation {
+                    venue,
+                    symbol: btc,
+                    position: PositionSide::Long, // a SELL order closes a long
+                    price: p("9910.5"),
+                    qty: q("0.014"),
+                    time: TimestampMs(1_568_014_460_891),
+                    received_at: RECEIVED,
+                }]),
+            ),
+            (
+                "markPriceUpdate",
+                MarketEvent::Derivatives(DerivativesTick {
+                    venue,
+                    symbol: btc,
+                    time: TimestampMs(1_562_305_380_000),
+                    received_at: RECEIVED,
+                    complete: true,
+                    mark_price: Some(p("11794.15")),
+                    index_price: Some(p("11784.62659091")),
+                    funding_rate: Some("-0.00038167".parse().unwrap()),
+                    next_funding_time: Some(TimestampMs(1_562_306_400_000)),
+                    open_interest: None,
+                }),
+            ),
+            (
+                "markPriceUpdate",
+                MarketEvent::Derivatives(DerivativesTick {
+                    venue,
+                    symbol: btc,
+                    time: TimestampMs(1_562_305_381_000),
+                    received_at: RECEIVED,
+                    complete: true,
+                    mark_price: Some(p("11794.15")),
+                    index_price: Some(p("11784.62")),
+                    funding_rate: Some(Ratio::ZERO),
+                    next_funding_time: None,
+                    open_interest: None,
+                }),
+            ),
         ],
     );
 }
@@ -435,4 +477,101 @@ fn bybit_taker_side_is_taken_as_is() {
     };
     assert_eq!(trades[0].side, Side::Buy);
     assert_eq!(trades[1].side, Side::Sell);
+}
+
+/// Liquidations and mark prices are USD-M payloads: the spot parsers refuse them, the
+/// simd-json parser and the baseline alike.
+#[test]
+fn spot_refuses_derivatives_payloads() {
+    for fixture in fixtures("binance-usdm.jsonl")
+        .iter()
+        .filter(|f| matches!(f.kind.as_str(), "forceOrder" | "markPriceUpdate"))
+    {
+        let simd = parser_for(Venue::BinanceSpot, DEFAULT_MAX_FRAME_BYTES)
+            .parse(fixture.frame.as_bytes(), RECEIVED)
+            .unwrap_err();
+        let baseline = SerdeJsonParser::new(Venue::BinanceSpot, DEFAULT_MAX_FRAME_BYTES)
+            .parse(fixture.frame.as_bytes(), RECEIVED)
+            .unwrap_err();
+        assert_eq!(simd.reason(), "unsupported_event", "{}", fixture.frame);
+        assert_eq!(baseline.reason(), simd.reason(), "{}", fixture.frame);
+    }
+}
+
+/// Bybit linear's liquidations (the position's side: `Buy` is a long liquidated) and
+/// tickers (a snapshot, then deltas with only what changed); spot refuses both topics.
+#[test]
+fn bybit_linear_derivatives_fixtures_parse_to_expected_values() {
+    let venue = Venue::BybitLinear;
+    let rose = sym("ROSEUSDT");
+    let btc = sym("BTCUSDT");
+    check(
+        venue,
+        "bybit-linear.jsonl",
+        vec![
+            (
+                "allLiquidation",
+                MarketEvent::Liquidations(vec![
+                    Liquidation {
+                        venue,
+                        symbol: rose,
+                        position: PositionSide::Short,
+                        price: p("0.04499"),
+                        qty: q("20000"),
+                        time: TimestampMs(1_739_502_302_929),
+                        received_at: RECEIVED,
+                    },
+                    Liquidation {
+                        venue,
+                        symbol: rose,
+                        position: PositionSide::Long,
+                        price: p("0.0451"),
+                        qty: q("150.5"),
+                        time: TimestampMs(1_739_502_303_001),
+                        received_at: RECEIVED,
+                    },
+                ]),
+            ),
+            (
+                "tickers",
+                MarketEvent::Derivatives(DerivativesTick {
+                    venue,
+                    symbol: btc,
+                    time: TimestampMs(1_673_272_861_686),
+                    received_at: RECEIVED,
+                    complete: true,
+                    mark_price: Some(p("17217.33")),
+                    index_price: Some(p("17227.36")),
+                    funding_rate: Some("-0.000212".parse().unwrap()),
+                    next_funding_time: Some(TimestampMs(1_673_280_000_000)),
+                    open_interest: Some(q("68744.761")),
+                }),
+            ),
+            (
+                "tickers",
+                MarketEvent::Derivatives(DerivativesTick {
+                    venue,
+                    symbol: btc,
+                    time: TimestampMs(1_673_272_861_786),
+                    received_at: RECEIVED,
+                    complete: false,
+                    mark_price: Some(p("17218.01")),
+                    index_price: None,
+                    funding_rate: None,
+                    next_funding_time: None,
+                    open_interest: Some(q("68745.1")),
+                }),
+            ),
+        ],
+    );
+    for fixture in fixtures("bybit-linear.jsonl") {
+        let simd = parser_for(Venue::BybitSpot, DEFAULT_MAX_FRAME_BYTES)
+            .parse(fixture.frame.as_bytes(), RECEIVED)
+            .unwrap_err();
+        let baseline = SerdeJsonParser::new(Venue::BybitSpot, DEFAULT_MAX_FRAME_BYTES)
+            .parse(fixture.frame.as_bytes(), RECEIVED)
+            .unwrap_err();
+        assert_eq!(simd.reason(), "unsupported_topic", "{}", fixture.frame);
+        assert_eq!(baseline.reason(), simd.reason(), "{}", fixture.frame);
+    }
 }

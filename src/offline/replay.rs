@@ -40,6 +40,8 @@ pub struct VenueSummary {
     pub control: u64,
     /// Book snapshots and deltas.
     pub book_frames: u64,
+    /// Liquidation and mark-price/ticker frames (not replayed into the aggregation yet).
+    pub derivatives_frames: u64,
 }
 
 /// The summary of one (venue, symbol).
@@ -195,6 +197,9 @@ impl<'a> Replay<'a> {
                 }
             }
             Ok(MarketEvent::BookSnapshot(_) | MarketEvent::BookDelta(_)) => stats.book_frames += 1,
+            Ok(MarketEvent::Liquidations(_) | MarketEvent::Derivatives(_)) => {
+                stats.derivatives_frames += 1;
+            }
             Ok(MarketEvent::Control(_)) => stats.control += 1,
             Err(err) => *stats.parse_errors.entry(err.reason()).or_default() += 1,
         }

@@ -544,6 +544,8 @@ impl Reader<'_> {
                     self.route(symbol, AggregatorMsg::Klines(klines));
                 }
             }
+            // Issue #20 in progress: parsed, not yet subscribed nor aggregated.
+            MarketEvent::Liquidations(_) | MarketEvent::Derivatives(_) => self.data_flowed(),
             MarketEvent::Control(control) => self.on_control(control),
         }
     }
@@ -941,6 +943,8 @@ fn event_kind(event: &MarketEvent) -> &'static str {
         MarketEvent::BookDelta(_) => FrameKind::DepthUpdate.as_str(),
         MarketEvent::BookSnapshot(_) => "book_snapshot",
         MarketEvent::Klines(_) => FrameKind::Kline.as_str(),
+        MarketEvent::Liquidations(_) => "liquidations",
+        MarketEvent::Derivatives(_) => "derivatives",
         MarketEvent::Control(_) => FrameKind::Response.as_str(),
     }
 }

@@ -1,6 +1,6 @@
 //! The normalized event a venue parser produces from one WebSocket frame.
 
-use super::{BookDelta, BookSnapshot, Control, Kline, Trade};
+use super::{BookDelta, BookSnapshot, Control, DerivativesTick, Kline, Liquidation, Trade};
 
 /// Everything one frame can carry, after parsing and normalization.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +14,10 @@ pub enum MarketEvent {
     BookDelta(BookDelta),
     /// Candles of one (venue, symbol).
     Klines(Vec<Kline>),
+    /// Liquidations of one (venue, symbol) (Bybit pushes several at once).
+    Liquidations(Vec<Liquidation>),
+    /// Mark, index, funding and open interest of one (venue, symbol).
+    Derivatives(DerivativesTick),
     /// A control message.
     Control(Control),
 }

@@ -7,6 +7,7 @@
 mod book;
 mod control;
 pub mod decimal;
+mod derivatives;
 mod event;
 mod instrument;
 mod kline;
@@ -19,6 +20,7 @@ mod venue;
 pub use book::{BookDelta, BookSnapshot, BookView, DeltaSequence, Level, SnapshotSequence};
 pub use control::Control;
 pub use decimal::{DecimalError, Price, Qty, Ratio};
+pub use derivatives::{DerivativesTick, Liquidation, PositionSide};
 pub use event::MarketEvent;
 pub use instrument::InstrumentInfo;
 pub use kline::{Kline, KlineInterval};

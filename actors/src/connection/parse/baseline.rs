@@ -16,9 +16,9 @@ use super::fields;
 use super::frame::{FrameKind, FrameParser, ParseError, clip};
 use super::venues::binance;
 use crate::model::{
-    BookDelta, BookSnapshot, Control, DeltaSequence, FillRange, Kline, KlineInterval, Level,
-    MarketEvent, Side, SnapshotSequence, Symbol, TimestampMs, Trade, TradeFlags, TradeId,
-    UnixNanos, Venue,
+    BookDelta, BookSnapshot, Control, DeltaSequence, DerivativesTick, FillRange, Kline,
+    KlineInterval, Level, Liquidation, MarketEvent, Side, SnapshotSequence, Symbol, TimestampMs,
+    Trade, TradeFlags, TradeId, UnixNanos, Venue,
 };
 
 /// serde_json parser for any venue, producing exactly what the simd-json parsers produce.
@@ -154,6 +154,46 @@ struct AggTradeWire<'a> {
     #[serde(rename = "T")]
     trade_time: i64,
     m: bool,
+}
+
+#[derive(Deserialize)]
+struct ForceOrderWire<'a> {
+    #[serde(borrow)]
+    e: Text<'a>,
+    #[serde(borrow)]
+    o: ForceOrderInner<'a>,
+}
+
+#[derive(Deserialize)]
+struct ForceOrderInner<'a> {
+    #[serde(borrow)]
+    s: Text<'a>,
+    #[serde(rename = "S", borrow)]
+    side: Text<'a>,
+    #[serde(borrow)]
+    ap: Text<'a>,
+    #[serde(borrow)]
+    z: Text<'a>,
+    #[serde(rename = "T")]
+    time: i64,
+}
+
+#[derive(Deserialize)]
+struct MarkPriceWire<'a> {
+    #[serde(borrow)]
+    e: Text<'a>,
+    #[serde(rename = "E")]
+    event_time: i64,
+    #[serde(borrow)]
+    s: Text<'a>,
+    #[serde(borrow)]
+    p: Text<'a>,
+    #[serde(borrow)]
+    i: Text<'a>,
+    #[serde(borrow)]
+    r: Text<'a>,
+    #[serde(rename = "T")]
+    next: i64,
 }
 
 #[derive(Deserialize)]
@@ -300,6 +340,8 @@ fn binance_payload(
     let event = match channel {
         Some("aggTrade") => "aggTrade",
         Some("trade") => "trade",
+        Some("forceOrder") => "forceOrder",
+        Some(c) if c.starts_with("markPrice") => "markPriceUpdate",
         Some(c) if c.starts_with("kline_") => "kline",
         Some(_)
             if venue == Venue::BinanceSpot
@@ -318,6 +360,8 @@ fn binance_payload(
                 Some("kline") => "kline",
                 Some("depthUpdate") => "depthUpdate",
                 Some("trade") => "trade",
+                Some("forceOrder") => "forceOrder",
+                Some("markPriceUpdate") => "markPriceUpdate",
                 Some(other) => return Err(binance::unsupported_event(other)),
                 None => return Err(binance::unsupported_stream(stream)),
             }
@@ -326,7 +370,43 @@ fn binance_payload(
     let check = |kind, s: &str| -> Result<Symbol, ParseError> {
         fields::check_stream_symbol(kind, stream, fields::symbol(kind, "s", s)?)
     };
+    // Liquidations and mark prices are USD-M payloads: spot refuses them as it refuses any
+    // event it does not handle.
+    if venue != Venue::BinanceUsdm && matches!(event, "forceOrder" | "markPriceUpdate") {
+        return Err(binance::unsupported_event(event));
+    }
     match event {
+        "forceOrder" => {
+            let kind = FrameKind::ForceOrder;
+            let w: ForceOrderWire<'_> = decode_raw(data)?;
+            expect_event(kind, &w.e, "forceOrder")?;
+            Ok(MarketEvent::Liquidations(vec![Liquidation {
+                venue,
+                symbol: check(kind, &w.o.s)?,
+                position: fields::binance_liquidated(kind, "S", &w.o.side)?,
+                price: fields::trade_price(kind, "ap", &w.o.ap)?,
+                qty: fields::trade_qty(kind, "z", &w.o.z)?,
+                time: TimestampMs(w.o.time),
+                received_at,
+            }]))
+        }
+        "markPriceUpdate" => {
+            let kind = FrameKind::MarkPrice;
+            let w: MarkPriceWire<'_> = decode_raw(data)?;
+            expect_event(kind, &w.e, "markPriceUpdate")?;
+            Ok(MarketEvent::Derivatives(DerivativesTick {
+                venue,
+                symbol: check(kind, &w.s)?,
+                time: TimestampMs(w.event_time),
+                received_at,
+                complete: true,
+                mark_price: Some(fields::price(kind, "p", &w.p)?),
+                index_price: Some(fields::price(kind, "i", &w.i)?),
+                funding_rate: Some(fields::funding_rate(kind, "r", &w.r)?),
+                next_funding_time: fields::funding_time(w.next),
+                open_interest: None,
+            }))
+        }
         "aggTrade" => {
             let kind = FrameKind::AggTrade;
             let w: AggTradeWire<'_> = decode_raw(data)?;
@@ -494,6 +574,37 @@ struct BybitTop<'a> {
 }
 
 #[derive(Deserialize)]
+struct BybitLiquidationWire<'a> {
+    #[serde(rename = "T")]
+    time: i64,
+    #[serde(borrow)]
+    s: Text<'a>,
+    #[serde(rename = "S", borrow)]
+    side: Text<'a>,
+    #[serde(borrow)]
+    v: Text<'a>,
+    #[serde(borrow)]
+    p: Text<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BybitTickerWire<'a> {
+    #[serde(borrow)]
+    symbol: Text<'a>,
+    #[serde(borrow)]
+    mark_price: Option<Text<'a>>,
+    #[serde(borrow)]
+    index_price: Option<Text<'a>>,
+    #[serde(borrow)]
+    funding_rate: Option<Text<'a>>,
+    #[serde(borrow)]
+    next_funding_time: Option<Text<'a>>,
+    #[serde(borrow)]
+    open_interest: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
 struct BybitTradeWire<'a> {
     #[serde(rename = "T")]
     trade_time: i64,
@@ -561,6 +672,85 @@ fn bybit_frame(
         .ok_or_else(|| ParseError::UnsupportedTopic { topic: clip(topic) })?;
     let missing = |kind, field| ParseError::MissingField { kind, field };
     match topic_parts {
+        super::venues::BybitTopic::Liquidation(_) | super::venues::BybitTopic::Ticker(_)
+            if venue != Venue::BybitLinear =>
+        {
+            Err(ParseError::UnsupportedTopic { topic: clip(topic) })
+        }
+        super::venues::BybitTopic::Liquidation(symbol) => {
+            let kind = FrameKind::Liquidation;
+            let items: Vec<BybitLiquidationWire<'_>> =
+                decode_raw(top.data.ok_or(missing(kind, "data"))?)?;
+            let liquidations = items
+                .iter()
+                .map(|w| {
+                    Ok(Liquidation {
+                        venue,
+                        symbol: fields::same_symbol(
+                            kind,
+                            symbol,
+                            fields::symbol(kind, "s", &w.s)?,
+                        )?,
+                        position: fields::bybit_liquidated(kind, "S", &w.side)?,
+                        price: fields::trade_price(kind, "p", &w.p)?,
+                        qty: fields::trade_qty(kind, "v", &w.v)?,
+                        time: TimestampMs(w.time),
+                        received_at,
+                    })
+                })
+                .collect::<Result<Vec<_>, ParseError>>()?;
+            Ok(MarketEvent::Liquidations(liquidations))
+        }
+        super::venues::BybitTopic::Ticker(symbol) => {
+            let kind = FrameKind::Ticker;
+            let complete = match top.kind.as_deref().ok_or(missing(kind, "type"))? {
+                "snapshot" => true,
+                "delta" => false,
+                _ => {
+                    return Err(ParseError::InvalidValue {
+                        kind,
+                        field: "type",
+                        reason: "expected \"snapshot\" or \"delta\"",
+                    });
+                }
+            };
+            let time = TimestampMs(top.ts.ok_or(missing(kind, "ts"))?);
+            let w: BybitTickerWire<'_> = decode_raw(top.data.ok_or(missing(kind, "data"))?)?;
+            let price = |text: &Option<Text<'_>>, field| {
+                text.as_deref()
+                    .map(|t| fields::price(kind, field, t))
+                    .transpose()
+            };
+            Ok(MarketEvent::Derivatives(DerivativesTick {
+                venue,
+                symbol: fields::same_symbol(
+                    kind,
+                    symbol,
+                    fields::symbol(kind, "symbol", &w.symbol)?,
+                )?,
+                time,
+                received_at,
+                complete,
+                mark_price: price(&w.mark_price, "markPrice")?,
+                index_price: price(&w.index_price, "indexPrice")?,
+                funding_rate: w
+                    .funding_rate
+                    .as_deref()
+                    .map(|t| fields::funding_rate(kind, "fundingRate", t))
+                    .transpose()?,
+                next_funding_time: w
+                    .next_funding_time
+                    .as_deref()
+                    .map(|t| fields::funding_time_text(kind, "nextFundingTime", t))
+                    .transpose()?
+                    .flatten(),
+                open_interest: w
+                    .open_interest
+                    .as_deref()
+                    .map(|t| fields::qty(kind, "openInterest", t))
+                    .transpose()?,
+            }))
+        }
         super::venues::BybitTopic::PublicTrade(symbol) => {
             let kind = FrameKind::PublicTrade;
             let event_time = TimestampMs(top.ts.ok_or(missing(kind, "ts"))?);

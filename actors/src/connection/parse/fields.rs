@@ -3,7 +3,7 @@
 
 use super::frame::clip;
 use super::frame::{FrameKind, ParseError};
-use crate::model::{Control, Level, Price, Qty, Side, Symbol};
+use crate::model::{Control, Level, PositionSide, Price, Qty, Ratio, Side, Symbol, TimestampMs};
 
 /// Parses a non-negative price.
 pub(crate) fn price(kind: FrameKind, field: &'static str, text: &str) -> Result<Price, ParseError> {
@@ -110,6 +110,74 @@ pub(crate) fn same_symbol(
             payload,
         })
     }
+}
+
+/// Parses a funding rate (signed).
+pub(crate) fn funding_rate(
+    kind: FrameKind,
+    field: &'static str,
+    text: &str,
+) -> Result<Ratio, ParseError> {
+    text.parse::<Ratio>().map_err(|source| ParseError::Decimal {
+        kind,
+        field,
+        source,
+    })
+}
+
+/// The position a Binance liquidation order closed: a `SELL` order closes a long.
+pub(crate) fn binance_liquidated(
+    kind: FrameKind,
+    field: &'static str,
+    text: &str,
+) -> Result<PositionSide, ParseError> {
+    match text {
+        "SELL" => Ok(PositionSide::Long),
+        "BUY" => Ok(PositionSide::Short),
+        _ => Err(ParseError::InvalidValue {
+            kind,
+            field,
+            reason: "expected \"BUY\" or \"SELL\"",
+        }),
+    }
+}
+
+/// The position a Bybit liquidation names: `Buy` means a long was liquidated.
+pub(crate) fn bybit_liquidated(
+    kind: FrameKind,
+    field: &'static str,
+    text: &str,
+) -> Result<PositionSide, ParseError> {
+    match text {
+        "Buy" => Ok(PositionSide::Long),
+        "Sell" => Ok(PositionSide::Short),
+        _ => Err(ParseError::InvalidValue {
+            kind,
+            field,
+            reason: "expected \"Buy\" or \"Sell\"",
+        }),
+    }
+}
+
+/// A next funding time; Binance sends 0 for a delisted symbol (no funding ahead).
+pub(crate) fn funding_time(millis: i64) -> Option<TimestampMs> {
+    (millis > 0).then_some(TimestampMs(millis))
+}
+
+/// A next funding time sent as text (Bybit): decimal milliseconds; 0 means none.
+pub(crate) fn funding_time_text(
+    kind: FrameKind,
+    field: &'static str,
+    text: &str,
+) -> Result<Option<TimestampMs>, ParseError> {
+    let millis = numeric_request_id(text)
+        .and_then(|n| i64::try_from(n).ok())
+        .ok_or(ParseError::InvalidValue {
+            kind,
+            field,
+            reason: "expected decimal milliseconds",
+        })?;
+    Ok(funding_time(millis))
 }
 
 /// Parses Bybit's taker side (`"Buy"` or `"Sell"`).

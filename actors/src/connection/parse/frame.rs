@@ -44,6 +44,14 @@ pub enum FrameKind {
     OrderBook,
     /// Binance `kline` or Bybit `kline.I`.
     Kline,
+    /// Binance USD-M `forceOrder` (a liquidation).
+    ForceOrder,
+    /// Binance USD-M `markPriceUpdate`.
+    MarkPrice,
+    /// Bybit `allLiquidation`.
+    Liquidation,
+    /// Bybit `tickers` (linear).
+    Ticker,
     /// An answer to a request: ack, error, pong.
     Response,
     /// Binance `serverShutdown`.
@@ -68,6 +76,10 @@ impl FrameKind {
             FrameKind::PublicTrade => "public_trade",
             FrameKind::OrderBook => "orderbook",
             FrameKind::Kline => "kline",
+            FrameKind::ForceOrder => "force_order",
+            FrameKind::MarkPrice => "mark_price",
+            FrameKind::Liquidation => "liquidation",
+            FrameKind::Ticker => "ticker",
             FrameKind::Response => "response",
             FrameKind::ServerShutdown => "server_shutdown",
             FrameKind::RestDepth => "rest_depth",

@@ -13,8 +13,9 @@ use crate::connection::parse::frame::FrameParser;
 use crate::connection::parse::frame::{FrameKind, ParseError, clip};
 use crate::connection::parse::tape::{Field, Obj, TapeDecoder, pick};
 use crate::model::{
-    BookDelta, Control, DeltaSequence, FillRange, Kline, KlineInterval, MarketEvent, Side, Symbol,
-    TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
+    BookDelta, Control, DeltaSequence, DerivativesTick, FillRange, Kline, KlineInterval,
+    Liquidation, MarketEvent, Side, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos,
+    Venue,
 };
 
 /// Parses a venue-specific payload: the stream name when the frame came in an envelope,
@@ -218,6 +219,59 @@ pub(crate) fn agg_trade(
         }),
     };
     Ok(MarketEvent::Trades(vec![trade]))
+}
+
+/// Parses a USD-M `forceOrder` payload (one liquidation; the venue pushes at most the largest
+/// per symbol each second):
+/// `{"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC","q":"0.014","p":"9910","ap":"9910","X":"FILLED","l":"0.014","z":"0.014","T":1568014460893}}`.
+/// The size is the filled quantity `z`, the price the average fill price `ap`.
+pub(crate) fn force_order(
+    venue: Venue,
+    stream: Option<&str>,
+    data: Obj<'_, '_>,
+    received_at: UnixNanos,
+) -> Result<MarketEvent, ParseError> {
+    let kind = FrameKind::ForceOrder;
+    let outer = pick!(data.as_kind(kind); order = "o");
+    let o = pick!(outer.order().obj(kind)?;
+        symbol = "s", side = "S", average = "ap", filled = "z", time = "T",
+    );
+    Ok(MarketEvent::Liquidations(vec![Liquidation {
+        venue,
+        symbol: payload_symbol(stream, &o.symbol(), kind)?,
+        position: fields::binance_liquidated(kind, "S", o.side().str()?)?,
+        price: o.average().trade_price()?,
+        qty: o.filled().trade_qty()?,
+        time: TimestampMs(o.time().i64()?),
+        received_at,
+    }]))
+}
+
+/// Parses a USD-M `markPriceUpdate` payload:
+/// `{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","ap":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}`
+/// (`p` mark, `i` index, `r` funding rate, `T` next funding time; other fields are ignored).
+pub(crate) fn mark_price(
+    venue: Venue,
+    stream: Option<&str>,
+    data: Obj<'_, '_>,
+    received_at: UnixNanos,
+) -> Result<MarketEvent, ParseError> {
+    let kind = FrameKind::MarkPrice;
+    let f = pick!(data.as_kind(kind);
+        symbol = "s", event_time = "E", mark = "p", index = "i", rate = "r", next = "T",
+    );
+    Ok(MarketEvent::Derivatives(DerivativesTick {
+        venue,
+        symbol: payload_symbol(stream, &f.symbol(), kind)?,
+        time: TimestampMs(f.event_time().i64()?),
+        received_at,
+        complete: true,
+        mark_price: Some(f.mark().price()?),
+        index_price: Some(f.index().price()?),
+        funding_rate: Some(fields::funding_rate(kind, "r", f.rate().str()?)?),
+        next_funding_time: fields::funding_time(f.next().i64()?),
+        open_interest: None,
+    }))
 }
 
 /// Parses a `kline` payload.

@@ -1,6 +1,7 @@
 //! Binance USD-M futures frames: `@aggTrade`, `@trade` and `@kline_<i>` from the `/market` route,
 //! `@depth@100ms` from the `/public` route (diff depth with `U`, `u` and `pu`),
-//! `serverShutdown`, and request answers.
+//! `@forceOrder` and `@markPrice@1s` from the `/market` route, `serverShutdown`, and request
+//! answers.
 
 use super::binance;
 use crate::connection::parse::frame::ParseError;
@@ -20,6 +21,8 @@ pub(super) fn payload(
         Some("trade") => binance::trade(VENUE, stream, data, received_at),
         Some("depthUpdate") => binance::depth_update(VENUE, stream, data, received_at),
         Some("kline") => binance::kline(VENUE, stream, data, received_at),
+        Some("forceOrder") => binance::force_order(VENUE, stream, data, received_at),
+        Some("markPriceUpdate") => binance::mark_price(VENUE, stream, data, received_at),
         Some("serverShutdown") => binance::server_shutdown(data),
         Some(other) => Err(binance::unsupported_event(other)),
         None => Err(binance::unsupported_stream(stream)),

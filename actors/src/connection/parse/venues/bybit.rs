@@ -11,8 +11,9 @@ use crate::connection::parse::fields;
 use crate::connection::parse::frame::{FrameKind, FrameParser, ParseError, clip};
 use crate::connection::parse::tape::{Field, Obj, TapeDecoder, pick};
 use crate::model::{
-    BookDelta, BookSnapshot, DeltaSequence, Kline, KlineInterval, MarketEvent, SnapshotSequence,
-    Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
+    BookDelta, BookSnapshot, DeltaSequence, DerivativesTick, Kline, KlineInterval, Liquidation,
+    MarketEvent, SnapshotSequence, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos,
+    Venue,
 };
 
 /// Parser for Bybit v5 public frames of one venue (spot or linear).
@@ -55,6 +56,10 @@ pub(crate) enum Topic {
     OrderBook(u32, Symbol),
     /// `kline.<interval>.<symbol>`.
     Kline(KlineInterval, Symbol),
+    /// `allLiquidation.<symbol>` (linear).
+    Liquidation(Symbol),
+    /// `tickers.<symbol>` (linear: mark, index, funding, open interest).
+    Ticker(Symbol),
 }
 
 impl Topic {
@@ -63,6 +68,8 @@ impl Topic {
         let (channel, rest) = topic.split_once('.')?;
         match channel {
             "publicTrade" => Some(Topic::PublicTrade(Symbol::new(rest).ok()?)),
+            "allLiquidation" => Some(Topic::Liquidation(Symbol::new(rest).ok()?)),
+            "tickers" => Some(Topic::Ticker(Symbol::new(rest).ok()?)),
             "orderbook" => {
                 let (depth, symbol) = rest.split_once('.')?;
                 let depth =
@@ -104,7 +111,16 @@ fn parse_frame(
         Some(Topic::Kline(interval, symbol)) => {
             klines(venue, interval, symbol, envelope, received_at)
         }
-        None => Err(ParseError::UnsupportedTopic { topic: clip(topic) }),
+        Some(Topic::Liquidation(symbol)) if venue == Venue::BybitLinear => {
+            liquidations(venue, symbol, envelope, received_at)
+        }
+        Some(Topic::Ticker(symbol)) if venue == Venue::BybitLinear => {
+            ticker(venue, symbol, envelope, received_at)
+        }
+        // Spot has no liquidations, and its tickers no derivatives fields.
+        Some(Topic::Liquidation(_) | Topic::Ticker(_)) | None => {
+            Err(ParseError::UnsupportedTopic { topic: clip(topic) })
+        }
     }
 }
 
@@ -172,6 +188,95 @@ fn public_trade(
         });
     }
     Ok(MarketEvent::Trades(trades))
+}
+
+/// `{"topic":"allLiquidation.ROSEUSDT","type":"snapshot","ts":1739502303204,"data":[{"T":1739502302929,"s":"ROSEUSDT","S":"Sell","v":"20000","p":"0.04499"}]}`:
+/// every liquidation of the last 500 ms; `S` is the side of the position (`Buy`: a long was
+/// liquidated), `p` the bankruptcy price.
+fn liquidations(
+    venue: Venue,
+    symbol: Symbol,
+    envelope: Envelope<'_, '_>,
+    received_at: UnixNanos,
+) -> Result<MarketEvent, ParseError> {
+    let kind = FrameKind::Liquidation;
+    let envelope = envelope.of_kind(kind);
+    let data = envelope.data.array()?;
+    let mut liquidations = Vec::with_capacity(data.len());
+    for item in data.iter() {
+        let f = pick!(Obj::new(item, kind, "data")?;
+            time = "T", symbol = "s", side = "S", qty = "v", price = "p",
+        );
+        liquidations.push(Liquidation {
+            venue,
+            symbol: fields::same_symbol(
+                kind,
+                symbol,
+                fields::symbol(kind, "s", f.symbol().str()?)?,
+            )?,
+            position: fields::bybit_liquidated(kind, "S", f.side().str()?)?,
+            price: f.price().trade_price()?,
+            qty: f.qty().trade_qty()?,
+            time: TimestampMs(f.time().i64()?),
+            received_at,
+        });
+    }
+    Ok(MarketEvent::Liquidations(liquidations))
+}
+
+/// `{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","markPrice":"17217.33","indexPrice":"17227.36","openInterest":"68744.761","nextFundingTime":"1673280000000","fundingRate":"-0.000212",...},"cs":24987956059,"ts":1673272861686}`:
+/// a snapshot, then deltas holding only what changed (absent fields are `None`).
+fn ticker(
+    venue: Venue,
+    symbol: Symbol,
+    envelope: Envelope<'_, '_>,
+    received_at: UnixNanos,
+) -> Result<MarketEvent, ParseError> {
+    let kind = FrameKind::Ticker;
+    let envelope = envelope.of_kind(kind);
+    let complete = match envelope.kind.str()? {
+        "snapshot" => true,
+        "delta" => false,
+        _ => {
+            return Err(ParseError::InvalidValue {
+                kind,
+                field: "type",
+                reason: "expected \"snapshot\" or \"delta\"",
+            });
+        }
+    };
+    let time = TimestampMs(envelope.ts.i64()?);
+    let f = pick!(envelope.data.obj(kind)?;
+        symbol = "symbol", mark = "markPrice", index = "indexPrice", rate = "fundingRate",
+        next = "nextFundingTime", open_interest = "openInterest",
+    );
+    let symbol = fields::same_symbol(
+        kind,
+        symbol,
+        fields::symbol(kind, "symbol", f.symbol().str()?)?,
+    )?;
+    let price = |text: Option<&str>, field| text.map(|t| fields::price(kind, field, t)).transpose();
+    Ok(MarketEvent::Derivatives(DerivativesTick {
+        venue,
+        symbol,
+        time,
+        received_at,
+        complete,
+        mark_price: price(f.mark().opt_str()?, "markPrice")?,
+        index_price: price(f.index().opt_str()?, "indexPrice")?,
+        funding_rate: f
+            .rate()
+            .opt_str()?
+            .map(|t| fields::funding_rate(kind, "fundingRate", t))
+            .transpose()?,
+        next_funding_time: f
+            .next()
+            .opt_str()?
+            .map(|t| fields::funding_time_text(kind, "nextFundingTime", t))
+            .transpose()?
+            .flatten(),
+        open_interest: f.open_interest().opt_qty()?,
+    }))
 }
 
 /// `{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1687940967466,"data":{"s":"BTCUSDT","b":[["30247.20","30.028"]],"a":[["30248.70","0"]],"u":177400507,"seq":66544703342},"cts":1687940967464}`

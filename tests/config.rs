@@ -269,6 +269,14 @@ row_size = "-1"
             found.join("\n")
         );
     }
+    // A derivatives stream on a spot venue names the venue that has it.
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("\"tickers\"") && p.contains("are bybit-linear streams")),
+        "{}",
+        found.join("\n")
+    );
     assert_eq!(
         found.len(),
         expected.len(),

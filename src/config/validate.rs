@@ -514,7 +514,7 @@ fn venue(check: &mut Checker, venue: Venue, name: &str, raw: &RawVenue) -> Optio
         match Stream::parse(venue, text.trim()) {
             Ok(stream) => {
                 let class = stream.class();
-                if class != StreamClass::Klines
+                if !matches!(class, StreamClass::Klines | StreamClass::Derivatives)
                     && let Some(previous) = classes.insert(class.as_str(), text.clone())
                 {
                     check.problem(

@@ -48,6 +48,7 @@ impl CloseReason {
             CloseReason::DataTimeout(StreamClass::Book) => "book_timeout",
             CloseReason::DataTimeout(StreamClass::Trades) => "trades_timeout",
             CloseReason::DataTimeout(StreamClass::Klines) => "klines_timeout",
+            CloseReason::DataTimeout(StreamClass::Derivatives) => "derivatives_timeout",
             CloseReason::WriterError(_) => "writer_error",
             CloseReason::ConnectFailed(_) => "connect_failed",
         }

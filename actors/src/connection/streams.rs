@@ -7,6 +7,10 @@
 //! | binance-spot | `aggTrade`, `trade` | `depth`, `depth@100ms` | `kline_1m`, `kline_1h`, ... |
 //! | binance-usdm | `aggTrade`, `trade` | `depth`, `depth@100ms`, `depth@500ms` | `kline_1m`, ... |
 //! | bybit-spot / bybit-linear | `publicTrade` | `orderbook.1`, `orderbook.50`, `orderbook.200` (and `orderbook.1000` spot, `orderbook.500` linear) | `kline.1`, `kline.60`, `kline.D`, ... |
+//!
+//! Derivatives streams (perpetuals only): binance-usdm `forceOrder` (liquidations) and
+//! `markPrice@1s` (mark, index, funding), both on the `/market` route; bybit-linear
+//! `allLiquidation` and `tickers` (mark, index, funding, open interest).
 
 use crate::model::{KlineInterval, Venue};
 
@@ -32,6 +36,12 @@ pub enum Stream {
     },
     /// Candles (`kline_<i>` on Binance, `kline.<i>` on Bybit).
     Klines(KlineInterval),
+    /// Liquidations (`forceOrder` on Binance USD-M, `allLiquidation` on Bybit linear).
+    Liquidations,
+    /// Binance USD-M mark price, index price and funding, every second (`markPrice@1s`).
+    MarkPrice,
+    /// Bybit linear tickers: mark, index, funding, open interest (`tickers`).
+    Tickers,
 }
 
 /// What a stream carries, for pacing watchdogs and for the one-per-class rule.
@@ -43,6 +53,8 @@ pub enum StreamClass {
     Book,
     /// Candles.
     Klines,
+    /// Liquidations, mark prices, funding, open interest.
+    Derivatives,
 }
 
 impl StreamClass {
@@ -52,6 +64,7 @@ impl StreamClass {
             StreamClass::Trades => "trades",
             StreamClass::Book => "book",
             StreamClass::Klines => "klines",
+            StreamClass::Derivatives => "derivatives",
         }
     }
 }
@@ -90,11 +103,17 @@ impl Stream {
                 "depth@500ms" => Some(Stream::DiffDepth {
                     speed_ms: Some(500),
                 }),
+                "forceOrder" => Some(Stream::Liquidations),
+                "markPrice@1s" => Some(Stream::MarkPrice),
                 _ => binance_kline(name),
             },
             Venue::BybitSpot | Venue::BybitLinear => {
                 if name == "publicTrade" {
                     Some(Stream::PublicTrades)
+                } else if venue == Venue::BybitLinear && name == "allLiquidation" {
+                    Some(Stream::Liquidations)
+                } else if venue == Venue::BybitLinear && name == "tickers" {
+                    Some(Stream::Tickers)
                 } else if let Some(depth) = name.strip_prefix("orderbook.") {
                     let allowed: &[u16] = if venue == Venue::BybitSpot {
                         &[1, 50, 200, 1000]
@@ -117,12 +136,18 @@ impl Stream {
             venue,
             name: name.chars().take(64).collect(),
             expected: match venue {
-                Venue::BinanceSpot => "aggTrade, trade, depth, depth@100ms, kline_<interval>",
-                Venue::BinanceUsdm => {
-                    "aggTrade, trade, depth, depth@100ms, depth@500ms, kline_<interval>"
+                Venue::BinanceSpot => {
+                    "aggTrade, trade, depth, depth@100ms, kline_<interval> (liquidations and mark prices are binance-usdm streams)"
                 }
-                Venue::BybitSpot => "publicTrade, orderbook.1|50|200|1000, kline.<interval>",
-                Venue::BybitLinear => "publicTrade, orderbook.1|50|200|500, kline.<interval>",
+                Venue::BinanceUsdm => {
+                    "aggTrade, trade, depth, depth@100ms, depth@500ms, kline_<interval>, forceOrder, markPrice@1s"
+                }
+                Venue::BybitSpot => {
+                    "publicTrade, orderbook.1|50|200|1000, kline.<interval> (liquidations and tickers are bybit-linear streams)"
+                }
+                Venue::BybitLinear => {
+                    "publicTrade, orderbook.1|50|200|500, kline.<interval>, allLiquidation, tickers"
+                }
             },
         })
     }
@@ -139,6 +164,9 @@ impl Stream {
             Stream::OrderBook { depth } => format!("orderbook.{depth}"),
             // Binance's spelling; see `name_for` for Bybit's.
             Stream::Klines(interval) => format!("kline_{interval}"),
+            Stream::Liquidations => "forceOrder".into(),
+            Stream::MarkPrice => "markPrice@1s".into(),
+            Stream::Tickers => "tickers".into(),
         }
     }
 
@@ -147,6 +175,9 @@ impl Stream {
         match (self, venue) {
             (Stream::Klines(interval), Venue::BybitSpot | Venue::BybitLinear) => {
                 format!("kline.{}", interval.bybit_name().unwrap_or("?"))
+            }
+            (Stream::Liquidations, Venue::BybitSpot | Venue::BybitLinear) => {
+                "allLiquidation".into()
             }
             _ => self.name(),
         }
@@ -158,6 +189,7 @@ impl Stream {
             Stream::AggTrades | Stream::Trades | Stream::PublicTrades => StreamClass::Trades,
             Stream::DiffDepth { .. } | Stream::OrderBook { .. } => StreamClass::Book,
             Stream::Klines(_) => StreamClass::Klines,
+            Stream::Liquidations | Stream::MarkPrice | Stream::Tickers => StreamClass::Derivatives,
         }
     }
 }
@@ -187,6 +219,14 @@ mod tests {
             (Venue::BybitLinear, "orderbook.500", StreamClass::Book),
             (Venue::BybitLinear, "kline.1", StreamClass::Klines),
             (Venue::BybitLinear, "kline.D", StreamClass::Klines),
+            (Venue::BinanceUsdm, "forceOrder", StreamClass::Derivatives),
+            (Venue::BinanceUsdm, "markPrice@1s", StreamClass::Derivatives),
+            (
+                Venue::BybitLinear,
+                "allLiquidation",
+                StreamClass::Derivatives,
+            ),
+            (Venue::BybitLinear, "tickers", StreamClass::Derivatives),
         ];
         for (venue, name, class) in cases {
             let stream = Stream::parse(venue, name).unwrap();
@@ -212,5 +252,40 @@ mod tests {
             let err = Stream::parse(venue, name).unwrap_err();
             assert!(err.to_string().contains("expected one of"), "{err}");
         }
+        // Spot venues have no derivatives streams, and say where they are.
+        for (venue, name, sibling) in [
+            (Venue::BinanceSpot, "forceOrder", "binance-usdm"),
+            (Venue::BinanceSpot, "markPrice@1s", "binance-usdm"),
+            (Venue::BybitSpot, "allLiquidation", "bybit-linear"),
+            (Venue::BybitSpot, "tickers", "bybit-linear"),
+        ] {
+            let err = Stream::parse(venue, name).unwrap_err().to_string();
+            assert!(err.contains(sibling), "{err}");
+        }
+    }
+
+    #[test]
+    fn usdm_derivatives_streams_go_to_the_market_route() {
+        let url = url::Url::parse("wss://fstream.binance.com").unwrap();
+        let streams = [
+            Stream::parse(Venue::BinanceUsdm, "depth@100ms").unwrap(),
+            Stream::parse(Venue::BinanceUsdm, "forceOrder").unwrap(),
+            Stream::parse(Venue::BinanceUsdm, "markPrice@1s").unwrap(),
+        ];
+        let btc = crate::model::Symbol::new("BTCUSDT").unwrap();
+        let endpoints =
+            crate::connection::protocol::endpoints(Venue::BinanceUsdm, &url, &[btc], &streams);
+        let names = |endpoint: &str| -> Vec<String> {
+            endpoints
+                .iter()
+                .find(|e| e.name == endpoint)
+                .map(|e| e.topics.iter().map(|t| t.name.clone()).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(names("public"), ["btcusdt@depth@100ms"]);
+        assert_eq!(
+            names("market"),
+            ["btcusdt@forceOrder", "btcusdt@markPrice@1s"]
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use wadm_actors::model::{Price, Qty, Side, Symbol, Venue};
+use wadm_actors::model::{PositionSide, Price, Qty, Ratio, Side, Symbol, Venue};
 
 /// Writes `units` (10^-12 fixed point) with exactly `places` decimals, as venues do
 /// (`"16578.50000000"`).
@@ -287,6 +287,113 @@ pub fn bybit_kline(
     )
 }
 
+/// A liquidation the simulator made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimLiquidation {
+    pub time: i64,
+    /// The position closed.
+    pub position: PositionSide,
+    pub price: Price,
+    pub qty: Qty,
+}
+
+/// A perpetual's mark, index, funding and open interest at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimDerivatives {
+    pub time: i64,
+    pub mark: Price,
+    pub index: Price,
+    pub funding_rate: Ratio,
+    pub next_funding: i64,
+    pub open_interest: Qty,
+}
+
+/// `units` with `places` decimals, a minus sign for a negative value.
+fn signed(units: i128, places: u32) -> String {
+    if units < 0 {
+        format!("-{}", fixed(-units, places))
+    } else {
+        fixed(units, places)
+    }
+}
+
+/// Binance USD-M `forceOrder`: the liquidation *order*, so a long closes with a `SELL`.
+pub fn binance_force_order(symbol: Symbol, liquidation: &SimLiquidation) -> String {
+    let p = places(Venue::BinanceUsdm);
+    let side = match liquidation.position {
+        PositionSide::Long => "SELL",
+        PositionSide::Short => "BUY",
+    };
+    let qty = fixed(liquidation.qty.units(), p);
+    format!(
+        r#"{{"stream":"{lower}@forceOrder","data":{{"e":"forceOrder","E":{t},"o":{{"s":"{symbol}","S":"{side}","o":"LIMIT","f":"IOC","q":"{qty}","p":"{price}","ap":"{price}","X":"FILLED","l":"{qty}","z":"{qty}","T":{t}}}}}}}"#,
+        lower = symbol.to_lowercase(),
+        t = liquidation.time,
+        price = fixed(liquidation.price.units(), p),
+    )
+}
+
+/// Binance USD-M `markPriceUpdate` (`@markPrice@1s`).
+pub fn binance_mark_price(symbol: Symbol, d: &SimDerivatives) -> String {
+    format!(
+        r#"{{"stream":"{lower}@markPrice@1s","data":{{"e":"markPriceUpdate","E":{t},"s":"{symbol}","p":"{mark}","ap":"{mark}","i":"{index}","P":"{index}","r":"{rate}","T":{next}}}}}"#,
+        lower = symbol.to_lowercase(),
+        t = d.time,
+        mark = fixed(d.mark.units(), 8),
+        index = fixed(d.index.units(), 8),
+        rate = signed(d.funding_rate.units(), 8),
+        next = d.next_funding,
+    )
+}
+
+/// Bybit linear `allLiquidation`: the *position*'s side, so a long liquidated is `Buy`.
+pub fn bybit_liquidations(symbol: Symbol, liquidations: &[SimLiquidation], ts: i64) -> String {
+    let p = places(Venue::BybitLinear);
+    let mut data = String::new();
+    for (n, l) in liquidations.iter().enumerate() {
+        if n > 0 {
+            data.push(',');
+        }
+        let side = match l.position {
+            PositionSide::Long => "Buy",
+            PositionSide::Short => "Sell",
+        };
+        let _ = write!(
+            data,
+            r#"{{"T":{t},"s":"{symbol}","S":"{side}","v":"{v}","p":"{price}"}}"#,
+            t = l.time,
+            v = fixed(l.qty.units(), p),
+            price = fixed(l.price.units(), p),
+        );
+    }
+    format!(r#"{{"topic":"allLiquidation.{symbol}","type":"snapshot","ts":{ts},"data":[{data}]}}"#)
+}
+
+/// Bybit linear `tickers`: the whole ticker (`snapshot`), or a delta with what moves every
+/// second (mark, index, open interest).
+pub fn bybit_ticker(symbol: Symbol, d: &SimDerivatives, snapshot: bool, cs: u64) -> String {
+    let p = places(Venue::BybitLinear);
+    let mark = fixed(d.mark.units(), p);
+    let index = fixed(d.index.units(), p);
+    let oi = fixed(d.open_interest.units(), p);
+    let data = if snapshot {
+        format!(
+            r#"{{"symbol":"{symbol}","tickDirection":"PlusTick","lastPrice":"{mark}","markPrice":"{mark}","indexPrice":"{index}","openInterest":"{oi}","nextFundingTime":"{next}","fundingRate":"{rate}","bid1Price":"{mark}","ask1Price":"{mark}"}}"#,
+            next = d.next_funding,
+            rate = signed(d.funding_rate.units(), 6),
+        )
+    } else {
+        format!(
+            r#"{{"symbol":"{symbol}","markPrice":"{mark}","indexPrice":"{index}","openInterest":"{oi}"}}"#
+        )
+    };
+    let kind = if snapshot { "snapshot" } else { "delta" };
+    format!(
+        r#"{{"topic":"tickers.{symbol}","type":"{kind}","data":{data},"cs":{cs},"ts":{ts}}}"#,
+        ts = d.time,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,5 +512,89 @@ mod tests {
                 assert_eq!(trades[0].side, Side::Sell);
             }
         }
+    }
+
+    #[test]
+    fn derivatives_frames_parse_with_the_real_parsers() {
+        use wadm_actors::connection::{DEFAULT_MAX_FRAME_BYTES, parser_for};
+        use wadm_actors::model::{
+            DerivativesTick, Liquidation, MarketEvent, TimestampMs, UnixNanos,
+        };
+        let symbol = Symbol::new("BTCUSDT").unwrap();
+        let at = UnixNanos(7);
+        let liquidation = SimLiquidation {
+            time: 1_700_000_000_000,
+            position: PositionSide::Long,
+            price: "59000.5".parse().unwrap(),
+            qty: "1.25".parse().unwrap(),
+        };
+        let derivatives = SimDerivatives {
+            time: 1_700_000_001_000,
+            mark: "60000.12".parse().unwrap(),
+            index: "59990.5".parse().unwrap(),
+            funding_rate: "-0.0001".parse().unwrap(),
+            next_funding: 1_700_006_400_000,
+            open_interest: "12345.678".parse().unwrap(),
+        };
+        for venue in [Venue::BinanceUsdm, Venue::BybitLinear] {
+            let frame = match venue {
+                Venue::BinanceUsdm => binance_force_order(symbol, &liquidation),
+                _ => bybit_liquidations(symbol, &[liquidation], liquidation.time + 5),
+            };
+            let parsed = parser_for(venue, DEFAULT_MAX_FRAME_BYTES)
+                .parse(frame.as_bytes(), at)
+                .unwrap();
+            assert_eq!(
+                parsed,
+                MarketEvent::Liquidations(vec![Liquidation {
+                    venue,
+                    symbol,
+                    position: PositionSide::Long,
+                    price: liquidation.price,
+                    qty: liquidation.qty,
+                    time: TimestampMs(liquidation.time),
+                    received_at: at,
+                }]),
+                "{frame}"
+            );
+        }
+        let expected = |venue, complete, oi: Option<Qty>, funding: bool| {
+            MarketEvent::Derivatives(DerivativesTick {
+                venue,
+                symbol,
+                time: TimestampMs(derivatives.time),
+                received_at: at,
+                complete,
+                mark_price: Some(derivatives.mark),
+                index_price: Some(derivatives.index),
+                funding_rate: funding.then_some(derivatives.funding_rate),
+                next_funding_time: funding.then_some(TimestampMs(derivatives.next_funding)),
+                open_interest: oi,
+            })
+        };
+        let parse = |venue, frame: String| {
+            parser_for(venue, DEFAULT_MAX_FRAME_BYTES)
+                .parse(frame.as_bytes(), at)
+                .unwrap()
+        };
+        assert_eq!(
+            parse(Venue::BinanceUsdm, binance_mark_price(symbol, &derivatives)),
+            expected(Venue::BinanceUsdm, true, None, true)
+        );
+        let oi = Some(derivatives.open_interest);
+        assert_eq!(
+            parse(
+                Venue::BybitLinear,
+                bybit_ticker(symbol, &derivatives, true, 1)
+            ),
+            expected(Venue::BybitLinear, true, oi, true)
+        );
+        assert_eq!(
+            parse(
+                Venue::BybitLinear,
+                bybit_ticker(symbol, &derivatives, false, 2)
+            ),
+            expected(Venue::BybitLinear, false, oi, false)
+        );
     }
 }

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
-use wadm_actors::model::{Price, Qty, Side, Symbol, TimestampMs, Venue};
+use wadm_actors::model::{PositionSide, Price, Qty, Side, Symbol, TimestampMs, Venue};
 
-use super::render::{self, SimKline, SimLevels, SimTrade};
+use super::render::{self, SimDerivatives, SimKline, SimLevels, SimLiquidation, SimTrade};
 use super::shared::SimShared;
 
 /// Which socket path a connection came in on (Binance USD-M routes by path).
@@ -81,6 +81,12 @@ pub enum Misbehaviour {
     /// Binance: from now on, answer depth snapshots with `lastUpdateId` moved by this much
     /// (negative: older than the stream; positive: ahead of it); 0 stops it.
     OffsetSnapshots(i64),
+    /// Derivatives venues: a liquidation cascade of `count` liquidations of `symbol`, one a
+    /// step (Binance pushes only the largest of each second).
+    LiquidationCascade {
+        symbol: Symbol,
+        count: u32,
+    },
 }
 
 /// Commands to a market task.
@@ -187,6 +193,24 @@ struct SymbolState {
     skip_next: bool,
     /// The latest trades, for replays on subscription.
     recent: std::collections::VecDeque<SimTrade>,
+    /// Derivatives state (USD-M, linear).
+    deriv: DerivState,
+}
+
+/// Open interest, funding and pending liquidations of a perpetual.
+#[derive(Debug, Clone, Default)]
+struct DerivState {
+    open_interest: i128,
+    /// Funding rate, 10^-12 units.
+    funding_rate: i128,
+    /// The second of the last mark/ticker push.
+    last_second: i64,
+    /// Liquidations still to make.
+    cascade: u32,
+    /// Binance: the liquidations of the current second not pushed yet.
+    this_second: Vec<SimLiquidation>,
+    /// Bybit ticker cross sequence.
+    cs: u64,
 }
 
 impl SymbolState {
@@ -206,6 +230,11 @@ impl SymbolState {
             kline: None,
             skip_next: false,
             recent: std::collections::VecDeque::new(),
+            deriv: DerivState {
+                open_interest: lot * 1_000_000,
+                funding_rate: 100_000_000,
+                ..DerivState::default()
+            },
             cfg,
         };
         for k in 1..=levels {
@@ -566,6 +595,12 @@ impl Market {
                 self.snapshot_offset = offset;
                 Vec::new()
             }
+            Misbehaviour::LiquidationCascade { symbol, count } => {
+                if let Some(i) = self.symbol_index(symbol) {
+                    self.symbols[i].deriv.cascade += count;
+                }
+                Vec::new()
+            }
             Misbehaviour::RejectTopic(topic) => {
                 self.rejected.insert(topic);
                 Vec::new()
@@ -722,6 +757,24 @@ impl Market {
                                 deliveries.extend(self.replay(conn, &topic));
                             }
                         }
+                        for topic in strings("args") {
+                            if let Some(symbol) = topic.strip_prefix("tickers.")
+                                && accepted
+                                && let Some(i) =
+                                    Symbol::new(symbol).ok().and_then(|s| self.symbol_index(s))
+                            {
+                                let now = TimestampMs::now().as_millis();
+                                let value = self.derivatives_now(i, now);
+                                self.symbols[i].deriv.cs += 1;
+                                let frame = render::bybit_ticker(
+                                    self.symbols[i].cfg.symbol,
+                                    &value,
+                                    true,
+                                    self.symbols[i].deriv.cs,
+                                );
+                                deliveries.push((conn, Outbound::Text(Arc::from(frame))));
+                            }
+                        }
                         for (i, depth, _) in snapshots {
                             let state = &self.symbols[i];
                             let frame = render::bybit_book(
@@ -817,7 +870,14 @@ impl Market {
             ),
             _ => matches!(
                 channel,
-                "aggTrade" | "trade" | "depth" | "depth@100ms" | "depth@500ms" | "kline_1m"
+                "aggTrade"
+                    | "trade"
+                    | "depth"
+                    | "depth@100ms"
+                    | "depth@500ms"
+                    | "kline_1m"
+                    | "forceOrder"
+                    | "markPrice@1s"
             ),
         };
         valid.then_some(channel)
@@ -828,6 +888,9 @@ impl Market {
         let parts: Vec<&str> = topic.split('.').collect();
         let (depth, symbol) = match parts.as_slice() {
             ["publicTrade", symbol] => (None, *symbol),
+            ["allLiquidation" | "tickers", symbol] if self.venue == Venue::BybitLinear => {
+                (None, *symbol)
+            }
             ["kline", "1", symbol] => (None, *symbol),
             ["orderbook", depth, symbol] => {
                 let depth: u16 = depth.parse().ok()?;
@@ -935,11 +998,123 @@ impl Market {
                     }
                 }
             }
+            if matches!(venue, Venue::BinanceUsdm | Venue::BybitLinear) {
+                deliveries.extend(self.derivatives_step(i, &trades, now));
+            }
             if depth_step {
                 deliveries.extend(self.book_diff(i, now));
             }
             if kline_step || closed.is_some() {
                 deliveries.extend(self.kline_frames(i, closed, now));
+            }
+        }
+        deliveries
+    }
+
+    /// The derivatives values of symbol `i` now: mark at the last trade price, index a tick
+    /// under it, funding, next funding at the next 8-hour boundary, open interest.
+    fn derivatives_now(&self, i: usize, now: i64) -> SimDerivatives {
+        let state = &self.symbols[i];
+        let mark = state.price(state.price_ticks);
+        const EIGHT_HOURS: i64 = 8 * 3_600_000;
+        SimDerivatives {
+            time: now,
+            mark,
+            index: Price::from_units(mark.units() - state.tick),
+            funding_rate: wadm_actors::model::Ratio::from_units(state.deriv.funding_rate),
+            next_funding: (now.div_euclid(EIGHT_HOURS) + 1) * EIGHT_HOURS,
+            open_interest: Qty::from_units(state.deriv.open_interest),
+        }
+    }
+
+    /// Open interest follows the trades (each opens or closes as much as it trades); every
+    /// second the mark/ticker is pushed (funding changes every minute); a cascade makes a
+    /// liquidation a step. Uses its own random numbers, so the trades stay as without it.
+    fn derivatives_step(&mut self, i: usize, trades: &[SimTrade], now: i64) -> Deliveries {
+        let venue = self.venue;
+        let mut deliveries = Vec::new();
+        let symbol = self.symbols[i].cfg.symbol;
+        let lot = self.symbols[i].cfg.lot.units().max(1);
+        for trade in trades {
+            let change = trade.qty.units();
+            let deriv = &mut self.symbols[i].deriv;
+            // Deterministic: opening when the trade id is even, closing when odd.
+            if trade.id.is_multiple_of(2) {
+                deriv.open_interest += change;
+            } else {
+                deriv.open_interest = (deriv.open_interest - change).max(lot);
+            }
+        }
+        if !trades.is_empty() {
+            let oi = Qty::from_units(self.symbols[i].deriv.open_interest);
+            self.shared.set_open_interest(venue, symbol, oi, now);
+        }
+        if self.symbols[i].deriv.cascade > 0 {
+            self.symbols[i].deriv.cascade -= 1;
+            let state = &self.symbols[i];
+            let k = i128::from(1 + (state.deriv.cascade % 7));
+            let liquidation = SimLiquidation {
+                time: now,
+                position: if state.deriv.cascade.is_multiple_of(3) {
+                    PositionSide::Short
+                } else {
+                    PositionSide::Long
+                },
+                price: state.price(state.price_ticks - 3),
+                qty: Qty::from_units(lot * 10 * k),
+            };
+            match venue {
+                Venue::BybitLinear => {
+                    self.shared.record_liquidations(venue, symbol, &[(liquidation, true)]);
+                    let frame: Arc<str> =
+                        Arc::from(render::bybit_liquidations(symbol, &[liquidation], now));
+                    for conn in self.audience(&format!("allLiquidation.{symbol}"), false) {
+                        deliveries.push((conn, Outbound::Text(Arc::clone(&frame))));
+                    }
+                }
+                _ => self.symbols[i].deriv.this_second.push(liquidation),
+            }
+        }
+        let second = now.div_euclid(1_000);
+        if second != self.symbols[i].deriv.last_second {
+            self.symbols[i].deriv.last_second = second;
+            if second.rem_euclid(60) == 0 {
+                let deriv = &mut self.symbols[i].deriv;
+                deriv.funding_rate = -deriv.funding_rate + 10_000_000;
+            }
+            // Binance: the largest liquidation of the second that ended is pushed.
+            let made = std::mem::take(&mut self.symbols[i].deriv.this_second);
+            if let Some(largest) = made.iter().max_by_key(|l| l.qty).copied() {
+                let records: Vec<(SimLiquidation, bool)> =
+                    made.iter().map(|l| (*l, *l == largest)).collect();
+                self.shared.record_liquidations(venue, symbol, &records);
+                let frame: Arc<str> = Arc::from(render::binance_force_order(symbol, &largest));
+                let topic = format!("{}@forceOrder", symbol.to_lowercase());
+                for conn in self.audience(&topic, false) {
+                    deliveries.push((conn, Outbound::Text(Arc::clone(&frame))));
+                }
+            }
+            let value = self.derivatives_now(i, now);
+            let (topic, frame) = match venue {
+                Venue::BybitLinear => {
+                    self.symbols[i].deriv.cs += 1;
+                    (
+                        format!("tickers.{symbol}"),
+                        render::bybit_ticker(symbol, &value, false, self.symbols[i].deriv.cs),
+                    )
+                }
+                _ => (
+                    format!("{}@markPrice@1s", symbol.to_lowercase()),
+                    render::binance_mark_price(symbol, &value),
+                ),
+            };
+            let audience = self.audience(&topic, false);
+            if !audience.is_empty() {
+                self.shared.record_derivatives(venue, symbol, value);
+                let frame: Arc<str> = Arc::from(frame);
+                for conn in audience {
+                    deliveries.push((conn, Outbound::Text(Arc::clone(&frame))));
+                }
             }
         }
         deliveries

@@ -6,7 +6,7 @@
 //! | venue | WebSocket | REST |
 //! |---|---|---|
 //! | binance-spot | `/stream` | `/api/v3/depth`, `/api/v3/exchangeInfo`, `/api/v3/aggTrades` |
-//! | binance-usdm | `/public/stream` (depth), `/market/stream` (aggTrade, trade, kline) | `/fapi/v1/depth`, `/fapi/v1/exchangeInfo`, `/fapi/v1/aggTrades` |
+//! | binance-usdm | `/public/stream` (depth), `/market/stream` (aggTrade, trade, kline, forceOrder, markPrice@1s) | `/fapi/v1/depth`, `/fapi/v1/exchangeInfo`, `/fapi/v1/aggTrades`, `/fapi/v1/openInterest` |
 //! | bybit-spot, bybit-linear | `/v5/public/spot`, `/v5/public/linear` | `/v5/market/instruments-info`, `/v5/market/recent-trade` |
 //!
 //! REST answers count against each venue's rate limit, as the venues do (see [`rest`]).
@@ -505,6 +505,12 @@ fn routes(inner: Shared) -> warp::filters::BoxedFilter<(warp::reply::Response,)>
         warp::path!("fapi" / "v1" / "aggTrades").boxed(),
         Venue::BinanceUsdm,
     );
+    let usdm_open_interest = warp::get()
+        .and(warp::path!("fapi" / "v1" / "openInterest"))
+        .and(query)
+        .and(with_inner(Arc::clone(&inner)))
+        .map(|q: HashMap<String, String>, inner: Shared| rest::open_interest(&inner, &q))
+        .boxed();
     let bybit_trades = warp::get()
         .and(warp::path!("v5" / "market" / "recent-trade"))
         .and(query)
@@ -570,6 +576,8 @@ fn routes(inner: Shared) -> warp::filters::BoxedFilter<(warp::reply::Response,)>
         .or(spot_trades)
         .unify()
         .or(usdm_trades)
+        .unify()
+        .or(usdm_open_interest)
         .unify()
         .or(bybit_trades)
         .unify()

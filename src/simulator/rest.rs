@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | binance-spot | `/api/v3/aggTrades` | by `fromId`, or by `startTime`/`endTime` (at most an hour apart), `limit` up to 1,000 |
 //! | binance-usdm | `/fapi/v1/aggTrades` | the same, without `M` |
+//! | binance-usdm | `/fapi/v1/openInterest` | the open interest now (weight 1) |
 //! | bybit-spot, bybit-linear | `/v5/market/recent-trade` | the last `limit` trades (60 at most on spot, 1,000 on linear), newest first |
 //!
 //! Trades come from the simulator's own record (so `record_trades` must be on), history
@@ -211,6 +212,26 @@ fn error(status: StatusCode, code: i64, msg: &str) -> warp::reply::Response {
         status,
     )
     .into_response()
+}
+
+/// `GET /fapi/v1/openInterest?symbol=` (weight 1):
+/// `{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}`.
+pub(super) fn open_interest(inner: &Inner, query: &HashMap<String, String>) -> warp::reply::Response {
+    let venue = Venue::BinanceUsdm;
+    limited_answer(inner, venue, 1, false, || {
+        let Some(symbol) = query.get("symbol").and_then(|s| Symbol::new(s).ok()) else {
+            return error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.");
+        };
+        match inner.shared.open_interest(venue, symbol) {
+            Some((oi, time)) => warp::reply::json(&serde_json::json!({
+                "openInterest": render::fixed(oi.units(), 3),
+                "symbol": symbol,
+                "time": time,
+            }))
+            .into_response(),
+            None => error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol."),
+        }
+    })
 }
 
 /// `GET /api/v3/aggTrades` and `GET /fapi/v1/aggTrades`.

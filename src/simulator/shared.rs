@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use serde::Serialize;
 use wadm_actors::model::{Qty, Side, Symbol, Venue};
 
-use super::render::SimTrade;
+use super::render::{SimDerivatives, SimLiquidation, SimTrade};
 use wadm_actors::util::lock;
 
 /// Trades generated for one symbol.
@@ -26,6 +26,16 @@ pub struct SymbolTotals {
     /// Every trade, when recording is on.
     #[serde(skip)]
     pub recorded: Vec<SimTrade>,
+    /// Every liquidation made (derivatives venues), and whether the venue pushed it
+    /// (Binance pushes only the largest per symbol each second).
+    #[serde(skip)]
+    pub liquidations: Vec<(SimLiquidation, bool)>,
+    /// Every mark/index/funding/open-interest value pushed, once a second.
+    #[serde(skip)]
+    pub derivatives: Vec<SimDerivatives>,
+    /// The open interest now, and when it was last changed (for the REST endpoint).
+    #[serde(skip)]
+    pub open_interest: Option<(Qty, i64)>,
 }
 
 impl SymbolTotals {
@@ -188,6 +198,27 @@ impl SimShared {
         }
     }
 
+    /// Records liquidations made, each with whether it was pushed.
+    pub(super) fn record_liquidations(&self, venue: Venue, symbol: Symbol, made: &[(SimLiquidation, bool)]) {
+        if let Some(s) = self.stats(venue) {
+            lock(&s.totals).entry(symbol).or_default().liquidations.extend_from_slice(made);
+        }
+    }
+
+    /// Records a pushed derivatives value.
+    pub(super) fn record_derivatives(&self, venue: Venue, symbol: Symbol, value: SimDerivatives) {
+        if let Some(s) = self.stats(venue) {
+            lock(&s.totals).entry(symbol).or_default().derivatives.push(value);
+        }
+    }
+
+    /// Sets the open interest (the REST endpoint answers it).
+    pub(super) fn set_open_interest(&self, venue: Venue, symbol: Symbol, oi: Qty, time: i64) {
+        if let Some(s) = self.stats(venue) {
+            lock(&s.totals).entry(symbol).or_default().open_interest = Some((oi, time));
+        }
+    }
+
     /// Runs `read` on a symbol's recorded trades (in id order), without copying them.
     pub fn with_recorded<R>(
         &self,
@@ -204,6 +235,12 @@ impl SimShared {
     }
 
     /// Returns a symbol's totals.
+    /// The open interest of a derivatives symbol now, and when it last changed.
+    pub fn open_interest(&self, venue: Venue, symbol: Symbol) -> Option<(Qty, i64)> {
+        self.stats(venue)
+            .and_then(|s| lock(&s.totals).get(&symbol).and_then(|t| t.open_interest))
+    }
+
     pub fn totals(&self, venue: Venue, symbol: Symbol) -> SymbolTotals {
         self.stats(venue)
             .and_then(|s| lock(&s.totals).get(&symbol).cloned())

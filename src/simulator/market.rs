@@ -83,10 +83,7 @@ pub enum Misbehaviour {
     OffsetSnapshots(i64),
     /// Derivatives venues: a liquidation cascade of `count` liquidations of `symbol`, one a
     /// step (Binance pushes only the largest of each second).
-    LiquidationCascade {
-        symbol: Symbol,
-        count: u32,
-    },
+    LiquidationCascade { symbol: Symbol, count: u32 },
 }
 
 /// Commands to a market task.
@@ -1065,7 +1062,8 @@ impl Market {
             };
             match venue {
                 Venue::BybitLinear => {
-                    self.shared.record_liquidations(venue, symbol, &[(liquidation, true)]);
+                    self.shared
+                        .record_liquidations(venue, symbol, &[(liquidation, true)]);
                     let frame: Arc<str> =
                         Arc::from(render::bybit_liquidations(symbol, &[liquidation], now));
                     for conn in self.audience(&format!("allLiquidation.{symbol}"), false) {

@@ -256,6 +256,11 @@ impl Simulator {
     }
 
     /// Makes `venue` misbehave.
+    /// The open interest of a derivatives symbol now, and when it last changed.
+    pub fn open_interest(&self, venue: Venue, symbol: Symbol) -> Option<(Qty, i64)> {
+        self.inner.shared.open_interest(venue, symbol)
+    }
+
     pub async fn misbehave(&self, venue: Venue, misbehaviour: Misbehaviour) {
         if let Some(handle) = self.inner.venues.get(&venue) {
             let _ = handle

@@ -216,7 +216,10 @@ fn error(status: StatusCode, code: i64, msg: &str) -> warp::reply::Response {
 
 /// `GET /fapi/v1/openInterest?symbol=` (weight 1):
 /// `{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}`.
-pub(super) fn open_interest(inner: &Inner, query: &HashMap<String, String>) -> warp::reply::Response {
+pub(super) fn open_interest(
+    inner: &Inner,
+    query: &HashMap<String, String>,
+) -> warp::reply::Response {
     let venue = Venue::BinanceUsdm;
     limited_answer(inner, venue, 1, false, || {
         let Some(symbol) = query.get("symbol").and_then(|s| Symbol::new(s).ok()) else {

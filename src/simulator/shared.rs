@@ -199,16 +199,29 @@ impl SimShared {
     }
 
     /// Records liquidations made, each with whether it was pushed.
-    pub(super) fn record_liquidations(&self, venue: Venue, symbol: Symbol, made: &[(SimLiquidation, bool)]) {
+    pub(super) fn record_liquidations(
+        &self,
+        venue: Venue,
+        symbol: Symbol,
+        made: &[(SimLiquidation, bool)],
+    ) {
         if let Some(s) = self.stats(venue) {
-            lock(&s.totals).entry(symbol).or_default().liquidations.extend_from_slice(made);
+            lock(&s.totals)
+                .entry(symbol)
+                .or_default()
+                .liquidations
+                .extend_from_slice(made);
         }
     }
 
     /// Records a pushed derivatives value.
     pub(super) fn record_derivatives(&self, venue: Venue, symbol: Symbol, value: SimDerivatives) {
         if let Some(s) = self.stats(venue) {
-            lock(&s.totals).entry(symbol).or_default().derivatives.push(value);
+            lock(&s.totals)
+                .entry(symbol)
+                .or_default()
+                .derivatives
+                .push(value);
         }
     }
 

@@ -218,3 +218,74 @@ async fn bybit_linear_liquidations_and_tickers_equal_the_record() {
     }
     sim.stop().await;
 }
+
+/// The daemon collecting the derivatives streams: each aggregator's snapshot holds the
+/// latest mark, index, funding and open interest (Bybit's deltas merged into its snapshot)
+/// and the liquidations received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_routes_derivatives_data_to_its_aggregators() {
+    let venues = [Venue::BinanceUsdm, Venue::BybitLinear];
+    let (sim, daemon) = common::live::start(
+        &venues,
+        &["BTCUSDT"],
+        &[
+            (
+                "WADM__VENUES__BINANCE_USDM__STREAMS",
+                "aggTrade,depth@100ms,forceOrder,markPrice@1s",
+            ),
+            (
+                "WADM__VENUES__BYBIT_LINEAR__STREAMS",
+                "publicTrade,orderbook.50,allLiquidation,tickers",
+            ),
+        ],
+    )
+    .await;
+    for venue in venues {
+        common::live::wait_streaming(&daemon, venue).await;
+        sim.misbehave(
+            venue,
+            Misbehaviour::LiquidationCascade {
+                symbol: sym("BTCUSDT"),
+                count: 50,
+            },
+        )
+        .await;
+    }
+    for venue in venues {
+        common::live::wait_until(LONG, "derivatives in the snapshot", || async {
+            daemon
+                .snapshots
+                .latest(venue, sym("BTCUSDT"))
+                .is_some_and(|s| {
+                    s.derivatives
+                        .as_ref()
+                        .is_some_and(|d| d.mark_price.is_some() && d.funding_rate.is_some())
+                        && !s.liquidations.is_empty()
+                })
+        })
+        .await;
+        let snapshot = daemon.snapshots.latest(venue, sym("BTCUSDT")).unwrap();
+        let totals = sim.totals(venue, sym("BTCUSDT"));
+        let latest = snapshot.derivatives.clone().unwrap();
+        assert!(
+            totals
+                .derivatives
+                .iter()
+                .any(|d| Some(d.mark) == latest.mark_price && Some(d.index) == latest.index_price),
+            "{venue}: {latest:?}"
+        );
+        if venue == Venue::BybitLinear {
+            assert!(latest.open_interest.is_some(), "{latest:?}");
+        }
+        for liquidation in snapshot.liquidations.iter() {
+            assert!(
+                totals.liquidations.iter().any(|(made, pushed)| *pushed
+                    && made.qty == liquidation.qty
+                    && made.time == liquidation.time.as_millis()),
+                "{venue}: {liquidation:?}"
+            );
+        }
+    }
+    daemon.shutdown().await.unwrap();
+    sim.stop().await;
+}

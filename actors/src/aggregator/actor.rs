@@ -314,6 +314,10 @@ impl Actor for AggregatorActor {
                 }
                 AggregatorMsg::Book(view) => state.core.on_book(view),
                 AggregatorMsg::Klines(klines) => state.core.on_klines(klines),
+                AggregatorMsg::Liquidations(liquidations) => {
+                    state.core.on_liquidations(liquidations);
+                }
+                AggregatorMsg::Derivatives(tick) => state.core.on_derivatives(tick),
                 AggregatorMsg::Instrument(info) => state.core.on_instrument(info),
                 AggregatorMsg::GetCounts(reply) => {
                     let _ = reply.send(state.core.counts().clone());

@@ -17,6 +17,7 @@ use tracing::warn;
 
 use super::bar::{Bar, Timeframe};
 use super::book_stats::{BookStats, book_stats};
+use super::derivatives::DerivativesState;
 use super::engine::{Engine, EngineEvent, EngineParams, EngineStats, Rolling};
 use super::kline_check::{KlineChecker, KlineOutcome};
 use super::ledger::{TradeLedger, Verdict};
@@ -32,8 +33,8 @@ use crate::metrics::{
     AGGREGATOR_TRADES_TOTAL,
 };
 use crate::model::{
-    BookView, DataQualityEvent, InstrumentInfo, Kline, Qty, QualityKind, Side, Symbol, TimestampMs,
-    Trade, Venue,
+    BookView, DataQualityEvent, DerivativesTick, InstrumentInfo, Kline, Liquidation, Qty,
+    QualityKind, Side, Symbol, TimestampMs, Trade, Venue,
 };
 
 /// Something the core wants sent on.
@@ -158,6 +159,8 @@ pub struct AggregatorCore {
     recent: VecDeque<Trade>,
     /// The minutes closed lately, for range answers while their bars are being stored.
     recent_minutes: RecentMinutes,
+    /// Latest mark/index/funding/open interest and recent liquidations (perpetuals).
+    derivatives: DerivativesState,
     book: Option<Arc<BookView>>,
     last_book_record: Option<i64>,
     last_trade_time: Option<i64>,
@@ -212,6 +215,7 @@ impl AggregatorCore {
             amended: BTreeMap::new(),
             recent: VecDeque::new(),
             recent_minutes: RecentMinutes::default(),
+            derivatives: DerivativesState::default(),
             book: None,
             last_book_record: None,
             last_trade_time: None,
@@ -802,6 +806,16 @@ impl AggregatorCore {
     }
 
     /// Takes venue candles: closed ones are persisted, closed Binance 1-minute ones checked.
+    /// Takes liquidations of this pair.
+    pub fn on_liquidations(&mut self, liquidations: Vec<Liquidation>) {
+        self.derivatives.on_liquidations(liquidations);
+    }
+
+    /// Takes a mark/index/funding/open-interest tick of this pair.
+    pub fn on_derivatives(&mut self, tick: DerivativesTick) {
+        self.derivatives.on_tick(tick);
+    }
+
     pub fn on_klines(&mut self, klines: Vec<Kline>) {
         self.counts.klines += klines.len() as u64;
         for kline in klines {
@@ -1020,6 +1034,8 @@ impl AggregatorCore {
         snapshot.warm = self.warm.clone();
         snapshot.pending_hole = self.interruption.map(|i| (i.last_time, i.kind));
         (snapshot.closed_minutes_from, snapshot.closed_minutes) = self.recent_minutes.view();
+        snapshot.derivatives = self.derivatives.latest().cloned();
+        snapshot.liquidations = self.derivatives.recent().cloned().collect();
         let Some(engine) = &self.engine else {
             return snapshot;
         };

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use ractor::RpcReplyPort;
 
-use crate::model::{BookView, InstrumentInfo, Kline, Qty, Trade, TradeId};
+use crate::model::{
+    BookView, DerivativesTick, InstrumentInfo, Kline, Liquidation, Qty, Trade, TradeId,
+};
 
 /// Messages handled by [`super::AggregatorActor`].
 #[derive(Debug)]
@@ -18,6 +20,10 @@ pub enum AggregatorMsg {
     Book(Arc<BookView>),
     /// Venue candles.
     Klines(Vec<Kline>),
+    /// Liquidations (derivatives venues).
+    Liquidations(Vec<Liquidation>),
+    /// Mark, index, funding, open interest (derivatives venues).
+    Derivatives(DerivativesTick),
     /// Instrument metadata (tick and lot size).
     Instrument(InstrumentInfo),
     /// Returns what the aggregator has seen.
@@ -39,6 +45,8 @@ impl AggregatorMsg {
             AggregatorMsg::Trades(_)
                 | AggregatorMsg::Book(_)
                 | AggregatorMsg::Klines(_)
+                | AggregatorMsg::Liquidations(_)
+                | AggregatorMsg::Derivatives(_)
                 | AggregatorMsg::Instrument(_)
         )
     }

@@ -16,6 +16,7 @@ mod actor;
 pub mod aggregation;
 pub mod bar;
 pub mod book_stats;
+pub mod derivatives;
 pub mod engine;
 pub mod footprint;
 pub mod ids;

@@ -38,6 +38,10 @@ pub struct AggregatorSnapshot {
     /// The minutes closed lately (at most [`RECENT_MINUTES`](super::recent::RECENT_MINUTES)),
     /// oldest first, as they are now (amended ones included).
     pub closed_minutes: Arc<[Arc<Bar>]>,
+    /// The latest mark, index, funding and open interest (perpetuals).
+    pub derivatives: Option<crate::model::DerivativesTick>,
+    /// Recent liquidations, oldest first (perpetuals).
+    pub liquidations: Arc<[crate::model::Liquidation]>,
     /// The rolling windows.
     pub rolling: BTreeMap<Rolling, Arc<Bar>>,
     /// The current session.
@@ -81,6 +85,8 @@ impl AggregatorSnapshot {
             last_closed: BTreeMap::new(),
             closed_minutes_from: None,
             closed_minutes: Arc::from(Vec::new()),
+            derivatives: None,
+            liquidations: Arc::from(Vec::new()),
             rolling: BTreeMap::new(),
             session: None,
             cvd: Qty::ZERO,

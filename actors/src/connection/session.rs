@@ -544,8 +544,16 @@ impl Reader<'_> {
                     self.route(symbol, AggregatorMsg::Klines(klines));
                 }
             }
-            // Issue #20 in progress: parsed, not yet subscribed nor aggregated.
-            MarketEvent::Liquidations(_) | MarketEvent::Derivatives(_) => self.data_flowed(),
+            MarketEvent::Liquidations(liquidations) => {
+                self.data_flowed();
+                if let Some(symbol) = liquidations.first().map(|l| l.symbol) {
+                    self.route(symbol, AggregatorMsg::Liquidations(liquidations));
+                }
+            }
+            MarketEvent::Derivatives(tick) => {
+                self.data_flowed();
+                self.route(tick.symbol, AggregatorMsg::Derivatives(tick));
+            }
             MarketEvent::Control(control) => self.on_control(control),
         }
     }

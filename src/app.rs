@@ -580,6 +580,7 @@ pub fn retention(config: &RetentionConfig) -> Retention {
         book_snapshots: config.book_snapshots,
         klines: config.klines,
         data_quality: config.data_quality,
+        liquidations: config.liquidations,
     }
 }
 

@@ -79,6 +79,8 @@ pub const AGGREGATOR_LATE_TRADES_TOTAL: &str = "wadm_aggregator_late_trades_tota
 /// Counter: trades not taken into bars, by `venue` and `reason` (`too_late`, `future_time`,
 /// `implausible_time`, `row_size_unknown`).
 pub const AGGREGATOR_TRADES_DROPPED_TOTAL: &str = "wadm_aggregator_trades_dropped_total";
+/// Counter: liquidations and derivatives values not taken into bars, by `venue` and `reason`.
+pub const AGGREGATOR_DERIVATIVES_DROPPED_TOTAL: &str = "wadm_aggregator_derivatives_dropped_total";
 /// Counter: live trades stamped ahead of the local clock and held until it reached them, by
 /// `venue`.
 pub const AGGREGATOR_TRADES_HELD_TOTAL: &str = "wadm_aggregator_trades_held_total";
@@ -362,6 +364,12 @@ pub const CATALOGUE: &[Metric] = &[
         help: "Late trades (for an already closed minute) that amended bars, by venue.",
     },
     Metric {
+        name: AGGREGATOR_DERIVATIVES_DROPPED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Liquidations and mark/funding/open-interest values not taken into bars, by venue and reason (out_of_memory: older than the aggregator's memory or too far ahead of its clock; row_size_unknown: the pending buffer was full).",
+    },
+    Metric {
         name: AGGREGATOR_TRADES_DROPPED_TOTAL,
         kind: MetricKind::Counter,
         unit: None,
@@ -535,7 +543,7 @@ pub const ROUTE_DROP_REASONS: [&str; 3] = ["overload", "no_aggregator", "aggrega
 pub const PERSISTENCE_DROP_REASONS: [&str; 3] = ["buffer_full", "rejected", "shutdown"];
 
 /// Every kind of stored document (a label of the persistence metrics).
-pub const STORED_KINDS: [&str; 7] = [
+pub const STORED_KINDS: [&str; 9] = [
     "trades",
     "bars_1m",
     "bars_1h",
@@ -543,11 +551,13 @@ pub const STORED_KINDS: [&str; 7] = [
     "book_snapshots",
     "klines",
     "data_quality",
+    "liquidations",
+    "funding",
 ];
 
 /// Every kind of record an aggregator hands to persistence (a label of
 /// [`AGGREGATOR_RECORDS_DROPPED_TOTAL`]).
-pub const RECORD_KINDS: [&str; 4] = ["bar", "book", "trades", "kline"];
+pub const RECORD_KINDS: [&str; 6] = ["bar", "book", "trades", "kline", "liquidations", "funding"];
 
 /// Creates the labelled series that must exist before anything happens (at zero), so
 /// dashboards and alerts see them from the start: per configured venue, and per stored kind.

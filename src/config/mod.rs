@@ -207,6 +207,8 @@ pub struct RetentionConfig {
     pub klines: Duration,
     /// Data-quality events.
     pub data_quality: Duration,
+    /// Liquidation events (fundings settled are kept as long as the 1-hour bars).
+    pub liquidations: Duration,
 }
 
 /// `[profile]`

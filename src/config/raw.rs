@@ -240,6 +240,8 @@ pub struct RawRetention {
     pub klines: String,
     /// Data-quality events (gaps, resyncs, reconnects, restarts).
     pub data_quality: String,
+    /// Liquidation events (fundings settled are kept as long as the 1-hour bars).
+    pub liquidations: String,
 }
 
 impl Default for RawRetention {
@@ -252,6 +254,7 @@ impl Default for RawRetention {
             book_snapshots: "1h".into(),
             klines: "7d".into(),
             data_quality: "30d".into(),
+            liquidations: "7d".into(),
         }
     }
 }
@@ -358,6 +361,7 @@ pub struct RawConnection {
     pub book_timeout: String,
     /// No trade for this long and the socket is replaced.
     pub trade_timeout: String,
+    pub derivatives_timeout: String,
     /// Planned rotation, before the venues' 24 h cut.
     pub rotate_after: String,
     /// Client ping interval (Bybit).
@@ -382,6 +386,7 @@ pub struct RawConnection {
     pub rest_timeout: String,
     /// Instrument metadata is refetched after a reconnect at most this often.
     pub instrument_refresh: String,
+    pub open_interest_interval: String,
     /// `[connection.backoff]`
     pub backoff: RawBackoff,
     /// `[connection.budget]`
@@ -399,6 +404,7 @@ impl Default for RawConnection {
             transport_timeout: "60s".into(),
             book_timeout: "15s".into(),
             trade_timeout: "10m".into(),
+            derivatives_timeout: "30s".into(),
             rotate_after: "23h".into(),
             ping_interval: "20s".into(),
             ack_timeout: "10s".into(),
@@ -411,6 +417,7 @@ impl Default for RawConnection {
             max_frame_bytes: 4 * 1024 * 1024,
             rest_timeout: "10s".into(),
             instrument_refresh: "10m".into(),
+            open_interest_interval: "10s".into(),
             backoff: RawBackoff::default(),
             budget: RawBudget::default(),
             rest_safety_percent: 80,

@@ -252,6 +252,7 @@ fn retention(check: &mut Checker, raw: &RawConfig) -> RetentionConfig {
         book_snapshots: check.duration("retention.book_snapshots", &raw.retention.book_snapshots),
         klines: check.duration("retention.klines", &raw.retention.klines),
         data_quality: check.duration("retention.data_quality", &raw.retention.data_quality),
+        liquidations: check.duration("retention.liquidations", &raw.retention.liquidations),
     };
     // A restart rebuilds the rolling 24 h window (and its hour of late trades) from the
     // stored 1-minute bars: they must outlive it.
@@ -411,6 +412,8 @@ fn connection(check: &mut Checker, raw: &RawConfig) -> ConnectionConfig {
         transport_timeout: check.duration("connection.transport_timeout", &c.transport_timeout),
         book_timeout: check.duration("connection.book_timeout", &c.book_timeout),
         trade_timeout: check.duration("connection.trade_timeout", &c.trade_timeout),
+        derivatives_timeout: check
+            .duration("connection.derivatives_timeout", &c.derivatives_timeout),
         rotate_after: check.duration("connection.rotate_after", &c.rotate_after),
         ping_interval: check.duration("connection.ping_interval", &c.ping_interval),
         ack_timeout: check.duration("connection.ack_timeout", &c.ack_timeout),
@@ -429,6 +432,10 @@ fn connection(check: &mut Checker, raw: &RawConfig) -> ConnectionConfig {
         max_frame_bytes: c.max_frame_bytes,
         rest_timeout: check.duration("connection.rest_timeout", &c.rest_timeout),
         instrument_refresh: check.duration("connection.instrument_refresh", &c.instrument_refresh),
+        open_interest_interval: match c.open_interest_interval.trim() {
+            "0" | "0s" => Duration::ZERO,
+            text => check.duration("connection.open_interest_interval", text),
+        },
     };
     ConnectionConfig {
         settings,

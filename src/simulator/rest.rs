@@ -225,7 +225,7 @@ pub(super) fn open_interest(
         let Some(symbol) = query.get("symbol").and_then(|s| Symbol::new(s).ok()) else {
             return error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.");
         };
-        match inner.shared.open_interest(venue, symbol) {
+        match inner.shared.serve_open_interest(venue, symbol) {
             Some((oi, time)) => warp::reply::json(&serde_json::json!({
                 "openInterest": render::fixed(oi.units(), 3),
                 "symbol": symbol,

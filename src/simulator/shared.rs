@@ -36,6 +36,9 @@ pub struct SymbolTotals {
     /// The open interest now, and when it was last changed (for the REST endpoint).
     #[serde(skip)]
     pub open_interest: Option<(Qty, i64)>,
+    /// Every open interest answered over REST, with the time the answer stated.
+    #[serde(skip)]
+    pub open_interest_served: Vec<(Qty, i64)>,
 }
 
 impl SymbolTotals {
@@ -247,13 +250,25 @@ impl SimShared {
         read(recorded)
     }
 
-    /// Returns a symbol's totals.
     /// The open interest of a derivatives symbol now, and when it last changed.
     pub fn open_interest(&self, venue: Venue, symbol: Symbol) -> Option<(Qty, i64)> {
         self.stats(venue)
             .and_then(|s| lock(&s.totals).get(&symbol).and_then(|t| t.open_interest))
     }
 
+    /// Answers the open interest of a derivatives symbol over REST: the value now, at the
+    /// answer's time (the later of now and its last change), recorded.
+    pub(super) fn serve_open_interest(&self, venue: Venue, symbol: Symbol) -> Option<(Qty, i64)> {
+        let stats = self.stats(venue)?;
+        let mut totals = lock(&stats.totals);
+        let entry = totals.get_mut(&symbol)?;
+        let (value, changed) = entry.open_interest?;
+        let time = changed.max(wadm_actors::model::TimestampMs::now().as_millis());
+        entry.open_interest_served.push((value, time));
+        Some((value, time))
+    }
+
+    /// Returns a symbol's totals.
     pub fn totals(&self, venue: Venue, symbol: Symbol) -> SymbolTotals {
         self.stats(venue)
             .and_then(|s| lock(&s.totals).get(&symbol).cloned())

@@ -23,14 +23,14 @@ use super::kline_check::{KlineChecker, KlineOutcome};
 use super::ledger::{TradeLedger, Verdict};
 use super::messages::AggregatorCounts;
 use super::order_flow::LargeTrade;
-use super::output::{BarRecord, BarState, BookRecord, Record};
+use super::output::{BarRecord, BarState, BookRecord, FundingRecord, Record};
 use super::params::{AggregatorSettings, MAX_HELD_AHEAD, RowSpec};
 use super::recent::RecentMinutes;
 use super::snapshot::AggregatorSnapshot;
 use crate::metrics::{
-    AGGREGATOR_BARS_CLOSED_TOTAL, AGGREGATOR_DUPLICATE_TRADES_TOTAL, AGGREGATOR_KLINE_CHECKS_TOTAL,
-    AGGREGATOR_LATE_TRADES_TOTAL, AGGREGATOR_TRADES_DROPPED_TOTAL, AGGREGATOR_TRADES_HELD_TOTAL,
-    AGGREGATOR_TRADES_TOTAL,
+    AGGREGATOR_BARS_CLOSED_TOTAL, AGGREGATOR_DERIVATIVES_DROPPED_TOTAL,
+    AGGREGATOR_DUPLICATE_TRADES_TOTAL, AGGREGATOR_KLINE_CHECKS_TOTAL, AGGREGATOR_LATE_TRADES_TOTAL,
+    AGGREGATOR_TRADES_DROPPED_TOTAL, AGGREGATOR_TRADES_HELD_TOTAL, AGGREGATOR_TRADES_TOTAL,
 };
 use crate::model::{
     BookView, DataQualityEvent, DerivativesTick, InstrumentInfo, Kline, Liquidation, Qty,
@@ -77,6 +77,9 @@ pub struct CoreCounts {
     pub ahead_dropped: u64,
     /// Trades stamped before the venues existed (or after 9999), refused.
     pub implausible_dropped: u64,
+    /// Liquidations and derivatives values not taken into bars (outside the memory, or
+    /// beyond the pending bound while the row size was unknown).
+    pub derivatives_dropped: u64,
 }
 
 /// What a warm start found in the store for one (venue, symbol).
@@ -139,6 +142,17 @@ impl WarmStart {
     }
 }
 
+/// Derivatives data waiting for the row size, at most this many.
+const MAX_PENDING_DERIVATIVES: usize = 1_024;
+
+/// Derivatives data for the bars.
+#[derive(Debug, Clone)]
+enum DerivativesItem {
+    Liquidation(Liquidation),
+    /// The merged latest values at a tick.
+    Values(DerivativesTick),
+}
+
 /// One (venue, symbol)'s aggregation, driven by its caller.
 #[derive(Debug)]
 pub struct AggregatorCore {
@@ -155,12 +169,15 @@ pub struct AggregatorCore {
     last_closed: BTreeMap<Timeframe, Arc<Bar>>,
     /// Stored bars amended by late trades since the last tick, by (timeframe, start): a burst
     /// of late trades rewrites each bar once per tick, not once per trade.
-    amended: BTreeMap<(Timeframe, i64), (Arc<Bar>, Qty)>,
+    /// The flag: a late trade changed it (not only late derivatives data).
+    amended: BTreeMap<(Timeframe, i64), (Arc<Bar>, Qty, bool)>,
     recent: VecDeque<Trade>,
     /// The minutes closed lately, for range answers while their bars are being stored.
     recent_minutes: RecentMinutes,
     /// Latest mark/index/funding/open interest and recent liquidations (perpetuals).
     derivatives: DerivativesState,
+    /// Derivatives data waiting for the row size (bounded).
+    pending_derivatives: VecDeque<DerivativesItem>,
     book: Option<Arc<BookView>>,
     last_book_record: Option<i64>,
     last_trade_time: Option<i64>,
@@ -216,6 +233,7 @@ impl AggregatorCore {
             recent: VecDeque::new(),
             recent_minutes: RecentMinutes::default(),
             derivatives: DerivativesState::default(),
+            pending_derivatives: VecDeque::new(),
             book: None,
             last_book_record: None,
             last_trade_time: None,
@@ -244,6 +262,39 @@ impl AggregatorCore {
         self.engine = Some(Engine::new(params));
         let pending = std::mem::take(&mut self.pending);
         self.process(pending.iter(), true);
+        for item in std::mem::take(&mut self.pending_derivatives) {
+            self.bar_derivatives(item);
+        }
+    }
+
+    /// Puts derivatives data into the bars holding its time (or the pending queue while
+    /// the row size is unknown).
+    fn bar_derivatives(&mut self, item: DerivativesItem) {
+        let Some(engine) = self.engine.as_mut() else {
+            if self.pending_derivatives.len() < MAX_PENDING_DERIVATIVES {
+                self.pending_derivatives.push_back(item);
+            } else {
+                self.drop_derivatives("row_size_unknown");
+            }
+            return;
+        };
+        let taken = match &item {
+            DerivativesItem::Liquidation(l) => engine
+                .add_derivatives(l.time.as_millis(), |data, grid| {
+                    data.add_liquidation(grid, l)
+                }),
+            DerivativesItem::Values(tick) => {
+                engine.add_derivatives(tick.time.as_millis(), |data, _| data.observe(tick))
+            }
+        };
+        if !taken {
+            self.drop_derivatives("out_of_memory");
+        }
+    }
+
+    fn drop_derivatives(&mut self, reason: &'static str) {
+        self.core_counts.derivatives_dropped += 1;
+        metrics::counter!(AGGREGATOR_DERIVATIVES_DROPPED_TOTAL, "venue" => self.venue.as_str(), "reason" => reason).increment(1);
     }
 
     /// Takes a batch of live trades of this (venue, symbol), in the order they came.
@@ -501,7 +552,7 @@ impl AggregatorCore {
         let grid = engine.params().grid;
         let open_minute = engine.open_minute();
         for event in events {
-            let (timeframe, bar, cvd, amended) = match event {
+            let (timeframe, bar, cvd, amended, by_trades) = match event {
                 EngineEvent::Closed {
                     timeframe,
                     bar,
@@ -512,19 +563,20 @@ impl AggregatorCore {
                         self.core_counts.bars_closed += 1;
                     }
                     self.last_closed.insert(timeframe, Arc::clone(&bar));
-                    (timeframe, bar, cvd, false)
+                    (timeframe, bar, cvd, false, false)
                 }
                 EngineEvent::Amended {
                     timeframe,
                     bar,
                     cvd,
+                    by_trades,
                 } => {
                     if let Some(last) = self.last_closed.get_mut(&timeframe)
                         && last.start == bar.start
                     {
                         *last = Arc::clone(&bar);
                     }
-                    (timeframe, bar, cvd, true)
+                    (timeframe, bar, cvd, true, by_trades)
                 }
             };
             if timeframe == Timeframe::M1 {
@@ -533,7 +585,13 @@ impl AggregatorCore {
             }
             if timeframe.is_recorded() {
                 if amended {
-                    self.amended.insert((timeframe, bar.start), (bar, cvd));
+                    let by_trades = by_trades
+                        || self
+                            .amended
+                            .get(&(timeframe, bar.start))
+                            .is_some_and(|(_, _, earlier)| *earlier);
+                    self.amended
+                        .insert((timeframe, bar.start), (bar, cvd, by_trades));
                 } else {
                     self.push_bar(timeframe, bar, grid, cvd, BarState::Closed);
                 }
@@ -805,17 +863,48 @@ impl AggregatorCore {
         self.book = Some(view);
     }
 
-    /// Takes venue candles: closed ones are persisted, closed Binance 1-minute ones checked.
-    /// Takes liquidations of this pair.
+    /// Takes liquidations of this pair: into the bars, the recent list and the store.
     pub fn on_liquidations(&mut self, liquidations: Vec<Liquidation>) {
+        for liquidation in &liquidations {
+            self.bar_derivatives(DerivativesItem::Liquidation(liquidation.clone()));
+        }
+        self.out
+            .push(CoreOutput::Record(Record::Liquidations(Arc::from(
+                liquidations.as_slice(),
+            ))));
         self.derivatives.on_liquidations(liquidations);
     }
 
-    /// Takes a mark/index/funding/open-interest tick of this pair.
+    /// Takes a mark/index/funding/open-interest tick of this pair: merged into the latest
+    /// values, which go into the bars at the tick's time. When the next funding time moves
+    /// on, the funding just settled (at the former next funding time, with the last rate
+    /// seen before it) is stored.
     pub fn on_derivatives(&mut self, tick: DerivativesTick) {
+        let before = self
+            .derivatives
+            .latest()
+            .and_then(|l| l.funding_rate.zip(l.next_funding_time));
         self.derivatives.on_tick(tick);
+        let Some(latest) = self.derivatives.latest().cloned() else {
+            return;
+        };
+        if let (Some((rate, settled)), Some(next)) = (before, latest.next_funding_time)
+            && next > settled
+        {
+            self.out.push(CoreOutput::Record(Record::Funding(Arc::new(
+                FundingRecord {
+                    venue: self.venue,
+                    symbol: self.symbol,
+                    funding_time: settled.as_millis(),
+                    funding_rate: rate,
+                    observed_at: latest.time.as_millis(),
+                },
+            ))));
+        }
+        self.bar_derivatives(DerivativesItem::Values(latest));
     }
 
+    /// Takes venue candles: closed ones are persisted, closed Binance 1-minute ones checked.
     pub fn on_klines(&mut self, klines: Vec<Kline>) {
         self.counts.klines += klines.len() as u64;
         for kline in klines {
@@ -959,8 +1048,13 @@ impl AggregatorCore {
         let Some(grid) = self.engine.as_ref().map(|e| e.params().grid) else {
             return;
         };
-        for ((timeframe, _), (bar, cvd)) in std::mem::take(&mut self.amended) {
-            self.push_bar(timeframe, bar, grid, cvd, BarState::Amended);
+        for ((timeframe, _), (bar, cvd, by_trades)) in std::mem::take(&mut self.amended) {
+            let state = if by_trades {
+                BarState::Amended
+            } else {
+                BarState::Closed
+            };
+            self.push_bar(timeframe, bar, grid, cvd, state);
         }
     }
 
@@ -1218,5 +1312,88 @@ mod tests {
         );
         core.on_trades(vec![trade(4, 1_483_228_800_000, Side::Buy)]);
         assert_eq!(core.engine().unwrap().stats().trades, 1);
+    }
+
+    #[test]
+    fn derivatives_reach_the_stored_bars_and_a_settled_funding_is_recorded() {
+        use crate::model::{DerivativesTick, Liquidation, PositionSide, Ratio};
+        let mut core = core();
+        let t0 = 1_767_225_600_000;
+        let tick = |time: i64, oi: i64, rate: &str, next: i64| DerivativesTick {
+            venue: Venue::BinanceSpot,
+            symbol: Symbol::new("BTCUSDT").unwrap(),
+            time: TimestampMs(time),
+            received_at: UnixNanos(0),
+            complete: true,
+            mark_price: Some(Price::from_int(101)),
+            index_price: Some(Price::from_int(100)),
+            funding_rate: Some(rate.parse::<Ratio>().unwrap()),
+            next_funding_time: Some(TimestampMs(next)),
+            open_interest: Some(Qty::from_int(oi)),
+        };
+        core.on_trades(vec![trade(1, t0 + 10, Side::Buy)]);
+        core.on_derivatives(tick(t0 + 1_000, 50, "0.0001", t0 + 30_000));
+        core.on_derivatives(tick(t0 + 2_000, 70, "0.0001", t0 + 30_000));
+        core.on_liquidations(vec![Liquidation {
+            venue: Venue::BinanceSpot,
+            symbol: Symbol::new("BTCUSDT").unwrap(),
+            position: PositionSide::Short,
+            price: "100.5".parse().unwrap(),
+            qty: Qty::from_int(3),
+            time: TimestampMs(t0 + 2_500),
+            received_at: UnixNanos(0),
+        }]);
+        // The funding time passes: the rate of the interval that ended is recorded.
+        core.on_derivatives(tick(t0 + 31_000, 40, "-0.0002", t0 + 60_000));
+        core.on_trades(vec![trade(2, t0 + 60_010, Side::Sell)]);
+        let outputs: Vec<CoreOutput> = core.drain().collect();
+        let fundings: Vec<(i64, Ratio)> = outputs
+            .iter()
+            .filter_map(|o| match o {
+                CoreOutput::Record(Record::Funding(f)) => Some((f.funding_time, f.funding_rate)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fundings, vec![(t0 + 30_000, "0.0001".parse().unwrap())]);
+        assert!(
+            outputs
+                .iter()
+                .any(|o| matches!(o, CoreOutput::Record(Record::Liquidations(l)) if l.len() == 1))
+        );
+        let minute = outputs
+            .iter()
+            .find_map(|o| match o {
+                CoreOutput::Record(Record::Bar(b)) if b.timeframe == Timeframe::M1 => {
+                    Some(Arc::clone(b))
+                }
+                _ => None,
+            })
+            .unwrap();
+        let data = minute.derivatives.clone().unwrap();
+        let oi = data.open_interest.clone().unwrap();
+        assert_eq!(
+            (oi.open, oi.high, oi.low, oi.close, oi.change),
+            (
+                Qty::from_int(50),
+                Qty::from_int(70),
+                Qty::from_int(40),
+                Qty::from_int(40),
+                Qty::from_int(-10)
+            )
+        );
+        assert_eq!(data.liquidations.shorts.qty, Qty::from_int(3));
+        assert_eq!(data.liquidation_rows.len(), 1);
+        assert_eq!(data.liquidation_rows[0].price, Price::from_int(100));
+        assert_eq!(data.funding_rate, Some("-0.0002".parse().unwrap()));
+        assert_eq!(data.basis, Some(Price::from_int(1)));
+        // Stored and read back, the bar is the same.
+        let text = serde_json::to_string(&*minute).unwrap();
+        let back: BarRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, *minute);
+        let rebuilt = back.to_bar().unwrap();
+        assert_eq!(
+            rebuilt.derivatives.as_ref().map(|d| d.liquidations.qty()),
+            Some(Qty::from_int(3))
+        );
     }
 }

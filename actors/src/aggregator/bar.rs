@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::bar_derivatives::BarDerivatives;
 use super::footprint::{Footprint, RowGrid};
 use super::ids::IdRanges;
 use crate::model::{Price, Qty, Side, TimestampMs, Trade, TradeFlags};
@@ -195,6 +196,8 @@ pub struct Bar {
     /// The venue trade ids taken (Binance aggregate or raw trade ids), when numeric: what a
     /// restart needs to know which trades the bar already holds.
     pub ids: IdRanges,
+    /// Liquidations, open interest, funding, mark and index (derivatives venues only).
+    pub derivatives: Option<Box<BarDerivatives>>,
 }
 
 impl Bar {
@@ -211,6 +214,7 @@ impl Bar {
             low: None,
             trade_ids: None,
             ids: IdRanges::new(),
+            derivatives: None,
         }
     }
 
@@ -275,6 +279,31 @@ impl Bar {
         self.totals.merge(&other.totals);
         self.ids.merge(&other.ids);
         self.merge_prices(other);
+        if let Some(theirs) = &other.derivatives {
+            self.merge_derivatives(theirs);
+        }
+    }
+
+    /// The same bar on a grid `factor` times coarser (footprint and liquidation rows).
+    pub fn coarsen(&self, factor: i128) -> Bar {
+        Bar {
+            footprint: self.footprint.coarsen(factor),
+            derivatives: self
+                .derivatives
+                .as_ref()
+                .map(|d| Box::new(d.coarsen(factor))),
+            ..self.clone()
+        }
+    }
+
+    /// Adds derivatives data (of a period inside the bar's).
+    pub fn merge_derivatives(&mut self, data: &BarDerivatives) {
+        self.derivatives_mut().merge(data);
+    }
+
+    /// The bar's derivatives data, created empty when it has none.
+    pub fn derivatives_mut(&mut self) -> &mut BarDerivatives {
+        self.derivatives.get_or_insert_with(Box::default)
     }
 
     /// Takes the open, close, high, low and trade-id range of `other` into this bar, leaving

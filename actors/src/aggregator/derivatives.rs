@@ -19,15 +19,16 @@ pub struct DerivativesState {
 }
 
 impl DerivativesState {
-    /// Takes a tick: a complete one replaces the state; a delta changes the fields it
-    /// carries (and is dropped, counted, before the first complete one).
+    /// Takes a tick: each changes the fields it carries (a Bybit snapshot carries all, a
+    /// Binance mark price all but the open interest, which comes over REST); a delta before
+    /// the first complete tick has nothing to change and is dropped, counted.
     pub fn on_tick(&mut self, tick: DerivativesTick) {
-        if tick.complete {
-            self.latest = Some(tick);
-            return;
-        }
         let Some(latest) = self.latest.as_mut() else {
-            self.orphan_deltas += 1;
+            if tick.complete {
+                self.latest = Some(tick);
+            } else {
+                self.orphan_deltas += 1;
+            }
             return;
         };
         latest.time = latest.time.max(tick.time);

@@ -16,11 +16,18 @@
 //!   recomputed from its minutes and reported as amended by [`Engine::take_amended`], once
 //!   however many late trades it took, so persistence upserts it again). Older trades are
 //!   dropped. Both are counted.
+//! - **Derivatives data** (liquidations, open interest, funding, mark and index) goes into
+//!   the minute and the bars holding its venue time, without moving the open minute: data
+//!   ahead of it waits in its minute and joins each bar when the bar opens; data for a
+//!   closed bar revises it (reported again by [`Engine::take_amended`], not as amended: no
+//!   trade changed). A minute without trades is not reported on its own (its data is in
+//!   the longer bars): open interest moves only with trades, and a liquidation is a trade.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::bar::{Bar, Timeframe, Totals, trade_count};
+use super::bar_derivatives::BarDerivatives;
 use super::footprint::{Footprint, RowGrid};
 use super::order_flow::{LargeTrade, LargeTradeDetector, LargeTradeParams, SessionAnchor};
 use super::volume_profile;
@@ -109,9 +116,11 @@ pub enum EngineEvent {
         /// Cumulative delta of the session at its close.
         cvd: Qty,
     },
-    /// A closed bar changed because a late trade arrived.
+    /// A closed bar changed because a late trade (or late derivatives data) arrived.
     Amended {
         timeframe: Timeframe,
+        /// True when trades changed it; false when only derivatives data did.
+        by_trades: bool,
         /// The bar, recomputed.
         bar: Arc<Bar>,
         /// Cumulative delta of the session at its end, recomputed from the minutes in memory.
@@ -130,6 +139,8 @@ pub struct EngineStats {
     pub late_dropped: u64,
     /// Trades timed too far past the clock (or before 1970 or after 9999), dropped.
     pub future_dropped: u64,
+    /// Derivatives data older than the memory or too far past the clock, dropped.
+    pub derivatives_dropped: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +177,8 @@ pub struct Engine {
     poc_stale: bool,
     /// Closed bars late trades changed, by (timeframe, start), reported by `take_amended`.
     amended: std::collections::BTreeSet<(Timeframe, i64)>,
+    /// Closed bars late derivatives data changed.
+    revised: std::collections::BTreeSet<(Timeframe, i64)>,
 }
 
 impl Engine {
@@ -184,6 +197,7 @@ impl Engine {
             clock: None,
             poc_stale: false,
             amended: std::collections::BTreeSet::new(),
+            revised: std::collections::BTreeSet::new(),
         }
     }
 
@@ -245,6 +259,73 @@ impl Engine {
         events
     }
 
+    /// Takes derivatives data observed at venue time `time` (ms), applied by `apply` to each
+    /// bar's derivatives part: the minute holding it and every open bar holding it (a bar
+    /// still ahead takes it when it opens); a closed bar is revised. Returns false when the
+    /// time is older than the memory or too far past the clock (dropped, counted).
+    pub fn add_derivatives(
+        &mut self,
+        time: i64,
+        apply: impl Fn(&mut BarDerivatives, &RowGrid),
+    ) -> bool {
+        let minute = Timeframe::M1.start_of(time);
+        let too_old = self
+            .open_minute
+            .is_some_and(|open| minute < open - self.params.memory_ms);
+        if too_old
+            || !TimestampMs(time).is_plausible()
+            || self
+                .clock
+                .is_some_and(|now| time > now.saturating_add(self.params.max_future_ms))
+        {
+            self.stats.derivatives_dropped += 1;
+            return false;
+        }
+        let grid = self.params.grid;
+        let minute_bar = self
+            .minutes
+            .entry(minute)
+            .or_insert_with(|| Bar::of(Timeframe::M1, minute));
+        apply(minute_bar.derivatives_mut(), &grid);
+        let traded = !minute_bar.is_empty();
+        let Some(open) = self.open_minute else {
+            return true;
+        };
+        let cutoff = open - self.params.memory_ms;
+        if minute < open && traded {
+            self.revised.insert((Timeframe::M1, minute));
+        }
+        for timeframe in Timeframe::ALL.into_iter().skip(1) {
+            match self.bars.get_mut(&timeframe) {
+                Some(current) if current.contains(time) => {
+                    apply(current.derivatives_mut(), &grid);
+                }
+                Some(current) if time < current.start => {
+                    let start = timeframe.start_of(time);
+                    if start >= cutoff {
+                        self.revised.insert((timeframe, start));
+                    }
+                }
+                // Ahead of the open bar: taken when its bar opens.
+                _ => {}
+            }
+        }
+        true
+    }
+
+    /// The derivatives data of the minutes in `from..=to` (each bar opening takes what was
+    /// observed ahead of it).
+    fn fold_derivatives(minutes: &BTreeMap<i64, Bar>, bar: &mut Bar, from: i64, to: i64) {
+        if from > to {
+            return;
+        }
+        for (_, minute) in minutes.range(from..=to) {
+            if let Some(data) = &minute.derivatives {
+                bar.merge_derivatives(data);
+            }
+        }
+    }
+
     /// Closes the open minute (and any bar ending with it) once `now` (ms) is past its end
     /// plus the grace period, so quiet symbols' bars close too.
     pub fn advance_clock(&mut self, now: i64) -> Vec<EngineEvent> {
@@ -292,7 +373,10 @@ impl Engine {
     fn open_at(&mut self, minute: i64) {
         self.open_minute = Some(minute);
         for timeframe in Timeframe::ALL.into_iter().skip(1) {
-            self.bars.insert(timeframe, Bar::of(timeframe, minute));
+            let mut bar = Bar::of(timeframe, minute);
+            let start = bar.start;
+            Self::fold_derivatives(&self.minutes, &mut bar, start, minute);
+            self.bars.insert(timeframe, bar);
         }
         for rolling in Rolling::ALL {
             self.rolling.insert(
@@ -337,6 +421,8 @@ impl Engine {
         for (&timeframe, bar) in &mut self.bars {
             if bar.end <= minute {
                 let closed = std::mem::replace(bar, Bar::of(timeframe, minute));
+                let from = bar.start.max(open + Timeframe::M1.millis());
+                Self::fold_derivatives(&self.minutes, bar, from, minute);
                 if !closed.is_empty() {
                     events.push(EngineEvent::Closed {
                         timeframe,
@@ -433,16 +519,20 @@ impl Engine {
         self.note_large(trade);
     }
 
-    /// Returns the closed bars late trades changed since the last call, each once, as they
-    /// are now (a closed bar of a longer timeframe is rebuilt from its minutes), with the
-    /// session's cumulative delta at their end.
+    /// Returns the closed bars late trades (or late derivatives data) changed since the last
+    /// call, each once, as they are now (a closed bar of a longer timeframe is rebuilt from
+    /// its minutes), with the session's cumulative delta at their end.
     pub fn take_amended(&mut self) -> Vec<EngineEvent> {
         let cutoff = self
             .open_minute
             .map_or(i64::MIN, |open| open - self.params.memory_ms);
         let amended = std::mem::take(&mut self.amended);
-        let mut events = Vec::with_capacity(amended.len());
-        for (timeframe, start) in amended {
+        let revised = std::mem::take(&mut self.revised);
+        let mut changed: BTreeMap<(Timeframe, i64), bool> =
+            revised.into_iter().map(|key| (key, false)).collect();
+        changed.extend(amended.into_iter().map(|key| (key, true)));
+        let mut events = Vec::with_capacity(changed.len());
+        for ((timeframe, start), by_trades) in changed {
             let bar = if timeframe == Timeframe::M1 {
                 let Some(bar) = self.minutes.get(&start) else {
                     continue;
@@ -465,8 +555,12 @@ impl Engine {
                 rebuilt.end = start + timeframe.millis();
                 rebuilt
             };
+            if bar.is_empty() {
+                continue;
+            }
             events.push(EngineEvent::Amended {
                 timeframe,
+                by_trades,
                 cvd: self.cvd_at(bar.end),
                 bar: Arc::new(bar),
             });
@@ -923,7 +1017,11 @@ mod tests {
                     timeframe,
                     bar,
                     cvd,
-                } => (*timeframe, bar.start, bar.totals.prints, cvd.to_string()),
+                    by_trades,
+                } => {
+                    assert!(by_trades);
+                    (*timeframe, bar.start, bar.totals.prints, cvd.to_string())
+                }
                 EngineEvent::Closed { .. } => panic!("nothing closes"),
             })
             .collect();
@@ -962,6 +1060,7 @@ mod tests {
                 late_amended: 0,
                 late_dropped: 1,
                 future_dropped: 1,
+                derivatives_dropped: 0,
             }
         );
         assert_eq!(e.rolling_window(Rolling::H24).unwrap().totals.prints, 1);
@@ -995,5 +1094,83 @@ mod tests {
             (large[0].time, large[0].qty, large[0].side),
             (T0 + 1, q("10"), Side::Sell)
         );
+    }
+
+    fn liquidate(e: &mut Engine, time: i64, qty: &str) -> bool {
+        let liquidation = crate::model::Liquidation {
+            venue: crate::model::Venue::BinanceUsdm,
+            symbol: crate::model::Symbol::new("BTCUSDT").unwrap(),
+            position: crate::model::PositionSide::Long,
+            price: "100".parse().unwrap(),
+            qty: q(qty),
+            time: TimestampMs(time),
+            received_at: crate::model::UnixNanos(0),
+        };
+        e.add_derivatives(time, |data, grid| data.add_liquidation(grid, &liquidation))
+    }
+
+    fn liquidated(bar: &Bar) -> Qty {
+        bar.derivatives
+            .as_ref()
+            .map_or(Qty::ZERO, |d| d.liquidations.qty())
+    }
+
+    #[test]
+    fn derivatives_data_joins_its_bars_without_moving_the_open_minute_and_revises_closed_ones() {
+        let mut e = engine();
+        // Before any trade: waits in its minute, joins the bars when they open.
+        assert!(liquidate(&mut e, T0 + 100, "1"));
+        assert!(
+            e.add_trade(&trade(T0 + 200, "100", "1", Side::Buy, 1))
+                .is_empty()
+        );
+        // Ahead of the open minute (and of the open 5m bar): the minute stays open.
+        assert!(liquidate(&mut e, T0 + 5 * MIN + 10, "2"));
+        assert_eq!(e.open_minute(), Some(T0));
+        assert!(liquidate(&mut e, T0 + 300, "4"));
+        let closed = e.add_trade(&trade(T0 + 5 * MIN + 20, "100", "1", Side::Buy, 2));
+        let by_timeframe: Vec<(Timeframe, Qty)> = closed
+            .iter()
+            .filter_map(|event| match event {
+                EngineEvent::Closed { timeframe, bar, .. } => Some((*timeframe, liquidated(bar))),
+                EngineEvent::Amended { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            by_timeframe,
+            vec![(Timeframe::M1, q("5")), (Timeframe::M5, q("5"))]
+        );
+        for timeframe in [Timeframe::M1, Timeframe::M5] {
+            assert_eq!(liquidated(&e.current_bar(timeframe).unwrap()), q("2"));
+        }
+        assert_eq!(liquidated(&e.current_bar(Timeframe::H1).unwrap()), q("7"));
+        // Late: the closed minute and 5m bar are revised (not amended), once.
+        assert!(liquidate(&mut e, T0 + 400, "8"));
+        let revised: Vec<(Timeframe, Qty, bool)> = e
+            .take_amended()
+            .into_iter()
+            .filter_map(|event| match event {
+                EngineEvent::Amended {
+                    timeframe,
+                    bar,
+                    by_trades,
+                    ..
+                } => Some((timeframe, liquidated(&bar), by_trades)),
+                EngineEvent::Closed { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            revised,
+            vec![
+                (Timeframe::M1, q("13"), false),
+                (Timeframe::M5, q("13"), false)
+            ]
+        );
+        assert_eq!(liquidated(&e.current_bar(Timeframe::H1).unwrap()), q("15"));
+        // Older than the memory, or far past the clock: dropped, counted.
+        e.advance_clock(T0 + 5 * MIN + 30);
+        assert!(!liquidate(&mut e, T0 - 26 * 60 * MIN, "1"));
+        assert!(!liquidate(&mut e, T0 + 60 * 60 * MIN, "1"));
+        assert_eq!(e.stats().derivatives_dropped, 2);
     }
 }

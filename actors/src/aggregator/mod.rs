@@ -15,6 +15,7 @@
 mod actor;
 pub mod aggregation;
 pub mod bar;
+pub mod bar_derivatives;
 pub mod book_stats;
 pub mod derivatives;
 pub mod engine;
@@ -38,7 +39,9 @@ pub use aggregation::{AggregatorCore, CoreCounts, CoreOutput, History, PastOutco
 pub use bar::{Bar, Timeframe, Totals};
 pub use footprint::{Footprint, RowGrid, RowVolume};
 pub use messages::{AggregatorCounts, AggregatorMsg};
-pub use output::{BarRecord, BarState, BookRecord, RebuildError, Record, RecordSink};
+pub use output::{
+    BarRecord, BarState, BookRecord, FundingRecord, RebuildError, Record, RecordSink,
+};
 pub use params::{AggregatorSettings, BarParams, ProfileParams, RowSpec};
 pub use report::{AbsorptionRow, WindowReport};
 pub use snapshot::AggregatorSnapshot;

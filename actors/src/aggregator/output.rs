@@ -11,6 +11,7 @@ use wadm_supervision::ActorEntry;
 use serde::{Deserialize, Serialize};
 
 use super::bar::{Bar, PriceAt, Timeframe, Totals};
+use super::bar_derivatives::{DerivativesReport, OffGridRow};
 use super::book_stats::BookStats;
 use super::footprint::{RowGrid, RowVolume};
 use super::ids::IdRanges;
@@ -18,7 +19,7 @@ use super::order_flow::LargeTrade;
 use super::params::{BarParams, ProfileParams};
 use super::report::{AbsorptionRow, WindowReport};
 use crate::metrics::AGGREGATOR_RECORDS_DROPPED_TOTAL;
-use crate::model::{Kline, Level, Price, Qty, Symbol, Trade, Venue};
+use crate::model::{Kline, Level, Liquidation, Price, Qty, Ratio, Symbol, Trade, Venue};
 
 /// How a bar handed to persistence stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,10 @@ pub struct BarRecord {
     /// stopped: it holds the trades taken until then.
     #[serde(default)]
     pub partial: bool,
+    /// Liquidations, open interest, funding, mark and index (derivatives venues; absent in
+    /// bars stored before them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derivatives: Option<DerivativesReport>,
 }
 
 /// Why a stored bar cannot be rebuilt.
@@ -145,6 +150,10 @@ impl BarRecord {
             params: BarParams::of(params),
             amended: state == BarState::Amended,
             partial: state == BarState::Partial,
+            derivatives: bar
+                .derivatives
+                .as_ref()
+                .map(|d| DerivativesReport::of(d, grid)),
         }
     }
 
@@ -210,6 +219,16 @@ impl BarRecord {
         bar.low = report.low;
         bar.trade_ids = self.first_trade_id.zip(self.last_trade_id);
         bar.ids = self.ids.clone();
+        if let Some(report) = &self.derivatives {
+            let data =
+                report
+                    .to_data(&grid)
+                    .map_err(|OffGridRow(price)| RebuildError::OffGrid {
+                        price,
+                        row_size: self.row_size,
+                    })?;
+            bar.derivatives = Some(Box::new(data));
+        }
         Ok(bar)
     }
 
@@ -278,7 +297,7 @@ impl BarRecord {
             return Err(RebuildError::Grids(self.row_size, grid.row_size()));
         }
         if units > own {
-            bar.footprint = bar.footprint.coarsen(units / own);
+            bar = bar.coarsen(units / own);
         }
         Ok(bar)
     }
@@ -307,6 +326,19 @@ pub struct BookRecord {
     pub stats: BookStats,
 }
 
+/// A funding settled by a perpetual, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FundingRecord {
+    pub venue: Venue,
+    pub symbol: Symbol,
+    /// When it was settled (the venue's next funding time until then; Unix ms).
+    pub funding_time: i64,
+    /// The last funding rate published before it.
+    pub funding_rate: Ratio,
+    /// Venue time of the first values after it (ms).
+    pub observed_at: i64,
+}
+
 /// One record for persistence.
 #[derive(Debug, Clone)]
 pub enum Record {
@@ -318,6 +350,10 @@ pub enum Record {
     Trades(Arc<[Trade]>),
     /// A closed venue candle.
     Kline(Arc<Kline>),
+    /// Liquidations, in arrival order (derivatives venues).
+    Liquidations(Arc<[Liquidation]>),
+    /// A funding settled (derivatives venues).
+    Funding(Arc<FundingRecord>),
 }
 
 impl Record {
@@ -328,6 +364,8 @@ impl Record {
             Record::Book(_) => "book",
             Record::Trades(_) => "trades",
             Record::Kline(_) => "kline",
+            Record::Liquidations(_) => "liquidations",
+            Record::Funding(_) => "funding",
         }
     }
 }

@@ -90,6 +90,8 @@ fn encode_oldest_first(documents: &[Document]) -> Result<Vec<serde_json::Value>,
                 Document::Book(b) => serde_json::to_value(b.as_ref()),
                 Document::Kline(k) => serde_json::to_value(k),
                 Document::Quality(q) => serde_json::to_value(q),
+                Document::Liquidation(l, _) => serde_json::to_value(l),
+                Document::Funding(f) => serde_json::to_value(f.as_ref()),
             }
             .map_err(|e| ApiError::internal(format!("a document could not be encoded: {e}")))
         })

@@ -104,6 +104,9 @@ fn add(sum: &mut Bar, part: &Bar) {
     sum.footprint.merge(&part.footprint);
     sum.totals.merge(&part.totals);
     sum.merge_prices(part);
+    if let Some(data) = &part.derivatives {
+        sum.merge_derivatives(data);
+    }
 }
 
 fn floor_minute(time: i64) -> i64 {
@@ -455,15 +458,19 @@ impl Api {
             .unwrap_or(from)
             .max(effective_from);
         let mut bar = Bar::new(effective_from, effective_to);
+        let composite = parts.len() > 1;
         for part in &parts {
             if let Some(grid) = part.grid {
                 let factor = base.row_size().units() / grid.row_size().units();
-                if factor > 1 {
-                    let coarse = Bar {
-                        footprint: part.bar.footprint.coarsen(factor),
-                        ..part.bar.clone()
-                    };
-                    add(&mut bar, &coarse);
+                if factor > 1 || composite {
+                    let mut piece = part.bar.coarsen(factor);
+                    if composite {
+                        // Liquidations add up across venues; open interest, funding and
+                        // prices are each venue's own (in `by_venue`).
+                        piece.derivatives =
+                            piece.derivatives.map(|d| Box::new(d.liquidations_only()));
+                    }
+                    add(&mut bar, &piece);
                 } else {
                     add(&mut bar, &part.bar);
                 }

@@ -157,10 +157,7 @@ pub(super) fn analyse(
     let grid = base.coarser(factor).unwrap_or(*base);
     let coarse;
     let bar = if factor > 1 {
-        coarse = Bar {
-            footprint: bar.footprint.coarsen(factor),
-            ..bar.clone()
-        };
+        coarse = bar.coarsen(factor);
         &coarse
     } else {
         bar

@@ -4,10 +4,10 @@ use std::fmt;
 
 use ractor::RpcReplyPort;
 
-use super::rest_client::InstrumentError;
+use super::rest_client::{InstrumentError, RestError};
 use super::status::ConnectionStatus;
 use super::streams::StreamClass;
-use crate::model::{DataQualityEvent, InstrumentInfo, Symbol};
+use crate::model::{DataQualityEvent, DerivativesTick, InstrumentInfo, Symbol};
 
 /// Why a socket was closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +134,10 @@ pub enum ConnectionMsg {
     Instruments(Vec<(Symbol, Result<InstrumentInfo, InstrumentError>)>),
     /// Timer: fetch instrument metadata again.
     RefreshInstruments,
+    /// Timer: ask the venue for open interest (Binance USD-M).
+    PollOpenInterest,
+    /// Open interest fetched in the background.
+    OpenInterest(Vec<(Symbol, Result<DerivativesTick, RestError>)>),
     /// A data-quality event found by the actor's own work.
     Quality(DataQualityEvent),
     /// Returns the connection's status.

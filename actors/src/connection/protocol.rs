@@ -189,6 +189,12 @@ pub fn depth_path(venue: Venue, symbol: Symbol, limit: u32) -> Option<String> {
     }
 }
 
+/// The open-interest request of `symbol` (Binance USD-M only; Bybit linear pushes it in
+/// `tickers`).
+pub fn open_interest_path(venue: Venue, symbol: Symbol) -> Option<String> {
+    (venue == Venue::BinanceUsdm).then(|| format!("/fapi/v1/openInterest?symbol={symbol}"))
+}
+
 /// Where a Binance `aggTrades` request starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TradesFrom {

@@ -18,8 +18,8 @@ use super::parse::fields;
 use super::parse::frame::{DEFAULT_MAX_FRAME_BYTES, FrameKind, ParseError, clip};
 use super::parse::tape::{Obj, TapeDecoder, pick};
 use crate::model::{
-    BookSnapshot, FillRange, InstrumentInfo, Price, Side, SnapshotSequence, Symbol, TimestampMs,
-    Trade, TradeFlags, TradeId, UnixNanos, Venue,
+    BookSnapshot, DerivativesTick, FillRange, InstrumentInfo, Price, Side, SnapshotSequence,
+    Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
 };
 
 /// Largest REST answer accepted: a 5000-level depth snapshot is about 250 KiB, USD-M's full
@@ -68,6 +68,44 @@ impl RestParser {
                 asks: f.asks().levels()?,
                 event_time: f.event_time().opt_i64()?.map(TimestampMs),
                 received_at,
+            })
+        })
+    }
+
+    /// Parses a Binance USD-M open interest:
+    /// `{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}` (base asset;
+    /// `time` is the venue's time of the value) into a tick carrying only it.
+    pub fn binance_open_interest(
+        &mut self,
+        venue: Venue,
+        symbol: Symbol,
+        body: &[u8],
+        received_at: UnixNanos,
+    ) -> Result<DerivativesTick, ParseError> {
+        self.decoder.decode(body, |root| {
+            let root = Obj::new(root, FrameKind::RestOpenInterest, "body")?;
+            let f = pick!(root; oi = "openInterest", answered = "symbol", time = "time", code = "code", msg = "msg");
+            if f.code().is_present() && !f.oi().is_present() {
+                return Err(venue_error(f.code().opt_i64()?, f.msg().opt_str()?));
+            }
+            if f.answered().str()? != symbol.as_str() {
+                return Err(ParseError::InvalidValue {
+                    kind: FrameKind::RestOpenInterest,
+                    field: "symbol",
+                    reason: "not the symbol asked for",
+                });
+            }
+            Ok(DerivativesTick {
+                venue,
+                symbol,
+                time: TimestampMs(f.time().i64()?),
+                received_at,
+                complete: false,
+                mark_price: None,
+                index_price: None,
+                funding_rate: None,
+                next_funding_time: None,
+                open_interest: Some(f.oi().qty()?),
             })
         })
     }
@@ -315,6 +353,36 @@ mod tests {
 
     fn sym(text: &str) -> Symbol {
         Symbol::new(text).unwrap()
+    }
+
+    #[test]
+    fn parses_binance_open_interest_and_refuses_another_symbols() {
+        let mut parser = RestParser::default();
+        let body = br#"{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}"#;
+        let tick = parser
+            .binance_open_interest(Venue::BinanceUsdm, sym("BTCUSDT"), body, UnixNanos(5))
+            .unwrap();
+        assert_eq!(tick.open_interest, Some("10659.509".parse().unwrap()));
+        assert_eq!(tick.time, TimestampMs(1589437530011));
+        assert!(!tick.complete && tick.mark_price.is_none());
+        assert!(
+            parser
+                .binance_open_interest(Venue::BinanceUsdm, sym("ETHUSDT"), body, UnixNanos(5))
+                .is_err()
+        );
+        let refused = br#"{"code":-1121,"msg":"Invalid symbol."}"#;
+        assert!(matches!(
+            parser.binance_open_interest(Venue::BinanceUsdm, sym("BTCUSDT"), refused, UnixNanos(5)),
+            Err(ParseError::VenueError { .. })
+        ));
+        for cut in 0..body.len() {
+            let _ = parser.binance_open_interest(
+                Venue::BinanceUsdm,
+                sym("BTCUSDT"),
+                &body[..cut],
+                UnixNanos(5),
+            );
+        }
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub mod weights {
         }
     }
 
+    /// `GET /fapi/v1/openInterest` (USD-M).
+    pub const OPEN_INTEREST: u32 = 1;
+
     /// `exchangeInfo` (Binance) or `instruments-info` (Bybit).
     pub fn instruments(venue: Venue) -> u32 {
         match venue {

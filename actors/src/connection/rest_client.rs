@@ -12,7 +12,9 @@ use super::protocol::{self, TradesFrom};
 use super::rest::{MAX_REST_BODY_BYTES, RestParser};
 use super::rest_budget::{RestBudget, RestPriority, weights};
 use crate::metrics::REST_REQUESTS_TOTAL;
-use crate::model::{BookSnapshot, InstrumentInfo, Symbol, Trade, UnixNanos, Venue};
+use crate::model::{
+    BookSnapshot, DerivativesTick, InstrumentInfo, Symbol, Trade, UnixNanos, Venue,
+};
 use crate::util::{error_chain, install_crypto_provider};
 
 /// Why a REST call failed.
@@ -185,6 +187,24 @@ impl RestClient {
                 trades.reverse();
                 Ok(trades)
             },
+        )
+        .await
+    }
+
+    /// Fetches the open interest of `symbol` (Binance USD-M), as a tick carrying only it.
+    /// Metadata priority: ahead of backfill, behind book snapshots.
+    pub async fn open_interest(&self, symbol: Symbol) -> Result<DerivativesTick, RestError> {
+        let path =
+            protocol::open_interest_path(self.venue, symbol).ok_or(RestError::Unsupported {
+                venue: self.venue,
+                what: "openInterest",
+            })?;
+        self.fetch(
+            &path,
+            weights::OPEN_INTEREST,
+            RestPriority::Metadata,
+            "open_interest",
+            |parser, body| parser.binance_open_interest(self.venue, symbol, body, UnixNanos::now()),
         )
         .await
     }

@@ -67,6 +67,8 @@ pub struct SessionStats {
     pub last_book: AtomicI64,
     /// Last trade frame.
     pub last_trade: AtomicI64,
+    /// Last mark-price or ticker frame.
+    pub last_derivatives: AtomicI64,
     /// Frames received.
     pub frames: AtomicU64,
     /// Payload bytes received.
@@ -551,6 +553,10 @@ impl Reader<'_> {
                 }
             }
             MarketEvent::Derivatives(tick) => {
+                self.args
+                    .stats
+                    .last_derivatives
+                    .store(now, Ordering::Relaxed);
                 self.data_flowed();
                 self.route(tick.symbol, AggregatorMsg::Derivatives(tick));
             }

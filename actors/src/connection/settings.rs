@@ -17,6 +17,9 @@ pub struct ConnectionSettings {
     pub book_timeout: Duration,
     /// Data watchdog of trade streams (trades can be quiet for minutes).
     pub trade_timeout: Duration,
+    /// Data watchdog of mark-price and ticker streams (they tick every 100 ms to 1 s);
+    /// liquidations alone never trip it (they can be quiet for hours).
+    pub derivatives_timeout: Duration,
     /// Planned rotation, before the venues' 24 h cut.
     pub rotate_after: Duration,
     /// Interval of client pings (Bybit).
@@ -47,6 +50,8 @@ pub struct ConnectionSettings {
     pub rest_timeout: Duration,
     /// Instrument metadata is refetched after a reconnect at most this often.
     pub instrument_refresh: Duration,
+    /// Binance USD-M open interest is polled this often (zero: never).
+    pub open_interest_interval: Duration,
 }
 
 impl Default for ConnectionSettings {
@@ -56,6 +61,7 @@ impl Default for ConnectionSettings {
             transport_timeout: Duration::from_secs(60),
             book_timeout: Duration::from_secs(15),
             trade_timeout: Duration::from_secs(600),
+            derivatives_timeout: Duration::from_secs(30),
             rotate_after: Duration::from_secs(23 * 3600),
             ping_interval: Duration::from_secs(20),
             ack_timeout: Duration::from_secs(10),
@@ -70,6 +76,7 @@ impl Default for ConnectionSettings {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             rest_timeout: Duration::from_secs(10),
             instrument_refresh: Duration::from_secs(600),
+            open_interest_interval: Duration::from_secs(10),
         }
     }
 }
@@ -81,7 +88,8 @@ impl ConnectionSettings {
         let shortest = self
             .transport_timeout
             .min(self.book_timeout)
-            .min(self.trade_timeout);
+            .min(self.trade_timeout)
+            .min(self.derivatives_timeout);
         (shortest / 4).clamp(Duration::from_millis(20), Duration::from_secs(1))
     }
 }

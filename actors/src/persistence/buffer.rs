@@ -5,7 +5,7 @@
 //! document arrives at the bound, the oldest buffered document of the least valuable kind
 //! present is dropped to make room, provided that kind is not more valuable than the
 //! newcomer; otherwise the newcomer is dropped. From least to most valuable: raw trades, book
-//! snapshots, klines, 1-minute bars, 1-hour bars, 1-day bars, data-quality events (raw trades and book
+//! snapshots, klines, liquidations, 1-minute bars, 1-hour bars, 1-day bars, fundings, data-quality events (raw trades and book
 //! snapshots are the bulk and the least needed for the indicators' history; quality events
 //! are rare and explain every gap). Every drop is reported to the caller, which counts it.
 
@@ -14,13 +14,15 @@ use std::collections::VecDeque;
 use crate::storage::{Document, Kind};
 
 /// Kinds from least to most valuable.
-const BY_VALUE: [Kind; 7] = [
+const BY_VALUE: [Kind; 9] = [
     Kind::Trades,
     Kind::BookSnapshots,
     Kind::Klines,
+    Kind::Liquidations,
     Kind::Bars1m,
     Kind::Bars1h,
     Kind::Bars1d,
+    Kind::Funding,
     Kind::DataQuality,
 ];
 
@@ -32,7 +34,7 @@ fn rank(kind: Kind) -> usize {
 #[derive(Debug)]
 pub struct Buffer {
     /// One FIFO per kind, indexed by value rank.
-    queues: [VecDeque<Document>; 7],
+    queues: [VecDeque<Document>; 9],
     buffered: usize,
     in_flight: usize,
     capacity: usize,

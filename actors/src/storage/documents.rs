@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregator::{BarRecord, BookRecord, Record, Timeframe};
-use crate::model::{DataQualityEvent, Kline, Trade, TradeId, Venue};
+use crate::aggregator::{BarRecord, BookRecord, FundingRecord, Record, Timeframe};
+use crate::model::{DataQualityEvent, Kline, Liquidation, PositionSide, Trade, TradeId, Venue};
 
 /// The kinds of stored data, one table or collection each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -30,11 +30,16 @@ pub enum Kind {
     Klines,
     /// Data-quality events, keyed by (venue, symbol, time, kind).
     DataQuality,
+    /// Liquidations (derivatives venues), keyed by (venue, symbol, time, position, price,
+    /// size, occurrence).
+    Liquidations,
+    /// Fundings settled (derivatives venues), keyed by (venue, symbol, funding time).
+    Funding,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Trades,
         Kind::Bars1m,
         Kind::Bars1h,
@@ -42,6 +47,8 @@ impl Kind {
         Kind::BookSnapshots,
         Kind::Klines,
         Kind::DataQuality,
+        Kind::Liquidations,
+        Kind::Funding,
     ];
 
     /// The table or collection name (also the metric label).
@@ -54,6 +61,8 @@ impl Kind {
             Kind::BookSnapshots => "book_snapshots",
             Kind::Klines => "klines",
             Kind::DataQuality => "data_quality",
+            Kind::Liquidations => "liquidations",
+            Kind::Funding => "funding",
         }
     }
 
@@ -103,6 +112,11 @@ pub enum Document {
     Kline(Kline),
     /// A data-quality event.
     Quality(DataQualityEvent),
+    /// A liquidation, with its occurrence among identical ones (same time, side, price and
+    /// size) in the message that brought it: the rest of its key.
+    Liquidation(Liquidation, u32),
+    /// A funding settled.
+    Funding(Arc<FundingRecord>),
 }
 
 /// The parts of a document both stores index: its kind, venue, symbol (empty for
@@ -129,6 +143,8 @@ impl Document {
             Document::Book(_) => Kind::BookSnapshots,
             Document::Kline(_) => Kind::Klines,
             Document::Quality(_) => Kind::DataQuality,
+            Document::Liquidation(..) => Kind::Liquidations,
+            Document::Funding(_) => Kind::Funding,
         })
     }
 
@@ -161,6 +177,26 @@ impl Document {
                 q.time.as_millis(),
                 q.key(),
             ),
+            Document::Liquidation(l, occurrence) => (
+                l.venue,
+                l.symbol.as_str().to_owned(),
+                l.time.as_millis(),
+                format!(
+                    "{}:{}:{}:{occurrence}",
+                    match l.position {
+                        PositionSide::Long => "long",
+                        PositionSide::Short => "short",
+                    },
+                    l.price,
+                    l.qty
+                ),
+            ),
+            Document::Funding(f) => (
+                f.venue,
+                f.symbol.as_str().to_owned(),
+                f.funding_time,
+                String::new(),
+            ),
         };
         Some(DocKey {
             kind,
@@ -179,6 +215,11 @@ impl Document {
             Document::Book(b) => serde_json::to_string(&**b),
             Document::Kline(k) => serde_json::to_string(k),
             Document::Quality(q) => serde_json::to_string(q),
+            Document::Liquidation(l, n) => serde_json::to_string(&StoredLiquidation {
+                liquidation: l.clone(),
+                occurrence: *n,
+            }),
+            Document::Funding(f) => serde_json::to_string(&**f),
         }
     }
 
@@ -192,6 +233,11 @@ impl Document {
             Kind::BookSnapshots => Document::Book(Arc::new(serde_json::from_str(text)?)),
             Kind::Klines => Document::Kline(serde_json::from_str(text)?),
             Kind::DataQuality => Document::Quality(serde_json::from_str(text)?),
+            Kind::Liquidations => {
+                let stored: StoredLiquidation = serde_json::from_str(text)?;
+                Document::Liquidation(stored.liquidation, stored.occurrence)
+            }
+            Kind::Funding => Document::Funding(Arc::new(serde_json::from_str(text)?)),
         })
     }
 
@@ -205,6 +251,11 @@ impl Document {
             Kind::BookSnapshots => Document::Book(Arc::new(serde_json::from_value(value)?)),
             Kind::Klines => Document::Kline(serde_json::from_value(value)?),
             Kind::DataQuality => Document::Quality(serde_json::from_value(value)?),
+            Kind::Liquidations => {
+                let stored: StoredLiquidation = serde_json::from_value(value)?;
+                Document::Liquidation(stored.liquidation, stored.occurrence)
+            }
+            Kind::Funding => Document::Funding(Arc::new(serde_json::from_value(value)?)),
         })
     }
 
@@ -215,8 +266,32 @@ impl Document {
             Record::Book(book) => vec![Document::Book(Arc::clone(book))],
             Record::Trades(trades) => trades.iter().cloned().map(Document::Trade).collect(),
             Record::Kline(kline) => vec![Document::Kline((**kline).clone())],
+            Record::Liquidations(liquidations) => {
+                let mut documents: Vec<Document> = Vec::with_capacity(liquidations.len());
+                for liquidation in liquidations.iter() {
+                    let occurrence = documents
+                        .iter()
+                        .filter(|d| matches!(d, Document::Liquidation(l, _) if l == liquidation))
+                        .count();
+                    documents.push(Document::Liquidation(
+                        liquidation.clone(),
+                        u32::try_from(occurrence).unwrap_or(u32::MAX),
+                    ));
+                }
+                documents
+            }
+            Record::Funding(funding) => vec![Document::Funding(Arc::clone(funding))],
         }
     }
+}
+
+/// A liquidation as stored: the event and its occurrence among identical ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredLiquidation {
+    #[serde(flatten)]
+    pub liquidation: Liquidation,
+    #[serde(default)]
+    pub occurrence: u32,
 }
 
 /// A trade id as a key that sorts numerically: numeric ids zero-padded behind `n`, other ids

@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use documents::{DocKey, Document, Kind};
+pub use documents::{DocKey, Document, Kind, StoredLiquidation};
 
 use crate::model::{Symbol, Venue};
 
@@ -164,6 +164,8 @@ pub struct Retention {
     pub klines: Duration,
     /// Data-quality events.
     pub data_quality: Duration,
+    /// Liquidation events. Fundings settled are kept as long as the 1-hour bars.
+    pub liquidations: Duration,
 }
 
 impl Retention {
@@ -177,6 +179,8 @@ impl Retention {
             Kind::BookSnapshots => self.book_snapshots,
             Kind::Klines => self.klines,
             Kind::DataQuality => self.data_quality,
+            Kind::Liquidations => self.liquidations,
+            Kind::Funding => self.bars_1h,
         }
     }
 
@@ -197,6 +201,7 @@ impl Default for Retention {
             book_snapshots: Duration::from_secs(HOUR),
             klines: Duration::from_secs(7 * 24 * HOUR),
             data_quality: Duration::from_secs(30 * 24 * HOUR),
+            liquidations: Duration::from_secs(7 * 24 * HOUR),
         }
     }
 }

@@ -22,8 +22,8 @@ use mongodb::{Client, Database, IndexModel};
 use crate::model::TimestampMs;
 
 use super::{
-    DocKey, Document, Kind, Order, Query, Retention, Store, StoreError, StoreFuture, SweepSummary,
-    WriteSummary,
+    DocKey, Document, Kind, Order, Query, Retention, Store, StoreError, StoreFuture,
+    StoredLiquidation, SweepSummary, WriteSummary,
 };
 
 /// How to reach MongoDB.
@@ -372,6 +372,11 @@ fn body_bson(document: &Document) -> Result<Bson, bson::ser::Error> {
         Document::Book(b) => bson::to_bson(&**b),
         Document::Kline(k) => bson::to_bson(k),
         Document::Quality(q) => bson::to_bson(q),
+        Document::Liquidation(l, occurrence) => bson::to_bson(&StoredLiquidation {
+            liquidation: l.clone(),
+            occurrence: *occurrence,
+        }),
+        Document::Funding(f) => bson::to_bson(&**f),
     }
 }
 

@@ -12,6 +12,8 @@
 //!   trades are deduplicated by id and the newest synced book is the one published.
 //! - **Instruments**: tick and lot sizes are fetched at start and after reconnects, then sent
 //!   to the aggregators; an unknown symbol is reported and the others carry on.
+//! - **Open interest** (Binance USD-M with derivatives streams): polled over REST on an
+//!   interval, within the venue's REST budget ([`open_interest`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -44,6 +46,7 @@ use crate::routing::RouteSlot;
 
 mod instruments;
 mod lifecycle;
+mod open_interest;
 mod status;
 
 use instruments::InstrumentState;
@@ -100,6 +103,8 @@ struct EndpointState {
     endpoint: Endpoint,
     has_book: bool,
     has_trades: bool,
+    /// Mark-price or ticker streams (pushed every second or faster).
+    has_ticks: bool,
     sockets: Sockets,
     attempt: u32,
     reconnects: u64,
@@ -127,6 +132,9 @@ pub struct ConnectionState {
     instruments: BTreeMap<Symbol, InstrumentState>,
     last_instrument_fetch: Option<Instant>,
     instrument_fetch_running: bool,
+    open_interest_running: bool,
+    /// Symbols whose last open-interest request failed (logged once per failure run).
+    open_interest_failing: std::collections::BTreeSet<Symbol>,
     ticks: u64,
     span: Span,
 }
@@ -160,6 +168,10 @@ impl Actor for ConnectionActor {
                         .topics
                         .iter()
                         .any(|t| t.stream.class() == StreamClass::Trades),
+                    has_ticks: endpoint
+                        .topics
+                        .iter()
+                        .any(|t| matches!(t.stream, Stream::MarkPrice | Stream::Tickers)),
                     endpoint,
                     sockets: Sockets::Down,
                     attempt: 0,
@@ -220,10 +232,16 @@ impl Actor for ConnectionActor {
             instruments,
             last_instrument_fetch: None,
             instrument_fetch_running: false,
+            open_interest_running: false,
+            open_interest_failing: std::collections::BTreeSet::new(),
             ticks: 0,
             span,
         };
         state.fetch_instruments(&myself);
+        if state.polls_open_interest() {
+            let every = state.args.settings.open_interest_interval;
+            myself.send_interval(every, || ConnectionMsg::PollOpenInterest);
+        }
         Ok(state)
     }
 
@@ -288,6 +306,8 @@ impl Actor for ConnectionActor {
                 }
                 ConnectionMsg::Instruments(results) => state.on_instruments(&myself, results),
                 ConnectionMsg::RefreshInstruments => state.fetch_instruments(&myself),
+                ConnectionMsg::PollOpenInterest => state.poll_open_interest(&myself),
+                ConnectionMsg::OpenInterest(results) => state.on_open_interest(results),
                 ConnectionMsg::Quality(event) => state.args.quality.record(event),
                 ConnectionMsg::GetStatus(reply) => {
                     let _ = reply.send(state.status());
@@ -573,6 +593,11 @@ impl ConnectionState {
                         > millis(settings.trade_timeout)
                 {
                     Some(CloseReason::DataTimeout(StreamClass::Trades))
+                } else if endpoint.has_ticks
+                    && since(stats.last_derivatives.load(Ordering::Relaxed))
+                        > millis(settings.derivatives_timeout)
+                {
+                    Some(CloseReason::DataTimeout(StreamClass::Derivatives))
                 } else {
                     None
                 };

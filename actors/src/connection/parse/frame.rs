@@ -62,6 +62,8 @@ pub enum FrameKind {
     RestInstruments,
     /// A REST trade list (Binance `aggTrades`, Bybit `recent-trade`).
     RestTrades,
+    /// A REST open interest (Binance USD-M `openInterest`).
+    RestOpenInterest,
 }
 
 impl FrameKind {
@@ -85,6 +87,7 @@ impl FrameKind {
             FrameKind::RestDepth => "rest_depth",
             FrameKind::RestInstruments => "rest_instruments",
             FrameKind::RestTrades => "rest_trades",
+            FrameKind::RestOpenInterest => "rest_open_interest",
         }
     }
 }

@@ -292,9 +292,18 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
     wait_last_trades(&sim, &first, &VENUES, &SYMBOLS).await;
     first.shutdown().await.unwrap();
 
-    // The second daemon, on the same store, takes the rest of the stream live.
+    // The second daemon, on the same store, takes the rest of the stream live (with a
+    // liquidation cascade on the perpetual).
     let daemon = Daemon::start(config_of(&env, &hash)).await.unwrap();
     wait_ready(&daemon).await;
+    sim.misbehave(
+        Venue::BybitLinear,
+        Misbehaviour::LiquidationCascade {
+            symbol: sym("BTCUSDT"),
+            count: 20,
+        },
+    )
+    .await;
     sim.start_markets().await;
     wait_until(LONG, "the end of the stream", || async {
         sim.finished(STEPS)
@@ -392,6 +401,8 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
             "get_session_levels",
             "get_naked_pocs",
             "get_anchored_vwap",
+            "get_liquidations",
+            "get_derivatives",
             "get_order_book",
             "get_recent_trades",
             "get_klines",
@@ -490,6 +501,16 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
             json!({"symbol": "ETHUSDT", "anchor": since}),
             format!("/api/v1/vwap/ETHUSDT?anchor={since}"),
         ),
+        (
+            "get_liquidations",
+            json!({"symbol": "BTCUSDT", "venue": "bybit-linear", "from": since, "limit": 50}),
+            format!("/api/v1/liquidations/BTCUSDT?venue=bybit-linear&from={since}&limit=50"),
+        ),
+        (
+            "get_derivatives",
+            json!({"symbol": "BTCUSDT", "venue": "bybit-linear", "from": since, "timeframe": "1m"}),
+            format!("/api/v1/derivatives/BTCUSDT?venue=bybit-linear&from={since}&timeframe=1m"),
+        ),
     ];
     for (tool, arguments, path) in &cases {
         // A minute boundary may move a window between two reads: the tool's answer must
@@ -542,6 +563,16 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
     assert!(composite["profile"]["trades"].as_u64().unwrap() > 0);
     assert!(answer(13).await["order_flow"]["trades"].as_u64().unwrap() > 0);
     assert!(answer(16).await["vwap"]["vwap"].is_string());
+    let liquidations = answer(17).await;
+    assert_eq!(
+        liquidations["events"].as_array().unwrap().len(),
+        20,
+        "the cascade: {liquidations}"
+    );
+    assert!(
+        !answer(18).await["bars"].as_array().unwrap().is_empty(),
+        "open interest and funding per minute"
+    );
     let gaps = answer(10).await;
     assert!(
         gaps["events"]

@@ -648,6 +648,7 @@ impl Default for RawVenues {
                 .collect::<Vec<_>>()
         };
         let binance_streams = list(&["aggTrade", "depth@100ms", "kline_1m"]);
+        // Perpetuals also collect liquidations, mark price, funding and open interest.
         let bybit_streams = list(&["publicTrade", "orderbook.50", "kline.1"]);
         Self {
             binance_spot: RawVenue {
@@ -666,7 +667,13 @@ impl Default for RawVenues {
                 ws_url: "wss://fstream.binance.com".into(),
                 rest_url: "https://fapi.binance.com".into(),
                 archive_url: "https://data.binance.vision".into(),
-                streams: binance_streams,
+                streams: list(&[
+                    "aggTrade",
+                    "depth@100ms",
+                    "kline_1m",
+                    "forceOrder",
+                    "markPrice@1s",
+                ]),
                 tick_sizes: BTreeMap::new(),
                 rest_limit: None,
             },
@@ -686,7 +693,13 @@ impl Default for RawVenues {
                 ws_url: "wss://stream.bybit.com/v5/public/linear".into(),
                 rest_url: "https://api.bybit.com".into(),
                 archive_url: "https://public.bybit.com".into(),
-                streams: bybit_streams,
+                streams: list(&[
+                    "publicTrade",
+                    "orderbook.50",
+                    "kline.1",
+                    "allLiquidation",
+                    "tickers",
+                ]),
                 tick_sizes: BTreeMap::new(),
                 rest_limit: None,
             },

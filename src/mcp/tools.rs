@@ -544,6 +544,47 @@ pub struct ContextArgs {
     venue: Option<VenuesArg>,
 }
 
+/// Arguments of `get_liquidations`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiquidationsArgs {
+    #[schemars(description = SYMBOL)]
+    symbol: String,
+    /// A perpetual venue (binance-usdm, bybit-linear), a comma-separated list, or "all"
+    /// (every perpetual collecting the symbol, summed). Default: the first configured venue
+    /// collecting the symbol.
+    venue: Option<VenuesArg>,
+    /// Start: Unix ms, a UTC date-time, a date, or "now-6h". Default: one hour before `to`.
+    from: Option<TimeArg>,
+    #[schemars(description = RANGE_TO)]
+    to: Option<TimeArg>,
+    #[schemars(description = ROW_SIZE)]
+    row_size: Option<DecimalArg>,
+    /// Events listed, the newest (1 to 1000). Default 100.
+    #[schemars(range(min = 1, max = 1000))]
+    limit: Option<u32>,
+}
+
+/// Arguments of `get_derivatives`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DerivativesArgs {
+    #[schemars(description = SYMBOL)]
+    symbol: String,
+    /// A perpetual venue: binance-usdm or bybit-linear. Default: the first configured venue
+    /// collecting the symbol.
+    venue: Option<VenueArg>,
+    /// Start: Unix ms, a UTC date-time, a date, or "now-1d". Default: one hour before `to`.
+    from: Option<TimeArg>,
+    #[schemars(description = RANGE_TO)]
+    to: Option<TimeArg>,
+    /// Bar length of the series. Default "1m" for up to 2 hours, else "1h".
+    timeframe: Option<Timeframe>,
+    /// Bars listed, the newest (1 to 1000). Default 120.
+    #[schemars(range(min = 1, max = 1000))]
+    limit: Option<u32>,
+}
+
 /// Arguments of `get_collector_status`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -775,6 +816,32 @@ impl ToolArgs for ContextArgs {
     }
 }
 
+impl ToolArgs for LiquidationsArgs {
+    fn plan(self, now: SystemTime) -> Result<Plan, ArgError> {
+        let (from, to) = range(self.from.as_ref(), self.to.as_ref(), now)?;
+        Ok(Plan::One(
+            venues_route(&["liquidations"], &self.symbol, self.venue)?
+                .param("from", from)
+                .param("to", to)
+                .param("row_size", self.row_size)
+                .param("limit", self.limit),
+        ))
+    }
+}
+
+impl ToolArgs for DerivativesArgs {
+    fn plan(self, now: SystemTime) -> Result<Plan, ArgError> {
+        let (from, to) = range(self.from.as_ref(), self.to.as_ref(), now)?;
+        Ok(Plan::One(
+            symbol_route(&["derivatives"], &self.symbol, self.venue)?
+                .param("from", from)
+                .param("to", to)
+                .param("timeframe", self.timeframe.map(wire))
+                .param("limit", self.limit),
+        ))
+    }
+}
+
 impl ToolArgs for StatusArgs {
     fn plan(self, _: SystemTime) -> Result<Plan, ArgError> {
         Ok(Plan::Status(self.detail.unwrap_or_default()))
@@ -939,8 +1006,10 @@ pub const TOOLS: &[ToolDef] = &[
          VWAP band (e.g. 1sd_to_2sd_below); each named session (asia, london, new_york) now \
          and last time; the three nearest untested (naked) POCs above and below with their \
          distance; per venue the last hour's delta, session CVD, stacked imbalances, \
-         absorption and large trades; and the data's coverage per venue (complete_24h, open \
-         holes, whether the feed is up). Use venue=all for every venue summed. Ask the other \
+         absorption and large trades (on perpetuals also derivatives_1h: longs and shorts \
+         liquidated, open-interest change, and the latest mark, index, basis, funding and open \
+         interest); and the data's coverage per venue (complete_24h, open holes, whether the \
+         feed is up). Use venue=all for every venue summed. Ask the other \
          tools for detail.",
         market_units,
     ),
@@ -998,6 +1067,33 @@ pub const TOOLS: &[ToolDef] = &[
          volume-weighted average price with 1/2/3 standard-deviation bands, computed exactly \
          from the footprint (formula in rule), and where the last price sits against them. \
          Above an anchored VWAP from a low, buyers since then are in profit on average.",
+        market_units,
+    ),
+    ToolDef::of::<LiquidationsArgs>(
+        "get_liquidations",
+        "Liquidations (perpetuals)",
+        concat!(
+            "Forced closes of leveraged positions on a perpetual over a range (default: the last \
+         hour): longs_liquidated (longs closed by sell orders: capitulation of buyers, often \
+         at selling climaxes and springs) and shorts_liquidated (short squeezes, often at \
+         buying climaxes and upthrusts), each as size and count; the same per price row \
+         (rows, largest_rows: where the cascades hit); and the events. Binance sends at most \
+         the largest liquidation per symbol each second, so its sums are a lower bound \
+         (sampling says so). venue=all sums the perpetuals.",
+            coverage_note!()
+        ),
+        market_units,
+    ),
+    ToolDef::of::<DerivativesArgs>(
+        "get_derivatives",
+        "Open interest, funding, mark and index",
+        "Positioning on a perpetual over a range (default: the last hour), per bar: open \
+         interest open/high/low/close and change (rising open interest with price = new \
+         positions behind the move; falling = positions closing, a move that may exhaust), \
+         funding rate (positive: longs pay shorts, crowded longs), mark and index price and \
+         basis (mark - index: premium of the perpetual over spot), and liquidations; the \
+         summary of the span, the fundings settled in it, and the latest values. Binance \
+         open interest is polled (every 10 s by default), Bybit's is pushed.",
         market_units,
     ),
     ToolDef::of::<OrderBookArgs>(
@@ -1149,7 +1245,7 @@ mod tests {
 
     #[test]
     fn every_tool_has_an_object_schema_that_refuses_unknown_arguments() {
-        assert_eq!(TOOLS.len(), 16);
+        assert_eq!(TOOLS.len(), 18);
         for def in TOOLS {
             let tool = def.tool().unwrap();
             assert_eq!(

@@ -194,6 +194,9 @@ struct SymbolState {
     deriv: DerivState,
 }
 
+/// The funding rate of a perpetual changes this often (seconds), so that tests see it move.
+const FUNDING_CHANGE_SECONDS: i64 = 5;
+
 /// Open interest, funding and pending liquidations of a perpetual.
 #[derive(Debug, Clone, Default)]
 struct DerivState {
@@ -766,8 +769,13 @@ impl Market {
                                 let frame = render::bybit_ticker(
                                     self.symbols[i].cfg.symbol,
                                     &value,
-                                    true,
+                                    render::TickerKind::Snapshot,
                                     self.symbols[i].deriv.cs,
+                                );
+                                self.shared.record_derivatives(
+                                    self.venue,
+                                    self.symbols[i].cfg.symbol,
+                                    value,
                                 );
                                 deliveries.push((conn, Outbound::Text(Arc::from(frame))));
                             }
@@ -1025,7 +1033,8 @@ impl Market {
     }
 
     /// Open interest follows the trades (each opens or closes as much as it trades); every
-    /// second the mark/ticker is pushed (funding changes every minute); a cascade makes a
+    /// second the mark/ticker is pushed (funding changes every [`FUNDING_CHANGE_SECONDS`]);
+    /// a cascade makes a
     /// liquidation a step. Uses its own random numbers, so the trades stay as without it.
     fn derivatives_step(&mut self, i: usize, trades: &[SimTrade], now: i64) -> Deliveries {
         let venue = self.venue;
@@ -1076,7 +1085,8 @@ impl Market {
         let second = now.div_euclid(1_000);
         if second != self.symbols[i].deriv.last_second {
             self.symbols[i].deriv.last_second = second;
-            if second.rem_euclid(60) == 0 {
+            let funding_changed = second.rem_euclid(FUNDING_CHANGE_SECONDS) == 0;
+            if funding_changed {
                 let deriv = &mut self.symbols[i].deriv;
                 deriv.funding_rate = -deriv.funding_rate + 10_000_000;
             }
@@ -1098,7 +1108,12 @@ impl Market {
                     self.symbols[i].deriv.cs += 1;
                     (
                         format!("tickers.{symbol}"),
-                        render::bybit_ticker(symbol, &value, false, self.symbols[i].deriv.cs),
+                        render::bybit_ticker(
+                            symbol,
+                            &value,
+                            render::TickerKind::Delta { funding_changed },
+                            self.symbols[i].deriv.cs,
+                        ),
                     )
                 }
                 _ => (

@@ -369,9 +369,19 @@ pub fn bybit_liquidations(symbol: Symbol, liquidations: &[SimLiquidation], ts: i
     format!(r#"{{"topic":"allLiquidation.{symbol}","type":"snapshot","ts":{ts},"data":[{data}]}}"#)
 }
 
-/// Bybit linear `tickers`: the whole ticker (`snapshot`), or a delta with what moves every
-/// second (mark, index, open interest).
-pub fn bybit_ticker(symbol: Symbol, d: &SimDerivatives, snapshot: bool, cs: u64) -> String {
+/// Which Bybit ticker message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickerKind {
+    /// The whole ticker, on subscription.
+    Snapshot,
+    /// What moves every second (mark, index, open interest), and the funding rate when it
+    /// changed.
+    Delta { funding_changed: bool },
+}
+
+/// Bybit linear `tickers`: the whole ticker (`snapshot`), or a delta.
+pub fn bybit_ticker(symbol: Symbol, d: &SimDerivatives, kind: TickerKind, cs: u64) -> String {
+    let snapshot = kind == TickerKind::Snapshot;
     let p = places(Venue::BybitLinear);
     let mark = fixed(d.mark.units(), p);
     let index = fixed(d.index.units(), p);
@@ -383,8 +393,14 @@ pub fn bybit_ticker(symbol: Symbol, d: &SimDerivatives, snapshot: bool, cs: u64)
             rate = signed(d.funding_rate.units(), 6),
         )
     } else {
+        let funding = match kind {
+            TickerKind::Delta {
+                funding_changed: true,
+            } => format!(r#","fundingRate":"{}""#, signed(d.funding_rate.units(), 6)),
+            _ => String::new(),
+        };
         format!(
-            r#"{{"symbol":"{symbol}","markPrice":"{mark}","indexPrice":"{index}","openInterest":"{oi}"}}"#
+            r#"{{"symbol":"{symbol}","markPrice":"{mark}","indexPrice":"{index}","openInterest":"{oi}"{funding}}}"#
         )
     };
     let kind = if snapshot { "snapshot" } else { "delta" };
@@ -585,16 +601,41 @@ mod tests {
         assert_eq!(
             parse(
                 Venue::BybitLinear,
-                bybit_ticker(symbol, &derivatives, true, 1)
+                bybit_ticker(symbol, &derivatives, TickerKind::Snapshot, 1)
             ),
             expected(Venue::BybitLinear, true, oi, true)
         );
         assert_eq!(
             parse(
                 Venue::BybitLinear,
-                bybit_ticker(symbol, &derivatives, false, 2)
+                bybit_ticker(
+                    symbol,
+                    &derivatives,
+                    TickerKind::Delta {
+                        funding_changed: false,
+                    },
+                    2,
+                )
             ),
             expected(Venue::BybitLinear, false, oi, false)
+        );
+        let mut with_funding = expected(Venue::BybitLinear, false, oi, true);
+        if let MarketEvent::Derivatives(tick) = &mut with_funding {
+            tick.next_funding_time = None;
+        }
+        assert_eq!(
+            parse(
+                Venue::BybitLinear,
+                bybit_ticker(
+                    symbol,
+                    &derivatives,
+                    TickerKind::Delta {
+                        funding_changed: true,
+                    },
+                    3,
+                )
+            ),
+            with_funding
         );
     }
 }

@@ -880,12 +880,16 @@ impl AggregatorCore {
     /// on, the funding just settled (at the former next funding time, with the last rate
     /// seen before it) is stored.
     pub fn on_derivatives(&mut self, tick: DerivativesTick) {
+        // Open interest is observed when a message states it: each Bybit ticker does (a
+        // delta without it means unchanged); a Binance mark price says nothing of it (it
+        // comes from the REST polls).
+        let states_open_interest = tick.open_interest.is_some() || self.venue == Venue::BybitLinear;
         let before = self
             .derivatives
             .latest()
             .and_then(|l| l.funding_rate.zip(l.next_funding_time));
         self.derivatives.on_tick(tick);
-        let Some(latest) = self.derivatives.latest().cloned() else {
+        let Some(mut latest) = self.derivatives.latest().cloned() else {
             return;
         };
         if let (Some((rate, settled)), Some(next)) = (before, latest.next_funding_time)
@@ -900,6 +904,9 @@ impl AggregatorCore {
                     observed_at: latest.time.as_millis(),
                 },
             ))));
+        }
+        if !states_open_interest {
+            latest.open_interest = None;
         }
         self.bar_derivatives(DerivativesItem::Values(latest));
     }

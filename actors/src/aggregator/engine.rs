@@ -792,7 +792,7 @@ impl Engine {
         }
     }
 
-    /// Returns a rolling window as a bar (prices from its minutes).
+    /// Returns a rolling window as a bar (prices and derivatives data from its minutes).
     pub fn rolling_window(&self, rolling: Rolling) -> Option<Bar> {
         let window = self.rolling.get(&rolling)?;
         let open = self.open_minute?;
@@ -814,9 +814,14 @@ impl Engine {
         Some(bar)
     }
 
+    /// Takes the prices and derivatives data of `minutes` into `bar` (whose footprint and
+    /// totals the window or session keeps itself).
     fn fill_prices(&self, bar: &mut Bar, minutes: std::ops::RangeInclusive<i64>) {
         for (_, minute) in self.minutes.range(minutes) {
             bar.merge_prices(minute);
+            if let Some(data) = &minute.derivatives {
+                bar.merge_derivatives(data);
+            }
         }
     }
 

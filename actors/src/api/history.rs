@@ -18,7 +18,10 @@ use super::Api;
 use super::error::ApiError;
 use super::params::{Params, printable};
 use super::reply::json_response;
-use super::views::{FlowView, ProfileView, analyse, answer_params, row_factor, with_value_area};
+use super::views::{
+    FlowView, ProfileView, analyse, answer_params, derivatives_view, row_factor, with_value_area,
+};
+use crate::aggregator::bar_derivatives::DerivativesReport;
 use crate::aggregator::{Bar, BarRecord, ProfileParams, RowGrid, Timeframe};
 use crate::model::{DataQualityEvent, Qty, Symbol, Venue};
 use crate::quality::{Coverage, Hole};
@@ -61,12 +64,16 @@ struct HistoryBar<T: Serialize> {
     amended: bool,
     /// True when a stored bar was written before its period ended (the daemon stopped).
     partial: bool,
+    /// Liquidations, open interest, funding, mark, index (derivatives venues).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    derivatives: Option<DerivativesReport>,
 }
 
 impl<T: Serialize> HistoryBar<T> {
     /// The answer item of a summed bar, its indicators in `view`.
-    fn of(view: T, summed: &Summed) -> Self {
+    fn of(view: T, summed: &Summed, derivatives: Option<DerivativesReport>) -> Self {
         Self {
+            derivatives,
             view,
             open: summed.bar.open.map(|o| o.price),
             close: summed.bar.close.map(|c| c.price),
@@ -237,6 +244,23 @@ impl Api {
         Ok((newest.into_iter().rev().collect(), Some(grid), cut))
     }
 
+    /// The stored bars of `timeframe` in `[from, to)` (the newest `limit`, oldest first;
+    /// 5m, 15m and 4h summed), on the live grid or else the newest stored bar's, and whether
+    /// `limit` cut the list.
+    pub(super) async fn stored_bars(
+        &self,
+        venue: Venue,
+        symbol: Symbol,
+        timeframe: Timeframe,
+        range: (i64, i64, usize),
+        grid: Option<RowGrid>,
+    ) -> Result<(Vec<Bar>, Option<RowGrid>, bool), ApiError> {
+        let (summed, grid, cut) = self
+            .summed_bars(venue, symbol, timeframe, range, grid)
+            .await?;
+        Ok((summed.into_iter().map(|s| s.bar).collect(), grid, cut))
+    }
+
     async fn bar_history(
         &self,
         symbol: &str,
@@ -304,9 +328,14 @@ impl Api {
                         _ => analyse(&s.bar, &grid, factor, &profile, s.cvd),
                     };
                     let value = if flow {
-                        serde_json::to_value(HistoryBar::of(FlowView::of(report, absorption), s))
+                        let derivatives = derivatives_view(&s.bar, &grid, factor);
+                        serde_json::to_value(HistoryBar::of(
+                            FlowView::of(report, absorption),
+                            s,
+                            derivatives,
+                        ))
                     } else {
-                        serde_json::to_value(HistoryBar::of(ProfileView::from(report), s))
+                        serde_json::to_value(HistoryBar::of(ProfileView::from(report), s, None))
                     };
                     value
                         .map_err(|e| ApiError::internal(format!("a bar could not be encoded: {e}")))

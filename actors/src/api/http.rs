@@ -24,7 +24,7 @@ use super::{Api, auth::Verdict};
 use crate::metrics as m;
 
 /// Every route, as its template (the `route` label of the API metrics).
-pub const ROUTES: [&str; 18] = [
+pub const ROUTES: [&str; 20] = [
     "/health",
     "/metrics",
     "/api/v1/openapi.json",
@@ -43,6 +43,8 @@ pub const ROUTES: [&str; 18] = [
     "/api/v1/naked-pocs/{symbol}",
     "/api/v1/vwap/{symbol}",
     "/api/v1/context/{symbol}",
+    "/api/v1/liquidations/{symbol}",
+    "/api/v1/derivatives/{symbol}",
 ];
 
 /// The `route` label of requests that matched no route.
@@ -69,6 +71,8 @@ pub(super) enum Route<'a> {
     NakedPocs(&'a str),
     Vwap(&'a str),
     Context(&'a str),
+    Liquidations(&'a str),
+    Derivatives(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -95,6 +99,8 @@ impl<'a> Route<'a> {
                 ["naked-pocs", s] => Route::NakedPocs(s),
                 ["vwap", s] => Route::Vwap(s),
                 ["context", s] => Route::Context(s),
+                ["liquidations", s] => Route::Liquidations(s),
+                ["derivatives", s] => Route::Derivatives(s),
                 _ => return None,
             },
             _ => return None,
@@ -113,6 +119,8 @@ impl<'a> Route<'a> {
             | Route::NakedPocs(s)
             | Route::Vwap(s)
             | Route::Context(s)
+            | Route::Liquidations(s)
+            | Route::Derivatives(s)
                 if !symbol_ok(s) =>
             {
                 None
@@ -142,6 +150,8 @@ impl<'a> Route<'a> {
             Route::NakedPocs(_) => 15,
             Route::Vwap(_) => 16,
             Route::Context(_) => 17,
+            Route::Liquidations(_) => 18,
+            Route::Derivatives(_) => 19,
         };
         ROUTES[index]
     }
@@ -412,6 +422,8 @@ impl Api {
             Route::NakedPocs(s) => self.naked_pocs(s, query).await,
             Route::Vwap(s) => self.anchored_vwap(s, query).await,
             Route::Context(s) => self.context(s, query).await,
+            Route::Liquidations(s) => self.liquidations(s, query).await,
+            Route::Derivatives(s) => self.derivatives(s, query).await,
         }
     }
 

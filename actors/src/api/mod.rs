@@ -15,6 +15,7 @@
 mod actor;
 mod auth;
 pub mod calendar;
+mod derivatives;
 mod error;
 mod history;
 mod http;

@@ -21,8 +21,8 @@ use super::params::{Params, printable};
 use super::range::{self, Kept, RangePlan, Source};
 use super::reply::json_response;
 use super::views::{
-    FlowView, ProfileView, analyse, answer_params, nodes_view, row_factor, vwap_view,
-    with_value_area,
+    FlowView, ProfileView, analyse, answer_params, derivatives_view, nodes_view, row_factor,
+    vwap_view, with_value_area,
 };
 use crate::aggregator::recent::RECENT_MINUTES;
 use crate::aggregator::{Bar, BarRecord, ProfileParams, RowGrid, Timeframe};
@@ -97,6 +97,13 @@ pub(super) struct RangeSum {
     pub coverage: Coverage,
     /// The range includes the open minute.
     pub developing: bool,
+}
+
+impl RangeSum {
+    /// Each venue's own sum and its grid (`None` while unknown).
+    pub(super) fn venue_sums(&self) -> impl Iterator<Item = (Venue, &Bar, Option<RowGrid>)> {
+        self.parts.iter().map(|p| (p.venue, &p.bar, p.grid))
+    }
 }
 
 /// Adds `part` (rows on the same grid) to `sum`; the period of `sum` is left as it is.
@@ -532,6 +539,7 @@ impl Api {
                     "sources": part.reads,
                     "left_out_bars": part.left_out,
                     "coverage": part.coverage,
+                    "derivatives": part.grid.and_then(|grid| derivatives_view(&part.bar, &grid, 1)),
                 })
             })
             .collect();
@@ -562,6 +570,9 @@ impl Api {
         }
         if flow {
             body["order_flow"] = serde_json::json!(FlowView::of(report, absorption));
+            if let Some(data) = derivatives_view(&sum, &base, factor) {
+                body["derivatives"] = serde_json::json!(data);
+            }
         } else {
             body["profile"] = serde_json::json!(ProfileView::from(report));
             body["vwap"] = vwap_view(&sum, &base);

@@ -525,7 +525,7 @@ impl Api {
                 .take(5)
                 .map(|t| json!({"time": t.time, "price": t.price, "qty": t.qty, "side": t.side}))
                 .collect();
-            flow.push(json!({
+            let mut entry = json!({
                 "venue": snapshot.venue,
                 "delta_1h": report.delta,
                 "volume_1h": report.volume,
@@ -533,7 +533,11 @@ impl Api {
                 "stacked_imbalances": report.stacked_imbalances.iter().rev().take(3).collect::<Vec<_>>(),
                 "absorption": absorption.iter().rev().take(3).map(|a| json!({"price": a.price, "side": a.side, "volume": a.volume, "time": a.time})).collect::<Vec<_>>(),
                 "large_trades": large,
-            }));
+            });
+            if let Some(brief) = super::derivatives::window_brief(snapshot, window) {
+                entry["derivatives_1h"] = brief;
+            }
+            flow.push(entry);
         }
         let coverage: Vec<Value> = snapshots
             .iter()

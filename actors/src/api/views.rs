@@ -12,6 +12,7 @@ use super::Api;
 use super::error::ApiError;
 use super::params::{Params, printable};
 use super::reply::json_response;
+use crate::aggregator::bar_derivatives::DerivativesReport;
 use crate::aggregator::engine::Rolling;
 use crate::aggregator::levels;
 use crate::aggregator::order_flow::LargeTrade;
@@ -165,6 +166,18 @@ pub(super) fn analyse(
     let report = WindowReport::of(bar, &grid, params.value_area, &params.imbalance, cvd);
     let absorption = AbsorptionRow::of_bar(bar, &grid, &params.absorption);
     (report, absorption)
+}
+
+/// The derivatives part of a bar (liquidations with their rows on a grid `factor` times the
+/// base grid, open interest, funding, mark, index, basis), `None` when it has none (spot).
+pub(super) fn derivatives_view(
+    bar: &Bar,
+    base: &RowGrid,
+    factor: i128,
+) -> Option<DerivativesReport> {
+    let data = bar.derivatives.as_ref()?;
+    let grid = base.coarser(factor).unwrap_or(*base);
+    Some(DerivativesReport::of(&data.coarsen(factor), &grid))
 }
 
 /// The window's VWAP and its 1/2/3-sigma bands, on the configured (finest) row grid
@@ -716,6 +729,10 @@ impl Api {
             "order_flow": FlowView::of(report, absorption),
             "large_trades": large_trades,
         });
+        let mut body = body;
+        if let Some(data) = derivatives_view(bar, &grid, factor) {
+            body["derivatives"] = serde_json::json!(data);
+        }
         Ok(json_response(StatusCode::OK, &body))
     }
 

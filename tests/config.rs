@@ -108,7 +108,9 @@ fn the_defaults_collect_the_deployed_symbol_lists() {
             Stream::DiffDepth {
                 speed_ms: Some(100)
             },
-            Stream::Klines(KlineInterval::Minute1)
+            Stream::Klines(KlineInterval::Minute1),
+            Stream::Liquidations,
+            Stream::MarkPrice,
         ]
     );
     assert_eq!(config.api.bind.to_string(), "127.0.0.1:8920");

@@ -156,6 +156,10 @@ async fn answers(base: &str, venue: Venue) -> Vec<(String, Value)> {
         let mut body = get(base, &path).await;
         body.as_object_mut().unwrap().remove("coverage");
         body.as_object_mut().unwrap().remove("as_of");
+        // Mark prices, open interest and liquidations pushed while a daemon is down are not
+        // repaired (the venues keep no per-minute history of them to ask for): a restarted
+        // daemon's derivatives part misses the downtime, which its coverage states.
+        body.as_object_mut().unwrap().remove("derivatives");
         all.push((path, body));
     }
     all

@@ -406,6 +406,8 @@ async fn per_minute_liquidations_and_open_interest_equal_the_simulators_record()
         })
         .await;
     }
+    let mut all_longs = Qty::ZERO;
+    let mut all_shorts = Qty::ZERO;
     for venue in venues {
         let totals = sim.totals(venue, symbol);
         let answer = get(&daemon, &derivatives_path(venue)).await;
@@ -433,6 +435,8 @@ async fn per_minute_liquidations_and_open_interest_equal_the_simulators_record()
         }
         assert_eq!(got, expected, "{venue}: liquidations per minute");
         assert!(!expected.is_empty());
+        all_longs += expected.values().map(|s| s[0].0).sum::<Qty>();
+        all_shorts += expected.values().map(|s| s[1].0).sum::<Qty>();
         // Open interest per minute: the values the daemon could see, in time order.
         let observed: Vec<(Qty, i64)> = match venue {
             Venue::BinanceUsdm => totals.open_interest_served.clone(),
@@ -509,6 +513,30 @@ async fn per_minute_liquidations_and_open_interest_equal_the_simulators_record()
             venue == Venue::BybitLinear
         );
     }
+    // The range answers of both perpetuals summed: their liquidations add up, exactly.
+    let composite = get(
+        &daemon,
+        &format!("/api/v1/order-flow/BTCUSDT?venue=all&from={start}"),
+    )
+    .await;
+    let data = &composite["derivatives"];
+    assert_eq!(
+        (
+            side(&data["liquidations"]["longs"]).0,
+            side(&data["liquidations"]["shorts"]).0
+        ),
+        (all_longs, all_shorts),
+        "{composite}"
+    );
+    assert!(data["open_interest"].is_null(), "per venue only: {data}");
+    assert!(
+        composite["by_venue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["derivatives"]["open_interest"].is_object()),
+        "{composite}"
+    );
     daemon.shutdown().await.unwrap();
     sim.stop().await;
 }

@@ -184,7 +184,7 @@ const BYBIT_BOOK: &str = r#"{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":
 #[test]
 fn bybit_malformed_frames_give_typed_errors() {
     let cases: Vec<(&str, String, &str)> = vec![
-        ("unknown topic", BYBIT_TRADE.replace("publicTrade.BTCUSDT", "tickers.BTCUSDT"), "unsupported_topic"),
+        ("unknown topic", BYBIT_TRADE.replace("publicTrade.BTCUSDT", "lt.BTCUSDT"), "unsupported_topic"),
         ("lower-case side", BYBIT_TRADE.replace(r#""S":"Buy""#, r#""S":"buy""#), "invalid_value"),
         ("item symbol mismatch", BYBIT_TRADE.replace(r#""s":"BTCUSDT""#, r#""s":"ETHUSDT""#), "symbol_mismatch"),
         ("data not an array", BYBIT_TRADE.replace(r#""data":["#, r#""data":{"x":["#).replace("}]}", "}]}}"), "wrong_type"),

@@ -876,39 +876,42 @@ impl AggregatorCore {
     }
 
     /// Takes a mark/index/funding/open-interest tick of this pair: merged into the latest
-    /// values, which go into the bars at the tick's time. When the next funding time moves
+    /// values, and observed by the bars at the tick's time. When the next funding time moves
     /// on, the funding just settled (at the former next funding time, with the last rate
     /// seen before it) is stored.
     pub fn on_derivatives(&mut self, tick: DerivativesTick) {
-        // Open interest is observed when a message states it: each Bybit ticker does (a
-        // delta without it means unchanged); a Binance mark price says nothing of it (it
-        // comes from the REST polls).
-        let states_open_interest = tick.open_interest.is_some() || self.venue == Venue::BybitLinear;
+        // What the bars observe, at the message's own time: on Bybit the merged ticker (a
+        // delta without a field means unchanged); elsewhere what the message states (a
+        // Binance mark price says nothing of open interest, a REST answer nothing of the
+        // mark).
+        let stated = (self.venue != Venue::BybitLinear).then(|| tick.clone());
+        let time = tick.time;
         let before = self
             .derivatives
             .latest()
             .and_then(|l| l.funding_rate.zip(l.next_funding_time));
         self.derivatives.on_tick(tick);
-        let Some(mut latest) = self.derivatives.latest().cloned() else {
+        let Some(latest) = self.derivatives.latest() else {
             return;
         };
         if let (Some((rate, settled)), Some(next)) = (before, latest.next_funding_time)
             && next > settled
         {
-            self.out.push(CoreOutput::Record(Record::Funding(Arc::new(
-                FundingRecord {
-                    venue: self.venue,
-                    symbol: self.symbol,
-                    funding_time: settled.as_millis(),
-                    funding_rate: rate,
-                    observed_at: latest.time.as_millis(),
-                },
-            ))));
+            let record = FundingRecord {
+                venue: self.venue,
+                symbol: self.symbol,
+                funding_time: settled.as_millis(),
+                funding_rate: rate,
+                observed_at: time.as_millis(),
+            };
+            self.out
+                .push(CoreOutput::Record(Record::Funding(Arc::new(record))));
         }
-        if !states_open_interest {
-            latest.open_interest = None;
-        }
-        self.bar_derivatives(DerivativesItem::Values(latest));
+        let observed = stated.unwrap_or_else(|| DerivativesTick {
+            time,
+            ..latest.clone()
+        });
+        self.bar_derivatives(DerivativesItem::Values(observed));
     }
 
     /// Takes venue candles: closed ones are persisted, closed Binance 1-minute ones checked.
@@ -1402,5 +1405,10 @@ mod tests {
             rebuilt.derivatives.as_ref().map(|d| d.liquidations.qty()),
             Some(Qty::from_int(3))
         );
+        // Rolled up into a day (from stored hours, like persistence does), the part stays.
+        let day = BarRecord::rollup(Timeframe::D1, Timeframe::D1.start_of(t0), &[minute])
+            .unwrap()
+            .unwrap();
+        assert_eq!(day.derivatives, Some(data));
     }
 }

@@ -50,6 +50,12 @@ fn span(params: &Params, now: i64) -> Result<(i64, i64), ApiError> {
     let to = params.int("to", 1..=MAX_TIME_MS)?.map_or(open_end, |to| {
         (to.div_euclid(MINUTE) * MINUTE).min(open_end)
     });
+    if to < MINUTE {
+        return Err(ApiError::bad_parameter(
+            "to",
+            format!("{to} leaves no whole minute before it"),
+        ));
+    }
     Ok(((to - HOUR).max(0), to))
 }
 

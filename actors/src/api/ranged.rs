@@ -568,11 +568,11 @@ impl Api {
             body["by_venue"] = serde_json::json!(by_venue);
             body["by_market"] = by_market(&parts);
         }
+        if let Some(data) = derivatives_view(&sum, &base, factor) {
+            body["derivatives"] = serde_json::json!(data);
+        }
         if flow {
             body["order_flow"] = serde_json::json!(FlowView::of(report, absorption));
-            if let Some(data) = derivatives_view(&sum, &base, factor) {
-                body["derivatives"] = serde_json::json!(data);
-            }
         } else {
             body["profile"] = serde_json::json!(ProfileView::from(report));
             body["vwap"] = vwap_view(&sum, &base);

@@ -74,7 +74,7 @@ impl RestParser {
 
     /// Parses a Binance USD-M open interest:
     /// `{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}` (base asset;
-    /// `time` is the venue's time of the value) into a tick carrying only it.
+    /// `time` is the venue's time of the value) into a whole tick carrying only it.
     pub fn binance_open_interest(
         &mut self,
         venue: Venue,
@@ -100,7 +100,8 @@ impl RestParser {
                 symbol,
                 time: TimestampMs(f.time().i64()?),
                 received_at,
-                complete: false,
+                // The answer is whole (it is all the venue says of open interest).
+                complete: true,
                 mark_price: None,
                 index_price: None,
                 funding_rate: None,
@@ -364,7 +365,7 @@ mod tests {
             .unwrap();
         assert_eq!(tick.open_interest, Some("10659.509".parse().unwrap()));
         assert_eq!(tick.time, TimestampMs(1589437530011));
-        assert!(!tick.complete && tick.mark_price.is_none());
+        assert!(tick.complete && tick.mark_price.is_none());
         assert!(
             parser
                 .binance_open_interest(Venue::BinanceUsdm, sym("ETHUSDT"), body, UnixNanos(5))

@@ -421,8 +421,10 @@ mod tests {
             Topic::parse("kline.D.BTCUSDT"),
             Some(Topic::Kline(KlineInterval::Day1, btc))
         );
+        assert_eq!(Topic::parse("tickers.BTCUSDT"), Some(Topic::Ticker(btc)));
         for unsupported in [
-            "tickers.BTCUSDT",
+            "lt.BTCUSDT",
+            "tickers",
             "orderbook.x.BTCUSDT",
             "kline.7.BTCUSDT",
             "publicTrade",

@@ -367,7 +367,7 @@ pub const CATALOGUE: &[Metric] = &[
         name: AGGREGATOR_DERIVATIVES_DROPPED_TOTAL,
         kind: MetricKind::Counter,
         unit: None,
-        help: "Liquidations and mark/funding/open-interest values not taken into bars, by venue and reason (out_of_memory: older than the aggregator's memory or too far ahead of its clock; row_size_unknown: the pending buffer was full).",
+        help: "Liquidations and mark/funding/open-interest values not taken into bars, by venue and reason (out_of_memory: older than the aggregator's memory or too far ahead of its clock; row_size_unknown: the pending buffer was full; delta_before_snapshot: a Bybit ticker delta before any snapshot).",
     },
     Metric {
         name: AGGREGATOR_TRADES_DROPPED_TOTAL,

@@ -890,7 +890,11 @@ impl AggregatorCore {
             .derivatives
             .latest()
             .and_then(|l| l.funding_rate.zip(l.next_funding_time));
+        let orphans = self.derivatives.orphan_deltas;
         self.derivatives.on_tick(tick);
+        if self.derivatives.orphan_deltas > orphans {
+            self.drop_derivatives("delta_before_snapshot");
+        }
         let Some(latest) = self.derivatives.latest() else {
             return;
         };

@@ -24,12 +24,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use ractor::{Actor, ActorRef};
+use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 use wadm_actors::aggregator::warm::{self, LoadRequest, LoadResult, Preloaded};
 use wadm_actors::aggregator::{
     AggregatorActor, AggregatorArgs, AggregatorCounts, AggregatorMsg, AggregatorSettings,
     RecordSink, RowSpec,
 };
+use wadm_actors::alerts::{AlertActor, AlertArgs, AlertSettings};
 use wadm_actors::api::{Api, ApiActor, ApiArgs, ApiSources};
 use wadm_actors::backfill::{BackfillActor, BackfillArgs};
 use wadm_actors::boards::{BookBoard, SnapshotBoard};
@@ -51,7 +53,7 @@ use wadm_supervision::{
     ChildContext, ChildSpec, RootExit, RootHandle, StatusRegistry, Supervisor, SupervisorArgs,
 };
 
-use crate::config::{Config, RetentionConfig, StorageConfig, VenueConfig, redact_uri};
+use crate::config::{Config, LoadOptions, RetentionConfig, StorageConfig, VenueConfig, redact_uri};
 use crate::telemetry;
 
 /// How often the Prometheus recorder's histograms are maintained.
@@ -99,6 +101,8 @@ pub struct Daemon {
     pub api: Arc<Api>,
     /// Where the API listens (the configured address, with the port chosen for port 0).
     pub api_addr: SocketAddr,
+    /// The alert rules in force.
+    alerts: watch::Sender<Arc<AlertSettings>>,
     root: RootHandle,
     stop_timeout: Duration,
     upkeep: tokio::task::JoinHandle<()>,
@@ -373,6 +377,15 @@ impl Daemon {
         }
         let (api, api_addr, api_spec) =
             api_child(&config, &shared, &pairs, &store, &persistence, &metrics)?;
+        // The alert rules outlive the alerts actor's incarnations; a reload replaces them.
+        let (alerts, alert_settings) = watch::channel(Arc::new(config.alerts.clone()));
+        children.push(alerts_spec(AlertArgs {
+            settings: alert_settings,
+            api: Arc::clone(&api),
+            snapshots: Arc::clone(&shared.snapshots),
+            sink: records.clone(),
+            status: shared.registry.entry("alerts", "rules"),
+        }));
         children.push(api_spec);
         let root = Supervisor::spawn_root(SupervisorArgs {
             name: "root".into(),
@@ -412,11 +425,23 @@ impl Daemon {
             persistence,
             api,
             api_addr,
+            alerts,
             root,
             stop_timeout: config.shutdown_timeout,
             upkeep,
             recorder: shared.recorder,
         })
+    }
+
+    /// Replaces the alert rules and destinations (a reload): the alerts actor applies them
+    /// at once, nothing else restarts.
+    pub fn reload_alerts(&self, settings: AlertSettings) {
+        self.alerts.send_replace(Arc::new(settings));
+    }
+
+    /// The alert rules in force.
+    pub fn alert_settings(&self) -> Arc<AlertSettings> {
+        Arc::clone(&self.alerts.borrow())
     }
 
     /// Asks a venue's connection actor for its status.
@@ -555,6 +580,20 @@ fn api_spec(args: ApiArgs) -> ChildSpec {
     })
 }
 
+fn alerts_spec(args: AlertArgs) -> ChildSpec {
+    ChildSpec::new("alerts", "rules", move |context: ChildContext| {
+        let args = AlertArgs {
+            status: context.status,
+            ..args.clone()
+        };
+        async move {
+            let (actor, _) =
+                Actor::spawn_linked(None, AlertActor, args, context.supervisor).await?;
+            Ok(actor.get_cell())
+        }
+    })
+}
+
 fn persistence_spec(args: PersistenceArgs) -> ChildSpec {
     let key = args.store.backend();
     ChildSpec::new("persistence", key, move |context: ChildContext| {
@@ -581,6 +620,7 @@ pub fn retention(config: &RetentionConfig) -> Retention {
         klines: config.klines,
         data_quality: config.data_quality,
         liquidations: config.liquidations,
+        alerts: config.alerts,
     }
 }
 
@@ -722,6 +762,57 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> a
             error!(reason = %reason, "the supervision tree gave up");
             let _ = daemon.shutdown().await;
             Err(anyhow::anyhow!("the supervision tree gave up: {reason}"))
+        }
+    }
+}
+
+/// Runs the daemon like [`run`], and on each SIGHUP loads the configuration again from
+/// `options` and applies its `[alerts]`: with problems, every one is logged and the rules in
+/// force stay. Nothing else is reloaded (other changes take a restart).
+pub async fn run_reloading(
+    config: Config,
+    options: LoadOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("the SIGHUP handler could not be installed")?;
+    let mut daemon = Daemon::start(config).await?;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return daemon.shutdown().await,
+            reason = daemon.failed() => {
+                error!(reason = %reason, "the supervision tree gave up");
+                let _ = daemon.shutdown().await;
+                return Err(anyhow::anyhow!("the supervision tree gave up: {reason}"));
+            }
+            Some(()) = hangup.recv() => reload_alerts(&daemon, &options),
+        }
+    }
+}
+
+/// Loads the configuration again and applies its alert rules, or logs why not.
+pub fn reload_alerts(daemon: &Daemon, options: &LoadOptions) {
+    info!("SIGHUP: reloading the alert rules");
+    match crate::config::load(options) {
+        Ok(loaded) => {
+            let rules = loaded.config.alerts.rules.len();
+            let destinations = loaded.config.alerts.destinations.len();
+            daemon.reload_alerts(loaded.config.alerts);
+            info!(
+                rules,
+                destinations,
+                "alert rules reloaded (only [alerts] is reloaded; other changes take a restart)"
+            );
+        }
+        Err(err) => {
+            for problem in &err.problems {
+                error!(path = %problem.path, problem = %problem.message, "configuration problem");
+            }
+            error!(
+                problems = err.problems.len(),
+                "the configuration has problems: keeping the alert rules in force"
+            );
         }
     }
 }

@@ -33,3 +33,13 @@ pub use config::Config;
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     app::run(config, shutdown).await
 }
+
+/// Runs the daemon until `shutdown` resolves, reloading its alert rules from `options` on
+/// each SIGHUP (`app::run_reloading`).
+pub async fn run_reloading(
+    config: Config,
+    options: config::LoadOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    app::run_reloading(config, options, shutdown).await
+}

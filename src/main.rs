@@ -649,7 +649,7 @@ fn run(options: &LoadOptions) -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         let shutdown = shutdown_signal()?;
-        wadm::run(loaded.config, shutdown).await
+        wadm::run_reloading(loaded.config, options.clone(), shutdown).await
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregator;
+pub mod alerts;
 pub mod api;
 pub mod backfill;
 pub mod boards;

@@ -79,6 +79,16 @@ pub const AGGREGATOR_LATE_TRADES_TOTAL: &str = "wadm_aggregator_late_trades_tota
 /// Counter: trades not taken into bars, by `venue` and `reason` (`too_late`, `future_time`,
 /// `implausible_time`, `row_size_unknown`).
 pub const AGGREGATOR_TRADES_DROPPED_TOTAL: &str = "wadm_aggregator_trades_dropped_total";
+/// Counter: alerts fired, by `rule`.
+pub const ALERTS_FIRED_TOTAL: &str = "wadm_alerts_fired_total";
+/// Counter: alerts not fired because the rule's cooldown had not passed, by `rule`.
+pub const ALERTS_SUPPRESSED_TOTAL: &str = "wadm_alerts_suppressed_total";
+/// Counter: alert deliveries by `destination` and `outcome` (delivered, failed, dropped).
+pub const ALERT_DELIVERIES_TOTAL: &str = "wadm_alert_deliveries_total";
+/// Gauge: alerts waiting in the delivery queue.
+pub const ALERT_QUEUE_DEPTH: &str = "wadm_alert_queue_depth";
+/// Counter: alert log records that could not be queued for the store.
+pub const ALERT_LOG_DROPPED_TOTAL: &str = "wadm_alert_log_dropped_total";
 /// Counter: liquidations and derivatives values not taken into bars, by `venue` and `reason`.
 pub const AGGREGATOR_DERIVATIVES_DROPPED_TOTAL: &str = "wadm_aggregator_derivatives_dropped_total";
 /// Counter: live trades stamped ahead of the local clock and held until it reached them, by
@@ -364,6 +374,36 @@ pub const CATALOGUE: &[Metric] = &[
         help: "Late trades (for an already closed minute) that amended bars, by venue.",
     },
     Metric {
+        name: ALERTS_FIRED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Alerts fired, by rule.",
+    },
+    Metric {
+        name: ALERTS_SUPPRESSED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Alerts not fired because the rule's cooldown had not passed, by rule.",
+    },
+    Metric {
+        name: ALERT_DELIVERIES_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Alert deliveries by destination and outcome (delivered, failed: every attempt failed or the destination refused; dropped: the delivery queue was full).",
+    },
+    Metric {
+        name: ALERT_QUEUE_DEPTH,
+        kind: MetricKind::Gauge,
+        unit: None,
+        help: "Alerts waiting in the delivery queue.",
+    },
+    Metric {
+        name: ALERT_LOG_DROPPED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Alert log records that could not be queued for the store (the persistence channel was full).",
+    },
+    Metric {
         name: AGGREGATOR_DERIVATIVES_DROPPED_TOTAL,
         kind: MetricKind::Counter,
         unit: None,
@@ -543,7 +583,7 @@ pub const ROUTE_DROP_REASONS: [&str; 3] = ["overload", "no_aggregator", "aggrega
 pub const PERSISTENCE_DROP_REASONS: [&str; 3] = ["buffer_full", "rejected", "shutdown"];
 
 /// Every kind of stored document (a label of the persistence metrics).
-pub const STORED_KINDS: [&str; 9] = [
+pub const STORED_KINDS: [&str; 10] = [
     "trades",
     "bars_1m",
     "bars_1h",
@@ -553,11 +593,20 @@ pub const STORED_KINDS: [&str; 9] = [
     "data_quality",
     "liquidations",
     "funding",
+    "alerts",
 ];
 
 /// Every kind of record an aggregator hands to persistence (a label of
 /// [`AGGREGATOR_RECORDS_DROPPED_TOTAL`]).
-pub const RECORD_KINDS: [&str; 6] = ["bar", "book", "trades", "kline", "liquidations", "funding"];
+pub const RECORD_KINDS: [&str; 7] = [
+    "bar",
+    "book",
+    "trades",
+    "kline",
+    "liquidations",
+    "funding",
+    "alert",
+];
 
 /// Creates the labelled series that must exist before anything happens (at zero), so
 /// dashboards and alerts see them from the start: per configured venue, and per stored kind.

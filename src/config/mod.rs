@@ -68,6 +68,8 @@ pub struct Config {
     pub venues: Vec<VenueConfig>,
     /// Per-symbol settings.
     pub symbols: BTreeMap<Symbol, SymbolConfig>,
+    /// Alert rules and destinations.
+    pub alerts: wadm_actors::alerts::AlertSettings,
 }
 
 impl Config {
@@ -209,6 +211,8 @@ pub struct RetentionConfig {
     pub data_quality: Duration,
     /// Liquidation events (fundings settled are kept as long as the 1-hour bars).
     pub liquidations: Duration,
+    /// The alert log.
+    pub alerts: Duration,
 }
 
 /// `[profile]`
@@ -507,6 +511,9 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     if let Some(value) = take("backfill") {
         raw.backfill = section(value, "backfill", problems).unwrap_or(raw.backfill);
     }
+    if let Some(value) = take("alerts") {
+        raw.alerts = section(value, "alerts", problems).unwrap_or(raw.alerts);
+    }
     if let Some(value) = take("venues") {
         match value {
             Value::Table(mut venues) => {
@@ -564,7 +571,7 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     for key in tree.keys() {
         problems.push(Problem::new(
             key.clone(),
-            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, recording, persistence, shutdown, backfill, venues, symbols".into(),
+            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, recording, persistence, shutdown, backfill, venues, symbols, alerts".into(),
         ));
     }
     raw

@@ -41,6 +41,8 @@ pub struct RawConfig {
     pub venues: RawVenues,
     /// Per-symbol settings, by symbol.
     pub symbols: BTreeMap<String, RawSymbol>,
+    /// Alert rules and where they are delivered.
+    pub alerts: wadm_actors::alerts::RawAlerts,
 }
 
 impl Default for RawConfig {
@@ -69,6 +71,7 @@ impl Default for RawConfig {
                 ("SOLUSDT".to_owned(), symbol("0.1")),
                 ("XRPUSDT".to_owned(), symbol("0.001")),
             ]),
+            alerts: wadm_actors::alerts::RawAlerts::default(),
         }
     }
 }
@@ -242,6 +245,8 @@ pub struct RawRetention {
     pub data_quality: String,
     /// Liquidation events (fundings settled are kept as long as the 1-hour bars).
     pub liquidations: String,
+    /// The alert log.
+    pub alerts: String,
 }
 
 impl Default for RawRetention {
@@ -255,6 +260,7 @@ impl Default for RawRetention {
             klines: "7d".into(),
             data_quality: "30d".into(),
             liquidations: "7d".into(),
+            alerts: "30d".into(),
         }
     }
 }

@@ -158,6 +158,20 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
     let venues = venues(c, raw);
     let symbols = symbols(c, raw, &venues);
     let backfill = backfill(c, raw);
+    let pairs: Vec<(wadm_actors::model::Venue, Symbol)> = venues
+        .iter()
+        .filter(|v| v.enabled)
+        .flat_map(|v| v.symbols.iter().map(move |s| (v.venue, *s)))
+        .collect();
+    let alerts = match wadm_actors::alerts::config::validate(&raw.alerts, &pairs) {
+        Ok(alerts) => alerts,
+        Err(problems) => {
+            for problem in problems {
+                c.problem(problem.path, problem.message);
+            }
+            wadm_actors::alerts::AlertSettings::default()
+        }
+    };
     let config = Config {
         log,
         api,
@@ -174,6 +188,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
         backfill,
         venues,
         symbols,
+        alerts,
     };
     if check.problems.is_empty() {
         Ok(config)
@@ -253,6 +268,7 @@ fn retention(check: &mut Checker, raw: &RawConfig) -> RetentionConfig {
         klines: check.duration("retention.klines", &raw.retention.klines),
         data_quality: check.duration("retention.data_quality", &raw.retention.data_quality),
         liquidations: check.duration("retention.liquidations", &raw.retention.liquidations),
+        alerts: check.duration("retention.alerts", &raw.retention.alerts),
     };
     // A restart rebuilds the rolling 24 h window (and its hour of late trades) from the
     // stored 1-minute bars: they must outlive it.

@@ -354,6 +354,8 @@ pub enum Record {
     Liquidations(Arc<[Liquidation]>),
     /// A funding settled (derivatives venues).
     Funding(Arc<FundingRecord>),
+    /// An alert fired, with its delivery state (stored again as it changes).
+    Alert(Arc<crate::alerts::AlertRecord>),
 }
 
 impl Record {
@@ -366,6 +368,7 @@ impl Record {
             Record::Kline(_) => "kline",
             Record::Liquidations(_) => "liquidations",
             Record::Funding(_) => "funding",
+            Record::Alert(_) => "alert",
         }
     }
 }
@@ -381,6 +384,12 @@ impl RecordSink {
     pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Record>) {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         (Self { sender }, receiver)
+    }
+
+    /// Offers a record without waiting and without counting a drop (the caller counts its
+    /// own). Returns whether it was queued.
+    pub fn try_offer(&self, record: Record) -> bool {
+        self.sender.try_send(record).is_ok()
     }
 
     /// Offers a record without waiting; a full or closed channel drops it, counted by kind

@@ -99,6 +99,7 @@ fn encode_oldest_first(documents: &[Document]) -> Result<Vec<serde_json::Value>,
                 Document::Quality(q) => serde_json::to_value(q),
                 Document::Liquidation(l, _) => serde_json::to_value(l),
                 Document::Funding(f) => serde_json::to_value(f.as_ref()),
+                Document::Alert(a) => serde_json::to_value(a.as_ref()),
             }
             .map_err(|e| ApiError::internal(format!("a document could not be encoded: {e}")))
         })
@@ -529,6 +530,55 @@ impl Api {
             "to": to,
             "limit": limit,
             "events": events,
+        });
+        Ok(json_response(StatusCode::OK, &body))
+    }
+
+    /// `GET /api/v1/alerts`: the alert log, newest `limit` of `[from, to)` oldest first,
+    /// each with its delivery state per destination; `rule`, `venue`, `symbol` filter.
+    pub(super) async fn alerts(&self, query: Option<&str>) -> Result<Response, ApiError> {
+        let params = Params::parse(query, &["rule", "venue", "symbol", "from", "to", "limit"])?;
+        let (from, to, limit) = range(&params)?;
+        let venue = super::views::venue_param(&params)?;
+        let symbol = match params.get("symbol") {
+            Some(text) => Some(self.resolve(text, &params)?.1),
+            None => None,
+        };
+        let rule = params.get("rule").map(str::to_owned);
+        // With a rule, read wider and keep that rule's.
+        let read_limit = if rule.is_some() {
+            MAX_READ_LIMIT
+        } else {
+            limit
+        };
+        let documents = self
+            .read(Query {
+                kind: Kind::Alerts,
+                venue,
+                symbol,
+                from,
+                to,
+                limit: read_limit,
+                order: Order::NewestFirst,
+            })
+            .await?;
+        let mut alerts: Vec<&crate::alerts::AlertRecord> = documents
+            .iter()
+            .filter_map(|d| match d {
+                Document::Alert(a) if rule.as_ref().is_none_or(|r| *r == a.rule) => Some(&**a),
+                _ => None,
+            })
+            .take(limit)
+            .collect();
+        alerts.reverse();
+        let body = serde_json::json!({
+            "rule": rule,
+            "venue": venue,
+            "symbol": symbol,
+            "from": from,
+            "to": to,
+            "limit": limit,
+            "alerts": alerts,
         });
         Ok(json_response(StatusCode::OK, &body))
     }

@@ -24,7 +24,7 @@ use super::{Api, auth::Verdict};
 use crate::metrics as m;
 
 /// Every route, as its template (the `route` label of the API metrics).
-pub const ROUTES: [&str; 20] = [
+pub const ROUTES: [&str; 21] = [
     "/health",
     "/metrics",
     "/api/v1/openapi.json",
@@ -45,6 +45,7 @@ pub const ROUTES: [&str; 20] = [
     "/api/v1/context/{symbol}",
     "/api/v1/liquidations/{symbol}",
     "/api/v1/derivatives/{symbol}",
+    "/api/v1/alerts",
 ];
 
 /// The `route` label of requests that matched no route.
@@ -73,6 +74,7 @@ pub(super) enum Route<'a> {
     Context(&'a str),
     Liquidations(&'a str),
     Derivatives(&'a str),
+    Alerts,
 }
 
 impl<'a> Route<'a> {
@@ -87,6 +89,7 @@ impl<'a> Route<'a> {
                 ["status"] => Route::Status,
                 ["symbols"] => Route::Symbols,
                 ["gaps"] => Route::Gaps,
+                ["alerts"] => Route::Alerts,
                 ["volume-profile", s] => Route::Profile(s),
                 ["volume-profile", s, "history"] => Route::ProfileHistory(s),
                 ["order-flow", "current", s] => Route::FlowCurrent(s),
@@ -152,6 +155,7 @@ impl<'a> Route<'a> {
             Route::Context(_) => 17,
             Route::Liquidations(_) => 18,
             Route::Derivatives(_) => 19,
+            Route::Alerts => 20,
         };
         ROUTES[index]
     }
@@ -424,6 +428,7 @@ impl Api {
             Route::Context(s) => self.context(s, query).await,
             Route::Liquidations(s) => self.liquidations(s, query).await,
             Route::Derivatives(s) => self.derivatives(s, query).await,
+            Route::Alerts => self.alerts(query).await,
         }
     }
 

@@ -13,6 +13,7 @@
 //! by the OpenAPI document served at `/api/v1/openapi.json` (`openapi.json` next to this file).
 
 mod actor;
+mod alert_facts;
 mod auth;
 pub mod calendar;
 mod derivatives;

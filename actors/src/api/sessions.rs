@@ -115,7 +115,7 @@ fn level(sum: &RangeSum, profile: &ProfileParams, last: Option<Price>) -> Value 
 }
 
 /// The latest trade price across `venues` (the newest trade wins).
-fn last_price(snapshots: &[std::sync::Arc<AggregatorSnapshot>]) -> Option<Price> {
+pub(super) fn last_price(snapshots: &[std::sync::Arc<AggregatorSnapshot>]) -> Option<Price> {
     snapshots
         .iter()
         .filter_map(|s| s.recent_trades.last())
@@ -124,7 +124,7 @@ fn last_price(snapshots: &[std::sync::Arc<AggregatorSnapshot>]) -> Option<Price>
 }
 
 impl Api {
-    fn snapshots_of(
+    pub(super) fn snapshots_of(
         &self,
         venues: &[Venue],
         symbol: Symbol,
@@ -136,7 +136,7 @@ impl Api {
     }
 
     /// The named sessions and the daily one (anchored at the first venue's session anchor).
-    fn all_sessions(&self, profile: &ProfileParams) -> Vec<SessionSpec> {
+    pub(super) fn all_sessions(&self, profile: &ProfileParams) -> Vec<SessionSpec> {
         let mut all = self.settings.sessions.clone();
         all.push(SessionSpec::daily(profile.session.minute_of_day()));
         all
@@ -161,7 +161,7 @@ impl Api {
     }
 
     /// A session's current instance (`null` between instances) and its previous one.
-    async fn session_levels(
+    pub(super) async fn session_levels(
         &self,
         spec: &SessionSpec,
         venues: &[Venue],
@@ -242,7 +242,7 @@ impl Api {
 
     /// The naked POCs of the sessions and days that ended in the last `days` days, newest
     /// first.
-    async fn naked(
+    pub(super) async fn naked(
         &self,
         venues: &[Venue],
         symbol: Symbol,

@@ -382,7 +382,7 @@ impl Api {
     }
 
     /// Each enabled venue's feed: why it is down, or `None` while it streams.
-    fn feeds(&self) -> Vec<(String, Option<String>)> {
+    pub(super) fn feeds(&self) -> Vec<(String, Option<String>)> {
         self.sources
             .registry
             .snapshot()

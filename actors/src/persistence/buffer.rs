@@ -5,7 +5,7 @@
 //! document arrives at the bound, the oldest buffered document of the least valuable kind
 //! present is dropped to make room, provided that kind is not more valuable than the
 //! newcomer; otherwise the newcomer is dropped. From least to most valuable: raw trades, book
-//! snapshots, klines, liquidations, 1-minute bars, 1-hour bars, 1-day bars, fundings, data-quality events (raw trades and book
+//! snapshots, klines, liquidations, 1-minute bars, 1-hour bars, 1-day bars, fundings, alerts, data-quality events (raw trades and book
 //! snapshots are the bulk and the least needed for the indicators' history; quality events
 //! are rare and explain every gap). Every drop is reported to the caller, which counts it.
 
@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use crate::storage::{Document, Kind};
 
 /// Kinds from least to most valuable.
-const BY_VALUE: [Kind; 9] = [
+const BY_VALUE: [Kind; 10] = [
     Kind::Trades,
     Kind::BookSnapshots,
     Kind::Klines,
@@ -23,6 +23,7 @@ const BY_VALUE: [Kind; 9] = [
     Kind::Bars1h,
     Kind::Bars1d,
     Kind::Funding,
+    Kind::Alerts,
     Kind::DataQuality,
 ];
 
@@ -34,7 +35,7 @@ fn rank(kind: Kind) -> usize {
 #[derive(Debug)]
 pub struct Buffer {
     /// One FIFO per kind, indexed by value rank.
-    queues: [VecDeque<Document>; 9],
+    queues: [VecDeque<Document>; 10],
     buffered: usize,
     in_flight: usize,
     capacity: usize,

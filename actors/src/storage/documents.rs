@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregator::{BarRecord, BookRecord, FundingRecord, Record, Timeframe};
+use crate::alerts::AlertRecord;
 use crate::model::{DataQualityEvent, Kline, Liquidation, PositionSide, Trade, TradeId, Venue};
 
 /// The kinds of stored data, one table or collection each.
@@ -35,11 +36,13 @@ pub enum Kind {
     Liquidations,
     /// Fundings settled (derivatives venues), keyed by (venue, symbol, funding time).
     Funding,
+    /// Alerts fired, keyed by (venue, symbol, time, id); stored again as deliveries progress.
+    Alerts,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Trades,
         Kind::Bars1m,
         Kind::Bars1h,
@@ -49,6 +52,7 @@ impl Kind {
         Kind::DataQuality,
         Kind::Liquidations,
         Kind::Funding,
+        Kind::Alerts,
     ];
 
     /// The table or collection name (also the metric label).
@@ -63,6 +67,7 @@ impl Kind {
             Kind::DataQuality => "data_quality",
             Kind::Liquidations => "liquidations",
             Kind::Funding => "funding",
+            Kind::Alerts => "alerts",
         }
     }
 
@@ -117,6 +122,8 @@ pub enum Document {
     Liquidation(Liquidation, u32),
     /// A funding settled.
     Funding(Arc<FundingRecord>),
+    /// An alert fired.
+    Alert(Arc<AlertRecord>),
 }
 
 /// The parts of a document both stores index: its kind, venue, symbol (empty for
@@ -145,6 +152,7 @@ impl Document {
             Document::Quality(_) => Kind::DataQuality,
             Document::Liquidation(..) => Kind::Liquidations,
             Document::Funding(_) => Kind::Funding,
+            Document::Alert(_) => Kind::Alerts,
         })
     }
 
@@ -197,6 +205,13 @@ impl Document {
                 f.funding_time,
                 String::new(),
             ),
+            // An alert about the store has no venue: it is filed under the first one.
+            Document::Alert(a) => (
+                a.venue.unwrap_or(Venue::BinanceSpot),
+                a.symbol.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                a.time,
+                a.id.clone(),
+            ),
         };
         Some(DocKey {
             kind,
@@ -220,6 +235,7 @@ impl Document {
                 occurrence: *n,
             }),
             Document::Funding(f) => serde_json::to_string(&**f),
+            Document::Alert(a) => serde_json::to_string(&**a),
         }
     }
 
@@ -238,6 +254,7 @@ impl Document {
                 Document::Liquidation(stored.liquidation, stored.occurrence)
             }
             Kind::Funding => Document::Funding(Arc::new(serde_json::from_str(text)?)),
+            Kind::Alerts => Document::Alert(Arc::new(serde_json::from_str(text)?)),
         })
     }
 
@@ -256,6 +273,7 @@ impl Document {
                 Document::Liquidation(stored.liquidation, stored.occurrence)
             }
             Kind::Funding => Document::Funding(Arc::new(serde_json::from_value(value)?)),
+            Kind::Alerts => Document::Alert(Arc::new(serde_json::from_value(value)?)),
         })
     }
 
@@ -281,6 +299,7 @@ impl Document {
                 documents
             }
             Record::Funding(funding) => vec![Document::Funding(Arc::clone(funding))],
+            Record::Alert(alert) => vec![Document::Alert(Arc::clone(alert))],
         }
     }
 }

@@ -166,6 +166,8 @@ pub struct Retention {
     pub data_quality: Duration,
     /// Liquidation events. Fundings settled are kept as long as the 1-hour bars.
     pub liquidations: Duration,
+    /// The alert log.
+    pub alerts: Duration,
 }
 
 impl Retention {
@@ -181,6 +183,7 @@ impl Retention {
             Kind::DataQuality => self.data_quality,
             Kind::Liquidations => self.liquidations,
             Kind::Funding => self.bars_1h,
+            Kind::Alerts => self.alerts,
         }
     }
 
@@ -202,6 +205,7 @@ impl Default for Retention {
             klines: Duration::from_secs(7 * 24 * HOUR),
             data_quality: Duration::from_secs(30 * 24 * HOUR),
             liquidations: Duration::from_secs(7 * 24 * HOUR),
+            alerts: Duration::from_secs(30 * 24 * HOUR),
         }
     }
 }

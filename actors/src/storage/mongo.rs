@@ -377,6 +377,7 @@ fn body_bson(document: &Document) -> Result<Bson, bson::ser::Error> {
             occurrence: *occurrence,
         }),
         Document::Funding(f) => bson::to_bson(&**f),
+        Document::Alert(a) => bson::to_bson(&**a),
     }
 }
 

@@ -227,6 +227,32 @@ const STATUS_VOLATILE: &[&str] = &[
 
 fn config_of(env: &BTreeMap<String, String>, key_hash: &str) -> Config {
     let mut config = config_from(env.clone());
+    // An alert on the perpetual's liquidations, delivered nowhere (a closed port): its log
+    // is what get_alerts reads.
+    #[derive(serde::Deserialize)]
+    struct File {
+        alerts: wadm_actors::alerts::RawAlerts,
+    }
+    let rules: File = toml::from_str(
+        r#"
+        [alerts]
+        attempts = 1
+        [[alerts.destinations]]
+        name = "nowhere"
+        kind = "webhook"
+        url = "http://127.0.0.1:9/hook"
+        [[alerts.rules]]
+        name = "liq"
+        venues = ["bybit-linear"]
+        symbols = ["BTCUSDT"]
+        condition = "liquidation"
+        min_qty = "0.000001"
+        cooldown = "1h"
+        destinations = ["nowhere"]
+        "#,
+    )
+    .unwrap();
+    config.alerts = wadm_actors::alerts::config::validate(&rules.alerts, &config.pairs()).unwrap();
     config.api.settings.keys.push(ApiKey {
         name: "mcp".into(),
         hash: key_hash.to_owned(),
@@ -407,6 +433,7 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
             "get_recent_trades",
             "get_klines",
             "get_data_gaps",
+            "get_alerts",
             "get_collector_status",
         ]
     );
@@ -573,6 +600,24 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
         !answer(18).await["bars"].as_array().unwrap().is_empty(),
         "open interest and funding per minute"
     );
+    // The alert log: the cascade fired the rule once; its delivery failed (nothing listens).
+    wait_until(LONG, "the alert logged with its delivery", || async {
+        let (_, log) = rest.get("/api/v1/alerts?rule=liq").await;
+        log["alerts"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1 && a[0]["deliveries"][0]["state"] == "failed")
+    })
+    .await;
+    let log = rest.ok(&format!("/api/v1/alerts?rule=liq&to={to}")).await;
+    let alerts = mcp
+        .data("get_alerts", json!({"rule": "liq", "to": to}))
+        .await;
+    assert_eq!(
+        alerts["request"],
+        format!("GET /api/v1/alerts?rule=liq&to={to}")
+    );
+    assert_eq!(alerts["data"], log);
+    assert_eq!(log["alerts"][0]["condition"], "liquidation");
     let gaps = answer(10).await;
     assert!(
         gaps["events"]
@@ -689,7 +734,7 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
     daemon.shutdown().await.unwrap();
     for tool in &names {
         let arguments = match *tool {
-            "get_data_gaps" | "get_collector_status" | "list_symbols" => json!({}),
+            "get_data_gaps" | "get_collector_status" | "list_symbols" | "get_alerts" => json!({}),
             "get_range_profile" | "get_range_order_flow" => json!({"symbol": "BTCUSDT", "from": 0}),
             "get_anchored_vwap" => json!({"symbol": "BTCUSDT", "anchor": 0}),
             _ => json!({"symbol": "BTCUSDT"}),

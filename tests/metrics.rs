@@ -5,16 +5,38 @@
 
 mod common;
 
-use common::live::{
-    LONG, quality_of, start, status, sym, wait_book_synced, wait_streaming, wait_until,
-};
+use common::live::{LONG, quality_of, status, sym, wait_book_synced, wait_streaming, wait_until};
 use wadm::simulator::Misbehaviour;
 use wadm_actors::model::{QualityKind, Venue};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_rules() {
     let venue = Venue::BinanceSpot;
-    let (sim, daemon) = start(&[venue], &["BTCUSDT", "ETHUSDT"], &[]).await;
+    // With an alert rule, so that the alert series exist (the dashboard reads them).
+    let sim = common::live::simulator(&[venue], &["BTCUSDT", "ETHUSDT"]).await;
+    let mut config = common::live::config_for(&sim, &[venue], &["BTCUSDT", "ETHUSDT"], &[]);
+    #[derive(serde::Deserialize)]
+    struct File {
+        alerts: wadm_actors::alerts::RawAlerts,
+    }
+    let rules: File = toml::from_str(
+        r#"
+        [[alerts.destinations]]
+        name = "nowhere"
+        kind = "webhook"
+        url = "http://127.0.0.1:9/hook"
+        [[alerts.rules]]
+        name = "huge"
+        venues = ["all"]
+        symbols = ["all"]
+        condition = "large_trade"
+        min_qty = "1000000000"
+        destinations = ["nowhere"]
+        "#,
+    )
+    .unwrap();
+    config.alerts = wadm_actors::alerts::config::validate(&rules.alerts, &config.pairs()).unwrap();
+    let daemon = wadm::app::Daemon::start(config).await.unwrap();
     wait_book_synced(&daemon, venue, "BTCUSDT").await;
     sim.misbehave(venue, Misbehaviour::SkipSequence(sym("BTCUSDT")))
         .await;

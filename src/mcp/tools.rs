@@ -585,6 +585,24 @@ pub struct DerivativesArgs {
     limit: Option<u32>,
 }
 
+/// Arguments of `get_alerts`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsArgs {
+    /// Only this rule's firings.
+    rule: Option<String>,
+    /// Only alerts about this venue.
+    venue: Option<VenueArg>,
+    /// Only alerts about this symbol.
+    symbol: Option<String>,
+    #[schemars(description = FROM)]
+    from: Option<TimeArg>,
+    #[schemars(description = TO)]
+    to: Option<TimeArg>,
+    #[schemars(description = LIMIT, range(min = 1, max = 1000))]
+    limit: Option<u32>,
+}
+
 /// Arguments of `get_collector_status`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -837,6 +855,22 @@ impl ToolArgs for DerivativesArgs {
                 .param("from", from)
                 .param("to", to)
                 .param("timeframe", self.timeframe.map(wire))
+                .param("limit", self.limit),
+        ))
+    }
+}
+
+impl ToolArgs for AlertsArgs {
+    fn plan(self, now: SystemTime) -> Result<Plan, ArgError> {
+        let (from, to) = range(self.from.as_ref(), self.to.as_ref(), now)?;
+        let symbol = self.symbol.as_deref().map(symbol_segment).transpose()?;
+        Ok(Plan::One(
+            ApiRequest::new(&["api", "v1", "alerts"])
+                .param("rule", self.rule)
+                .param("venue", self.venue.map(VenueArg::as_str))
+                .param("symbol", symbol)
+                .param("from", from)
+                .param("to", to)
                 .param("limit", self.limit),
         ))
     }
@@ -1132,6 +1166,17 @@ pub const TOOLS: &[ToolDef] = &[
          and order-flow answers already list the holes of their window in coverage.",
         market_units,
     ),
+    ToolDef::of::<AlertsArgs>(
+        "get_alerts",
+        "Alert log",
+        "The alerts the operator's rules fired, oldest first: the rule, its condition (a price \
+         crossing a POC, VAH, VAL, VWAP band or naked POC; delta or CVD beyond a threshold; a \
+         stacked imbalance or absorption forming; a large trade or liquidation; an open \
+         interest move; a feed or the store down; a data gap), the pair, when, the values \
+         that fired it, a one-line summary, and per destination whether it was delivered. \
+         Useful to see what happened while nobody was looking.",
+        status_units,
+    ),
     ToolDef::of::<StatusArgs>(
         "get_collector_status",
         "Collector status",
@@ -1245,7 +1290,7 @@ mod tests {
 
     #[test]
     fn every_tool_has_an_object_schema_that_refuses_unknown_arguments() {
-        assert_eq!(TOOLS.len(), 18);
+        assert_eq!(TOOLS.len(), 19);
         for def in TOOLS {
             let tool = def.tool().unwrap();
             assert_eq!(

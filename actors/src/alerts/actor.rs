@@ -19,11 +19,14 @@ use wadm_supervision::ActorEntry;
 use super::config::{AlertSettings, Condition, Level, LevelWindow};
 use super::delivery::{Deliverer, Persist};
 use super::evaluate::{Evaluator, Firing, ReferenceLevels};
-use super::record::AlertRecord;
+use super::record::{AlertRecord, DeliveryOutcome};
 use crate::aggregator::{Record, RecordSink};
 use crate::api::Api;
 use crate::boards::SnapshotBoard;
-use crate::metrics::{ALERT_LOG_DROPPED_TOTAL, ALERTS_FIRED_TOTAL, ALERTS_SUPPRESSED_TOTAL};
+use crate::metrics::{
+    ALERT_DELIVERIES_TOTAL, ALERT_LOG_DROPPED_TOTAL, ALERT_QUEUE_DEPTH, ALERTS_FIRED_TOTAL,
+    ALERTS_SUPPRESSED_TOTAL,
+};
 use crate::model::{Symbol, Venue};
 
 /// How often the health rules are looked at.
@@ -129,6 +132,25 @@ impl AlertState {
         }
     }
 
+    /// Creates the rules' and destinations' series at zero, so that dashboards see them
+    /// before anything fires.
+    fn initialize_metrics(&self) {
+        metrics::gauge!(ALERT_QUEUE_DEPTH).set(0.0);
+        for rule in self.evaluator.rules() {
+            metrics::counter!(ALERTS_FIRED_TOTAL, "rule" => rule.name.clone()).increment(0);
+            metrics::counter!(ALERTS_SUPPRESSED_TOTAL, "rule" => rule.name.clone()).increment(0);
+        }
+        for destination in &self.settings.destinations {
+            for outcome in [
+                DeliveryOutcome::Delivered,
+                DeliveryOutcome::Failed,
+                DeliveryOutcome::Dropped,
+            ] {
+                metrics::counter!(ALERT_DELIVERIES_TOTAL, "destination" => destination.name.clone(), "outcome" => outcome.as_str()).increment(0);
+            }
+        }
+    }
+
     fn publish_status(&self) {
         self.args.status.set_detail(serde_json::json!({
             "rules": self.evaluator.rules().iter().map(|r| serde_json::json!({
@@ -221,7 +243,7 @@ impl Actor for AlertActor {
         myself.send_interval(HEALTH_INTERVAL, || AlertMsg::Tick);
         let state = AlertState {
             deliverer: deliverer(&settings, &args.sink)?,
-            evaluator: Evaluator::new(settings.rules.clone()),
+            evaluator: Evaluator::new(settings.rules.clone(), wadm_supervision::unix_millis()),
             settings,
             args,
             levels: HashMap::new(),
@@ -230,6 +252,7 @@ impl Actor for AlertActor {
             tasks,
             fired: 0,
         };
+        state.initialize_metrics();
         state.publish_status();
         info!(rules = state.evaluator.rules().len(), "alert rules loaded");
         Ok(state)
@@ -313,6 +336,7 @@ impl Actor for AlertActor {
                 state.evaluator.replace_rules(settings.rules.clone());
                 state.settings = settings;
                 state.levels_due = 0;
+                state.initialize_metrics();
                 info!(
                     rules = state.evaluator.rules().len(),
                     "alert rules reloaded"

@@ -548,88 +548,90 @@ fn rule(
         }
         value.clone()
     };
-    let condition = match *kind {
-        "price_cross" => Condition::PriceCross(level(p, path, r)?),
-        "delta" => {
-            let period = need(p, "period", &r.period)?;
-            let period = match period.as_str() {
-                "1m" => DeltaPeriod::Bar(Timeframe::M1),
-                "5m" => DeltaPeriod::Bar(Timeframe::M5),
-                "15m" => DeltaPeriod::Bar(Timeframe::M15),
-                "1h" => DeltaPeriod::Rolling(Rolling::H1),
-                "4h" => DeltaPeriod::Rolling(Rolling::H4),
-                "24h" => DeltaPeriod::Rolling(Rolling::H24),
-                other => {
-                    p.add(
+    let condition = (|| -> Option<Condition> {
+        Some(match *kind {
+            "price_cross" => Condition::PriceCross(level(p, path, r)?),
+            "delta" => {
+                let period = need(p, "period", &r.period)?;
+                let period = match period.as_str() {
+                    "1m" => DeltaPeriod::Bar(Timeframe::M1),
+                    "5m" => DeltaPeriod::Bar(Timeframe::M5),
+                    "15m" => DeltaPeriod::Bar(Timeframe::M15),
+                    "1h" => DeltaPeriod::Rolling(Rolling::H1),
+                    "4h" => DeltaPeriod::Rolling(Rolling::H4),
+                    "24h" => DeltaPeriod::Rolling(Rolling::H24),
+                    other => {
+                        p.add(
                         format!("{path}.period"),
                         format!("{other:?} is not one of 1m, 5m, 15m (the developing bar), 1h, 4h, 24h (rolling)"),
                     );
-                    return None;
+                        return None;
+                    }
+                };
+                let text = need(p, "threshold", &r.threshold)?;
+                let threshold = threshold(p, path, text)?;
+                Condition::Delta { period, threshold }
+            }
+            "cvd" => {
+                let text = need(p, "threshold", &r.threshold)?;
+                Condition::Cvd {
+                    threshold: threshold(p, path, text)?,
                 }
-            };
-            let text = need(p, "threshold", &r.threshold)?;
-            let threshold = threshold(p, path, text)?;
-            Condition::Delta { period, threshold }
-        }
-        "cvd" => {
-            let text = need(p, "threshold", &r.threshold)?;
-            Condition::Cvd {
-                threshold: threshold(p, path, text)?,
             }
-        }
-        "stacked_imbalance" | "absorption" => {
-            let period = match r.period.as_deref().unwrap_or("1m") {
-                "1m" => Timeframe::M1,
-                "5m" => Timeframe::M5,
-                "15m" => Timeframe::M15,
-                "1h" => Timeframe::H1,
-                other => {
-                    p.add(
-                        format!("{path}.period"),
-                        format!("{other:?} is not one of 1m, 5m, 15m, 1h (the developing bar)"),
-                    );
-                    return None;
+            "stacked_imbalance" | "absorption" => {
+                let period = match r.period.as_deref().unwrap_or("1m") {
+                    "1m" => Timeframe::M1,
+                    "5m" => Timeframe::M5,
+                    "15m" => Timeframe::M15,
+                    "1h" => Timeframe::H1,
+                    other => {
+                        p.add(
+                            format!("{path}.period"),
+                            format!("{other:?} is not one of 1m, 5m, 15m, 1h (the developing bar)"),
+                        );
+                        return None;
+                    }
+                };
+                if *kind == "absorption" {
+                    Condition::Absorption { period }
+                } else {
+                    Condition::StackedImbalance { period }
                 }
-            };
-            if *kind == "absorption" {
-                Condition::Absorption { period }
-            } else {
-                Condition::StackedImbalance { period }
             }
-        }
-        "large_trade" | "liquidation" => {
-            let text = need(p, "min_qty", &r.min_qty)?;
-            let min_qty: Qty = p.decimal(&format!("{path}.min_qty"), &text);
-            if !min_qty.is_positive() {
-                p.add(format!("{path}.min_qty"), "must be above zero");
+            "large_trade" | "liquidation" => {
+                let text = need(p, "min_qty", &r.min_qty)?;
+                let min_qty: Qty = p.decimal(&format!("{path}.min_qty"), &text);
+                if !min_qty.is_positive() {
+                    p.add(format!("{path}.min_qty"), "must be above zero");
+                }
+                if *kind == "liquidation" {
+                    Condition::Liquidation { min_qty }
+                } else {
+                    Condition::LargeTrade { min_qty }
+                }
             }
-            if *kind == "liquidation" {
-                Condition::Liquidation { min_qty }
-            } else {
-                Condition::LargeTrade { min_qty }
+            "open_interest_change" => {
+                let text = need(p, "percent", &r.percent)?;
+                let percent: Ratio = p.decimal(&format!("{path}.percent"), &text);
+                if !percent.is_positive() {
+                    p.add(format!("{path}.percent"), "must be above zero");
+                }
+                let period = need(p, "period", &r.period)?;
+                let period = p.duration(&format!("{path}.period"), &period, false);
+                Condition::OpenInterestChange { percent, period }
             }
-        }
-        "open_interest_change" => {
-            let text = need(p, "percent", &r.percent)?;
-            let percent: Ratio = p.decimal(&format!("{path}.percent"), &text);
-            if !percent.is_positive() {
-                p.add(format!("{path}.percent"), "must be above zero");
+            "feed_down" | "store_down" => {
+                let after = need(p, "after", &r.after)?;
+                let after = p.duration(&format!("{path}.after"), &after, true);
+                if *kind == "feed_down" {
+                    Condition::FeedDown { after }
+                } else {
+                    Condition::StoreDown { after }
+                }
             }
-            let period = need(p, "period", &r.period)?;
-            let period = p.duration(&format!("{path}.period"), &period, false);
-            Condition::OpenInterestChange { percent, period }
-        }
-        "feed_down" | "store_down" => {
-            let after = need(p, "after", &r.after)?;
-            let after = p.duration(&format!("{path}.after"), &after, true);
-            if *kind == "feed_down" {
-                Condition::FeedDown { after }
-            } else {
-                Condition::StoreDown { after }
-            }
-        }
-        _ => Condition::Gap,
-    };
+            _ => Condition::Gap,
+        })
+    })();
     let cooldown = p.duration(&format!("{path}.cooldown"), &r.cooldown, true);
     if r.destinations.is_empty() {
         p.add(
@@ -645,25 +647,17 @@ fn rule(
             );
         }
     }
-    let rule_pairs = match &condition {
-        Condition::StoreDown { .. } => {
+    let rule_pairs = match *kind {
+        "store_down" => {
             if !r.venues.is_empty() || !r.symbols.is_empty() {
                 p.add(path.to_owned(), "store_down takes no venues or symbols");
             }
             Vec::new()
         }
-        _ => resolve_pairs(
-            p,
-            path,
-            r,
-            pairs,
-            matches!(condition, Condition::FeedDown { .. }),
-        ),
+        _ => resolve_pairs(p, path, r, pairs, *kind == "feed_down"),
     };
-    if matches!(
-        condition,
-        Condition::Liquidation { .. } | Condition::OpenInterestChange { .. }
-    ) && let Some((venue, _)) = rule_pairs.iter().find(|(v, _)| !v.is_derivative())
+    if matches!(*kind, "liquidation" | "open_interest_change")
+        && let Some((venue, _)) = rule_pairs.iter().find(|(v, _)| !v.is_derivative())
     {
         p.add(
             format!("{path}.venues"),
@@ -675,14 +669,20 @@ fn rule(
     Some(Rule {
         name: r.name.clone(),
         pairs: rule_pairs,
-        condition,
+        condition: condition?,
         cooldown,
         destinations: r.destinations.clone(),
     })
 }
 
 fn threshold(p: &mut Problems, path: &str, text: String) -> Option<Qty> {
-    let value: Qty = p.decimal(&format!("{path}.threshold"), &text);
+    let Ok(value) = text.trim().parse::<Qty>() else {
+        p.add(
+            format!("{path}.threshold"),
+            format!("{text:?} is not an exact decimal such as \"-25.5\""),
+        );
+        return None;
+    };
     if value.is_zero() {
         p.add(
             format!("{path}.threshold"),

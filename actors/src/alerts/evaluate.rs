@@ -9,8 +9,9 @@
 //!   down long enough) fire once when they become true; if that happens within the cooldown,
 //!   they fire when it ends if still true. They fire again only after being false once.
 //!
-//! Nothing fires on the first look at a pair (there is no "before" yet), so a restart does
-//! not replay old events.
+//! Large trades and liquidations older than the evaluator (an aggregator restores recent
+//! large trades from the store) and stacks, absorption and holes present at the first look
+//! at a pair do not fire: a restart does not replay old events.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -90,6 +91,8 @@ pub struct Evaluator {
     state: HashMap<(String, Option<Venue>, Option<Symbol>), PairState>,
     /// Firings suppressed by a cooldown, by rule.
     pub suppressed: BTreeMap<String, u64>,
+    /// When it started (Unix ms): older large trades and liquidations are not news.
+    started_at: i64,
 }
 
 /// Outcome of one look at a condition.
@@ -102,10 +105,11 @@ enum Look {
 }
 
 impl Evaluator {
-    /// An evaluator of `rules`.
-    pub fn new(rules: Vec<Rule>) -> Self {
+    /// An evaluator of `rules`, started at `now` (Unix ms).
+    pub fn new(rules: Vec<Rule>, now: i64) -> Self {
         Self {
             rules,
+            started_at: now,
             ..Self::default()
         }
     }
@@ -144,7 +148,11 @@ impl Evaluator {
                 continue;
             }
             let key = (rule.name.clone(), Some(pair.0), Some(pair.1));
-            let state = self.state.entry(key).or_default();
+            let started_at = self.started_at;
+            let state = self.state.entry(key).or_insert_with(|| PairState {
+                newest: started_at,
+                ..PairState::default()
+            });
             let look = look_market(&rule, state, snapshot, &grid, refs, &mut cache, now);
             if let Some(firing) = self.decide(&rule, Some(pair), look, now) {
                 firings.push(firing);
@@ -403,17 +411,15 @@ fn look_market(
             )
         }
         Condition::LargeTrade { min_qty } => {
-            let newest = state.newest;
-            let big: Vec<_> = snapshot
-                .large_trades
-                .iter()
-                .filter(|t| t.time > newest && t.qty >= *min_qty)
-                .collect();
-            state.newest = snapshot
-                .large_trades
-                .last()
-                .map_or(newest, |t| t.time.max(newest));
-            if first || big.is_empty() {
+            let mut big = Vec::new();
+            for t in snapshot.large_trades.iter() {
+                let key = format!("{}:{}:{}:{:?}", t.time, t.price, t.qty, t.side);
+                if t.time >= state.newest && state.keys.insert(key) && t.qty >= *min_qty {
+                    big.push(t);
+                }
+            }
+            forget_before_newest(state, snapshot.large_trades.iter().map(|t| t.time).max());
+            if big.is_empty() {
                 return Look::Nothing;
             }
             let largest = big.iter().map(|t| t.qty).max().unwrap_or_default();
@@ -445,17 +451,8 @@ fn look_market(
                 .iter()
                 .map(|l| l.time.as_millis())
                 .max();
-            if let Some(newest) = newest {
-                state.newest = state.newest.max(newest);
-                let keep = state.newest;
-                state.keys.retain(|k| {
-                    k.split(':')
-                        .next()
-                        .and_then(|t| t.parse::<i64>().ok())
-                        .is_some_and(|t| t >= keep)
-                });
-            }
-            if first || new.is_empty() {
+            forget_before_newest(state, newest);
+            if new.is_empty() {
                 return Look::Nothing;
             }
             let total: Qty = new.iter().map(|l| l.qty).sum();
@@ -512,6 +509,21 @@ fn look_market(
             )
         }
         Condition::FeedDown { .. } | Condition::StoreDown { .. } | Condition::Gap => Look::Nothing,
+    }
+}
+
+/// Moves the newest time taken to `newest` and forgets the keys of older events (keys
+/// start with their time).
+fn forget_before_newest(state: &mut PairState, newest: Option<i64>) {
+    if let Some(newest) = newest {
+        state.newest = state.newest.max(newest);
+        let keep = state.newest;
+        state.keys.retain(|k| {
+            k.split(':')
+                .next()
+                .and_then(|t| t.parse::<i64>().ok())
+                .is_some_and(|t| t >= keep)
+        });
     }
 }
 
@@ -746,7 +758,7 @@ mod tests {
 
     /// Runs `steps` (snapshot, time offset in s) and returns the times (s) at which it fired.
     fn fired_at(condition: Condition, steps: Vec<(AggregatorSnapshot, i64)>) -> Vec<i64> {
-        let mut e = Evaluator::new(vec![rule(condition)]);
+        let mut e = Evaluator::new(vec![rule(condition)], T0 + 2);
         let refs = ReferenceLevels {
             previous_day: Some((
                 Price::from_int(105),
@@ -1091,27 +1103,30 @@ mod tests {
 
     #[test]
     fn health_rules_fire_after_their_delay_and_gaps_when_they_open() {
-        let mut e = Evaluator::new(vec![
-            Rule {
-                name: "feed".into(),
-                condition: Condition::FeedDown {
-                    after: Duration::from_secs(5),
+        let mut e = Evaluator::new(
+            vec![
+                Rule {
+                    name: "feed".into(),
+                    condition: Condition::FeedDown {
+                        after: Duration::from_secs(5),
+                    },
+                    ..rule(Condition::Gap)
                 },
-                ..rule(Condition::Gap)
-            },
-            Rule {
-                name: "store".into(),
-                pairs: vec![],
-                condition: Condition::StoreDown {
-                    after: Duration::from_secs(0),
+                Rule {
+                    name: "store".into(),
+                    pairs: vec![],
+                    condition: Condition::StoreDown {
+                        after: Duration::from_secs(0),
+                    },
+                    ..rule(Condition::Gap)
                 },
-                ..rule(Condition::Gap)
-            },
-            Rule {
-                name: "gap".into(),
-                ..rule(Condition::Gap)
-            },
-        ]);
+                Rule {
+                    name: "gap".into(),
+                    ..rule(Condition::Gap)
+                },
+            ],
+            T0,
+        );
         let hole = |n: u64| DataQualityEvent {
             venue: Venue::BybitLinear,
             symbol: Some(sym()),
@@ -1154,9 +1169,12 @@ mod tests {
     #[test]
     fn nothing_fires_on_the_first_look_and_replaced_rules_keep_their_state() {
         let s = with_price(snapshot(&profile_trades()), 160);
-        let mut e = Evaluator::new(vec![rule(Condition::PriceCross(Level::Fixed(
-            Price::from_int(150),
-        )))]);
+        let mut e = Evaluator::new(
+            vec![rule(Condition::PriceCross(Level::Fixed(Price::from_int(
+                150,
+            ))))],
+            T0,
+        );
         assert!(e.on_snapshot(&s, None, T0).is_empty());
         let kept = e.rules().to_vec();
         e.replace_rules(kept);

@@ -613,3 +613,314 @@ async fn sighup_applies_good_rules_and_keeps_them_when_the_file_has_problems() {
     assert_eq!(daemon.wait_exit(LONG).0.code(), Some(0));
     sim.stop().await;
 }
+
+/// What a phase of the crafted stream does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Events: a second one within the cooldown is suppressed.
+    Event,
+    /// States: no second firing while it holds; again after it stopped holding.
+    State,
+}
+
+/// The status of one rule in force: (fired so far, suppressed so far, pairs holding).
+async fn rule_counts(daemon: &wadm::app::Daemon, name: &str) -> (f64, f64, u64) {
+    let text = metrics(daemon).await;
+    let fired = metric(
+        &text,
+        &format!("wadm_alerts_fired_total{{rule=\"{name}\"}}"),
+    );
+    let suppressed = metric(
+        &text,
+        &format!("wadm_alerts_suppressed_total{{rule=\"{name}\"}}"),
+    );
+    let status = get(daemon, "/api/v1/status").await;
+    let holding = status["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "alerts")
+        .and_then(|a| a["detail"]["rules"].as_array())
+        .and_then(|rules| rules.iter().find(|r| r["name"] == name))
+        .and_then(|r| r["holding"].as_u64())
+        .unwrap_or(0);
+    (fired, suppressed, holding)
+}
+
+/// Each condition kind alone (the rules reloaded phase by phase, as SIGHUP does), on a
+/// stream the simulator crafts on command: it fires once, not again within its cooldown
+/// (an event then is suppressed; a state that holds does not fire twice), and again after;
+/// every firing reaches the local receiver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_condition_kind_fires_once_per_cooldown_on_a_crafted_stream() {
+    let receiver = Receiver::start(&[]).await;
+    let venue = Venue::BinanceUsdm;
+    let symbol = sym("BTCUSDT");
+    let sim = common::live::simulator(&[venue], &["BTCUSDT"]).await;
+    let config = common::live::config_for(
+        &sim,
+        &[venue],
+        &["BTCUSDT"],
+        &[
+            ("WADM__API__REQUESTS_PER_MINUTE", "6000000"),
+            ("WADM__API__BURST", "100000"),
+            ("WADM__CONNECTION__OPEN_INTEREST_INTERVAL", "200ms"),
+        ],
+    );
+    let store_file = match &config.storage {
+        wadm::config::StorageConfig::Embedded { path } => {
+            path.join(wadm_actors::storage::embedded::FILE_NAME)
+        }
+        other => panic!("{other:?}"),
+    };
+    let pairs = config.pairs();
+    let daemon = wadm::app::Daemon::start(config).await.unwrap();
+    common::live::wait_streaming(&daemon, venue).await;
+    let cooldown_ms: u64 = 1_500;
+    let last_price = || {
+        daemon
+            .snapshots
+            .latest(venue, symbol)
+            .and_then(|s| s.recent_trades.last().map(|t| t.price))
+    };
+    wait_until(LONG, "a first trade", || async { last_price().is_some() }).await;
+    let burst = |side, lots, count, step_ticks| Misbehaviour::Burst {
+        symbol,
+        side,
+        lots,
+        count,
+        step_ticks,
+    };
+    use wadm_actors::model::Side::{Buy, Sell};
+    let locker = rusqlite::Connection::open(&store_file).unwrap();
+    let lot_qty = |lots: u64| format!("{}", lots as f64 / 1_000.0);
+
+    let phases: Vec<(&str, String, Shape)> = vec![
+        (
+            "oi",
+            "condition = \"open_interest_change\"\npercent = \"5\"\nperiod = \"1s\"".into(),
+            Shape::State,
+        ),
+        (
+            "liq",
+            "condition = \"liquidation\"\nmin_qty = \"0.000001\"".into(),
+            Shape::Event,
+        ),
+        ("gap", "condition = \"gap\"".into(), Shape::Event),
+        (
+            "feed",
+            "condition = \"feed_down\"\nafter = \"1s\"".into(),
+            Shape::State,
+        ),
+        (
+            "store",
+            "condition = \"store_down\"\nafter = \"0s\"".into(),
+            Shape::State,
+        ),
+        ("cross", String::new(), Shape::Event),
+        (
+            "delta",
+            format!(
+                "condition = \"delta\"\nperiod = \"1h\"\nthreshold = \"{}\"",
+                lot_qty(2_000_000)
+            ),
+            Shape::State,
+        ),
+        (
+            "cvd",
+            format!(
+                "condition = \"cvd\"\nthreshold = \"{}\"",
+                lot_qty(2_000_000)
+            ),
+            Shape::State,
+        ),
+        (
+            "large",
+            format!(
+                "condition = \"large_trade\"\nmin_qty = \"{}\"",
+                lot_qty(500_000)
+            ),
+            Shape::Event,
+        ),
+        (
+            "stack",
+            "condition = \"stacked_imbalance\"\nperiod = \"1m\"".into(),
+            Shape::Event,
+        ),
+        (
+            "absorb",
+            "condition = \"absorption\"\nperiod = \"1m\"".into(),
+            Shape::Event,
+        ),
+    ];
+    for (kind, params, shape) in phases {
+        // Rule names of their own: the metrics are the process's, shared with the other
+        // tests of this file.
+        let name = format!("kind-{kind}");
+        let name = name.as_str();
+        let params = if kind == "cross" {
+            // A level 5 USDT above the price: a jump of 10 crosses it, one of -20 back.
+            let level = last_price().unwrap() + "5".parse().unwrap();
+            format!("condition = \"price_cross\"\nlevel = \"price\"\nprice = \"{level}\"")
+        } else {
+            params
+        };
+        let (venues, symbols) = match kind {
+            "store" => ("", ""),
+            "feed" => ("venues = [\"binance-usdm\"]", ""),
+            _ => ("venues = [\"binance-usdm\"]", "symbols = [\"BTCUSDT\"]"),
+        };
+        daemon.reload_alerts(settings(
+            &format!(
+                "[[alerts.destinations]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{}\"\n[[alerts.rules]]\nname = \"{name}\"\n{venues}\n{symbols}\n{params}\ncooldown = \"{cooldown_ms}ms\"\ndestinations = [\"ops\"]\n",
+                receiver.url(name),
+            ),
+            &pairs,
+        ));
+        wait_until(
+            LONG,
+            &format!("{name}: the phase's rule in force"),
+            || async {
+                let status = get(&daemon, "/api/v1/status").await;
+                status["actors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["kind"] == "alerts" && a["detail"]["rules"][0]["name"] == name)
+            },
+        )
+        .await;
+        // The stimulus of the phase (the n-th time), and its end for states.
+        let stimulus = |n: u32| {
+            let sim = &sim;
+            let locker = &locker;
+            async move {
+                match kind {
+                    "oi" => {
+                        // A whole period of samples first.
+                        tokio::time::sleep(Duration::from_millis(1_200)).await;
+                        sim.misbehave(
+                            venue,
+                            Misbehaviour::ShiftOpenInterest {
+                                symbol,
+                                percent: 20,
+                            },
+                        )
+                        .await;
+                    }
+                    "liq" => {
+                        sim.misbehave(venue, Misbehaviour::LiquidationCascade { symbol, count: 2 })
+                            .await
+                    }
+                    "gap" => {
+                        sim.misbehave(venue, Misbehaviour::SkipTradeIds { symbol, count: 5 })
+                            .await
+                    }
+                    "feed" => {
+                        sim.refuse_connections(venue, 1_000_000);
+                        sim.misbehave(venue, Misbehaviour::Disconnect { clean: false })
+                            .await;
+                    }
+                    "store" => locker.execute_batch("BEGIN EXCLUSIVE").unwrap(),
+                    "cross" => {
+                        let step = if n == 2 { -200 } else { 100 * i64::from(n) };
+                        sim.misbehave(venue, burst(if step > 0 { Buy } else { Sell }, 10, 1, step))
+                            .await;
+                    }
+                    "delta" | "cvd" => sim.misbehave(venue, burst(Buy, 1_500_000, 3, 0)).await,
+                    "large" => sim.misbehave(venue, burst(Buy, 1_000_000, 1, 0)).await,
+                    "stack" => sim.misbehave(venue, burst(Buy, 1_000_000, 4, 100)).await,
+                    "absorb" => {
+                        // Heavy selling at a new low of the bar (50 rows down), held.
+                        let lots = 20_000_000 * 2u32.pow(n - 1).min(4);
+                        sim.misbehave(venue, burst(Sell, lots, 1, -5_000)).await;
+                    }
+                    _ => unreachable!(),
+                }
+            }
+        };
+        let end = || {
+            let sim = &sim;
+            let locker = &locker;
+            async move {
+                match kind {
+                    "feed" => sim.accept_connections(venue),
+                    "store" => locker.execute_batch("ROLLBACK").unwrap(),
+                    "delta" | "cvd" => sim.misbehave(venue, burst(Sell, 1_500_000, 3, 0)).await,
+                    // Open interest stops moving: a period later it no longer holds.
+                    _ => {}
+                }
+            }
+        };
+        let deadline = Duration::from_secs(30);
+        stimulus(1).await;
+        wait_until(deadline, &format!("{name}: the first firing"), || async {
+            rule_counts(&daemon, name).await.0 == 1.0
+        })
+        .await;
+        let first = std::time::Instant::now();
+        match shape {
+            Shape::Event => {
+                stimulus(2).await;
+                wait_until(
+                    deadline,
+                    &format!("{name}: the second suppressed"),
+                    || async { rule_counts(&daemon, name).await.1 >= 1.0 },
+                )
+                .await;
+                assert_eq!(
+                    rule_counts(&daemon, name).await.0,
+                    1.0,
+                    "{name}: within the cooldown"
+                );
+            }
+            Shape::State => {
+                // Holding past the cooldown: still one firing.
+                wait_until(
+                    deadline,
+                    "the state seen holding past the cooldown",
+                    || async {
+                        first.elapsed() > Duration::from_millis(cooldown_ms + 500)
+                            && rule_counts(&daemon, name).await.2 >= 1
+                            || kind == "oi"
+                    },
+                )
+                .await;
+                assert_eq!(
+                    rule_counts(&daemon, name).await.0,
+                    1.0,
+                    "{name}: once while it holds"
+                );
+                end().await;
+                wait_until(deadline, &format!("{name}: the state over"), || async {
+                    rule_counts(&daemon, name).await.2 == 0
+                })
+                .await;
+            }
+        }
+        wait_until(deadline, &format!("{name}: the cooldown over"), || async {
+            first.elapsed() > Duration::from_millis(cooldown_ms)
+        })
+        .await;
+        stimulus(3).await;
+        wait_until(deadline, &format!("{name}: the second firing"), || async {
+            rule_counts(&daemon, name).await.0 == 2.0
+        })
+        .await;
+        end().await;
+        wait_until(
+            deadline,
+            &format!("{name}: both firings delivered"),
+            || async { receiver.of(name).len() == 2 },
+        )
+        .await;
+        let body: Value = serde_json::from_slice(&receiver.of(name)[0].body).unwrap();
+        assert_eq!(body["rule"], name);
+        println!("{name}: {}", body["summary"]);
+        if kind == "feed" {
+            common::live::wait_streaming(&daemon, venue).await;
+        }
+    }
+    daemon.shutdown().await.unwrap();
+    sim.stop().await;
+}

@@ -84,6 +84,20 @@ pub enum Misbehaviour {
     /// Derivatives venues: a liquidation cascade of `count` liquidations of `symbol`, one a
     /// step (Binance pushes only the largest of each second).
     LiquidationCascade { symbol: Symbol, count: u32 },
+    /// At the next step of `symbol`, `count` trades of `lots` lots each on `side`, the price
+    /// moving `step_ticks` ticks before each (signed; 0: all at one price): a crafted burst
+    /// (a level crossed, a delta, a large trade, a stack, absorption).
+    Burst {
+        symbol: Symbol,
+        side: Side,
+        lots: u32,
+        count: u32,
+        step_ticks: i64,
+    },
+    /// Skip `count` trade ids of `symbol` (a gap in the stream).
+    SkipTradeIds { symbol: Symbol, count: u64 },
+    /// Derivatives venues: open interest of `symbol` moves by `percent` % at once.
+    ShiftOpenInterest { symbol: Symbol, percent: i64 },
 }
 
 /// Commands to a market task.
@@ -188,6 +202,8 @@ struct SymbolState {
     update_id: u64,
     kline: Option<SimKline>,
     skip_next: bool,
+    /// A crafted burst for the next step.
+    burst: Option<(Side, u32, u32, i64)>,
     /// The latest trades, for replays on subscription.
     recent: std::collections::VecDeque<SimTrade>,
     /// Derivatives state (USD-M, linear).
@@ -229,6 +245,7 @@ impl SymbolState {
             update_id: 10_000 + rng.u64(0..10_000),
             kline: None,
             skip_next: false,
+            burst: None,
             recent: std::collections::VecDeque::new(),
             deriv: DerivState {
                 open_interest: lot * 1_000_000,
@@ -598,6 +615,40 @@ impl Market {
             Misbehaviour::LiquidationCascade { symbol, count } => {
                 if let Some(i) = self.symbol_index(symbol) {
                     self.symbols[i].deriv.cascade += count;
+                }
+                Vec::new()
+            }
+            Misbehaviour::Burst {
+                symbol,
+                side,
+                lots,
+                count,
+                step_ticks,
+            } => {
+                if let Some(i) = self.symbol_index(symbol) {
+                    self.symbols[i].burst = Some((side, lots, count, step_ticks));
+                }
+                Vec::new()
+            }
+            Misbehaviour::SkipTradeIds { symbol, count } => {
+                if let Some(i) = self.symbol_index(symbol) {
+                    self.symbols[i].next_trade_id += count;
+                }
+                Vec::new()
+            }
+            Misbehaviour::ShiftOpenInterest { symbol, percent } => {
+                if let Some(i) = self.symbol_index(symbol) {
+                    let lot = self.symbols[i].cfg.lot.units().max(1);
+                    let deriv = &mut self.symbols[i].deriv;
+                    deriv.open_interest =
+                        (deriv.open_interest * i128::from(100 + percent) / 100).max(lot);
+                    let oi = Qty::from_units(deriv.open_interest);
+                    self.shared.set_open_interest(
+                        self.venue,
+                        symbol,
+                        oi,
+                        TimestampMs::now().as_millis(),
+                    );
                 }
                 Vec::new()
             }
@@ -1134,6 +1185,25 @@ impl Market {
     }
 
     fn trades(&mut self, i: usize, now: i64) -> Vec<SimTrade> {
+        if let Some((side, lots, count, step_ticks)) = self.symbols[i].burst.take() {
+            let floor = self.params.book_levels + 2;
+            let state = &mut self.symbols[i];
+            let lot = state.cfg.lot.units().max(1);
+            let mut trades = Vec::with_capacity(count as usize);
+            for _ in 0..count {
+                state.price_ticks = (state.price_ticks + step_ticks).max(floor);
+                let id = state.next_trade_id;
+                state.next_trade_id += 1;
+                trades.push(SimTrade {
+                    id,
+                    price: state.price(state.price_ticks),
+                    qty: Qty::from_units(lot * i128::from(lots)),
+                    side,
+                    time: now,
+                });
+            }
+            return trades;
+        }
         let count = self.rng.u32(1..=self.params.max_trades_per_step.max(1));
         let lot = self.symbols[i].cfg.lot.units().max(1);
         let mut trades = Vec::with_capacity(count as usize);

@@ -126,6 +126,43 @@ impl AlertState {
         self.args.status.record_messages(1);
     }
 
+    /// Looks at the health rules.
+    fn look_at_health(&mut self, now: i64) {
+        let rules = self.evaluator.rules();
+        if !rules.iter().any(|r| r.condition.is_health()) {
+            return;
+        }
+        let pairs: Vec<(Venue, Symbol)> = rules
+            .iter()
+            .filter(|r| r.condition.is_health())
+            .flat_map(|r| r.pairs.iter().copied())
+            .collect();
+        let health = self.args.api.alert_health(&pairs, now);
+        let firings = self.evaluator.on_health(&health, now);
+        self.count_suppressed();
+        if !firings.is_empty() {
+            self.fire(firings);
+        }
+    }
+
+    /// Looks at every pair's latest snapshot and at the health rules at once (new rules take
+    /// their first look now, not at the pair's next publish or the next second).
+    fn look_at_all(&mut self, now: i64) {
+        self.look_at_health(now);
+        let pairs: Vec<(Venue, Symbol)> = self.args.snapshots.pairs().collect();
+        let mut firings = Vec::new();
+        for (venue, symbol) in pairs {
+            if let Some(snapshot) = self.args.snapshots.latest(venue, symbol) {
+                let refs = self.levels.get(&(venue, symbol));
+                firings.extend(self.evaluator.on_snapshot(&snapshot, refs, now));
+            }
+        }
+        self.count_suppressed();
+        if !firings.is_empty() {
+            self.fire(firings);
+        }
+    }
+
     fn count_suppressed(&mut self) {
         for (rule, count) in std::mem::take(&mut self.evaluator.suppressed) {
             metrics::counter!(ALERTS_SUPPRESSED_TOTAL, "rule" => rule).increment(count);
@@ -157,7 +194,8 @@ impl AlertState {
                 "name": r.name,
                 "condition": r.condition.kind(),
                 "pairs": r.pairs.len(),
-                "cooldown_s": r.cooldown.as_secs(),
+                "cooldown_ms": r.cooldown.as_millis() as u64,
+                "holding": self.evaluator.holding(&r.name),
             })).collect::<Vec<_>>(),
             "destinations": self.settings.destinations.iter().map(|d| serde_json::json!({
                 "name": d.name, "kind": d.kind.as_str(), "signed": d.secret.is_some(),
@@ -289,26 +327,7 @@ impl Actor for AlertActor {
                 }
             }
             AlertMsg::Tick => {
-                let pairs: Vec<(Venue, Symbol)> = state
-                    .evaluator
-                    .rules()
-                    .iter()
-                    .filter(|r| r.condition.is_health())
-                    .flat_map(|r| r.pairs.iter().copied())
-                    .collect();
-                let health_rules = state
-                    .evaluator
-                    .rules()
-                    .iter()
-                    .any(|r| r.condition.is_health());
-                if health_rules {
-                    let health = state.args.api.alert_health(&pairs, now);
-                    let firings = state.evaluator.on_health(&health, now);
-                    state.count_suppressed();
-                    if !firings.is_empty() {
-                        state.fire(firings);
-                    }
-                }
+                state.look_at_health(now);
                 if now >= state.levels_due {
                     state.levels_due = now + LEVELS_INTERVAL.as_millis() as i64;
                     state.refresh_levels(&myself);
@@ -335,6 +354,7 @@ impl Actor for AlertActor {
                 }
                 state.evaluator.replace_rules(settings.rules.clone());
                 state.settings = settings;
+                state.look_at_all(now);
                 state.levels_due = 0;
                 state.initialize_metrics();
                 info!(

@@ -119,6 +119,14 @@ impl Evaluator {
         &self.rules
     }
 
+    /// How many of a rule's pairs (or venues) hold a state condition now, announced.
+    pub fn holding(&self, rule: &str) -> usize {
+        self.state
+            .iter()
+            .filter(|((name, _, _), state)| name == rule && state.announced)
+            .count()
+    }
+
     /// Replaces the rules; a rule kept unchanged (same name and definition) keeps its state.
     pub fn replace_rules(&mut self, rules: Vec<Rule>) {
         let kept: BTreeSet<String> = rules
@@ -379,7 +387,7 @@ fn look_market(
                     .map(|r| r.stacked_imbalances)
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|s| (format!("{:?}:{}", s.side, s.from), json!(s)))
+                    .map(|s| (format!("{:?}:{}:{}", s.side, s.from, s.to), json!(s)))
                     .collect()
             } else {
                 AbsorptionRow::of_bar(bar, grid, &snapshot.params.absorption)

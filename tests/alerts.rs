@@ -495,7 +495,8 @@ fn rules_file(name: &str) -> String {
 [[alerts.destinations]]
 name = "ops"
 kind = "webhook"
-url = "http://127.0.0.1:9/hook"
+url = "http://127.0.0.1:9/hook-token-{name}"
+secret = "s3cret-{name}"
 [[alerts.rules]]
 name = "{name}"
 venues = ["bybit-spot"]
@@ -610,7 +611,12 @@ async fn sighup_applies_good_rules_and_keeps_them_when_the_file_has_problems() {
     .await;
     assert_eq!(in_force(&addr).await.1, 0, "no aggregator restarted");
     daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit(LONG).0.code(), Some(0));
+    let (exit, stderr) = daemon.wait_exit(LONG);
+    assert_eq!(exit.code(), Some(0));
+    // Secrets and URLs (chat services put their token in them) are never logged.
+    for secret in ["s3cret-", "hook-token-"] {
+        assert!(!stderr.contains(secret), "{secret} logged:\n{stderr}");
+    }
     sim.stop().await;
 }
 

@@ -255,10 +255,18 @@ async fn range_profiles_over_three_days_equal_the_simulated_trades() {
     assert_eq!(effective_from, (history_start / HOUR + 1) * HOUR, "{whole}");
     assert_eq!(whole["narrowed"], true);
     // The hours left of the first day (none when the history began in a day's last hour),
-    // the whole days, the day without its bar, today's hours, minutes, the live part.
+    // the whole days, the day without its bar, today's hours (none while the stored minutes
+    // reach back to midnight), minutes, the live part.
     let leading = usize::from(effective_from % DAY_MS != 0);
+    let parts = whole["sources"].as_array().unwrap();
+    let minutes_from = parts[parts.len().saturating_sub(2)]["from"]
+        .as_i64()
+        .unwrap();
+    let today_hours = usize::from(minutes_from > today);
     let mut expected_sources = vec!["bars_1h"; leading];
-    expected_sources.extend(["bars_1d", "bars_1h", "bars_1h", "bars_1m", "live"]);
+    expected_sources.extend(["bars_1d", "bars_1h"]);
+    expected_sources.extend(vec!["bars_1h"; today_hours]);
+    expected_sources.extend(["bars_1m", "live"]);
     assert_eq!(sources(&whole), expected_sources, "{}", whole["sources"]);
     // The day without its bar: read from its 24 hours.
     let days = &whole["sources"][leading];

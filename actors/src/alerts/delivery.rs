@@ -267,6 +267,41 @@ mod tests {
     }
 
     #[test]
+    fn each_destination_kind_gets_its_shape() {
+        let record = AlertRecord {
+            id: "1-r-bybit-linear-BTCUSDT".into(),
+            rule: "r".into(),
+            condition: "gap".into(),
+            venue: None,
+            symbol: None,
+            time: 1,
+            summary: "x".repeat(2_500),
+            values: serde_json::json!({"a": 1}),
+            deliveries: Vec::new(),
+        };
+        let parse = |kind, chat: Option<&str>| -> serde_json::Value {
+            serde_json::from_slice(&body(kind, &record, chat)).unwrap_or_default()
+        };
+        let webhook = parse(DestinationKind::Webhook, None);
+        assert_eq!(
+            (webhook["rule"].as_str(), webhook["values"]["a"].as_i64()),
+            (Some("r"), Some(1))
+        );
+        let telegram = parse(DestinationKind::Telegram, Some("42"));
+        assert_eq!(telegram["chat_id"], "42");
+        assert_eq!(telegram["text"].as_str().map(str::len), Some(2_500));
+        let discord = parse(DestinationKind::Discord, None);
+        assert_eq!(
+            discord["content"].as_str().map(str::len),
+            Some(2_000),
+            "Discord's limit"
+        );
+        let slack = parse(DestinationKind::Slack, None);
+        assert_eq!(slack["text"].as_str().map(str::len), Some(2_500));
+        assert_eq!(slack.as_object().map(|o| o.len()), Some(1));
+    }
+
+    #[test]
     fn backoff_doubles_up_to_its_cap() {
         let retry = Retry {
             attempts: 5,

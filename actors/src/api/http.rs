@@ -24,7 +24,7 @@ use super::{Api, auth::Verdict};
 use crate::metrics as m;
 
 /// Every route, as its template (the `route` label of the API metrics).
-pub const ROUTES: [&str; 21] = [
+pub const ROUTES: [&str; 23] = [
     "/health",
     "/metrics",
     "/api/v1/openapi.json",
@@ -46,6 +46,8 @@ pub const ROUTES: [&str; 21] = [
     "/api/v1/liquidations/{symbol}",
     "/api/v1/derivatives/{symbol}",
     "/api/v1/alerts",
+    "/",
+    "/ui/{asset}",
 ];
 
 /// The `route` label of requests that matched no route.
@@ -75,6 +77,8 @@ pub(super) enum Route<'a> {
     Liquidations(&'a str),
     Derivatives(&'a str),
     Alerts,
+    /// The web page or one of its assets.
+    Page(&'static super::ui::Asset),
 }
 
 impl<'a> Route<'a> {
@@ -82,6 +86,8 @@ impl<'a> Route<'a> {
         let rest = path.strip_prefix('/')?;
         let segments: Vec<&str> = rest.split('/').collect();
         let route = match segments.as_slice() {
+            [""] => Route::Page(super::ui::asset("/")?),
+            ["ui", _] => Route::Page(super::ui::asset(path)?),
             ["health"] => Route::Health,
             ["metrics"] => Route::Metrics,
             ["api", "v1", tail @ ..] => match tail {
@@ -156,13 +162,15 @@ impl<'a> Route<'a> {
             Route::Liquidations(_) => 18,
             Route::Derivatives(_) => 19,
             Route::Alerts => 20,
+            Route::Page(asset) if asset.path == "/" => 21,
+            Route::Page(_) => 22,
         };
         ROUTES[index]
     }
 
     /// `/health` is open to probes; everything else needs a key when keys are configured.
     fn needs_key(&self) -> bool {
-        !matches!(self, Route::Health)
+        !matches!(self, Route::Health | Route::Page(_))
     }
 
     /// Operator endpoints polled by probes and Prometheus are not rate limited.
@@ -429,6 +437,24 @@ impl Api {
             Route::Liquidations(s) => self.liquidations(s, query).await,
             Route::Derivatives(s) => self.derivatives(s, query).await,
             Route::Alerts => self.alerts(query).await,
+            Route::Page(asset) => {
+                Params::parse(query, &[])?;
+                let mut response = super::reply::bytes_response(
+                    StatusCode::OK,
+                    asset.content_type,
+                    asset.body.to_vec(),
+                );
+                let headers = response.headers_mut();
+                headers.insert(
+                    "content-security-policy",
+                    warp::http::HeaderValue::from_static(super::ui::CONTENT_SECURITY_POLICY),
+                );
+                headers.insert(
+                    "cache-control",
+                    warp::http::HeaderValue::from_static("no-cache"),
+                );
+                Ok(response)
+            }
         }
     }
 

@@ -27,6 +27,7 @@ mod ranged;
 mod reply;
 pub mod server;
 mod sessions;
+pub mod ui;
 mod views;
 
 use std::fmt;

@@ -1,0 +1,257 @@
+// WADM's page: reads only the REST API (with the key kept in this tab's session storage, sent
+// as X-API-Key, never in a URL), draws candles and CVD with TradingView's Lightweight Charts,
+// and the volume profile and footprint itself. Polls the API every 2 s and updates in place.
+"use strict";
+
+const POLL_MS = 2000;
+const FOOTPRINT_BARS = 6;
+const $ = (id) => document.getElementById(id);
+const state = { symbol: null, venue: null, window: "24h", bars: [], cvd: 0, timer: null, profile: null };
+
+function key() { return sessionStorage.getItem("wadmKey") || ""; }
+
+function showMessage(text) {
+  const box = $("message");
+  box.textContent = text || "";
+  box.hidden = !text;
+}
+
+async function api(path) {
+  const headers = key() ? { "X-API-Key": key() } : {};
+  const answer = await fetch(path, { headers });
+  const body = await answer.json().catch(() => ({}));
+  if (answer.status === 401) {
+    showMessage("The API needs a key (401 unauthorized): enter it above. " + ((body.error && body.error.message) || ""));
+    throw new Error("401");
+  }
+  if (!answer.ok) {
+    throw new Error(((body.error && body.error.message) || answer.statusText) + " (" + answer.status + ")");
+  }
+  return body;
+}
+
+const num = (text) => (text === null || text === undefined ? null : Number(text));
+const q = (params) => Object.entries(params).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => k + "=" + encodeURIComponent(v)).join("&");
+
+// Charts: candles above, CVD in a second pane.
+const chart = LightweightCharts.createChart($("chart"), {
+  layout: { background: { color: "#0f1318" }, textColor: "#d8dee6", attributionLogo: true },
+  grid: { vertLines: { color: "#1b222a" }, horzLines: { color: "#1b222a" } },
+  timeScale: { timeVisible: true, secondsVisible: false },
+  autoSize: true,
+});
+const candles = chart.addSeries(LightweightCharts.CandlestickSeries, {
+  upColor: "#26a69a", downColor: "#ef5350", borderVisible: false, wickUpColor: "#26a69a", wickDownColor: "#ef5350",
+});
+const cvdLine = chart.addSeries(LightweightCharts.LineSeries, { color: "#f5c542", lineWidth: 1, title: "CVD" }, 1);
+const levelLines = [];
+
+function candleOf(bar) {
+  return { time: Math.floor(bar.start / 1000), open: num(bar.open), high: num(bar.high), low: num(bar.low), close: num(bar.close) };
+}
+
+async function loadSymbols() {
+  const answer = await api("/api/v1/symbols");
+  const select = $("symbol");
+  select.replaceChildren(...answer.symbols.map((s) => new Option(s.symbol, s.symbol)));
+  state.catalogue = answer.symbols;
+  if (!state.symbol || !answer.symbols.some((s) => s.symbol === state.symbol)) state.symbol = answer.symbols[0] && answer.symbols[0].symbol;
+  select.value = state.symbol;
+  fillVenues();
+}
+
+function fillVenues() {
+  const entry = (state.catalogue || []).find((s) => s.symbol === state.symbol);
+  const venues = entry ? entry.venues.map((v) => v.venue) : [];
+  $("venue").replaceChildren(...venues.map((v) => new Option(v, v)));
+  if (!venues.includes(state.venue)) state.venue = venues[0] || null;
+  $("venue").value = state.venue;
+}
+
+// The last 24 h of 1-minute bars, in pages of 1000 (newest first from the API's point of view).
+async function loadHistory() {
+  const now = Date.now();
+  let to = now + 60000;
+  let bars = [];
+  for (let page = 0; page < 2; page++) {
+    const answer = await api(`/api/v1/volume-profile/${state.symbol}/history?` + q({ venue: state.venue, timeframe: "1m", from: now - 86400000, to, limit: 1000 }));
+    const got = answer.bars || [];
+    bars = got.concat(bars);
+    if (got.length < 1000) break;
+    to = got[0].start;
+  }
+  state.bars = bars;
+  candles.setData(bars.filter((b) => b.open !== null).map(candleOf));
+  let cvd = 0;
+  const points = bars.map((b) => { cvd += num(b.buy_volume) - num(b.sell_volume); return { time: Math.floor(b.start / 1000), value: cvd }; });
+  state.cvd = cvd;
+  state.lastStored = bars.length ? bars[bars.length - 1].start : 0;
+  cvdLine.setData(points);
+}
+
+// The developing minute: updates the last candle and CVD point in place.
+async function refreshMinute() {
+  const answer = await api(`/api/v1/order-flow/current/${state.symbol}?` + q({ venue: state.venue, period: "1m" }));
+  const flow = answer.order_flow;
+  const rows = flow.footprint || [];
+  if (!rows.length) return answer;
+  const prices = rows.map((r) => num(r.price));
+  const bar = { time: Math.floor(flow.start / 1000), open: null, high: Math.max(...prices), low: Math.min(...prices), close: null };
+  const last = state.bars.length ? state.bars[state.bars.length - 1] : null;
+  const lastClose = last ? num(last.close) : prices[0];
+  const trades = await api(`/api/v1/trades/${state.symbol}?` + q({ venue: state.venue, limit: 1 })).catch(() => null);
+  const price = trades && trades.trades && trades.trades.length ? num(trades.trades[trades.trades.length - 1].price) : lastClose;
+  bar.open = state.openOf && state.openOf.time === bar.time ? state.openOf.open : lastClose;
+  state.openOf = { time: bar.time, open: bar.open };
+  bar.close = price;
+  bar.high = Math.max(bar.high, bar.open, bar.close);
+  bar.low = Math.min(bar.low, bar.open, bar.close);
+  if (!last || bar.time * 1000 > last.start) {
+    candles.update(bar);
+    cvdLine.update({ time: bar.time, value: state.cvd + num(flow.delta) });
+  }
+  return answer;
+}
+
+// The profile of the chosen window: labels (the API's exact strings), lines, histogram.
+async function refreshProfile() {
+  const answer = await api(`/api/v1/volume-profile/${state.symbol}?` + q({ venue: state.venue, window: state.window }));
+  const p = answer.profile;
+  $("poc").textContent = p.poc ?? "-";
+  $("vah").textContent = p.vah ?? "-";
+  $("val").textContent = p.val ?? "-";
+  const c = answer.coverage || {};
+  $("coverage").textContent = c.complete ? "complete" : "covers from " + (c.covered_from ? new Date(c.covered_from).toISOString().slice(11, 16) + " UTC" : "-") + ((c.holes || []).length ? ", " + c.holes.length + " hole(s)" : "");
+  while (levelLines.length) candles.removePriceLine(levelLines.pop());
+  for (const [name, price, color] of [["POC", p.poc, "#f5c542"], ["VAH", p.vah, "#7aa2c8"], ["VAL", p.val, "#7aa2c8"]]) {
+    if (price !== null && price !== undefined) levelLines.push(candles.createPriceLine({ price: num(price), color, lineWidth: 1, lineStyle: 2, title: name }));
+  }
+  state.profile = p;
+  drawProfile();
+}
+
+function drawProfile() {
+  const canvas = $("profile");
+  const p = state.profile;
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth, height = canvas.clientHeight;
+  canvas.width = width * ratio; canvas.height = height * ratio;
+  const ctx = canvas.getContext("2d");
+  ctx.scale(ratio, ratio);
+  ctx.clearRect(0, 0, width, height);
+  if (!p || !p.rows || !p.rows.length) return;
+  const max = Math.max(...p.rows.map((r) => num(r.volume)));
+  const inValue = (price) => p.val !== null && p.vah !== null && price >= num(p.val) && price <= num(p.vah);
+  for (const row of p.rows) {
+    const y = candles.priceToCoordinate(num(row.price));
+    if (y === null) continue;
+    const w = (num(row.volume) / max) * (width - 4);
+    ctx.fillStyle = row.price === p.poc ? "#f5c542" : inValue(num(row.price)) ? "rgba(120,144,156,0.85)" : "rgba(120,144,156,0.4)";
+    ctx.fillRect(0, y - 1, Math.max(1, w), 2);
+  }
+}
+
+// The footprint of the last bars: stored closed bars and the developing one.
+async function refreshFootprint(current) {
+  const history = await api(`/api/v1/order-flow/${state.symbol}/history?` + q({ venue: state.venue, timeframe: "1m", limit: FOOTPRINT_BARS - 1 }));
+  const bars = (history.bars || []).slice(-(FOOTPRINT_BARS - 1));
+  if (current && current.order_flow && !bars.some((b) => b.start === current.order_flow.start)) bars.push(current.order_flow);
+  const prices = [...new Set(bars.flatMap((b) => (b.footprint || []).map((r) => r.price)))].sort((a, b) => num(b) - num(a));
+  const table = document.createElement("table");
+  table.className = "fp";
+  const head = table.createTHead().insertRow();
+  head.appendChild(document.createElement("th")).textContent = "price";
+  for (const b of bars) head.appendChild(document.createElement("th")).textContent = new Date(b.start).toISOString().slice(11, 16);
+  const body = table.createTBody();
+  for (const price of prices) {
+    const tr = body.insertRow();
+    tr.insertCell().textContent = price;
+    for (const b of bars) {
+      const cell = tr.insertCell();
+      const row = (b.footprint || []).find((r) => r.price === price);
+      if (!row) continue;
+      cell.textContent = row.bid + " x " + row.ask;
+      cell.dataset.testid = `fp-${b.start}-${price}`;
+      cell.dataset.bid = row.bid;
+      cell.dataset.ask = row.ask;
+      if ((b.buy_imbalances || []).includes(price)) cell.classList.add("buyimb");
+      if ((b.sell_imbalances || []).includes(price)) cell.classList.add("sellimb");
+      if ((b.stacked_imbalances || []).some((s) => num(price) >= num(s.from) && num(price) <= num(s.to))) cell.classList.add("stack");
+      if ((b.absorption || []).some((a) => a.price === price)) cell.classList.add("absorb");
+    }
+  }
+  const delta = body.insertRow();
+  delta.className = "delta";
+  delta.insertCell().textContent = "delta";
+  for (const b of bars) {
+    const cell = delta.insertCell();
+    cell.textContent = b.delta;
+    cell.className = num(b.delta) >= 0 ? "pos" : "neg";
+  }
+  $("footprint-table").replaceChildren(table);
+}
+
+// Feeds, store, gaps, drops.
+async function refreshStatus() {
+  const [health, status, gaps] = await Promise.all([
+    fetch("/health").then((r) => r.json()),
+    api("/api/v1/status"),
+    api("/api/v1/gaps?limit=1000"),
+  ]);
+  const strip = [];
+  for (const feed of health.feeds || []) {
+    const venue = (status.venues || []).find((v) => v.venue === feed.venue) || {};
+    const endpoints = venue.endpoints || [];
+    const lag = Math.max(0, ...endpoints.map((e) => e.last_frame_age_ms || 0));
+    const reconnects = endpoints.reduce((n, e) => n + (e.reconnects || 0), 0);
+    strip.push({ cls: feed.state === "up" ? "ok" : "bad", text: `${feed.venue}: ${feed.state}${feed.reason ? " (" + feed.reason + ")" : ""}, last frame ${lag} ms ago, ${reconnects} reconnects`, testid: `feed-${feed.venue}` });
+  }
+  const store = health.store || {};
+  strip.push({ cls: store.available ? "ok" : "bad", text: `store ${store.backend}: ${store.available ? "up" : "down"}, ${store.buffered_documents} buffered`, testid: "store" });
+  const holes = (gaps.events || []).filter((e) => e.state);
+  const open = holes.filter((e) => e.state === "open" || e.state === "repairing").length;
+  strip.push({ cls: open ? "warn" : "ok", text: `gaps: ${open} open, ${holes.length - open} closed`, testid: "gaps" });
+  const dropped = Object.values((status.persistence && status.persistence.dropped) || {}).reduce((a, b) => a + b, 0);
+  strip.push({ cls: dropped ? "warn" : "ok", text: `drops: ${dropped}`, testid: "drops" });
+  $("status").replaceChildren(...strip.map((s) => {
+    const span = document.createElement("span");
+    span.className = "feed " + s.cls;
+    span.dataset.testid = s.testid;
+    span.textContent = s.text;
+    return span;
+  }));
+}
+
+async function refresh() {
+  try {
+    const current = await refreshMinute();
+    await refreshProfile();
+    await refreshFootprint(current);
+    showMessage("");
+  } catch (err) {
+    if (err.message !== "401") showMessage(String(err.message || err));
+  }
+  try { await refreshStatus(); } catch (err) { if (err.message !== "401") showMessage(String(err.message || err)); }
+}
+
+async function reload() {
+  try {
+    await loadSymbols();
+    if (!state.symbol) { showMessage("No symbol is collected."); return; }
+    await loadHistory();
+    showMessage("");
+  } catch (err) {
+    if (err.message !== "401") showMessage(String(err.message || err));
+    return;
+  }
+  await refresh();
+}
+
+$("symbol").addEventListener("change", (e) => { state.symbol = e.target.value; fillVenues(); reload(); });
+$("venue").addEventListener("change", (e) => { state.venue = e.target.value; reload(); });
+$("window").addEventListener("change", (e) => { state.window = e.target.value; refreshProfile().catch((err) => showMessage(String(err.message || err))); });
+$("keyform").addEventListener("submit", (e) => { e.preventDefault(); sessionStorage.setItem("wadmKey", $("key").value); $("key").value = ""; reload(); });
+chart.timeScale().subscribeVisibleLogicalRangeChange(drawProfile);
+window.addEventListener("resize", drawProfile);
+reload();
+state.timer = setInterval(refresh, POLL_MS);

@@ -24,7 +24,7 @@ use super::{Api, auth::Verdict};
 use crate::metrics as m;
 
 /// Every route, as its template (the `route` label of the API metrics).
-pub const ROUTES: [&str; 23] = [
+pub const ROUTES: [&str; 24] = [
     "/health",
     "/metrics",
     "/api/v1/openapi.json",
@@ -48,6 +48,7 @@ pub const ROUTES: [&str; 23] = [
     "/api/v1/alerts",
     "/",
     "/ui/{asset}",
+    "/api/v1/page/{symbol}",
 ];
 
 /// The `route` label of requests that matched no route.
@@ -79,6 +80,8 @@ pub(super) enum Route<'a> {
     Alerts,
     /// The web page or one of its assets.
     Page(&'static super::ui::Asset),
+    /// What the page refreshes, in one answer.
+    PageBundle(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -110,6 +113,7 @@ impl<'a> Route<'a> {
                 ["context", s] => Route::Context(s),
                 ["liquidations", s] => Route::Liquidations(s),
                 ["derivatives", s] => Route::Derivatives(s),
+                ["page", s] => Route::PageBundle(s),
                 _ => return None,
             },
             _ => return None,
@@ -130,6 +134,7 @@ impl<'a> Route<'a> {
             | Route::Context(s)
             | Route::Liquidations(s)
             | Route::Derivatives(s)
+            | Route::PageBundle(s)
                 if !symbol_ok(s) =>
             {
                 None
@@ -164,6 +169,7 @@ impl<'a> Route<'a> {
             Route::Alerts => 20,
             Route::Page(asset) if asset.path == "/" => 21,
             Route::Page(_) => 22,
+            Route::PageBundle(_) => 23,
         };
         ROUTES[index]
     }
@@ -437,6 +443,7 @@ impl Api {
             Route::Liquidations(s) => self.liquidations(s, query).await,
             Route::Derivatives(s) => self.derivatives(s, query).await,
             Route::Alerts => self.alerts(query).await,
+            Route::PageBundle(s) => self.page_bundle(s, query),
             Route::Page(asset) => {
                 Params::parse(query, &[])?;
                 let mut response = super::reply::bytes_response(

@@ -65,3 +65,94 @@ mod tests {
         assert!(asset("/ui/nope.js").is_none());
     }
 }
+
+mod bundle {
+    //! `GET /api/v1/page/{symbol}?venue=&window=`: everything the page refreshes, in one
+    //! answer (one request per refresh, well within the default rate limit): the profile of
+    //! the window, the developing minute, the last closed minutes' order flow, the last
+    //! price, and the status strip (feeds, store, holes, drops). All from memory.
+
+    use warp::http::StatusCode;
+    use warp::reply::Response;
+
+    use super::super::Api;
+    use super::super::error::ApiError;
+    use super::super::params::Params;
+    use super::super::reply::json_response;
+    use super::super::views::{FlowView, ProfileView, analyse, answer_params, parse_window, Window};
+    use crate::aggregator::Timeframe;
+    use crate::aggregator::engine::Rolling;
+
+    /// Closed minutes listed.
+    const MINUTES: usize = 5;
+
+    impl Api {
+        /// `GET /api/v1/page/{symbol}`.
+        pub(in crate::api) fn page_bundle(
+            &self,
+            symbol: &str,
+            query: Option<&str>,
+        ) -> Result<Response, ApiError> {
+            let params = Params::parse(query, &["venue", "window"])?;
+            let (venue, symbol) = self.resolve(symbol, &params)?;
+            let window = params
+                .parsed("window", parse_window)?
+                .unwrap_or(Window::Rolling(Rolling::H24));
+            let (snapshot, grid) = self.live(venue, symbol)?;
+            let profile = snapshot.params;
+            let (name, bar) = match window {
+                Window::Rolling(r) => (r.as_str(), snapshot.rolling.get(&r)),
+                Window::Session => ("session", snapshot.session.as_ref()),
+                Window::Bar(t) => (t.as_str(), snapshot.bars.get(&t)),
+            };
+            let profile_view = bar.map(|bar| {
+                let (report, _) = analyse(bar, &grid, 1, &profile, snapshot.cvd);
+                (ProfileView::from(report), self.live_coverage(&snapshot, bar.start, bar.end.min(snapshot.published_at)))
+            });
+            let flow = |bar: &crate::aggregator::Bar| {
+                let (report, absorption) = analyse(bar, &grid, 1, &profile, snapshot.cvd);
+                FlowView::of(report, absorption)
+            };
+            let minutes: Vec<FlowView> = snapshot
+                .closed_minutes
+                .iter()
+                .rev()
+                .take(MINUTES)
+                .rev()
+                .map(|bar| flow(bar))
+                .collect();
+            let current = snapshot.bars.get(&Timeframe::M1).map(|bar| flow(bar));
+            let feeds: Vec<serde_json::Value> = self
+                .feeds()
+                .into_iter()
+                .map(|(venue, reason)| serde_json::json!({"venue": venue, "up": reason.is_none(), "reason": reason}))
+                .collect();
+            let stats = self.sources.persistence.stats();
+            let holes = self.sources.quality.holes(venue, symbol, 0, i64::MAX);
+            let open = holes
+                .iter()
+                .filter(|h| h.state.is_some_and(|s| s.is_open()))
+                .count();
+            let body = serde_json::json!({
+                "venue": venue,
+                "symbol": symbol,
+                "window": name,
+                "as_of": snapshot.published_at,
+                "params": answer_params(&grid, 1, &profile),
+                "last_price": snapshot.recent_trades.last().map(|t| t.price),
+                "last_trade_time": snapshot.last_trade_time,
+                "profile": profile_view.as_ref().map(|(p, _)| p),
+                "coverage": profile_view.as_ref().map(|(_, c)| c),
+                "minutes": minutes,
+                "current": current,
+                "status": {
+                    "feeds": feeds,
+                    "store": {"backend": self.sources.store.backend(), "available": stats.store_available, "buffered": stats.buffered + stats.in_flight},
+                    "holes": {"open": open, "closed": holes.len() - open},
+                    "drops": stats.dropped_total(),
+                },
+            });
+            Ok(json_response(StatusCode::OK, &body))
+        }
+    }
+}

@@ -290,7 +290,7 @@ pub(super) fn venue_param(params: &Params) -> Result<Option<Venue>, ApiError> {
 
 /// The window of a current volume profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Window {
+pub(super) enum Window {
     Rolling(Rolling),
     Session,
     Bar(Timeframe),
@@ -298,7 +298,7 @@ enum Window {
 
 const WINDOWS: &str = "1h, 4h, 24h (rolling), session, or a bar size 1m, 5m, 15m, 1d";
 
-fn parse_window(text: &str) -> Result<Window, String> {
+pub(super) fn parse_window(text: &str) -> Result<Window, String> {
     Ok(match text {
         "1h" => Window::Rolling(Rolling::H1),
         "4h" => Window::Rolling(Rolling::H4),
@@ -362,7 +362,7 @@ impl Api {
     }
 
     /// The live snapshot and its grid, or 503 while the aggregator has seen no trade.
-    fn live(
+    pub(super) fn live(
         &self,
         venue: Venue,
         symbol: Symbol,

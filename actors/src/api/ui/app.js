@@ -89,38 +89,45 @@ async function loadHistory() {
   cvdLine.setData(points);
 }
 
-// The developing minute: updates the last candle and CVD point in place.
-async function refreshMinute() {
-  const answer = await api(`/api/v1/order-flow/current/${state.symbol}?` + q({ venue: state.venue, period: "1m" }));
-  const flow = answer.order_flow;
-  const rows = flow.footprint || [];
-  if (!rows.length) return answer;
-  const prices = rows.map((r) => num(r.price));
-  const bar = { time: Math.floor(flow.start / 1000), open: null, high: Math.max(...prices), low: Math.min(...prices), close: null };
-  const last = state.bars.length ? state.bars[state.bars.length - 1] : null;
-  const lastClose = last ? num(last.close) : prices[0];
-  const trades = await api(`/api/v1/trades/${state.symbol}?` + q({ venue: state.venue, limit: 1 })).catch(() => null);
-  const price = trades && trades.trades && trades.trades.length ? num(trades.trades[trades.trades.length - 1].price) : lastClose;
-  bar.open = state.openOf && state.openOf.time === bar.time ? state.openOf.open : lastClose;
-  state.openOf = { time: bar.time, open: bar.open };
-  bar.close = price;
-  bar.high = Math.max(bar.high, bar.open, bar.close);
-  bar.low = Math.min(bar.low, bar.open, bar.close);
-  if (!last || bar.time * 1000 > last.start) {
-    candles.update(bar);
-    cvdLine.update({ time: bar.time, value: state.cvd + num(flow.delta) });
+// Everything refreshed comes in one answer (`/api/v1/page/{symbol}`): one request a cycle.
+async function refresh() {
+  let page;
+  try {
+    page = await api(`/api/v1/page/${state.symbol}?` + q({ venue: state.venue, window: state.window }));
+    showMessage("");
+  } catch (err) {
+    if (err.message !== "401") showMessage(String(err.message || err));
+    return;
   }
-  return answer;
+  updateMinute(page);
+  updateProfile(page);
+  updateFootprint(page);
+  updateStatus(page.status);
+}
+
+// The developing minute: updates the last candle and CVD point in place.
+function updateMinute(page) {
+  const flow = page.current;
+  const rows = (flow && flow.footprint) || [];
+  if (!rows.length || page.last_price === null) return;
+  const prices = rows.map((r) => num(r.price));
+  const time = Math.floor(flow.start / 1000);
+  const last = state.bars.length ? state.bars[state.bars.length - 1] : null;
+  if (last && flow.start <= last.start) return;
+  const open = state.openOf && state.openOf.time === time ? state.openOf.open : (last ? num(last.close) : num(page.last_price));
+  state.openOf = { time, open };
+  const close = num(page.last_price);
+  candles.update({ time, open, close, high: Math.max(open, close, ...prices), low: Math.min(open, close, ...prices) });
+  cvdLine.update({ time, value: state.cvd + num(flow.delta) });
 }
 
 // The profile of the chosen window: labels (the API's exact strings), lines, histogram.
-async function refreshProfile() {
-  const answer = await api(`/api/v1/volume-profile/${state.symbol}?` + q({ venue: state.venue, window: state.window }));
-  const p = answer.profile;
+function updateProfile(page) {
+  const p = page.profile || { rows: [] };
   $("poc").textContent = p.poc ?? "-";
   $("vah").textContent = p.vah ?? "-";
   $("val").textContent = p.val ?? "-";
-  const c = answer.coverage || {};
+  const c = page.coverage || {};
   $("coverage").textContent = c.complete ? "complete" : "covers from " + (c.covered_from ? new Date(c.covered_from).toISOString().slice(11, 16) + " UTC" : "-") + ((c.holes || []).length ? ", " + c.holes.length + " hole(s)" : "");
   while (levelLines.length) candles.removePriceLine(levelLines.pop());
   for (const [name, price, color] of [["POC", p.poc, "#f5c542"], ["VAH", p.vah, "#7aa2c8"], ["VAL", p.val, "#7aa2c8"]]) {
@@ -151,11 +158,10 @@ function drawProfile() {
   }
 }
 
-// The footprint of the last bars: stored closed bars and the developing one.
-async function refreshFootprint(current) {
-  const history = await api(`/api/v1/order-flow/${state.symbol}/history?` + q({ venue: state.venue, timeframe: "1m", limit: FOOTPRINT_BARS - 1 }));
-  const bars = (history.bars || []).slice(-(FOOTPRINT_BARS - 1));
-  if (current && current.order_flow && !bars.some((b) => b.start === current.order_flow.start)) bars.push(current.order_flow);
+// The footprint of the last closed minutes and the developing one.
+function updateFootprint(page) {
+  const bars = (page.minutes || []).slice();
+  if (page.current && !bars.some((b) => b.start === page.current.start)) bars.push(page.current);
   const prices = [...new Set(bars.flatMap((b) => (b.footprint || []).map((r) => r.price)))].sort((a, b) => num(b) - num(a));
   const table = document.createElement("table");
   table.className = "fp";
@@ -191,28 +197,17 @@ async function refreshFootprint(current) {
   $("footprint-table").replaceChildren(table);
 }
 
-// Feeds, store, gaps, drops.
-async function refreshStatus() {
-  const [health, status, gaps] = await Promise.all([
-    fetch("/health").then((r) => r.json()),
-    api("/api/v1/status"),
-    api("/api/v1/gaps?limit=1000"),
-  ]);
+// Feeds, store, holes, drops.
+function updateStatus(status) {
   const strip = [];
-  for (const feed of health.feeds || []) {
-    const venue = (status.venues || []).find((v) => v.venue === feed.venue) || {};
-    const endpoints = venue.endpoints || [];
-    const lag = Math.max(0, ...endpoints.map((e) => e.last_frame_age_ms || 0));
-    const reconnects = endpoints.reduce((n, e) => n + (e.reconnects || 0), 0);
-    strip.push({ cls: feed.state === "up" ? "ok" : "bad", text: `${feed.venue}: ${feed.state}${feed.reason ? " (" + feed.reason + ")" : ""}, last frame ${lag} ms ago, ${reconnects} reconnects`, testid: `feed-${feed.venue}` });
+  for (const feed of status.feeds || []) {
+    strip.push({ cls: feed.up ? "ok" : "bad", text: `${feed.venue}: ${feed.up ? "up" : "down (" + feed.reason + ")"}`, testid: `feed-${feed.venue}` });
   }
-  const store = health.store || {};
-  strip.push({ cls: store.available ? "ok" : "bad", text: `store ${store.backend}: ${store.available ? "up" : "down"}, ${store.buffered_documents} buffered`, testid: "store" });
-  const holes = (gaps.events || []).filter((e) => e.state);
-  const open = holes.filter((e) => e.state === "open" || e.state === "repairing").length;
-  strip.push({ cls: open ? "warn" : "ok", text: `gaps: ${open} open, ${holes.length - open} closed`, testid: "gaps" });
-  const dropped = Object.values((status.persistence && status.persistence.dropped) || {}).reduce((a, b) => a + b, 0);
-  strip.push({ cls: dropped ? "warn" : "ok", text: `drops: ${dropped}`, testid: "drops" });
+  const store = status.store || {};
+  strip.push({ cls: store.available ? "ok" : "bad", text: `store ${store.backend}: ${store.available ? "up" : "down"}, ${store.buffered} buffered`, testid: "store" });
+  const holes = status.holes || { open: 0, closed: 0 };
+  strip.push({ cls: holes.open ? "warn" : "ok", text: `gaps: ${holes.open} open, ${holes.closed} closed`, testid: "gaps" });
+  strip.push({ cls: status.drops ? "warn" : "ok", text: `drops: ${status.drops}`, testid: "drops" });
   $("status").replaceChildren(...strip.map((s) => {
     const span = document.createElement("span");
     span.className = "feed " + s.cls;
@@ -220,18 +215,6 @@ async function refreshStatus() {
     span.textContent = s.text;
     return span;
   }));
-}
-
-async function refresh() {
-  try {
-    const current = await refreshMinute();
-    await refreshProfile();
-    await refreshFootprint(current);
-    showMessage("");
-  } catch (err) {
-    if (err.message !== "401") showMessage(String(err.message || err));
-  }
-  try { await refreshStatus(); } catch (err) { if (err.message !== "401") showMessage(String(err.message || err)); }
 }
 
 async function reload() {
@@ -249,7 +232,7 @@ async function reload() {
 
 $("symbol").addEventListener("change", (e) => { state.symbol = e.target.value; fillVenues(); reload(); });
 $("venue").addEventListener("change", (e) => { state.venue = e.target.value; reload(); });
-$("window").addEventListener("change", (e) => { state.window = e.target.value; refreshProfile().catch((err) => showMessage(String(err.message || err))); });
+$("window").addEventListener("change", (e) => { state.window = e.target.value; refresh(); });
 $("keyform").addEventListener("submit", (e) => { e.preventDefault(); sessionStorage.setItem("wadmKey", $("key").value); $("key").value = ""; reload(); });
 chart.timeScale().subscribeVisibleLogicalRangeChange(drawProfile);
 window.addEventListener("resize", drawProfile);

@@ -583,7 +583,9 @@ async fn the_openapi_document_describes_every_route_and_parameter() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         let operation = &item["get"];
         assert!(operation["responses"]["200"].is_object(), "{path}");
-        let concrete = path.replace("{symbol}", "BTCUSDT");
+        let concrete = path
+            .replace("{symbol}", "BTCUSDT")
+            .replace("{asset}", "app.js");
         for parameter in operation["parameters"].as_array().unwrap() {
             if parameter["in"] != "query" {
                 continue;

@@ -9,7 +9,8 @@
 # What it installs when missing:
 #   - Debian packages (as root, or with password-less sudo; otherwise it names them and
 #     stops): python3 and python3-venv (the Python test tools), prometheus (promtool and
-#     Prometheus for tests/deploy.rs), systemd (systemd-analyze for tests/deploy.rs).
+#     Prometheus for tests/deploy.rs), systemd (systemd-analyze for tests/deploy.rs),
+#     chromium and chromium-driver (the web page's test, tests/page.rs).
 #   - PyPI packages, pinned in tests/*/requirements.txt, into a project-local virtual
 #     environment, target/test-venv (WADM_TEST_VENV overrides), which the tests find. It is
 #     rebuilt when a requirements file changes.
@@ -21,6 +22,7 @@ REQUIREMENTS=(
     tests/mongo_standin/requirements.txt
     tests/schemathesis/requirements.txt
     tests/mcp/requirements.txt
+    tests/page/requirements.txt
 )
 STAMP="$VENV/.requirements.sha256"
 
@@ -36,6 +38,8 @@ missing_packages() {
         echo prometheus
     fi
     command -v systemd-analyze >/dev/null || echo systemd
+    command -v chromium >/dev/null || echo chromium
+    command -v chromedriver >/dev/null || echo chromium-driver
 }
 
 requirements_hash() {
@@ -73,7 +77,7 @@ install_venv() {
     for requirements in "${REQUIREMENTS[@]}"; do
         "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$requirements"
     done
-    "$VENV/bin/python3" -c 'import mockupdb, mongomock, pymongo, schemathesis, yaml, mcp.client.stdio'
+    "$VENV/bin/python3" -c 'import mockupdb, mongomock, pymongo, schemathesis, yaml, mcp.client.stdio, selenium'
     requirements_hash >"$STAMP"
 }
 

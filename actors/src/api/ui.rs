@@ -79,7 +79,9 @@ mod bundle {
     use super::super::error::ApiError;
     use super::super::params::Params;
     use super::super::reply::json_response;
-    use super::super::views::{FlowView, ProfileView, analyse, answer_params, parse_window, Window};
+    use super::super::views::{
+        FlowView, ProfileView, Window, analyse, answer_params, parse_window,
+    };
     use crate::aggregator::Timeframe;
     use crate::aggregator::engine::Rolling;
 
@@ -107,7 +109,10 @@ mod bundle {
             };
             let profile_view = bar.map(|bar| {
                 let (report, _) = analyse(bar, &grid, 1, &profile, snapshot.cvd);
-                (ProfileView::from(report), self.live_coverage(&snapshot, bar.start, bar.end.min(snapshot.published_at)))
+                (
+                    ProfileView::from(report),
+                    self.live_coverage(&snapshot, bar.start, bar.end.min(snapshot.published_at)),
+                )
             });
             let flow = |bar: &crate::aggregator::Bar| {
                 let (report, absorption) = analyse(bar, &grid, 1, &profile, snapshot.cvd);
@@ -122,10 +127,30 @@ mod bundle {
                 .map(|bar| flow(bar))
                 .collect();
             let current = snapshot.bars.get(&Timeframe::M1).map(|bar| flow(bar));
+            let connections = self.sources.registry.snapshot();
             let feeds: Vec<serde_json::Value> = self
                 .feeds()
                 .into_iter()
-                .map(|(venue, reason)| serde_json::json!({"venue": venue, "up": reason.is_none(), "reason": reason}))
+                .map(|(venue, reason)| {
+                    // Lag: the oldest last frame of the venue's endpoints; reconnects summed.
+                    let endpoints = connections
+                        .iter()
+                        .find(|a| a.kind == "connection" && a.key == venue)
+                        .and_then(|a| a.detail.as_ref())
+                        .and_then(|d| d.get("endpoints"))
+                        .and_then(|e| e.as_array())
+                        .cloned()
+                        .unwrap_or_default();
+                    let lag = endpoints
+                        .iter()
+                        .filter_map(|e| e.get("last_frame_age_ms").and_then(serde_json::Value::as_i64))
+                        .max();
+                    let reconnects: u64 = endpoints
+                        .iter()
+                        .filter_map(|e| e.get("reconnects").and_then(serde_json::Value::as_u64))
+                        .sum();
+                    serde_json::json!({"venue": venue, "up": reason.is_none(), "reason": reason, "lag_ms": lag, "reconnects": reconnects})
+                })
                 .collect();
             let stats = self.sources.persistence.stats();
             let holes = self.sources.quality.holes(venue, symbol, 0, i64::MAX);

@@ -45,6 +45,8 @@ const candles = chart.addSeries(LightweightCharts.CandlestickSeries, {
 });
 const cvdLine = chart.addSeries(LightweightCharts.LineSeries, { color: "#f5c542", lineWidth: 1, title: "CVD" }, 1);
 const levelLines = [];
+const referenceLines = [];
+const LEVELS_MS = 60000;
 
 function candleOf(bar) {
   return { time: Math.floor(bar.start / 1000), open: num(bar.open), high: num(bar.high), low: num(bar.low), close: num(bar.close) };
@@ -201,7 +203,8 @@ function updateFootprint(page) {
 function updateStatus(status) {
   const strip = [];
   for (const feed of status.feeds || []) {
-    strip.push({ cls: feed.up ? "ok" : "bad", text: `${feed.venue}: ${feed.up ? "up" : "down (" + feed.reason + ")"}`, testid: `feed-${feed.venue}` });
+    const lag = feed.lag_ms === null || feed.lag_ms === undefined ? "-" : feed.lag_ms + " ms";
+    strip.push({ cls: feed.up ? "ok" : "bad", text: `${feed.venue}: ${feed.up ? "up" : "down (" + feed.reason + ")"}, lag ${lag}, ${feed.reconnects} reconnects`, testid: `feed-${feed.venue}` });
   }
   const store = status.store || {};
   strip.push({ cls: store.available ? "ok" : "bad", text: `store ${store.backend}: ${store.available ? "up" : "down"}, ${store.buffered} buffered`, testid: "store" });
@@ -217,6 +220,28 @@ function updateStatus(status) {
   }));
 }
 
+// Naked POCs and the sessions' POCs, read once a minute (they come from the store).
+async function refreshLevels() {
+  try {
+    const [naked, sessions] = await Promise.all([
+      api(`/api/v1/naked-pocs/${state.symbol}?` + q({ venue: state.venue })),
+      api(`/api/v1/sessions/${state.symbol}?` + q({ venue: state.venue })),
+    ]);
+    while (referenceLines.length) candles.removePriceLine(referenceLines.pop());
+    for (const n of (naked.naked_pocs || []).slice(0, 6)) {
+      referenceLines.push(candles.createPriceLine({ price: num(n.price), color: "#c792ea", lineWidth: 1, lineStyle: 1, title: "naked POC" }));
+    }
+    for (const s of sessions.sessions || []) {
+      const previous = s.previous;
+      if (previous && previous.poc) {
+        referenceLines.push(candles.createPriceLine({ price: num(previous.poc), color: "#80cbc4", lineWidth: 1, lineStyle: 3, title: `${s.name} POC` }));
+      }
+    }
+  } catch (err) {
+    // Levels need the store: the page goes on without them (a 503 while it fills).
+  }
+}
+
 async function reload() {
   try {
     await loadSymbols();
@@ -228,6 +253,7 @@ async function reload() {
     return;
   }
   await refresh();
+  refreshLevels();
 }
 
 $("symbol").addEventListener("change", (e) => { state.symbol = e.target.value; fillVenues(); reload(); });
@@ -238,3 +264,4 @@ chart.timeScale().subscribeVisibleLogicalRangeChange(drawProfile);
 window.addEventListener("resize", drawProfile);
 reload();
 state.timer = setInterval(refresh, POLL_MS);
+setInterval(refreshLevels, LEVELS_MS);

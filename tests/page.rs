@@ -211,7 +211,10 @@ async fn the_page_shows_the_apis_answers_and_a_dropped_feed_in_red() {
     let red = next().await;
     assert_eq!(red["step"], "red", "{red}");
     assert!(red["seconds"].as_f64().unwrap() < 10.0, "{red}");
-    assert!(red["phone_overflow"].as_i64().unwrap() <= 0, "wider than a phone: {red}");
+    assert!(
+        red["phone_overflow"].as_i64().unwrap() <= 0,
+        "wider than a phone: {red}"
+    );
     assert_eq!(red["console"], serde_json::json!([]), "{red}");
     assert!(shot.exists(), "the screenshot is saved");
     assert!(driver.wait().await.unwrap().success());

@@ -544,7 +544,9 @@ mod tests {
         assert_eq!(Route::parse("/api/v2/symbols"), None);
         assert_eq!(Route::parse("health"), None);
         for template in ROUTES {
-            let path = template.replace("{symbol}", "BTCUSDT");
+            let path = template
+                .replace("{symbol}", "BTCUSDT")
+                .replace("{asset}", "app.js");
             let route = Route::parse(&path);
             assert_eq!(route.map(|r| r.template()), Some(template), "{path}");
         }

@@ -18,7 +18,6 @@ use serde_json::Value;
 use sha2::Sha256;
 use wadm::simulator::{Misbehaviour, Simulator};
 use wadm_actors::alerts::AlertSettings;
-use wadm_actors::alerts::config::{RawAlerts, validate};
 use wadm_actors::model::{Symbol, Venue};
 use warp::Filter as _;
 
@@ -107,12 +106,7 @@ impl Receiver {
 }
 
 fn settings(text: &str, pairs: &[(Venue, Symbol)]) -> AlertSettings {
-    #[derive(serde::Deserialize)]
-    struct File {
-        alerts: RawAlerts,
-    }
-    let raw = toml::from_str::<File>(text).unwrap().alerts;
-    validate(&raw, pairs).unwrap_or_else(|p| panic!("{p:#?}"))
+    common::live::alert_settings(text, pairs)
 }
 
 async fn get(daemon: &wadm::app::Daemon, path: &str) -> Value {

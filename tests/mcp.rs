@@ -229,11 +229,7 @@ fn config_of(env: &BTreeMap<String, String>, key_hash: &str) -> Config {
     let mut config = config_from(env.clone());
     // An alert on the perpetual's liquidations, delivered nowhere (a closed port): its log
     // is what get_alerts reads.
-    #[derive(serde::Deserialize)]
-    struct File {
-        alerts: wadm_actors::alerts::RawAlerts,
-    }
-    let rules: File = toml::from_str(
+    config.alerts = common::live::alert_settings(
         r#"
         [alerts]
         attempts = 1
@@ -250,9 +246,8 @@ fn config_of(env: &BTreeMap<String, String>, key_hash: &str) -> Config {
         cooldown = "1h"
         destinations = ["nowhere"]
         "#,
-    )
-    .unwrap();
-    config.alerts = wadm_actors::alerts::config::validate(&rules.alerts, &config.pairs()).unwrap();
+        &config.pairs(),
+    );
     config.api.settings.keys.push(ApiKey {
         name: "mcp".into(),
         hash: key_hash.to_owned(),

@@ -15,11 +15,7 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
     // With an alert rule, so that the alert series exist (the dashboard reads them).
     let sim = common::live::simulator(&[venue], &["BTCUSDT", "ETHUSDT"]).await;
     let mut config = common::live::config_for(&sim, &[venue], &["BTCUSDT", "ETHUSDT"], &[]);
-    #[derive(serde::Deserialize)]
-    struct File {
-        alerts: wadm_actors::alerts::RawAlerts,
-    }
-    let rules: File = toml::from_str(
+    config.alerts = common::live::alert_settings(
         r#"
         [[alerts.destinations]]
         name = "nowhere"
@@ -33,9 +29,8 @@ async fn metrics_cover_connections_frames_books_and_gaps_and_follow_the_naming_r
         min_qty = "1000000000"
         destinations = ["nowhere"]
         "#,
-    )
-    .unwrap();
-    config.alerts = wadm_actors::alerts::config::validate(&rules.alerts, &config.pairs()).unwrap();
+        &config.pairs(),
+    );
     let daemon = wadm::app::Daemon::start(config).await.unwrap();
     wait_book_synced(&daemon, venue, "BTCUSDT").await;
     sim.misbehave(venue, Misbehaviour::SkipSequence(sym("BTCUSDT")))

@@ -261,3 +261,14 @@ pub fn stream_trade(
         }),
     }
 }
+
+/// The `[alerts]` of a TOML text, validated against `pairs` (a problem fails the test).
+pub fn alert_settings(text: &str, pairs: &[(Venue, Symbol)]) -> wadm_actors::alerts::AlertSettings {
+    #[derive(serde::Deserialize)]
+    struct File {
+        alerts: wadm_actors::alerts::RawAlerts,
+    }
+    let file: File = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+    wadm_actors::alerts::config::validate(&file.alerts, pairs)
+        .unwrap_or_else(|problems| panic!("{problems:#?}"))
+}

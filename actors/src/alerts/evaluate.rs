@@ -151,7 +151,9 @@ impl Evaluator {
         };
         let mut firings = Vec::new();
         let mut cache = SnapshotCache::default();
-        for rule in self.rules.clone() {
+        // The rules are taken out for the loop (`decide` needs the rest of `self`), not copied.
+        let rules = std::mem::take(&mut self.rules);
+        for rule in &rules {
             if rule.condition.is_health() || !rule.pairs.contains(&pair) {
                 continue;
             }
@@ -161,11 +163,12 @@ impl Evaluator {
                 newest: started_at,
                 ..PairState::default()
             });
-            let look = look_market(&rule, state, snapshot, &grid, refs, &mut cache, now);
-            if let Some(firing) = self.decide(&rule, Some(pair), look, now) {
+            let look = look_market(rule, state, snapshot, &grid, refs, &mut cache, now);
+            if let Some(firing) = self.decide(rule, Some(pair), look, now) {
                 firings.push(firing);
             }
         }
+        self.rules = rules;
         firings
     }
 

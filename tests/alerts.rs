@@ -770,6 +770,24 @@ async fn every_condition_kind_fires_once_per_cooldown_on_a_crafted_stream() {
             "feed" => ("venues = [\"binance-usdm\"]", ""),
             _ => ("venues = [\"binance-usdm\"]", "symbols = [\"BTCUSDT\"]"),
         };
+        if matches!(kind, "delta" | "cvd") {
+            // The previous phase's last burst (it brings delta and CVD back) is taken before
+            // the rule's first look.
+            let settled: wadm_actors::model::Qty = "1000".parse().unwrap();
+            wait_until(
+                LONG,
+                &format!("{name}: the earlier bursts settled"),
+                || async {
+                    let s = daemon.snapshots.latest(venue, symbol).unwrap();
+                    let hour = s
+                        .rolling
+                        .get(&wadm_actors::aggregator::engine::Rolling::H1)
+                        .map(|b| b.delta());
+                    s.cvd < settled && hour.is_some_and(|d| d < settled)
+                },
+            )
+            .await;
+        }
         daemon.reload_alerts(settings(
             &format!(
                 "[[alerts.destinations]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{}\"\n[[alerts.rules]]\nname = \"{name}\"\n{venues}\n{symbols}\n{params}\ncooldown = \"{cooldown_ms}ms\"\ndestinations = [\"ops\"]\n",

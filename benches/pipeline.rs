@@ -152,7 +152,8 @@ async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -
             println!("  ... waiting for {what}");
             next_note += Duration::from_secs(10);
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Each look may scrape the daemon's /metrics, which costs it CPU: 20 looks a second.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     true
 }
@@ -176,13 +177,23 @@ fn frames_sent(sim: &Simulator) -> u64 {
 }
 
 struct Throughput {
+    /// Frames/s until the last frame was taken off the sockets (the simulator sends as fast
+    /// as the slowest socket reads).
+    received_per_s: f64,
+    /// Frames/s until every trade was consumed (end to end).
     frames_per_s: f64,
     trades_per_s: f64,
     seconds: f64,
     complete: bool,
+    /// Frames sent during the measurement.
+    frames: f64,
+    /// CPU seconds per million frames of the consumer (the ceiling's thread, the daemon's
+    /// process).
+    cpu_per_million: f64,
 }
 
-/// Phase 1: parse-only readers.
+/// Phase 1: parse-only readers, every socket on one thread of its own (a current-thread
+/// runtime), whose CPU time is measured (`getrusage(RUSAGE_THREAD)`).
 async fn ceiling(options: &Options, symbols: &[&str]) -> Throughput {
     let sim = Simulator::start(sim_config(symbols, Pace::FullSpeed, Some(options.steps)))
         .await
@@ -190,7 +201,7 @@ async fn ceiling(options: &Options, symbols: &[&str]) -> Throughput {
     let data = tempfile::tempdir().unwrap();
     let config = load(&env_for(&sim, symbols, data.path(), false));
     let trades = Arc::new(AtomicU64::new(0));
-    let mut readers = Vec::new();
+    let mut sockets = Vec::new();
     for venue_config in config.enabled_venues() {
         let venue = venue_config.venue;
         for endpoint in endpoints(
@@ -199,41 +210,85 @@ async fn ceiling(options: &Options, symbols: &[&str]) -> Throughput {
             &venue_config.symbols,
             &venue_config.streams,
         ) {
-            let (mut socket, _) = tokio_tungstenite::connect_async(endpoint.url.as_str())
-                .await
-                .unwrap();
             let names: Vec<String> = endpoint.topics.iter().map(|t| t.name.clone()).collect();
-            for (id, chunk) in names
-                .chunks(protocol::limits(venue).max_topics_per_request)
-                .enumerate()
-            {
-                let request = subscribe_request(venue, chunk, id as u64 + 1);
-                socket.send(Message::text(request)).await.unwrap();
-            }
-            let trades = Arc::clone(&trades);
-            readers.push(tokio::spawn(async move {
-                let mut parser = parser_for(venue, 1 << 20);
-                while let Some(Ok(message)) = socket.next().await {
-                    if let Message::Text(text) = message
-                        && let Ok(MarketEvent::Trades(batch)) =
-                            parser.parse(text.as_bytes(), UnixNanos::now())
-                    {
-                        trades.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    }
-                }
-            }));
+            sockets.push((venue, endpoint.url.to_string(), names));
         }
     }
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let counter = Arc::clone(&trades);
+    let reader = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let mut readers = tokio::task::JoinSet::new();
+            for (venue, url, names) in sockets {
+                let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+                    .await
+                    .unwrap();
+                for (id, chunk) in names
+                    .chunks(protocol::limits(venue).max_topics_per_request)
+                    .enumerate()
+                {
+                    let request = subscribe_request(venue, chunk, id as u64 + 1);
+                    socket.send(Message::text(request)).await.unwrap();
+                }
+                let trades = Arc::clone(&counter);
+                readers.spawn(async move {
+                    let mut parser = parser_for(venue, 1 << 20);
+                    while let Some(Ok(message)) = socket.next().await {
+                        if let Message::Text(text) = message
+                            && let Ok(MarketEvent::Trades(batch)) =
+                                parser.parse(text.as_bytes(), UnixNanos::now())
+                        {
+                            trades.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+            let _ = stop_rx.await;
+            readers.abort_all();
+        });
+        thread_cpu_seconds()
+    });
     wait_subscribed(&sim, &config, "reader subscriptions").await;
-    let throughput = measure(&sim, symbols, options.steps, || {
+    let mut throughput = measure(&sim, symbols, options.steps, || {
         trades.load(Ordering::Relaxed)
     })
     .await;
-    for reader in readers {
-        reader.abort();
-    }
+    let _ = stop_tx.send(());
+    let cpu = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    throughput.cpu_per_million = cpu / throughput.frames * 1e6;
     sim.stop().await;
     throughput
+}
+
+/// CPU seconds (user and system) the calling thread has used.
+fn thread_cpu_seconds() -> f64 {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD).unwrap();
+    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    seconds(usage.user_time()) + seconds(usage.system_time())
+}
+
+/// CPU seconds (user and system) process `pid` has used, from `/proc/<pid>/stat` (in
+/// clock ticks of 1/100 s, Linux's `USER_HZ`).
+fn process_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // After the command: state (0), ..., utime (11), stime (12).
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Starts the gated stream and waits until `consumed()` reaches every generated trade.
@@ -247,6 +302,7 @@ async fn measure(
     let began = Instant::now();
     sim.start_markets().await;
     wait_for("the end of the stream", PHASE_LIMIT, || sim.finished(steps)).await;
+    let received_seconds = began.elapsed().as_secs_f64();
     let generated = total_trades(sim, symbols);
     let mut next_note = Instant::now() + Duration::from_secs(10);
     let complete = wait_for("every trade consumed", PHASE_LIMIT, || {
@@ -259,11 +315,15 @@ async fn measure(
     })
     .await;
     let seconds = began.elapsed().as_secs_f64();
+    let frames = (frames_sent(sim) - frames_before) as f64;
     Throughput {
-        frames_per_s: (frames_sent(sim) - frames_before) as f64 / seconds,
+        received_per_s: frames / received_seconds,
+        frames_per_s: frames / seconds,
         trades_per_s: generated as f64 / seconds,
         seconds,
         complete,
+        frames,
+        cpu_per_million: f64::NAN,
     }
 }
 
@@ -424,8 +484,6 @@ impl Metrics {
 
 struct DaemonResult {
     throughput: Throughput,
-    p99: f64,
-    under_1ms: f64,
     peak_rss_mib: f64,
     end_rss_mib: f64,
     drops: f64,
@@ -469,8 +527,8 @@ async fn daemon_full_speed(options: &Options, symbols: &[&str], raw: bool) -> Da
         .await
         .unwrap();
     let (daemon, _data) = daemon_for(&sim, symbols, raw).await;
-    let before = daemon.metrics();
-    let throughput = measure(&sim, symbols, options.steps, || {
+    let cpu_before = process_cpu_seconds(daemon.child.id());
+    let mut throughput = measure(&sim, symbols, options.steps, || {
         let m = daemon.metrics();
         let aggregated = m.get("wadm_aggregator_trades_total") as u64;
         if raw {
@@ -484,15 +542,14 @@ async fn daemon_full_speed(options: &Options, symbols: &[&str], raw: bool) -> Da
         }
     })
     .await;
+    throughput.cpu_per_million =
+        (process_cpu_seconds(daemon.child.id()) - cpu_before) / throughput.frames * 1e6;
     let after = daemon.metrics();
-    let (p99, under_1ms) = after.latency_quantile(&before, 0.99);
     let drops = after.get("wadm_router_dropped_total")
         + after.get("wadm_persistence_documents_dropped_total/true")
         + after.get("wadm_persistence_documents_dropped_total/false");
     let result = DaemonResult {
         throughput,
-        p99,
-        under_1ms,
         peak_rss_mib: mib(daemon.memory_kib("VmHWM:")),
         end_rss_mib: mib(daemon.memory_kib("VmRSS:")),
         drops,
@@ -532,12 +589,27 @@ async fn daemon_paced(
     (rate, p50, p99, under_1ms, peak)
 }
 
+fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| !v.is_nan());
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        f64::midpoint(values[mid - 1], values[mid])
+    }
+}
+
 fn main() {
     let options = Options {
         symbols: support::option("--symbols", 20).clamp(1, SYMBOLS.len() as u64) as usize,
         steps: support::option("--steps", 5_000),
         latency_seconds: support::option("--latency-seconds", 20),
     };
+    let rounds = support::option("--rounds", 5).max(1);
     let symbols: Vec<&str> = SYMBOLS[..options.symbols].to_vec();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -545,37 +617,64 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         println!(
-            "pipeline benchmark: 4 venues x {} symbols, {} full-speed steps per venue",
+            "pipeline benchmark: 4 venues x {} symbols, {} full-speed steps per venue, {rounds} interleaved rounds",
             options.symbols, options.steps
         );
-        let ceiling = ceiling(&options, &symbols).await;
-        let off = daemon_full_speed(&options, &symbols, false).await;
-        let on = daemon_full_speed(&options, &symbols, true).await;
-        let frames_per_step = ceiling.frames_per_s * ceiling.seconds / (options.steps as f64 * 4.0);
+        let mut ceilings = Vec::new();
+        let mut offs = Vec::new();
+        let mut ons = Vec::new();
+        for round in 1..=rounds {
+            let ceiling = ceiling(&options, &symbols).await;
+            let off = daemon_full_speed(&options, &symbols, false).await;
+            let on = daemon_full_speed(&options, &symbols, true).await;
+            println!(
+                "round {round}: ceiling {:.0} frames/s, {:.0} trades/s ({:.2} CPU s/1M); raw off {:.0} received, {:.0} end to end ({:.2} CPU s/1M, {:.0} MiB); raw on {:.0} received, {:.0} end to end ({:.2} CPU s/1M, {:.0} MiB, {} dropped)",
+                ceiling.frames_per_s,
+                ceiling.trades_per_s,
+                ceiling.cpu_per_million,
+                off.throughput.received_per_s,
+                off.throughput.frames_per_s,
+                off.throughput.cpu_per_million,
+                off.peak_rss_mib,
+                on.throughput.received_per_s,
+                on.throughput.frames_per_s,
+                on.throughput.cpu_per_million,
+                on.peak_rss_mib,
+                on.drops
+            );
+            ceilings.push(ceiling);
+            offs.push(off);
+            ons.push(on);
+        }
+        let ceiling_frames = median(ceilings.iter().map(|c| c.frames_per_s).collect());
+        let ceiling_cpu = median(ceilings.iter().map(|c| c.cpu_per_million).collect());
+        let ceiling_seconds = median(ceilings.iter().map(|c| c.seconds).collect());
+        let frames_per_step = ceiling_frames * ceiling_seconds / (options.steps as f64 * 4.0);
         let mut paced = Vec::new();
         for raw in [false, true] {
             paced.push((raw, daemon_paced(&symbols, frames_per_step * 4.0, 50_000.0, options.latency_seconds, raw).await));
         }
         println!();
-        println!("| run | frames/s | trades/s | ratio to ceiling | seconds | complete | p99 latency | under 1 ms | peak RSS | RSS at end | drops |");
-        println!("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+        println!("medians of {rounds} rounds:");
+        println!();
+        println!("| run | frames/s received | frames/s end to end | end to end / ceiling | CPU s per 1M frames | CPU / ceiling's | complete | peak RSS | RSS at end | dropped |");
+        println!("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|");
         println!(
-            "| ceiling (parse only) | {:.0} | {:.0} | 1.00 | {:.2} | {} | | | | | |",
-            ceiling.frames_per_s, ceiling.trades_per_s, ceiling.seconds, ceiling.complete
+            "| ceiling (parse only, one thread) | {ceiling_frames:.0} | | 1.00 | {ceiling_cpu:.2} | 1.00 | {} | | | |",
+            ceilings.iter().all(|c| c.complete)
         );
-        for (name, r) in [("daemon, raw trades off", &off), ("daemon, raw trades on", &on)] {
+        for (name, runs) in [("daemon, raw trades off", &offs), ("daemon, raw trades on", &ons)] {
+            let frames = median(runs.iter().map(|r| r.throughput.frames_per_s).collect());
+            let cpu = median(runs.iter().map(|r| r.throughput.cpu_per_million).collect());
             println!(
-                "| {name} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {:.3} ms | {:.2} % | {:.1} MiB | {:.1} MiB | {} |",
-                r.throughput.frames_per_s,
-                r.throughput.trades_per_s,
-                r.throughput.frames_per_s / ceiling.frames_per_s,
-                r.throughput.seconds,
-                r.throughput.complete,
-                r.p99 * 1e3,
-                r.under_1ms * 100.0,
-                r.peak_rss_mib,
-                r.end_rss_mib,
-                r.drops
+                "| {name} | {:.0} | {frames:.0} | {:.2} | {cpu:.2} | {:.2} | {} | {:.1} MiB | {:.1} MiB | {} |",
+                median(runs.iter().map(|r| r.throughput.received_per_s).collect()),
+                frames / ceiling_frames,
+                cpu / ceiling_cpu,
+                runs.iter().all(|r| r.throughput.complete),
+                median(runs.iter().map(|r| r.peak_rss_mib).collect()),
+                median(runs.iter().map(|r| r.end_rss_mib).collect()),
+                median(runs.iter().map(|r| r.drops).collect()),
             );
         }
         println!();

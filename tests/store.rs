@@ -400,6 +400,93 @@ async fn a_document_the_store_cannot_take_is_rejected_alone(h: &Harness) {
     assert_eq!(read(&h.store, all_of(Kind::Klines)).await.len(), 1);
 }
 
+/// Raw trades are insert-only: every id shape, size and optional field reads back exactly,
+/// and a trade stored again (a retry, a replay, a repair), even with other contents, leaves
+/// the first copy. The ids cover a number past `i64::MAX`, a UUID and free text; the sizes a
+/// value whose units need more than 64 bits.
+async fn raw_trades_are_insert_only_and_every_shape_reads_back(h: &Harness) {
+    let t = recent_minute();
+    let mut shapes = vec![
+        trade(
+            Venue::BinanceSpot,
+            TradeId::Number(7),
+            t,
+            "0.000000000001",
+            "1",
+            Side::Buy,
+        ),
+        trade(
+            Venue::BinanceSpot,
+            TradeId::Number(u64::MAX),
+            t + 1,
+            "9999999.5",
+            "123456789012.25",
+            Side::Sell,
+        ),
+        trade(
+            Venue::BybitLinear,
+            TradeId::from_text("2f6e4a57-6c8b-5b7e-9d3a-0c1e2f3a4b5c"),
+            t + 2,
+            "60000.5",
+            "0.001",
+            Side::Buy,
+        ),
+        trade(
+            Venue::BybitSpot,
+            TradeId::from_text("abc-007"),
+            t + 3,
+            "1",
+            "2",
+            Side::Sell,
+        ),
+    ];
+    shapes[0].fills = None;
+    // The largest sequence and fill ids BSON holds (64-bit signed integers).
+    shapes[1].sequence = Some(i64::MAX as u64);
+    shapes[1].fills = Some(FillRange {
+        first: i64::MAX as u64 - 5,
+        last: i64::MAX as u64,
+    });
+    shapes[2].flags = TradeFlags::BLOCK_TRADE.with(TradeFlags::RETAIL_PRICE_IMPROVEMENT);
+    shapes[2].sequence = Some(42);
+    shapes[2].fills = None;
+    let batch: Vec<Document> = shapes.iter().cloned().map(Document::Trade).collect();
+    let summary = h.store.write(batch.into()).await.unwrap();
+    assert_eq!((summary.written, summary.rejected.len()), (4, 0));
+    // The same ids again, with other prices, and one new trade: the new one lands, the
+    // stored ones stay as first written, and every trade of the batch counts as stored.
+    let mut again: Vec<Document> = shapes
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            t.price = p("1234");
+            Document::Trade(t)
+        })
+        .collect();
+    let new = trade(
+        Venue::BinanceSpot,
+        TradeId::Number(8),
+        t + 4,
+        "5",
+        "6",
+        Side::Buy,
+    );
+    again.push(Document::Trade(new.clone()));
+    let summary = h.store.write(again.into()).await.unwrap();
+    assert_eq!((summary.written, summary.rejected.len()), (5, 0));
+    let mut expected = shapes;
+    expected.push(new);
+    let back: Vec<Trade> = read(&h.store, all_of(Kind::Trades))
+        .await
+        .into_iter()
+        .map(|d| match d {
+            Document::Trade(t) => t,
+            other => panic!("not a trade: {other:?}"),
+        })
+        .collect();
+    assert_eq!(back, expected);
+}
+
 /// Fails a test that hangs (a server that stops answering) instead of waiting forever.
 async fn within_a_minute(test: impl std::future::Future<Output = ()>) {
     tokio::time::timeout(Duration::from_secs(60), test)
@@ -440,6 +527,7 @@ contract!(
     the_same_batch_twice_leaves_one_copy_and_a_newer_version_replaces,
     range_reads_honour_bounds_order_and_limit,
     a_document_the_store_cannot_take_is_rejected_alone,
+    raw_trades_are_insert_only_and_every_shape_reads_back,
 );
 
 #[tokio::test]
@@ -477,6 +565,158 @@ async fn the_embedded_sweep_deletes_what_retention_expired_and_keeps_the_rest() 
         1,
         "bars keep 24 h"
     );
+}
+
+/// The trade sweep goes pair by pair: a pair written by an earlier opening of the file (found
+/// when the store opens) is swept as well as one written since.
+#[tokio::test]
+async fn the_embedded_trade_sweep_covers_every_pair_including_those_of_an_earlier_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = unix_millis();
+    let old = now - Retention::default().millis(Kind::Trades) - 1;
+    let eth = Symbol::new("ETHUSDT").unwrap();
+    let open = || {
+        EmbeddedStore::open(dir.path(), Retention::default(), EmbeddedOptions::default()).unwrap()
+    };
+    let first = open();
+    let mut earlier = trade(
+        Venue::BybitSpot,
+        TradeId::Number(1),
+        old,
+        "1",
+        "1",
+        Side::Buy,
+    );
+    earlier.symbol = eth;
+    first
+        .write(vec![Document::Trade(earlier)].into())
+        .await
+        .unwrap();
+    drop(first);
+    let store = open();
+    let batch: Vec<Document> = [(2, old), (3, now)]
+        .into_iter()
+        .map(|(id, time)| {
+            Document::Trade(trade(
+                Venue::BinanceSpot,
+                TradeId::Number(id),
+                time,
+                "1",
+                "1",
+                Side::Buy,
+            ))
+        })
+        .collect();
+    store.write(batch.into()).await.unwrap();
+    let summary = store.sweep(now).await.unwrap();
+    assert_eq!(summary.deleted, vec![(Kind::Trades, 2)]);
+    let left = store.read(all_of(Kind::Trades)).await.unwrap();
+    assert!(
+        matches!(&left[..], [Document::Trade(t)] if t.id == TradeId::Number(3)),
+        "{left:?}"
+    );
+}
+
+/// A file of schema 1 (raw trades as JSON bodies) is converted to the typed trade table when
+/// opened: every trade reads back the same, and the other kinds are untouched.
+#[tokio::test]
+async fn an_embedded_file_of_schema_1_is_converted_and_keeps_every_trade() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = recent_minute();
+    let trades: Vec<Trade> = (0..150u64)
+        .map(|i| {
+            let mut trade = trade(
+                if i % 2 == 0 {
+                    Venue::BinanceSpot
+                } else {
+                    Venue::BybitLinear
+                },
+                if i % 2 == 0 {
+                    TradeId::Number(1_000 + i)
+                } else {
+                    TradeId::from_text(&format!("2f6e4a57-6c8b-5b7e-9d3a-0c1e2f3a{i:04x}"))
+                },
+                t + i as i64,
+                "60000.25",
+                "0.5",
+                Side::Sell,
+            );
+            trade.sequence = (i % 3 == 0).then_some(i);
+            trade
+        })
+        .collect();
+    {
+        let file =
+            rusqlite::Connection::open(dir.path().join(wadm_actors::storage::embedded::FILE_NAME))
+                .unwrap();
+        let mut sql = String::from("PRAGMA journal_mode = WAL; BEGIN;");
+        for table in ["trades", "bars_1m"] {
+            let unique = if table == "trades" {
+                "venue, symbol, key"
+            } else {
+                "venue, symbol, time, key"
+            };
+            sql.push_str(&format!(
+                "CREATE TABLE {table} (venue TEXT NOT NULL, symbol TEXT NOT NULL, key TEXT NOT NULL,
+                     time INTEGER NOT NULL, doc TEXT NOT NULL);
+                 CREATE UNIQUE INDEX {table}_key ON {table} ({unique});
+                 CREATE INDEX {table}_range ON {table} (venue, symbol, time);
+                 CREATE INDEX {table}_time ON {table} (time);"
+            ));
+        }
+        sql.push_str("PRAGMA user_version = 1; COMMIT;");
+        file.execute_batch(&sql).unwrap();
+        for trade in &trades {
+            let document = Document::Trade(trade.clone());
+            let key = document.key().unwrap();
+            file.execute(
+                "INSERT INTO trades (venue, symbol, key, time, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    key.venue.as_str(),
+                    key.symbol,
+                    key.key,
+                    key.time,
+                    document.to_json_string().unwrap()
+                ],
+            )
+            .unwrap();
+        }
+        let bar = bar_document(t, false);
+        let key = bar.key().unwrap();
+        file.execute(
+            "INSERT INTO bars_1m (venue, symbol, key, time, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                key.venue.as_str(),
+                key.symbol,
+                key.key,
+                key.time,
+                bar.to_json_string().unwrap()
+            ],
+        )
+        .unwrap();
+    }
+    let store =
+        EmbeddedStore::open(dir.path(), Retention::default(), EmbeddedOptions::default()).unwrap();
+    let back: Vec<Trade> = store
+        .read(all_of(Kind::Trades))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| match d {
+            Document::Trade(t) => t,
+            other => panic!("not a trade: {other:?}"),
+        })
+        .collect();
+    assert_eq!(back, trades);
+    assert_eq!(
+        store.read(all_of(Kind::Bars1m)).await.unwrap(),
+        vec![bar_document(t, false)]
+    );
+    // Opened again, it is already converted.
+    drop(store);
+    let store =
+        EmbeddedStore::open(dir.path(), Retention::default(), EmbeddedOptions::default()).unwrap();
+    assert_eq!(store.read(all_of(Kind::Trades)).await.unwrap().len(), 150);
 }
 
 #[tokio::test]

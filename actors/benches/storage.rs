@@ -1,7 +1,13 @@
 //! `cargo bench -p wadm-actors --bench storage`: documents per second into the embedded
-//! store (SQLite, on the VM's disk) in batches, for raw trades and for 1-minute bars with
-//! full profile and order-flow fields, as new documents (inserts) and as the same documents
-//! again (upserts replacing them). Every batch is one transaction, as persistence writes it.
+//! store (SQLite, on the VM's disk) in batches, for raw trades (the typed, insert-only
+//! table) and for 1-minute bars with full profile and order-flow fields, as new documents
+//! (inserts) and as the same documents again (trades: ignored as already stored; bars:
+//! upserts replacing them). Every batch is one transaction, as persistence writes it.
+//!
+//! MongoDB: no server can run here (the tests' stand-in is a Python scan, not a benchmark), so
+//! `mongodb_encoding` measures what the daemon's own CPU pays per document: building a batch's
+//! write commands (raw trades as one unordered insert, bars as upserts) and serializing them
+//! to the BSON bytes the driver sends.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -15,6 +21,7 @@ use wadm_actors::model::{
     Price, Qty, Side, Symbol, TimestampMs, Trade, TradeFlags, TradeId, UnixNanos, Venue,
 };
 use wadm_actors::storage::embedded::{EmbeddedOptions, EmbeddedStore};
+use wadm_actors::storage::mongo;
 use wadm_actors::storage::{Document, Retention, Store};
 
 /// 2023-11-14T00:00:00Z.
@@ -95,9 +102,10 @@ fn embedded(c: &mut Criterion) {
     let mut group = c.benchmark_group("embedded");
     group.sample_size(20);
     type Make = fn(usize) -> Vec<Document>;
-    let cases: [(&str, usize, Make); 4] = [
+    let cases: [(&str, usize, Make); 5] = [
         ("trades_insert", 100, trades),
         ("trades_insert", 1_000, trades),
+        ("trades_insert", 10_000, trades),
         ("bars_1m_insert", 10, bars),
         ("bars_1m_insert", 100, bars),
     ];
@@ -111,17 +119,49 @@ fn embedded(c: &mut Criterion) {
             );
         });
     }
-    // The same batch again: every document replaces itself (amended bars, retried batches).
+    // The same batch again (a retried batch, a replay): trades already stored are ignored,
+    // bars replace themselves (amended bars).
     let again: Arc<[Document]> = trades(1_000).into();
     runtime.block_on(store.write(Arc::clone(&again))).unwrap();
     group.throughput(Throughput::Elements(1_000));
-    group.bench_function("trades_upsert/1000", |b| {
+    group.bench_function("trades_repeat/1000", |b| {
+        b.iter(|| runtime.block_on(store.write(Arc::clone(&again))).unwrap());
+    });
+    let again: Arc<[Document]> = bars(100).into();
+    runtime.block_on(store.write(Arc::clone(&again))).unwrap();
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("bars_1m_upsert/100", |b| {
         b.iter(|| runtime.block_on(store.write(Arc::clone(&again))).unwrap());
     });
     group.finish();
 }
 
-criterion_group!(benches, embedded);
+fn mongodb_encoding(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mongodb_encoding");
+    group.sample_size(20);
+    type Make = fn(usize) -> Vec<Document>;
+    let cases: [(&str, usize, Make); 2] = [
+        ("trades_insert", 1_000, trades),
+        ("bars_1m_upsert", 100, bars),
+    ];
+    for (name, size, make) in cases {
+        let batch = make(size);
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_function(format!("{name}/{size}"), |b| {
+            b.iter(|| {
+                let (commands, _) = mongo::commands(&batch);
+                let mut bytes = Vec::new();
+                for command in &commands {
+                    command.body.to_writer(&mut bytes).unwrap();
+                }
+                bytes.len()
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, embedded, mongodb_encoding);
 
 fn main() {
     benches();

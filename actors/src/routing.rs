@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use ractor::ActorRef;
 
@@ -54,6 +54,9 @@ pub struct RouteSlot {
     sent: AtomicU64,
     dropped: AtomicU64,
     dropped_trades: AtomicU64,
+    /// `wadm_router_messages_total` of the venue, resolved at the first send (after the
+    /// recorder is installed) rather than looked up on every message.
+    messages: OnceLock<metrics::Counter>,
 }
 
 impl RouteSlot {
@@ -68,6 +71,7 @@ impl RouteSlot {
             sent: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             dropped_trades: AtomicU64::new(0),
+            messages: OnceLock::new(),
         }
     }
 
@@ -124,7 +128,11 @@ impl RouteSlot {
             return Err(RouteError::NoAggregator);
         }
         self.sent.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(ROUTER_MESSAGES_TOTAL, "venue" => self.venue.as_str()).increment(1);
+        self.messages
+            .get_or_init(
+                || metrics::counter!(ROUTER_MESSAGES_TOTAL, "venue" => self.venue.as_str()),
+            )
+            .increment(1);
         Ok(())
     }
 

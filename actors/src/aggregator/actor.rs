@@ -68,6 +68,9 @@ pub struct AggregatorState {
     tick_waiting: Arc<AtomicBool>,
     ticker: tokio::task::JoinHandle<()>,
     latency: metrics::Histogram,
+    /// The span every message is handled in, made once (a span made per message formats
+    /// its fields every time).
+    span: tracing::Span,
 }
 
 impl AggregatorState {
@@ -249,6 +252,7 @@ impl Actor for AggregatorActor {
         core.note_warm_start(warm);
         debug!(venue = %args.venue, symbol = %args.symbol, generation = args.generation, "aggregator started");
         let latency = metrics::histogram!(PIPELINE_LATENCY_SECONDS, "venue" => args.venue.as_str());
+        let span = info_span!("actor", kind = "aggregator", venue = %args.venue, symbol = %args.symbol, generation = args.generation);
         let mut state = AggregatorState {
             args,
             core,
@@ -256,6 +260,7 @@ impl Actor for AggregatorActor {
             tick_waiting,
             ticker,
             latency,
+            span,
         };
         state.publish();
         Ok(state)
@@ -293,7 +298,7 @@ impl Actor for AggregatorActor {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let span = info_span!("actor", kind = "aggregator", venue = %state.args.venue, symbol = %state.args.symbol, generation = state.args.generation);
+        let span = state.span.clone();
         async {
             let routed = message.is_routed();
             let trades = message.trade_count();

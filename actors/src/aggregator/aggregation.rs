@@ -196,6 +196,8 @@ pub struct AggregatorCore {
     first_live: Option<(i64, Option<u64>)>,
     warm: Option<WarmStart>,
     out: Vec<CoreOutput>,
+    /// `wadm_aggregator_trades_total` of the venue, resolved once (counted per message).
+    trades_total: metrics::Counter,
 }
 
 /// A stop (of the daemon, or of a failed aggregator incarnation) whose span is reported as
@@ -246,6 +248,7 @@ impl AggregatorCore {
             first_live: None,
             warm: None,
             out: Vec::new(),
+            trades_total: metrics::counter!(AGGREGATOR_TRADES_TOTAL, "venue" => venue.as_str()),
         };
         if let Some(grid) = row.fixed_grid() {
             core.start_engine(grid);
@@ -528,7 +531,7 @@ impl AggregatorCore {
         let venue = self.venue.as_str();
         let taken = after.trades - before.trades;
         if taken > 0 {
-            metrics::counter!(AGGREGATOR_TRADES_TOTAL, "venue" => venue).increment(taken);
+            self.trades_total.increment(taken);
         }
         let amended = after.late_amended - before.late_amended;
         if amended > 0 {

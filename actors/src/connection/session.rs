@@ -187,9 +187,52 @@ async fn connect(args: &SessionArgs) -> Result<Socket, CloseReason> {
     }
 }
 
+/// The kinds of received message counted in `wadm_ws_messages_received_total`.
+const MESSAGE_KINDS: [&str; 12] = [
+    "trades",
+    FrameKind::DepthUpdate.as_str(),
+    "book_snapshot",
+    FrameKind::Kline.as_str(),
+    "liquidations",
+    "derivatives",
+    FrameKind::Response.as_str(),
+    "unparsed",
+    "binary",
+    "ping",
+    "pong",
+    "frame",
+];
+
+/// The metric handles the reader touches on every frame, resolved once per session (a
+/// lookup by name and labels costs more than the increment itself).
+struct FrameMetrics {
+    bytes: metrics::Counter,
+    lag: metrics::Histogram,
+    messages: [metrics::Counter; MESSAGE_KINDS.len()],
+}
+
+impl FrameMetrics {
+    fn new(venue: Venue) -> Self {
+        let venue = venue.as_str();
+        Self {
+            bytes: metrics::counter!(WS_RECEIVED_BYTES_TOTAL, "venue" => venue),
+            lag: metrics::histogram!(FEED_LAG_SECONDS, "venue" => venue),
+            messages: MESSAGE_KINDS
+                .map(|kind| metrics::counter!(WS_MESSAGES_RECEIVED_TOTAL, "venue" => venue, "kind" => kind)),
+        }
+    }
+
+    fn message(&self, kind: &str) {
+        if let Some(index) = MESSAGE_KINDS.iter().position(|k| *k == kind) {
+            self.messages[index].increment(1);
+        }
+    }
+}
+
 /// The reader's state.
 struct Reader<'a> {
     args: &'a SessionArgs,
+    metrics: FrameMetrics,
     parser: Box<dyn super::FrameParser>,
     outgoing: mpsc::Sender<Outgoing>,
     requests: RequestTracker,
@@ -217,6 +260,7 @@ async fn stream(args: &SessionArgs, socket: Socket) -> CloseReason {
     let (snapshot_results, mut snapshot_rx) = mpsc::channel(64);
     let mut reader = Reader {
         args,
+        metrics: FrameMetrics::new(args.venue),
         parser: super::parser_for(args.venue, args.settings.max_frame_bytes),
         outgoing,
         requests: RequestTracker::default(),
@@ -425,12 +469,11 @@ impl Reader<'_> {
         let stats = &self.args.stats;
         stats.last_frame.store(now, Ordering::Relaxed);
         stats.frames.fetch_add(1, Ordering::Relaxed);
-        let venue = self.venue().as_str();
         let kind = match &message {
             Message::Text(text) => {
                 let bytes = text.len() as u64;
                 stats.bytes.fetch_add(bytes, Ordering::Relaxed);
-                metrics::counter!(WS_RECEIVED_BYTES_TOTAL, "venue" => venue).increment(bytes);
+                self.metrics.bytes.increment(bytes);
                 let received_at = UnixNanos::now();
                 if let Some(recorder) = &self.args.recorder {
                     recorder.offer(self.args.venue, received_at, text.as_str());
@@ -461,8 +504,7 @@ impl Reader<'_> {
             }
             Message::Frame(_) => "frame",
         };
-        metrics::counter!(WS_MESSAGES_RECEIVED_TOTAL, "venue" => venue, "kind" => kind)
-            .increment(1);
+        self.metrics.message(kind);
         None
     }
 
@@ -510,7 +552,7 @@ impl Reader<'_> {
                 self.data_flowed();
                 let symbol = delta.symbol;
                 let lag = lag_seconds(delta.received_at, delta.event_time.as_millis());
-                metrics::histogram!(FEED_LAG_SECONDS, "venue" => self.venue().as_str()).record(lag);
+                self.metrics.lag.record(lag);
                 let Some(keeper) = self.books.get_mut(&symbol) else {
                     return self.unexpected_symbol(symbol);
                 };
@@ -570,7 +612,7 @@ impl Reader<'_> {
         };
         let symbol = first.symbol;
         let lag = lag_seconds(first.received_at, first.event_time.as_millis());
-        metrics::histogram!(FEED_LAG_SECONDS, "venue" => self.venue().as_str()).record(lag);
+        self.metrics.lag.record(lag);
         let Some(cursor) = self.args.cursors.get(symbol) else {
             return self.unexpected_symbol(symbol);
         };

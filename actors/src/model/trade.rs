@@ -181,6 +181,11 @@ impl TradeFlags {
     pub const fn bits(self) -> u8 {
         self.0
     }
+
+    /// The set with these raw bits (as [`TradeFlags::bits`] gave them).
+    pub const fn from_bits(bits: u8) -> Self {
+        Self(bits)
+    }
 }
 
 /// The ids of the raw fills inside a Binance aggregate trade (`f` to `l`, inclusive).

@@ -152,9 +152,9 @@ impl PersistenceInputs {
         if let Some(retention) = *lock(&self.retention) {
             let now = unix_millis();
             let mut expired: BTreeMap<Kind, u64> = BTreeMap::new();
-            documents.retain(|document| match document.key() {
-                Some(key) if key.time < now.saturating_sub(retention.millis(key.kind)) => {
-                    *expired.entry(key.kind).or_default() += 1;
+            documents.retain(|document| match document.kind() {
+                Some(kind) if document.time() < now.saturating_sub(retention.millis(kind)) => {
+                    *expired.entry(kind).or_default() += 1;
                     false
                 }
                 _ => true,

@@ -156,6 +156,21 @@ impl Document {
         })
     }
 
+    /// The time (ms) its range reads and retention go by ([`DocKey::time`]), without building
+    /// the rest of the key.
+    pub fn time(&self) -> i64 {
+        match self {
+            Document::Trade(t) => t.trade_time.as_millis(),
+            Document::Bar(b) => b.report.start,
+            Document::Book(b) => b.time,
+            Document::Kline(k) => k.open_time.as_millis(),
+            Document::Quality(q) => q.time.as_millis(),
+            Document::Liquidation(l, _) => l.time.as_millis(),
+            Document::Funding(f) => f.funding_time,
+            Document::Alert(a) => a.time,
+        }
+    }
+
     /// Returns the indexed parts, or `None` for a bar of a timeframe that is not stored.
     pub fn key(&self) -> Option<DocKey> {
         let kind = self.kind()?;

@@ -8,7 +8,9 @@
 //!
 //! A batch is one unordered `update` command per kind with replacement upserts, so a
 //! duplicate or one bad document does not block the rest; the server's per-document write
-//! errors come back as rejections. Keys repeated within a batch are reduced to their last
+//! errors come back as rejections. Raw trades, which never change, are inserted instead
+//! (one unordered `insert` command): a trade already stored answers with a duplicate-key
+//! error, which means it is there, and counts as written. Keys repeated within a batch are reduced to their last
 //! document first (an unordered batch does not apply in order). The URI and credentials are
 //! never logged: `Debug` shows only the database name.
 
@@ -235,74 +237,34 @@ impl MongoStore {
 
     async fn write_batch(&self, batch: &[Document]) -> Result<WriteSummary, StoreError> {
         self.ready().await?;
-        let mut summary = WriteSummary::default();
-        // Per kind, the batch indexes of the last document of each key.
-        let mut per_kind: std::collections::BTreeMap<Kind, Vec<(usize, DocKey)>> =
-            std::collections::BTreeMap::new();
-        let mut seen: std::collections::HashMap<DocKey, usize> = std::collections::HashMap::new();
-        for (index, document) in batch.iter().enumerate() {
-            match document.key() {
-                Some(key) => {
-                    seen.insert(key, index);
-                }
-                None => summary
-                    .rejected
-                    .push((index, "bars of this timeframe are not stored".into())),
-            }
-        }
-        let mut last: Vec<(usize, DocKey)> = seen.into_iter().map(|(k, i)| (i, k)).collect();
-        last.sort_by_key(|(index, _)| *index);
-        summary.written += batch.len() - summary.rejected.len() - last.len();
-        for (index, key) in last {
-            per_kind.entry(key.kind).or_default().push((index, key));
-        }
-        for (kind, entries) in per_kind {
-            let mut updates = Vec::with_capacity(entries.len());
-            let mut indexes = Vec::with_capacity(entries.len());
-            for (index, key) in entries {
-                match body_bson(&batch[index]) {
-                    Ok(data) => {
-                        let time = Bson::DateTime(bson::DateTime::from_millis(key.time));
-                        let filter = if kind.time_in_key() {
-                            doc! {"venue": key.venue.as_str(), "symbol": &key.symbol, "time": time.clone(), "key": &key.key}
-                        } else {
-                            doc! {"venue": key.venue.as_str(), "symbol": &key.symbol, "key": &key.key}
-                        };
-                        let replacement = doc! {
-                            "venue": key.venue.as_str(),
-                            "symbol": &key.symbol,
-                            "key": &key.key,
-                            "time": time,
-                            "data": data,
-                        };
-                        updates.push(doc! {"q": filter, "u": replacement, "upsert": true});
-                        indexes.push(index);
-                    }
-                    Err(e) => summary.rejected.push((index, e.to_string())),
-                }
-            }
-            if updates.is_empty() {
-                continue;
-            }
+        let (commands, mut summary) = commands(batch);
+        for command in commands {
             let answer = self
                 .db
-                .run_command(doc! {"update": kind.as_str(), "updates": updates, "ordered": false})
+                .run_command(command.body)
                 .await
                 .map_err(|e| driver_error(&e))?;
             let errors = answer.get_array("writeErrors").cloned().unwrap_or_default();
-            let failed = errors.len();
+            let mut failed = 0;
             for error in errors {
                 let Some(error) = error.as_document() else {
                     continue;
                 };
+                // Insert-only: the trade is already stored.
+                if command.kind == Kind::Trades
+                    && bson_i64(error.get("code")) == Some(DUPLICATE_KEY)
+                {
+                    continue;
+                }
+                failed += 1;
                 let position = bson_i64(error.get("index"))
                     .and_then(|i| usize::try_from(i).ok())
-                    .and_then(|i| indexes.get(i).copied())
+                    .and_then(|i| command.indexes.get(i).copied())
                     .unwrap_or(usize::MAX);
                 let message = error.get_str("errmsg").unwrap_or("write error").to_owned();
                 summary.rejected.push((position, message));
             }
-            summary.written += indexes.len().saturating_sub(failed);
+            summary.written += command.indexes.len().saturating_sub(failed);
         }
         summary.rejected.sort_by_key(|(index, _)| *index);
         Ok(summary)
@@ -353,6 +315,92 @@ impl MongoStore {
         Ok(documents)
     }
 }
+
+/// One write command of a batch: its kind, the command document as sent, and the batch
+/// index of each of its operations (the server's errors name operations by position).
+#[derive(Debug)]
+pub struct WriteCommand {
+    pub kind: Kind,
+    pub body: BsonDocument,
+    pub indexes: Vec<usize>,
+}
+
+/// The commands that write `batch`, one per kind (an unordered `insert` of raw trades, an
+/// unordered `update` with replacement upserts of the rest), and what is already known of
+/// the outcome: documents that cannot be stored are rejected, and a key repeated within the
+/// batch counts as written once its last document is (an unordered batch does not apply in
+/// order).
+pub fn commands(batch: &[Document]) -> (Vec<WriteCommand>, WriteSummary) {
+    let mut summary = WriteSummary::default();
+    // Per kind, the batch indexes of the last document of each key.
+    let mut per_kind: std::collections::BTreeMap<Kind, Vec<(usize, DocKey)>> =
+        std::collections::BTreeMap::new();
+    let mut seen: std::collections::HashMap<DocKey, usize> = std::collections::HashMap::new();
+    for (index, document) in batch.iter().enumerate() {
+        match document.key() {
+            Some(key) => {
+                seen.insert(key, index);
+            }
+            None => summary
+                .rejected
+                .push((index, "bars of this timeframe are not stored".into())),
+        }
+    }
+    let mut last: Vec<(usize, DocKey)> = seen.into_iter().map(|(k, i)| (i, k)).collect();
+    last.sort_by_key(|(index, _)| *index);
+    summary.written += batch.len() - summary.rejected.len() - last.len();
+    for (index, key) in last {
+        per_kind.entry(key.kind).or_default().push((index, key));
+    }
+    let mut commands = Vec::with_capacity(per_kind.len());
+    for (kind, entries) in per_kind {
+        let mut operations = Vec::with_capacity(entries.len());
+        let mut indexes = Vec::with_capacity(entries.len());
+        for (index, key) in entries {
+            match body_bson(&batch[index]) {
+                Ok(data) => {
+                    let time = Bson::DateTime(bson::DateTime::from_millis(key.time));
+                    let stored = doc! {
+                        "venue": key.venue.as_str(),
+                        "symbol": &key.symbol,
+                        "key": &key.key,
+                        "time": time.clone(),
+                        "data": data,
+                    };
+                    operations.push(if kind == Kind::Trades {
+                        stored
+                    } else {
+                        let filter = if kind.time_in_key() {
+                            doc! {"venue": key.venue.as_str(), "symbol": &key.symbol, "time": time, "key": &key.key}
+                        } else {
+                            doc! {"venue": key.venue.as_str(), "symbol": &key.symbol, "key": &key.key}
+                        };
+                        doc! {"q": filter, "u": stored, "upsert": true}
+                    });
+                    indexes.push(index);
+                }
+                Err(e) => summary.rejected.push((index, e.to_string())),
+            }
+        }
+        if operations.is_empty() {
+            continue;
+        }
+        let body = if kind == Kind::Trades {
+            doc! {"insert": kind.as_str(), "documents": operations, "ordered": false}
+        } else {
+            doc! {"update": kind.as_str(), "updates": operations, "ordered": false}
+        };
+        commands.push(WriteCommand {
+            kind,
+            body,
+            indexes,
+        });
+    }
+    (commands, summary)
+}
+
+/// The server's error code for a unique-index violation.
+const DUPLICATE_KEY: i64 = 11_000;
 
 fn bson_i64(value: Option<&Bson>) -> Option<i64> {
     match value? {

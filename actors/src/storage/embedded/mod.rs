@@ -1,16 +1,21 @@
 //! The embedded default store: one SQLite file (`wadm.sqlite3`) under the data directory,
 //! compiled in (rusqlite's `bundled` feature), so the daemon runs on a fresh machine with no
-//! server. One table per kind: the indexed parts as columns, the body as JSON text.
+//! server. One table per kind: the indexed parts as columns, the body as JSON text; raw
+//! trades, the bulk, in an append-only table of typed columns ([`trades`]).
 //!
 //! - A batch is one `IMMEDIATE` transaction: after a crash it is there whole or not at all
 //!   (WAL journal; `synchronous = NORMAL` keeps every committed batch across a process
 //!   crash, and the file consistent across a power cut).
-//! - Unique indexes on each kind's key make every write an upsert.
+//! - Unique indexes on each kind's key make every write an upsert; raw trades are
+//!   insert-only (a trade already stored is ignored).
 //! - Range reads use `(venue, symbol, time)` indexes on a connection of their own, so reads
 //!   never wait for a writing batch (WAL readers see the last committed state).
 //! - The retention sweep deletes in chunks, each its own transaction, so writers interleave.
 //! - Every call runs on tokio's blocking threads, never on a runtime worker.
 
+mod trades;
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,8 +30,9 @@ use crate::util::lock;
 
 /// The database file's name inside the data directory.
 pub const FILE_NAME: &str = "wadm.sqlite3";
-/// The schema this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The schema this build writes (`PRAGMA user_version`): 1 had a JSON body for trades too;
+/// 2 has the typed trade table (a version-1 file is converted when opened).
+const SCHEMA_VERSION: i64 = 2;
 /// Rows deleted per sweep transaction.
 const SWEEP_CHUNK: usize = 5_000;
 
@@ -58,6 +64,9 @@ struct Inner {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
     retention: Retention,
+    /// The (venue, symbol) pairs with trades stored: the trade sweep goes pair by pair on
+    /// the range index.
+    trade_pairs: Mutex<BTreeSet<(String, String)>>,
 }
 
 impl EmbeddedStore {
@@ -71,8 +80,9 @@ impl EmbeddedStore {
             StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
         })?;
         let path = dir.join(FILE_NAME);
-        let writer = open_connection(&path, options, true)?;
-        migrate(&writer)?;
+        let mut writer = open_connection(&path, options, true)?;
+        migrate(&mut writer)?;
+        let trade_pairs = trades::pairs(&writer).map_err(|e| sql_error(&e))?;
         let reader = open_connection(&path, options, false)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -80,6 +90,7 @@ impl EmbeddedStore {
                 writer: Mutex::new(writer),
                 reader: Mutex::new(reader),
                 retention,
+                trade_pairs: Mutex::new(trade_pairs),
             }),
         })
     }
@@ -129,7 +140,7 @@ fn open_connection(
     Ok(connection)
 }
 
-fn migrate(connection: &Connection) -> Result<(), StoreError> {
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = connection
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(|e| sql_error(&e))?;
@@ -138,8 +149,22 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
             "the database has schema version {version}; this build knows up to {SCHEMA_VERSION}"
         )));
     }
-    let mut sql = String::from("BEGIN;");
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| sql_error(&e))?;
+    if version == 1 {
+        let moved = trades::migrate_from_json(&tx).map_err(StoreError::Unavailable)?;
+        tracing::info!(
+            trades = moved,
+            "embedded store: raw trades moved to the typed table (schema 1 to 2)"
+        );
+    }
+    let mut sql = String::new();
     for kind in Kind::ALL {
+        if kind == Kind::Trades {
+            sql.push_str(trades::SCHEMA);
+            continue;
+        }
         let table = kind.as_str();
         let unique = if kind.time_in_key() {
             "venue, symbol, time, key"
@@ -155,8 +180,9 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
              CREATE INDEX IF NOT EXISTS {table}_time ON {table} (time);"
         ));
     }
-    sql.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"));
-    connection.execute_batch(&sql).map_err(|e| sql_error(&e))
+    sql.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION};"));
+    tx.execute_batch(&sql).map_err(|e| sql_error(&e))?;
+    tx.commit().map_err(|e| sql_error(&e))
 }
 
 /// Maps SQLite errors: everything about reaching or changing the file is transient (locked,
@@ -189,11 +215,16 @@ fn upsert_sql(kind: Kind) -> String {
 impl Inner {
     fn write(&self, batch: &[Document]) -> Result<WriteSummary, StoreError> {
         let mut summary = WriteSummary::default();
+        let mut raw_trades: Vec<&crate::model::Trade> = Vec::new();
         let mut connection = lock(&self.writer);
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sql_error(&e))?;
         for (index, document) in batch.iter().enumerate() {
+            if let Document::Trade(trade) = document {
+                raw_trades.push(trade);
+                continue;
+            }
             let Some(key) = document.key() else {
                 summary
                     .rejected
@@ -221,7 +252,22 @@ impl Inner {
                 .map_err(|e| sql_error(&e))?;
             summary.written += 1;
         }
+        trades::insert(&tx, &raw_trades).map_err(|e| sql_error(&e))?;
         tx.commit().map_err(|e| sql_error(&e))?;
+        drop(connection);
+        summary.written += raw_trades.len();
+        let mut last: Option<&crate::model::Trade> = None;
+        for trade in raw_trades {
+            if last.is_some_and(|l| l.venue == trade.venue && l.symbol == trade.symbol) {
+                continue;
+            }
+            last = Some(trade);
+            let pair = (
+                trade.venue.as_str().to_owned(),
+                trade.symbol.as_str().to_owned(),
+            );
+            lock(&self.trade_pairs).insert(pair);
+        }
         Ok(summary)
     }
 
@@ -231,8 +277,14 @@ impl Inner {
             Order::OldestFirst => "ASC",
             Order::NewestFirst => "DESC",
         };
+        let is_trades = query.kind == Kind::Trades;
+        let (columns, key) = if is_trades {
+            (trades::SELECT_COLUMNS, "id")
+        } else {
+            ("doc", "key")
+        };
         let mut sql = format!(
-            "SELECT doc FROM {} WHERE time >= ?1 AND time < ?2",
+            "SELECT {columns} FROM {} WHERE time >= ?1 AND time < ?2",
             query.kind.as_str()
         );
         let venue = query.venue.map(|v| v.as_str());
@@ -248,11 +300,25 @@ impl Inner {
             " AND ?4 IS NULL"
         });
         sql.push_str(&format!(
-            " ORDER BY time {direction}, key {direction} LIMIT ?5"
+            " ORDER BY time {direction}, {key} {direction} LIMIT ?5"
         ));
         let connection = lock(&self.reader);
         let mut statement = connection.prepare_cached(&sql).map_err(|e| sql_error(&e))?;
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        if is_trades {
+            let rows = statement
+                .query_map(
+                    params![query.from, query.to, venue, symbol, limit],
+                    trades::from_row,
+                )
+                .map_err(|e| sql_error(&e))?;
+            return rows
+                .map(|row| {
+                    row.map(Document::Trade)
+                        .map_err(|e| StoreError::Corrupt(format!("trades: {e}")))
+                })
+                .collect();
+        }
         let rows = statement
             .query_map(params![query.from, query.to, venue, symbol, limit], |row| {
                 row.get::<_, String>(0)
@@ -273,28 +339,58 @@ impl Inner {
         let mut summary = SweepSummary::default();
         for kind in Kind::ALL {
             let cutoff = now_ms.saturating_sub(self.retention.millis(kind));
-            let sql = format!(
-                "DELETE FROM {table} WHERE rowid IN
-                   (SELECT rowid FROM {table} WHERE time < ?1 LIMIT {SWEEP_CHUNK})",
-                table = kind.as_str()
-            );
-            let mut deleted = 0u64;
+            let deleted = if kind == Kind::Trades {
+                self.sweep_trades(cutoff)?
+            } else {
+                self.sweep_kind(kind, cutoff)?
+            };
+            if deleted > 0 {
+                summary.deleted.push((kind, deleted));
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Deletes documents of `kind` older than `cutoff`, a chunk per transaction.
+    fn sweep_kind(&self, kind: Kind, cutoff: i64) -> Result<u64, StoreError> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE rowid IN
+               (SELECT rowid FROM {table} WHERE time < ?1 LIMIT {SWEEP_CHUNK})",
+            table = kind.as_str()
+        );
+        let mut deleted = 0u64;
+        loop {
+            let connection = lock(&self.writer);
+            let changed = connection
+                .execute(&sql, params![cutoff])
+                .map_err(|e| sql_error(&e))?;
+            drop(connection);
+            deleted += changed as u64;
+            if changed < SWEEP_CHUNK {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// Deletes trades older than `cutoff`, pair by pair on the range index, a chunk per
+    /// transaction.
+    fn sweep_trades(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let pairs: Vec<(String, String)> = lock(&self.trade_pairs).iter().cloned().collect();
+        let mut deleted = 0u64;
+        for (venue, symbol) in pairs {
             loop {
                 let connection = lock(&self.writer);
-                let changed = connection
-                    .execute(&sql, params![cutoff])
-                    .map_err(|e| sql_error(&e))?;
+                let changed =
+                    trades::sweep_chunk(&connection, &venue, &symbol, cutoff, SWEEP_CHUNK)
+                        .map_err(|e| sql_error(&e))?;
                 drop(connection);
                 deleted += changed as u64;
                 if changed < SWEEP_CHUNK {
                     break;
                 }
             }
-            if deleted > 0 {
-                summary.deleted.push((kind, deleted));
-            }
         }
-        Ok(summary)
+        Ok(deleted)
     }
 
     fn ping(&self) -> Result<(), StoreError> {

@@ -3,6 +3,14 @@
 driver sends, mongomock gives them MongoDB semantics (queries, sorts, replacement upserts,
 unique and TTL indexes). Memory only; for correctness tests, never for benchmarks.
 
+mockupdb answers one request at a time, and mongomock enforces a unique index and expires a TTL
+index by scanning the whole collection on every insert: quadratic, so a long test starved the
+driver's heartbeats behind a queue of inserts. The stand-in therefore keeps both kinds of index
+itself: a document of a collection with a unique index gets `_id` = its unique key (mongomock's
+own O(1) `_id` check is then the unique check, and a replacement upsert on exactly that key
+finds its document by `_id`), and TTL indexes are applied before each `find`, as documents
+expired on a real server are gone by the time they are read.
+
 Usage: server.py [--port N]   prints "PORT <n>" once listening on 127.0.0.1.
 Signals: SIGUSR1 takes the server "down" (every request is answered by hanging up, as a
 stopped server would look to the driver); SIGUSR2 brings it back with its data. SIGTERM stops.
@@ -31,6 +39,10 @@ DOWN = threading.Event()
 CLIENT = mongomock.MongoClient()
 # Index specs by (database, collection, name), as the server reports them in listIndexes.
 INDEXES = {}
+# The unique index's fields of a collection, by (database, collection).
+UNIQUE = {}
+# The TTL index (field, seconds) of a collection, by (database, collection).
+TTL = {}
 
 
 def hello(request):
@@ -63,6 +75,49 @@ def is_operator_update(update):
     return isinstance(update, dict) and any(k.startswith("$") for k in update)
 
 
+def unique_id(request, name, document):
+    """The `_id` the stand-in gives `document`: its unique key when its collection has a
+    unique index, else None (mongomock then makes one)."""
+    fields = UNIQUE.get((request.namespace, name))
+    if fields is None:
+        return None
+    return "\x1f".join(repr(document.get(field)) for field in fields)
+
+
+def key_query_id(request, name, query):
+    """The `_id` of the document a query names by exactly its unique key, else None."""
+    fields = UNIQUE.get((request.namespace, name))
+    if fields is None or set(query) != set(fields):
+        return None
+    if any(isinstance(value, dict) for value in query.values()):
+        return None  # an operator ($gte ...), not a key value
+    return unique_id(request, name, query)
+
+
+def replace_by_id(coll, object_id, replacement):
+    """Replaces the document stored under `object_id`, or inserts it; (matched, modified).
+    Goes to mongomock's store directly: its replace_one scans the collection."""
+    document = dict(replacement)
+    document["_id"] = object_id
+    if object_id in coll._store:
+        document = mongomock.helpers.patch_datetime_awareness_in_document(document)
+        modified = coll._store[object_id] != document
+        coll._store[object_id] = document
+        return True, modified
+    coll.insert_one(document)
+    return False, False
+
+
+def expire(request, name):
+    """Deletes what the collection's TTL index has expired."""
+    ttl = TTL.get((request.namespace, name))
+    if ttl is None:
+        return
+    field, seconds = ttl
+    cutoff = mongomock.utcnow() - datetime.timedelta(seconds=seconds)
+    collection(request, name).delete_many({field: {"$lte": cutoff}})
+
+
 def do_update(request, doc):
     coll = collection(request, doc["update"])
     n = modified = 0
@@ -71,7 +126,16 @@ def do_update(request, doc):
     for index, spec in enumerate(doc.get("updates", [])):
         query, update = spec.get("q", {}), spec.get("u", {})
         upsert, multi = bool(spec.get("upsert")), bool(spec.get("multi"))
+        object_id = None if is_operator_update(update) else key_query_id(request, doc["update"], query)
         try:
+            if object_id is not None and upsert:
+                matched, changed = replace_by_id(coll, object_id, update)
+                n += 1
+                if matched:
+                    modified += int(changed)
+                else:
+                    upserted.append({"index": index, "_id": object_id})
+                continue
             if is_operator_update(update):
                 result = (coll.update_many if multi else coll.update_one)(query, update, upsert=upsert)
             else:
@@ -104,6 +168,9 @@ def do_insert(request, doc):
     n = 0
     write_errors = []
     for index, document in enumerate(doc.get("documents", [])):
+        object_id = unique_id(request, doc["insert"], document)
+        if object_id is not None:
+            document["_id"] = object_id
         try:
             coll.insert_one(document)
             n += 1
@@ -129,6 +196,7 @@ def do_delete(request, doc):
 
 def do_find(request, doc):
     name = doc["find"]
+    expire(request, name)
     coll = collection(request, name)
     cursor = coll.find(doc.get("filter", {}), doc.get("projection"))
     sort = doc.get("sort")
@@ -168,13 +236,18 @@ def do_create_indexes(request, doc):
                     f"An equivalent index already exists with a different name or options: {spec['name']}",
                 )
             continue
-        kwargs = {"name": spec["name"], "unique": bool(spec.get("unique", False))}
+        fields = list(spec["key"].keys())
+        if spec.get("unique"):
+            if (request.namespace, name) in UNIQUE:
+                return error(request, 67, "the stand-in keeps one unique index per collection")
+            if coll.count_documents({}) > 0:
+                return error(request, 67, "the stand-in makes unique indexes on empty collections only")
+            UNIQUE[(request.namespace, name)] = fields
         if "expireAfterSeconds" in spec:
-            kwargs["expireAfterSeconds"] = spec["expireAfterSeconds"]
-        try:
-            coll.create_index(list(spec["key"].items()), **kwargs)
-        except DuplicateKeyError as e:
-            return error(request, 11000, str(e))
+            if len(fields) == 1:  # as on a server, a compound TTL index expires nothing
+                TTL[(request.namespace, name)] = (fields[0], int(spec["expireAfterSeconds"]))
+        # mongomock keeps the name (and creates the collection); the stand-in enforces it.
+        coll.create_index(list(spec["key"].items()), name=spec["name"])
         INDEXES[key] = index_spec(request.namespace, name, spec)
     after = len([k for k in INDEXES if k[:2] == (request.namespace, name)])
     return request.reply({"ok": 1, "numIndexesBefore": before + 1, "numIndexesAfter": after + 1})
@@ -200,20 +273,19 @@ def do_coll_mod(request, doc):
     spec = INDEXES[key]
     old = spec.get("expireAfterSeconds")
     new = change.get("expireAfterSeconds")
-    coll = collection(request, name)
-    coll.drop_index(spec["name"])
-    kwargs = {"name": spec["name"], "unique": bool(spec.get("unique", False))}
     if new is not None:
-        kwargs["expireAfterSeconds"] = new
         spec["expireAfterSeconds"] = new
-    coll.create_index(list(spec["key"].items()), **kwargs)
+        fields = list(spec["key"].keys())
+        if len(fields) == 1:
+            TTL[(request.namespace, name)] = (fields[0], int(new))
     return request.reply({"ok": 1, "expireAfterSeconds_old": old, "expireAfterSeconds_new": new})
 
 
 def do_drop_database(request, doc):
     CLIENT.drop_database(request.namespace)
-    for key in [k for k in INDEXES if k[0] == request.namespace]:
-        del INDEXES[key]
+    for table in (INDEXES, UNIQUE, TTL):
+        for key in [k for k in table if k[0] == request.namespace]:
+            del table[key]
     return request.reply({"ok": 1})
 
 

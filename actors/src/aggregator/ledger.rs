@@ -65,7 +65,9 @@ pub struct TradeLedger {
     /// The highest id taken and its trade time.
     highest: Option<(u64, i64)>,
     pending: Vec<IdGap>,
-    recent: HashSet<TradeId>,
+    /// Seeded per process (foldhash): ids come from the venue, and std's SipHash cost more
+    /// than the rest of the check.
+    recent: HashSet<TradeId, foldhash::fast::RandomState>,
     recent_order: VecDeque<TradeId>,
     /// Opaque ledgers restored without ids: trades at or before this time are refused.
     time_floor: Option<i64>,
@@ -80,7 +82,7 @@ impl TradeLedger {
             floor: None,
             highest: None,
             pending: Vec::new(),
-            recent: HashSet::new(),
+            recent: HashSet::default(),
             recent_order: VecDeque::new(),
             time_floor: None,
         }

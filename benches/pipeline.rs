@@ -10,8 +10,14 @@
 //! 1. **ceiling**: one socket per venue endpoint, subscribed to the daemon's topics, every
 //!    text frame parsed by the venue parser and dropped;
 //! 2. **daemon, raw trades off**: until every generated trade is in the aggregators;
-//! 3. **daemon, raw trades on**: until every trade is also written to the embedded store;
-//! 4. **latency**: the simulator paced at about 50,000 frames/s, raw trades off then on, for
+//! 3. **daemon, raw trades on**: until every trade is in the aggregators (end to end), then
+//!    until every raw trade is also written to the embedded store (or counted as dropped);
+//! 4. **Binance trades + book only**, the daemon and cryptofeed (2.4.1 from PyPI, in a
+//!    virtual environment `target/bench-venv` made on first use from
+//!    `benches/cryptofeed/requirements.txt`; its Binance feed pointed at the simulator by
+//!    `benches/cryptofeed/peer.py`), one after the other on the same frames: Binance spot
+//!    `aggTrade` and `depth@100ms`, until every trade is handled;
+//! 5. **latency**: the simulator paced at about 50,000 frames/s, raw trades off then on, for
 //!    `--latency-seconds`; p50 and p99 of `wadm_pipeline_latency_seconds` over that window.
 //!
 //! The daemon's throughput, latency histogram and drops come from its `/metrics`, its peak
@@ -60,8 +66,8 @@ struct Options {
     latency_seconds: u64,
 }
 
-fn sim_config(symbols: &[&str], pace: Pace, steps: Option<u64>) -> SimConfig {
-    let mut config = SimConfig::local(&Venue::ALL, symbols);
+fn sim_config(venues: &[Venue], symbols: &[&str], pace: Pace, steps: Option<u64>) -> SimConfig {
+    let mut config = SimConfig::local(venues, symbols);
     config.pace = pace;
     config.gated = true;
     config.params = GeneratorParams {
@@ -78,15 +84,14 @@ fn sim_config(symbols: &[&str], pace: Pace, steps: Option<u64>) -> SimConfig {
 /// The daemon's environment for `sim`.
 fn env_for(
     sim: &Simulator,
+    venues: &[Venue],
     symbols: &[&str],
     data: &std::path::Path,
     raw: bool,
 ) -> Vec<(String, String)> {
+    let names: Vec<&str> = venues.iter().map(|v| v.as_str()).collect();
     let mut env = vec![
-        (
-            "COLLECTORS_ENABLED".to_owned(),
-            "binance-spot,binance-usdm,bybit-spot,bybit-linear".to_owned(),
-        ),
+        ("COLLECTORS_ENABLED".to_owned(), names.join(",")),
         ("WADM__API__BIND".to_owned(), "127.0.0.1:0".to_owned()),
         (
             "WADM__LOG__LEVEL".to_owned(),
@@ -111,7 +116,14 @@ fn env_for(
             "120s".to_owned(),
         ),
     ];
-    env.extend(sim.venue_env(&Venue::ALL, symbols));
+    env.extend(sim.venue_env(venues, symbols));
+    if venues == [Venue::BinanceSpot] {
+        // What cryptofeed's Binance feed takes: trades and the book, no klines.
+        env.push((
+            "WADM__VENUES__BINANCE_SPOT__STREAMS".to_owned(),
+            "aggTrade,depth@100ms".to_owned(),
+        ));
+    }
     env
 }
 
@@ -159,7 +171,7 @@ async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -
 }
 
 fn total_trades(sim: &Simulator, symbols: &[&str]) -> u64 {
-    Venue::ALL
+    sim.venues()
         .iter()
         .flat_map(|&v| symbols.iter().map(move |s| (v, *s)))
         .map(|(v, s)| {
@@ -170,7 +182,7 @@ fn total_trades(sim: &Simulator, symbols: &[&str]) -> u64 {
 }
 
 fn frames_sent(sim: &Simulator) -> u64 {
-    Venue::ALL
+    sim.venues()
         .iter()
         .map(|&v| sim.counters(v).frames_sent)
         .sum()
@@ -190,16 +202,26 @@ struct Throughput {
     /// CPU seconds per million frames of the consumer (the ceiling's thread, the daemon's
     /// process).
     cpu_per_million: f64,
+    /// When the stream was started.
+    began: Instant,
+    /// With raw trades on, frames/s until every raw trade was also written (or counted as
+    /// dropped) by the store; NaN otherwise.
+    written_per_s: f64,
 }
 
 /// Phase 1: parse-only readers, every socket on one thread of its own (a current-thread
 /// runtime), whose CPU time is measured (`getrusage(RUSAGE_THREAD)`).
 async fn ceiling(options: &Options, symbols: &[&str]) -> Throughput {
-    let sim = Simulator::start(sim_config(symbols, Pace::FullSpeed, Some(options.steps)))
-        .await
-        .unwrap();
+    let sim = Simulator::start(sim_config(
+        &Venue::ALL,
+        symbols,
+        Pace::FullSpeed,
+        Some(options.steps),
+    ))
+    .await
+    .unwrap();
     let data = tempfile::tempdir().unwrap();
-    let config = load(&env_for(&sim, symbols, data.path(), false));
+    let config = load(&env_for(&sim, &Venue::ALL, symbols, data.path(), false));
     let trades = Arc::new(AtomicU64::new(0));
     let mut sockets = Vec::new();
     for venue_config in config.enabled_venues() {
@@ -324,6 +346,8 @@ async fn measure(
         complete,
         frames,
         cpu_per_million: f64::NAN,
+        began,
+        written_per_s: f64::NAN,
     }
 }
 
@@ -495,14 +519,14 @@ fn mib(kib: u64) -> f64 {
 
 /// Waits until `sim` has every subscribe request `config`'s topics take.
 async fn wait_subscribed(sim: &Simulator, config: &Config, what: &str) {
-    let expected: BTreeMap<Venue, u64> = Venue::ALL
-        .iter()
-        .map(|&v| (v, subscribe_requests(config, v)))
+    let expected: BTreeMap<Venue, u64> = config
+        .enabled_venues()
+        .map(|v| (v.venue, subscribe_requests(config, v.venue)))
         .collect();
     wait_for(what, PHASE_LIMIT, || {
-        Venue::ALL
+        expected
             .iter()
-            .all(|v| sim.counters(*v).subscribe_requests >= expected[v])
+            .all(|(v, n)| sim.counters(*v).subscribe_requests >= *n)
     })
     .await;
 }
@@ -515,33 +539,48 @@ async fn daemon_for(
     raw: bool,
 ) -> (DaemonProcess, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
-    let env = env_for(sim, symbols, &data.path().join("data"), raw);
+    let env = env_for(sim, &sim.venues(), symbols, &data.path().join("data"), raw);
     let daemon = DaemonProcess::start(&env, data.path());
     wait_subscribed(sim, &load(&env), "daemon subscriptions").await;
     (daemon, data)
 }
 
 /// Phases 2 and 3: the daemon at full speed.
-async fn daemon_full_speed(options: &Options, symbols: &[&str], raw: bool) -> DaemonResult {
-    let sim = Simulator::start(sim_config(symbols, Pace::FullSpeed, Some(options.steps)))
-        .await
-        .unwrap();
+async fn daemon_full_speed(
+    options: &Options,
+    venues: &[Venue],
+    symbols: &[&str],
+    raw: bool,
+) -> DaemonResult {
+    let sim = Simulator::start(sim_config(
+        venues,
+        symbols,
+        Pace::FullSpeed,
+        Some(options.steps),
+    ))
+    .await
+    .unwrap();
     let (daemon, _data) = daemon_for(&sim, symbols, raw).await;
     let cpu_before = process_cpu_seconds(daemon.child.id());
+    // End to end as the issue defines it: every trade in an aggregator.
     let mut throughput = measure(&sim, symbols, options.steps, || {
-        let m = daemon.metrics();
-        let aggregated = m.get("wadm_aggregator_trades_total") as u64;
-        if raw {
-            aggregated.min(
-                (m.get("wadm_persistence_documents_written_total/true")
-                    + m.get("wadm_persistence_documents_dropped_total/true"))
-                    as u64,
-            )
-        } else {
-            aggregated
-        }
+        daemon.metrics().get("wadm_aggregator_trades_total") as u64
     })
     .await;
+    if raw {
+        let generated = total_trades(&sim, symbols);
+        let written = wait_for("every raw trade written", PHASE_LIMIT, || {
+            let m = daemon.metrics();
+            (m.get("wadm_persistence_documents_written_total/true")
+                + m.get("wadm_persistence_documents_dropped_total/true")) as u64
+                >= generated
+        })
+        .await;
+        if written {
+            throughput.written_per_s = throughput.frames / throughput.began.elapsed().as_secs_f64();
+        }
+        throughput.complete &= written;
+    }
     throughput.cpu_per_million =
         (process_cpu_seconds(daemon.child.id()) - cpu_before) / throughput.frames * 1e6;
     let after = daemon.metrics();
@@ -559,7 +598,115 @@ async fn daemon_full_speed(options: &Options, symbols: &[&str], raw: bool) -> Da
     result
 }
 
-/// Phase 4: the daemon at about `rate` frames/s for `seconds`.
+/// The Python of the bench's virtual environment holding cryptofeed, made on first use from
+/// `benches/cryptofeed/requirements.txt`, and cryptofeed's version; `Err` says why the peer
+/// cannot run.
+fn cryptofeed_python() -> Result<(PathBuf, String), String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target/bench-venv");
+    let python = venv.join("bin/python3");
+    let version = |python: &PathBuf| {
+        Command::new(python)
+            .args([
+                "-c",
+                "import importlib.metadata as m, cryptofeed; print(m.version('cryptofeed'))",
+            ])
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    if let Some(v) = version(&python) {
+        return Ok((python, v));
+    }
+    println!("  creating {} with cryptofeed from PyPI", venv.display());
+    let run = |command: &mut Command| -> Result<(), String> {
+        let status = command.status().map_err(|e| format!("{command:?}: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{command:?}: {status}"))
+        }
+    };
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(root.join("benches/cryptofeed/requirements.txt")))?;
+    version(&python)
+        .map(|v| (python, v))
+        .ok_or_else(|| "cryptofeed does not import".to_owned())
+}
+
+/// Phase 4, the peer: cryptofeed's Binance feed (trades and book) on the Binance spot frames
+/// of the other phases, until it has handled every trade; its CPU is its process's.
+async fn cryptofeed_binance(
+    options: &Options,
+    symbols: &[&str],
+    python: &PathBuf,
+) -> Option<Throughput> {
+    let venue = Venue::BinanceSpot;
+    let sim = Simulator::start(sim_config(
+        &[venue],
+        symbols,
+        Pace::FullSpeed,
+        Some(options.steps),
+    ))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(python)
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/cryptofeed/peer.py"))
+        .arg(sim.ws_url(venue).as_str())
+        .arg(sim.rest_url().as_str())
+        .arg(dir.path().join("feedhandler.log"))
+        .args(symbols)
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let handled = Arc::new(AtomicU64::new(0));
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let counter = Arc::clone(&handled);
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Ok(n) = line.trim().parse::<u64>() {
+                counter.store(n, Ordering::Relaxed);
+            }
+        }
+    });
+    let subscribed = wait_for("cryptofeed subscribed", Duration::from_secs(60), || {
+        sim.counters(venue).subscribe_requests >= 1
+    })
+    .await;
+    if !subscribed {
+        let _ = child.kill();
+        let _ = child.wait();
+        sim.stop().await;
+        return None;
+    }
+    let cpu_before = process_cpu_seconds(child.id());
+    let mut throughput = measure(&sim, symbols, options.steps, || {
+        handled.load(Ordering::Relaxed)
+    })
+    .await;
+    throughput.cpu_per_million =
+        (process_cpu_seconds(child.id()) - cpu_before) / throughput.frames * 1e6;
+    let _ = child.kill();
+    let _ = child.wait();
+    sim.stop().await;
+    Some(throughput)
+}
+
+/// Phase 5: the daemon at about `rate` frames/s for `seconds`.
 async fn daemon_paced(
     symbols: &[&str],
     frames_per_step: f64,
@@ -568,9 +715,14 @@ async fn daemon_paced(
     raw: bool,
 ) -> (f64, f64, f64, f64, f64) {
     let tick = Duration::from_secs_f64((frames_per_step / rate).max(0.001));
-    let sim = Simulator::start(sim_config(symbols, Pace::RealTime { tick }, None))
-        .await
-        .unwrap();
+    let sim = Simulator::start(sim_config(
+        &Venue::ALL,
+        symbols,
+        Pace::RealTime { tick },
+        None,
+    ))
+    .await
+    .unwrap();
     let (daemon, _data) = daemon_for(&sim, symbols, raw).await;
     sim.start_markets().await;
     // Warm up for a few seconds (books synced, bars open), then measure.
@@ -620,15 +772,48 @@ fn main() {
             "pipeline benchmark: 4 venues x {} symbols, {} full-speed steps per venue, {rounds} interleaved rounds",
             options.symbols, options.steps
         );
+        let peer = cryptofeed_python();
+        if let Err(why) = &peer {
+            println!("  ! the cryptofeed peer cannot run: {why}");
+        }
         let mut ceilings = Vec::new();
         let mut offs = Vec::new();
         let mut ons = Vec::new();
+        let mut binance_daemons = Vec::new();
+        let mut peers = Vec::new();
         for round in 1..=rounds {
             let ceiling = ceiling(&options, &symbols).await;
-            let off = daemon_full_speed(&options, &symbols, false).await;
-            let on = daemon_full_speed(&options, &symbols, true).await;
+            let off = daemon_full_speed(&options, &Venue::ALL, &symbols, false).await;
+            let on = daemon_full_speed(&options, &Venue::ALL, &symbols, true).await;
+            let binance =
+                daemon_full_speed(&options, &[Venue::BinanceSpot], &symbols, true).await;
+            if let Ok((python, _)) = &peer {
+                let Some(cryptofeed) = cryptofeed_binance(&options, &symbols, python).await
+                else {
+                    println!("round {round}: cryptofeed did not subscribe (see its log above)");
+                    binance_daemons.push(binance);
+                    ceilings.push(ceiling);
+                    offs.push(off);
+                    ons.push(on);
+                    continue;
+                };
+                println!(
+                    "round {round}: Binance trades + book: daemon {:.0} received, {:.0} end to end, {:.0} written ({:.2} CPU s/1M, {:.0} MiB); cryptofeed {:.0} received, {:.0} end to end ({:.2} CPU s/1M, complete {})",
+                    binance.throughput.received_per_s,
+                    binance.throughput.frames_per_s,
+                    binance.throughput.written_per_s,
+                    binance.throughput.cpu_per_million,
+                    binance.peak_rss_mib,
+                    cryptofeed.received_per_s,
+                    cryptofeed.frames_per_s,
+                    cryptofeed.cpu_per_million,
+                    cryptofeed.complete,
+                );
+                peers.push(cryptofeed);
+            }
+            binance_daemons.push(binance);
             println!(
-                "round {round}: ceiling {:.0} frames/s, {:.0} trades/s ({:.2} CPU s/1M); raw off {:.0} received, {:.0} end to end ({:.2} CPU s/1M, {:.0} MiB); raw on {:.0} received, {:.0} end to end ({:.2} CPU s/1M, {:.0} MiB, {} dropped)",
+                "round {round}: ceiling {:.0} frames/s, {:.0} trades/s ({:.2} CPU s/1M); raw off {:.0} received, {:.0} end to end ({:.2} CPU s/1M, {:.0} MiB); raw on {:.0} received, {:.0} end to end, {:.0} written ({:.2} CPU s/1M, {:.0} MiB, {} dropped)",
                 ceiling.frames_per_s,
                 ceiling.trades_per_s,
                 ceiling.cpu_per_million,
@@ -638,6 +823,7 @@ fn main() {
                 off.peak_rss_mib,
                 on.throughput.received_per_s,
                 on.throughput.frames_per_s,
+                on.throughput.written_per_s,
                 on.throughput.cpu_per_million,
                 on.peak_rss_mib,
                 on.drops
@@ -657,24 +843,52 @@ fn main() {
         println!();
         println!("medians of {rounds} rounds:");
         println!();
-        println!("| run | frames/s received | frames/s end to end | end to end / ceiling | CPU s per 1M frames | CPU / ceiling's | complete | peak RSS | RSS at end | dropped |");
-        println!("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|");
+        println!("| run | frames/s received | frames/s end to end | end to end / ceiling | frames/s all raw trades written | CPU s per 1M frames | CPU / ceiling's | complete | peak RSS | RSS at end | dropped |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|");
         println!(
-            "| ceiling (parse only, one thread) | {ceiling_frames:.0} | | 1.00 | {ceiling_cpu:.2} | 1.00 | {} | | | |",
+            "| ceiling (parse only, one thread) | {ceiling_frames:.0} | | 1.00 | | {ceiling_cpu:.2} | 1.00 | {} | | | |",
             ceilings.iter().all(|c| c.complete)
         );
-        for (name, runs) in [("daemon, raw trades off", &offs), ("daemon, raw trades on", &ons)] {
+        for (name, runs) in [
+            ("daemon, raw trades off", &offs),
+            ("daemon, raw trades on", &ons),
+            ("daemon, Binance trades + book only (raw trades on)", &binance_daemons),
+        ] {
             let frames = median(runs.iter().map(|r| r.throughput.frames_per_s).collect());
             let cpu = median(runs.iter().map(|r| r.throughput.cpu_per_million).collect());
+            let written = median(runs.iter().map(|r| r.throughput.written_per_s).collect());
             println!(
-                "| {name} | {:.0} | {frames:.0} | {:.2} | {cpu:.2} | {:.2} | {} | {:.1} MiB | {:.1} MiB | {} |",
+                "| {name} | {:.0} | {frames:.0} | {:.2} | {} | {cpu:.2} | {:.2} | {} | {:.1} MiB | {:.1} MiB | {} |",
                 median(runs.iter().map(|r| r.throughput.received_per_s).collect()),
                 frames / ceiling_frames,
+                if written.is_nan() { String::new() } else { format!("{written:.0}") },
                 cpu / ceiling_cpu,
                 runs.iter().all(|r| r.throughput.complete),
                 median(runs.iter().map(|r| r.peak_rss_mib).collect()),
                 median(runs.iter().map(|r| r.end_rss_mib).collect()),
                 median(runs.iter().map(|r| r.drops).collect()),
+            );
+        }
+        if let Ok((_, version)) = &peer {
+            let frames = median(peers.iter().map(|r| r.frames_per_s).collect());
+            let cpu = median(peers.iter().map(|r| r.cpu_per_million).collect());
+            println!(
+                "| cryptofeed {version}, same Binance frames | {:.0} | {frames:.0} | {:.2} | | {cpu:.2} | {:.2} | {} | | | |",
+                median(peers.iter().map(|r| r.received_per_s).collect()),
+                frames / ceiling_frames,
+                cpu / ceiling_cpu,
+                peers.iter().all(|r| r.complete),
+            );
+            let daemon = median(
+                binance_daemons
+                    .iter()
+                    .map(|r| r.throughput.frames_per_s)
+                    .collect(),
+            );
+            println!();
+            println!(
+                "the daemon on Binance trades + book, end to end: {:.1}x cryptofeed's",
+                daemon / frames
             );
         }
         println!();

@@ -670,3 +670,51 @@ async fn binance_server_pings_are_answered() {
     daemon.shutdown().await.unwrap();
     sim.stop().await;
 }
+
+/// Binance also takes the streams in the socket's URL (`/stream?streams=a/b`, how cryptofeed
+/// subscribes; the pipeline bench runs it as a peer): the simulator streams them with no
+/// answer frame and counts the socket as one subscribe request; an unknown stream is left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_streams_named_in_the_url_flow_without_an_answer() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use wadm_actors::connection::{DEFAULT_MAX_FRAME_BYTES, parser_for};
+    use wadm_actors::model::{MarketEvent, UnixNanos};
+
+    let venue = Venue::BinanceSpot;
+    let sim = Simulator::start(wadm::simulator::SimConfig::local(&[venue], &["BTCUSDT"]))
+        .await
+        .unwrap();
+    let base = sim.ws_url(venue).to_string();
+    let url = format!(
+        "{}/stream?streams=btcusdt@aggTrade/btcusdt@depth@100ms/btcusdt@nothing",
+        base.trim_end_matches('/')
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let mut parser = parser_for(venue, DEFAULT_MAX_FRAME_BYTES);
+    let (mut trades, mut deltas) = (0, 0);
+    let deadline = Instant::now() + LONG;
+    while trades < 3 || deltas < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(Some(Ok(message))) = tokio::time::timeout(left, socket.next()).await else {
+            panic!("the URL's streams did not flow: {trades} trade and {deltas} depth frames");
+        };
+        let Message::Text(text) = message else {
+            continue;
+        };
+        assert!(
+            text.contains(r#""stream":"btcusdt@aggTrade""#)
+                || text.contains(r#""stream":"btcusdt@depth@100ms""#),
+            "only the URL's known streams, and no answer frame: {text}"
+        );
+        match parser.parse(text.as_bytes(), UnixNanos(0)) {
+            Ok(MarketEvent::Trades(_)) => trades += 1,
+            Ok(MarketEvent::BookDelta(_)) => deltas += 1,
+            other => panic!("{other:?} from {text}"),
+        }
+    }
+    assert_eq!(sim.counters(venue).subscribe_requests, 1);
+    sim.stop().await;
+}

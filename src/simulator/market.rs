@@ -117,6 +117,14 @@ pub enum MarketCommand {
         /// Connection id.
         conn: u64,
     },
+    /// Binance topics named in the socket's URL (`/stream?streams=a/b`): subscribed at once,
+    /// without an answer, as the venue does.
+    UrlStreams {
+        /// Connection id.
+        conn: u64,
+        /// The topics.
+        topics: Vec<String>,
+    },
     /// A text frame from a client (subscribe, unsubscribe, ping).
     Request {
         /// Connection id.
@@ -505,6 +513,16 @@ impl Market {
                 Vec::new()
             }
             MarketCommand::Request { conn, text } => self.request(conn, &text),
+            MarketCommand::UrlStreams { conn, topics } => {
+                self.shared.count_subscribe_request(self.venue);
+                self.subscribe(
+                    conn,
+                    topics
+                        .into_iter()
+                        .filter(|t| !self.rejected.contains(t) && self.binance_channel(t).is_some())
+                        .collect(),
+                )
+            }
             MarketCommand::Snapshot {
                 symbol,
                 limit,
@@ -735,10 +753,7 @@ impl Market {
                             conn,
                             Outbound::Text(Arc::from(format!(r#"{{"result":null,"id":{id}}}"#))),
                         )];
-                        for topic in topics {
-                            deliveries.extend(self.replay(conn, &topic));
-                            self.subscribers.entry(topic).or_default().insert(conn);
-                        }
+                        deliveries.extend(self.subscribe(conn, topics));
                         deliveries
                     }
                     Some("UNSUBSCRIBE") => {
@@ -870,6 +885,17 @@ impl Market {
 
     /// The latest trades of a trade topic again, for a new subscriber (see
     /// [`Misbehaviour::RepeatTradesOnSubscribe`]).
+    /// Subscribes `conn` to Binance `topics` (checked by the caller): what the venue repeats
+    /// on subscribe, if it misbehaves so.
+    fn subscribe(&mut self, conn: u64, topics: Vec<String>) -> Deliveries {
+        let mut deliveries = Vec::new();
+        for topic in topics {
+            deliveries.extend(self.replay(conn, &topic));
+            self.subscribers.entry(topic).or_default().insert(conn);
+        }
+        deliveries
+    }
+
     fn replay(&self, conn: u64, topic: &str) -> Deliveries {
         if self.repeat_on_subscribe == 0 {
             return Vec::new();

@@ -5,7 +5,7 @@
 //!
 //! | venue | WebSocket | REST |
 //! |---|---|---|
-//! | binance-spot | `/stream` | `/api/v3/depth`, `/api/v3/exchangeInfo`, `/api/v3/aggTrades` |
+//! | binance-spot | `/stream` (topics subscribed by request or named in the URL, `?streams=a/b`) | `/api/v3/depth`, `/api/v3/exchangeInfo`, `/api/v3/aggTrades` |
 //! | binance-usdm | `/public/stream` (depth), `/market/stream` (aggTrade, trade, kline, forceOrder, markPrice@1s) | `/fapi/v1/depth`, `/fapi/v1/exchangeInfo`, `/fapi/v1/aggTrades`, `/fapi/v1/openInterest` |
 //! | bybit-spot, bybit-linear | `/v5/public/spot`, `/v5/public/linear` | `/v5/market/instruments-info`, `/v5/market/recent-trade` |
 //!
@@ -235,6 +235,14 @@ impl Simulator {
         })
     }
 
+    /// The venues it simulates, in [`Venue::ALL`]'s order.
+    pub fn venues(&self) -> Vec<Venue> {
+        Venue::ALL
+            .into_iter()
+            .filter(|v| self.inner.venues.contains_key(v))
+            .collect()
+    }
+
     /// Returns the address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -425,8 +433,13 @@ fn with_inner(
 fn routes(inner: Shared) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
     let socket = |path: warp::filters::BoxedFilter<()>, venue: Venue, route: Route| {
         path.and(warp::ws())
+            .and(warp::query::<HashMap<String, String>>())
             .and(with_inner(Arc::clone(&inner)))
-            .map(move |ws: Ws, inner: Shared| upgrade(ws, inner, venue, route))
+            .map(
+                move |ws: Ws, query: HashMap<String, String>, inner: Shared| {
+                    upgrade(ws, inner, venue, route, url_streams(venue, &query))
+                },
+            )
             .boxed()
     };
     let spot = socket(
@@ -595,7 +608,42 @@ fn routes(inner: Shared) -> warp::filters::BoxedFilter<(warp::reply::Response,)>
         .boxed()
 }
 
-fn upgrade(ws: Ws, inner: Shared, venue: Venue, route: Route) -> warp::reply::Response {
+/// A symbol's base and quote assets, as Binance's instrument list names them.
+fn assets(symbol: &str) -> (&str, &str) {
+    ["USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH"]
+        .iter()
+        .find_map(|quote| {
+            symbol
+                .strip_suffix(quote)
+                .filter(|base| !base.is_empty())
+                .map(|base| (base, *quote))
+        })
+        .unwrap_or((symbol, ""))
+}
+
+/// Binance combined-stream topics named in the URL (`?streams=btcusdt@aggTrade/...`).
+fn url_streams(venue: Venue, query: &HashMap<String, String>) -> Vec<String> {
+    if !matches!(venue, Venue::BinanceSpot | Venue::BinanceUsdm) {
+        return Vec::new();
+    }
+    query
+        .get("streams")
+        .map(|s| {
+            s.split('/')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn upgrade(
+    ws: Ws,
+    inner: Shared,
+    venue: Venue,
+    route: Route,
+    streams: Vec<String>,
+) -> warp::reply::Response {
     let Some(commands) = inner.venues.get(&venue).map(|v| v.commands.clone()) else {
         return warp::reply::with_status("venue not simulated", StatusCode::NOT_FOUND)
             .into_response();
@@ -608,7 +656,7 @@ fn upgrade(ws: Ws, inner: Shared, venue: Venue, route: Route) -> warp::reply::Re
         .into_response();
     }
     ws.max_message_size(1 << 20)
-        .on_upgrade(move |socket| serve_socket(socket, inner, venue, route, commands))
+        .on_upgrade(move |socket| serve_socket(socket, inner, venue, route, commands, streams))
         .into_response()
 }
 
@@ -620,6 +668,7 @@ async fn serve_socket(
     venue: Venue,
     route: Route,
     commands: mpsc::Sender<MarketCommand>,
+    streams: Vec<String>,
 ) {
     let conn = inner.next_conn.fetch_add(1, Ordering::Relaxed);
     let (out, mut outgoing) = mpsc::channel(8192);
@@ -627,6 +676,17 @@ async fn serve_socket(
         .send(MarketCommand::Register { conn, route, out })
         .await
         .is_err()
+    {
+        return;
+    }
+    if !streams.is_empty()
+        && commands
+            .send(MarketCommand::UrlStreams {
+                conn,
+                topics: streams,
+            })
+            .await
+            .is_err()
     {
         return;
     }
@@ -819,9 +879,12 @@ fn instrument_list(
             let symbols: Vec<serde_json::Value> = listed
                 .iter()
                 .map(|s| {
+                    let (base, quote) = assets(s.symbol.as_str());
                     serde_json::json!({
                         "symbol": s.symbol.as_str(),
                         "status": "TRADING",
+                        "baseAsset": base,
+                        "quoteAsset": quote,
                         "filters": [
                             {"filterType": "PRICE_FILTER", "tickSize": s.tick.to_string()},
                             {"filterType": "LOT_SIZE", "stepSize": s.lot.to_string()},

@@ -539,7 +539,7 @@ pub const CATALOGUE: &[Metric] = &[
         name: PERSISTENCE_DOCUMENTS_DROPPED_TOTAL,
         kind: MetricKind::Counter,
         unit: None,
-        help: "Documents not written, by kind and reason (buffer_full, rejected, shutdown).",
+        help: "Documents not written, by kind and reason (queue_full: the aggregators' queue to persistence was full; buffer_full, rejected, shutdown).",
     },
     Metric {
         name: PERSISTENCE_EXPIRED_DOCUMENTS_TOTAL,

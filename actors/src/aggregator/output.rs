@@ -18,8 +18,9 @@ use super::ids::IdRanges;
 use super::order_flow::LargeTrade;
 use super::params::{BarParams, ProfileParams};
 use super::report::{AbsorptionRow, WindowReport};
-use crate::metrics::AGGREGATOR_RECORDS_DROPPED_TOTAL;
+use crate::metrics::{AGGREGATOR_RECORDS_DROPPED_TOTAL, PERSISTENCE_DOCUMENTS_DROPPED_TOTAL};
 use crate::model::{Kline, Level, Liquidation, Price, Qty, Ratio, Symbol, Trade, Venue};
+use crate::storage::{Document, Kind};
 
 /// How a bar handed to persistence stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -393,16 +394,59 @@ impl RecordSink {
     }
 
     /// Offers a record without waiting; a full or closed channel drops it, counted by kind
-    /// in the metric and in the sender's status entry. Returns whether it was queued.
+    /// in the metric and in the sender's status entry, and the documents it held (a batch of
+    /// raw trades is many) in `wadm_persistence_documents_dropped_total{reason="queue_full"}`,
+    /// so that every document the store never gets is counted there. Returns whether it was
+    /// queued.
     pub fn offer(&self, venue: Venue, record: Record, status: &ActorEntry) -> bool {
         let kind = record.kind();
         match self.sender.try_send(record) {
             Ok(()) => true,
-            Err(_) => {
+            Err(e) => {
                 metrics::counter!(AGGREGATOR_RECORDS_DROPPED_TOTAL, "venue" => venue.as_str(), "kind" => kind).increment(1);
-                status.record_drops(1);
+                let mut lost: std::collections::BTreeMap<Kind, u64> =
+                    std::collections::BTreeMap::new();
+                for document in Document::from_record(&e.into_inner()) {
+                    if let Some(kind) = document.kind() {
+                        *lost.entry(kind).or_default() += 1;
+                    }
+                }
+                status.record_drops(lost.values().sum::<u64>().max(1));
+                for (kind, count) in lost {
+                    metrics::counter!(PERSISTENCE_DOCUMENTS_DROPPED_TOTAL, "kind" => kind.as_str(), "reason" => "queue_full").increment(count);
+                }
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregator::bar::tests::trade;
+    use crate::model::Side;
+
+    #[test]
+    fn a_record_dropped_on_a_full_queue_counts_every_document_it_held() {
+        let registry = wadm_supervision::StatusRegistry::new();
+        let status = registry.entry("aggregator", "binance-spot/BTCUSDT");
+        let (sink, mut receiver) = RecordSink::channel(1);
+        let batch = |first: u64, n: u64| -> Record {
+            let trades: Vec<Trade> = (first..first + n)
+                .map(|id| trade(60_000, "100", "1", Side::Buy, id))
+                .collect();
+            Record::Trades(Arc::from(trades))
+        };
+        assert!(sink.offer(Venue::BinanceSpot, batch(1, 3), &status));
+        assert!(!sink.offer(Venue::BinanceSpot, batch(4, 5), &status));
+        assert_eq!(
+            status.snapshot().drops,
+            5,
+            "the five trades of the dropped batch"
+        );
+        assert!(matches!(receiver.try_recv(), Ok(Record::Trades(t)) if t.len() == 3));
+        assert!(sink.offer(Venue::BinanceSpot, batch(9, 1), &status));
+        assert_eq!(status.snapshot().drops, 5);
     }
 }

@@ -81,6 +81,18 @@ fn sim_config(venues: &[Venue], symbols: &[&str], pace: Pace, steps: Option<u64>
     config
 }
 
+/// A fresh gated simulator of `venues` at full speed, for `options.steps` steps.
+async fn full_speed(options: &Options, venues: &[Venue], symbols: &[&str]) -> Simulator {
+    Simulator::start(sim_config(
+        venues,
+        symbols,
+        Pace::FullSpeed,
+        Some(options.steps),
+    ))
+    .await
+    .unwrap()
+}
+
 /// The daemon's environment for `sim`.
 fn env_for(
     sim: &Simulator,
@@ -212,14 +224,7 @@ struct Throughput {
 /// Phase 1: parse-only readers, every socket on one thread of its own (a current-thread
 /// runtime), whose CPU time is measured (`getrusage(RUSAGE_THREAD)`).
 async fn ceiling(options: &Options, symbols: &[&str]) -> Throughput {
-    let sim = Simulator::start(sim_config(
-        &Venue::ALL,
-        symbols,
-        Pace::FullSpeed,
-        Some(options.steps),
-    ))
-    .await
-    .unwrap();
+    let sim = full_speed(options, &Venue::ALL, symbols).await;
     let data = tempfile::tempdir().unwrap();
     let config = load(&env_for(&sim, &Venue::ALL, symbols, data.path(), false));
     let trades = Arc::new(AtomicU64::new(0));
@@ -552,14 +557,7 @@ async fn daemon_full_speed(
     symbols: &[&str],
     raw: bool,
 ) -> DaemonResult {
-    let sim = Simulator::start(sim_config(
-        venues,
-        symbols,
-        Pace::FullSpeed,
-        Some(options.steps),
-    ))
-    .await
-    .unwrap();
+    let sim = full_speed(options, venues, symbols).await;
     let (daemon, _data) = daemon_for(&sim, symbols, raw).await;
     let cpu_before = process_cpu_seconds(daemon.child.id());
     // End to end as the issue defines it: every trade in an aggregator.
@@ -653,14 +651,7 @@ async fn cryptofeed_binance(
     python: &PathBuf,
 ) -> Option<Throughput> {
     let venue = Venue::BinanceSpot;
-    let sim = Simulator::start(sim_config(
-        &[venue],
-        symbols,
-        Pace::FullSpeed,
-        Some(options.steps),
-    ))
-    .await
-    .unwrap();
+    let sim = full_speed(options, &[venue], symbols).await;
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(python)
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/cryptofeed/peer.py"))
@@ -788,28 +779,26 @@ fn main() {
             let binance =
                 daemon_full_speed(&options, &[Venue::BinanceSpot], &symbols, true).await;
             if let Ok((python, _)) = &peer {
-                let Some(cryptofeed) = cryptofeed_binance(&options, &symbols, python).await
-                else {
-                    println!("round {round}: cryptofeed did not subscribe (see its log above)");
-                    binance_daemons.push(binance);
-                    ceilings.push(ceiling);
-                    offs.push(off);
-                    ons.push(on);
-                    continue;
-                };
-                println!(
-                    "round {round}: Binance trades + book: daemon {:.0} received, {:.0} end to end, {:.0} written ({:.2} CPU s/1M, {:.0} MiB); cryptofeed {:.0} received, {:.0} end to end ({:.2} CPU s/1M, complete {})",
-                    binance.throughput.received_per_s,
-                    binance.throughput.frames_per_s,
-                    binance.throughput.written_per_s,
-                    binance.throughput.cpu_per_million,
-                    binance.peak_rss_mib,
-                    cryptofeed.received_per_s,
-                    cryptofeed.frames_per_s,
-                    cryptofeed.cpu_per_million,
-                    cryptofeed.complete,
-                );
-                peers.push(cryptofeed);
+                match cryptofeed_binance(&options, &symbols, python).await {
+                    Some(cryptofeed) => {
+                        println!(
+                            "round {round}: Binance trades + book: daemon {:.0} received, {:.0} end to end, {:.0} written ({:.2} CPU s/1M, {:.0} MiB); cryptofeed {:.0} received, {:.0} end to end ({:.2} CPU s/1M, complete {})",
+                            binance.throughput.received_per_s,
+                            binance.throughput.frames_per_s,
+                            binance.throughput.written_per_s,
+                            binance.throughput.cpu_per_million,
+                            binance.peak_rss_mib,
+                            cryptofeed.received_per_s,
+                            cryptofeed.frames_per_s,
+                            cryptofeed.cpu_per_million,
+                            cryptofeed.complete,
+                        );
+                        peers.push(cryptofeed);
+                    }
+                    None => println!(
+                        "round {round}: cryptofeed did not subscribe (see its log above)"
+                    ),
+                }
             }
             binance_daemons.push(binance);
             println!(

@@ -519,7 +519,7 @@ impl Market {
                     conn,
                     topics
                         .into_iter()
-                        .filter(|t| !self.rejected.contains(t) && self.binance_channel(t).is_some())
+                        .filter(|t| self.binance_topic_accepted(t))
                         .collect(),
                 )
             }
@@ -741,9 +741,7 @@ impl Market {
                     Some("SUBSCRIBE") => {
                         let topics = strings("params");
                         self.shared.count_subscribe_request(self.venue);
-                        if let Some(bad) = topics.iter().find(|t| {
-                            self.rejected.contains(*t) || self.binance_channel(t).is_none()
-                        }) {
+                        if let Some(bad) = topics.iter().find(|t| !self.binance_topic_accepted(t)) {
                             let frame = format!(
                                 r#"{{"error":{{"code":2,"msg":"Invalid request: unknown stream {bad}"}},"id":{id}}}"#
                             );
@@ -943,6 +941,11 @@ impl Market {
 
     /// Returns (symbol index, channel) of a valid Binance topic. Unknown symbols are accepted
     /// (and then silent), as Binance does.
+    /// Whether a Binance topic is subscribed to: known, and not rejected on command.
+    fn binance_topic_accepted(&self, topic: &str) -> bool {
+        !self.rejected.contains(topic) && self.binance_channel(topic).is_some()
+    }
+
     fn binance_channel<'t>(&self, topic: &'t str) -> Option<&'t str> {
         let (_, channel) = topic.split_once('@')?;
         let valid = match self.venue {

@@ -718,3 +718,55 @@ async fn binance_streams_named_in_the_url_flow_without_an_answer() {
     assert_eq!(sim.counters(venue).subscribe_requests, 1);
     sim.stop().await;
 }
+
+/// At full speed a socket holds many frames at once; the reader takes them as one burst and
+/// routes each symbol's trades of the burst as one message. Every trade arrives once, in
+/// order (the ids are contiguous and the volumes exact), in far fewer routed messages than
+/// trade frames; a quiet feed is not held back (the streaming tests above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_frames_reaches_each_aggregator_in_few_messages_with_every_trade() {
+    const STEPS: u64 = 3_000;
+    let venue = Venue::BinanceSpot;
+    let symbols = ["BTCUSDT", "ETHUSDT"];
+    let mut sim_config = wadm::simulator::SimConfig::local(&[venue], &symbols);
+    sim_config.record_trades = true;
+    sim_config.pace = wadm::simulator::Pace::FullSpeed;
+    sim_config.gated = true;
+    sim_config.params.steps = Some(STEPS);
+    let (sim, daemon) = common::live::start_with(sim_config, &[venue], &symbols, &[]).await;
+    wait_until(LONG, "every subscription answered", || async {
+        let status = status(&daemon, venue).await;
+        status.subscriptions.total > 0 && status.subscriptions.acked == status.subscriptions.total
+    })
+    .await;
+    sim.start_markets().await;
+    wait_until(LONG, "every generated trade in its aggregator", || async {
+        if sim.counters(venue).steps < STEPS {
+            return false;
+        }
+        for symbol in symbols {
+            let generated = sim.totals(venue, sym(symbol)).trades;
+            let counts = daemon.aggregator_counts(venue, sym(symbol)).await;
+            if counts.is_none_or(|c| c.trades < generated) {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    for symbol in symbols {
+        assert_eq!(reconcile_trades(&daemon, &sim, venue, symbol).await, 0);
+        let counts = daemon.aggregator_counts(venue, sym(symbol)).await.unwrap();
+        let slot = daemon.routes.slot(venue, sym(symbol)).unwrap();
+        assert_eq!(slot.dropped(), 0);
+        // One aggTrade frame per trade; book views and candles are routed too.
+        assert!(
+            slot.sent() * 2 < counts.trades,
+            "{symbol}: {} messages routed for {} trades",
+            slot.sent(),
+            counts.trades
+        );
+    }
+    daemon.shutdown().await.unwrap();
+    sim.stop().await;
+}

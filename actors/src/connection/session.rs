@@ -50,6 +50,9 @@ use crate::recorder::Recorder;
 use crate::routing::RouteSlot;
 use crate::util::error_chain;
 
+/// The most frames read as one burst (their trades routed as one message per symbol).
+const FRAME_BURST: usize = 64;
+
 /// Milliseconds on a monotonic clock shared by sessions and the actor's watchdog.
 pub fn monotonic_ms() -> i64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -244,13 +247,18 @@ struct Reader<'a> {
     dirty: HashSet<Symbol>,
     /// Buffer drops of each book already counted in the metric.
     buffer_drops_reported: HashMap<Symbol, u64>,
+    /// Trades of the current burst not yet routed, by symbol.
+    held: Vec<(Symbol, Vec<Trade>)>,
     data_flowing: bool,
     parse_errors_logged_at: Option<Instant>,
     parse_errors_suppressed: u64,
 }
 
 async fn stream(args: &SessionArgs, socket: Socket) -> CloseReason {
-    let (sink, mut frames) = socket.split();
+    let (sink, frames) = socket.split();
+    // Every frame the socket already holds, up to a bound, is read as one burst: its trades
+    // reach each aggregator as one message (see [`Reader::on_burst`]).
+    let mut frames = frames.ready_chunks(FRAME_BURST);
     let (outgoing, outgoing_rx) = mpsc::channel(1024);
     let mut writer = tokio::spawn(write(
         sink,
@@ -273,6 +281,7 @@ async fn stream(args: &SessionArgs, socket: Socket) -> CloseReason {
         snapshot_results,
         dirty: HashSet::new(),
         buffer_drops_reported: HashMap::new(),
+        held: Vec::new(),
         data_flowing: false,
         parse_errors_logged_at: None,
         parse_errors_suppressed: 0,
@@ -298,14 +307,13 @@ async fn stream(args: &SessionArgs, socket: Socket) -> CloseReason {
                 let _ = reader.outgoing.try_send(Outgoing::Close);
                 break args.stop.reason();
             }
-            frame = frames.next() => match frame {
-                Some(Ok(message)) => {
-                    if let Some(reason) = reader.on_message(message) {
-                        break reason;
-                    }
+            burst = frames.next() => {
+                let Some(burst) = burst else {
+                    break CloseReason::StreamEnded;
+                };
+                if let Some(reason) = reader.on_burst(burst) {
+                    break reason;
                 }
-                Some(Err(err)) => break CloseReason::ReadError(error_chain(&err)),
-                None => break CloseReason::StreamEnded,
             },
             Some((symbol, result)) = snapshot_rx.recv() => reader.on_snapshot_result(symbol, result),
             _ = ping.tick(), if client_ping => reader.ping(),
@@ -463,9 +471,32 @@ impl Reader<'_> {
         });
     }
 
-    /// Handles one WebSocket message; returns a reason to close the socket.
-    fn on_message(&mut self, message: Message) -> Option<CloseReason> {
+    /// Handles the frames the socket held at once (read errors end the burst); returns a
+    /// reason to close the socket. The trades of the burst are routed at its end, one
+    /// message per symbol, so the aggregators' per-message costs are paid once per burst
+    /// rather than once per frame; a burst is bounded by [`FRAME_BURST`] frames and takes no
+    /// wait (the socket's readiness decides it), so it adds no delay to a quiet feed.
+    fn on_burst(
+        &mut self,
+        burst: Vec<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Option<CloseReason> {
         let now = monotonic_ms();
+        let mut reason = None;
+        for frame in burst {
+            reason = match frame {
+                Ok(message) => self.on_message(message, now),
+                Err(err) => Some(CloseReason::ReadError(error_chain(&err))),
+            };
+            if reason.is_some() {
+                break;
+            }
+        }
+        self.flush_trades();
+        reason
+    }
+
+    /// Handles one WebSocket message; returns a reason to close the socket.
+    fn on_message(&mut self, message: Message, now: i64) -> Option<CloseReason> {
         let stats = &self.args.stats;
         stats.last_frame.store(now, Ordering::Relaxed);
         stats.frames.fetch_add(1, Ordering::Relaxed);
@@ -627,7 +658,41 @@ impl Reader<'_> {
                 .with_times(TimestampMs(from), TimestampMs(to)),
             );
         }
-        self.route(symbol, AggregatorMsg::Trades(trades));
+        self.hold_trades(symbol, trades);
+    }
+
+    /// Keeps trades until the end of the burst.
+    fn hold_trades(&mut self, symbol: Symbol, mut trades: Vec<Trade>) {
+        match self.held.iter_mut().find(|(s, _)| *s == symbol) {
+            Some((_, held)) if held.is_empty() => *held = trades,
+            Some((_, held)) => held.append(&mut trades),
+            None => self.held.push((symbol, trades)),
+        }
+    }
+
+    /// Routes the trades held for a symbol, in the order they came.
+    fn flush_symbol(&mut self, symbol: Symbol) {
+        let Some((_, held)) = self.held.iter_mut().find(|(s, _)| *s == symbol) else {
+            return;
+        };
+        if held.is_empty() {
+            return;
+        }
+        let trades = std::mem::take(held);
+        self.send(symbol, AggregatorMsg::Trades(trades));
+    }
+
+    /// Routes every trade held (the end of a burst).
+    fn flush_trades(&mut self) {
+        for (symbol, held) in &mut self.held {
+            if !held.is_empty() {
+                let trades = std::mem::take(held);
+                if let Some(slot) = self.args.routes.get(symbol) {
+                    // A refused message is counted by the slot; the reader does not wait.
+                    let _ = slot.send(AggregatorMsg::Trades(trades));
+                }
+            }
+        }
     }
 
     fn unexpected_symbol(&self, symbol: Symbol) {
@@ -635,7 +700,14 @@ impl Reader<'_> {
         debug!(venue = %self.venue(), symbol = %symbol, "event for a symbol this socket does not carry");
     }
 
-    fn route(&self, symbol: Symbol, message: AggregatorMsg) {
+    /// Routes a message; the symbol's trades held in this burst go first, so an aggregator
+    /// sees each stream in the order it came.
+    fn route(&mut self, symbol: Symbol, message: AggregatorMsg) {
+        self.flush_symbol(symbol);
+        self.send(symbol, message);
+    }
+
+    fn send(&self, symbol: Symbol, message: AggregatorMsg) {
         if let Some(slot) = self.args.routes.get(&symbol) {
             // A refused message is counted by the slot; the reader does not wait.
             let _ = slot.send(message);

@@ -142,7 +142,7 @@ fn book_document(time: i64) -> Document {
 }
 
 fn kline_document(open: i64) -> Document {
-    Document::Kline(Kline {
+    Document::Kline(Arc::new(Kline {
         venue: Venue::BinanceUsdm,
         symbol: btc(),
         interval: KlineInterval::Minute1,
@@ -162,7 +162,7 @@ fn kline_document(open: i64) -> Document {
         closed: true,
         event_time: TimestampMs(open + MIN),
         received_at: UnixNanos((open + MIN) * 1_000_000 + 5),
-    })
+    }))
 }
 
 fn quality_document(time: i64, symbol: Option<Symbol>, kind: QualityKind) -> Document {

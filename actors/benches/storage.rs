@@ -1,7 +1,8 @@
 //! `cargo bench -p wadm-actors --bench storage`: documents per second into the embedded
 //! store (SQLite, on the VM's disk) in batches, for raw trades (the typed, insert-only
 //! table) and for 1-minute bars with full profile and order-flow fields, as new documents
-//! (inserts) and as the same documents again (trades: ignored as already stored; bars:
+//! (inserts; trades also as 80 pairs interleaved, as the daemon's batches hold them) and as
+//! the same documents again (trades: ignored as already stored; bars:
 //! upserts replacing them). Every batch is one transaction, as persistence writes it.
 //!
 //! MongoDB: no server can run here (the tests' stand-in is a Python scan, not a benchmark), so
@@ -58,6 +59,30 @@ fn trades(count: usize) -> Vec<Document> {
         .collect()
 }
 
+/// Twenty symbols, as the pipeline bench streams them on each venue.
+const SYMBOLS: [&str; 20] = [
+    "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "BNBUSDT", "ADAUSDT", "DOGEUSDT", "LTCUSDT",
+    "DOTUSDT", "LINKUSDT", "AVAXUSDT", "TRXUSDT", "ATOMUSDT", "NEARUSDT", "APTUSDT", "ARBUSDT",
+    "OPUSDT", "SUIUSDT", "FILUSDT", "ETCUSDT",
+];
+
+/// Trades of 80 pairs (4 venues x 20 symbols) interleaved, as the daemon's batches hold
+/// them: each pair's ids and times rise, and every batch touches every pair's end of the
+/// table and of its time index.
+fn mixed_trades(count: usize) -> Vec<Document> {
+    let pairs = Venue::ALL.len() * SYMBOLS.len();
+    let first = NEXT.fetch_add(count as u64, Ordering::Relaxed);
+    (first..first + count as u64)
+        .map(|n| {
+            let pair = n as usize % pairs;
+            let mut trade = trade(n);
+            trade.venue = Venue::ALL[pair % Venue::ALL.len()];
+            trade.symbol = Symbol::new(SYMBOLS[pair / Venue::ALL.len()]).unwrap();
+            Document::Trade(trade)
+        })
+        .collect()
+}
+
 /// 1-minute bars of about 40 traded rows each (a busy BTCUSDT minute on 10-dollar rows).
 fn bars(count: usize) -> Vec<Document> {
     let first = NEXT.fetch_add(count as u64, Ordering::Relaxed);
@@ -102,10 +127,12 @@ fn embedded(c: &mut Criterion) {
     let mut group = c.benchmark_group("embedded");
     group.sample_size(20);
     type Make = fn(usize) -> Vec<Document>;
-    let cases: [(&str, usize, Make); 5] = [
+    let cases: [(&str, usize, Make); 7] = [
         ("trades_insert", 100, trades),
         ("trades_insert", 1_000, trades),
         ("trades_insert", 10_000, trades),
+        ("trades_insert_80_pairs", 1_000, mixed_trades),
+        ("trades_insert_80_pairs", 10_000, mixed_trades),
         ("bars_1m_insert", 10, bars),
         ("bars_1m_insert", 100, bars),
     ];

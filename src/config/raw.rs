@@ -614,7 +614,7 @@ impl Default for RawPersistence {
     fn default() -> Self {
         Self {
             raw_trades: true,
-            batch_size: 1_000,
+            batch_size: 10_000,
             flush_interval: "1s".into(),
             buffer_capacity: 200_000,
             queue_capacity: 65_536,

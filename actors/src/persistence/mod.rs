@@ -45,7 +45,7 @@ pub struct PersistenceSettings {
 impl Default for PersistenceSettings {
     fn default() -> Self {
         Self {
-            batch_size: 1_000,
+            batch_size: 10_000,
             flush_interval: Duration::from_secs(1),
             buffer_capacity: 200_000,
             write_timeout: Duration::from_secs(30),

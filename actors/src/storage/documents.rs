@@ -114,7 +114,7 @@ pub enum Document {
     /// A book snapshot.
     Book(Arc<BookRecord>),
     /// A closed venue candle.
-    Kline(Kline),
+    Kline(Arc<Kline>),
     /// A data-quality event.
     Quality(DataQualityEvent),
     /// A liquidation, with its occurrence among identical ones (same time, side, price and
@@ -243,7 +243,7 @@ impl Document {
             Document::Trade(t) => serde_json::to_string(t),
             Document::Bar(b) => serde_json::to_string(&**b),
             Document::Book(b) => serde_json::to_string(&**b),
-            Document::Kline(k) => serde_json::to_string(k),
+            Document::Kline(k) => serde_json::to_string(&**k),
             Document::Quality(q) => serde_json::to_string(q),
             Document::Liquidation(l, n) => serde_json::to_string(&StoredLiquidation {
                 liquidation: l.clone(),
@@ -262,7 +262,7 @@ impl Document {
                 Document::Bar(Arc::new(serde_json::from_str(text)?))
             }
             Kind::BookSnapshots => Document::Book(Arc::new(serde_json::from_str(text)?)),
-            Kind::Klines => Document::Kline(serde_json::from_str(text)?),
+            Kind::Klines => Document::Kline(Arc::new(serde_json::from_str(text)?)),
             Kind::DataQuality => Document::Quality(serde_json::from_str(text)?),
             Kind::Liquidations => {
                 let stored: StoredLiquidation = serde_json::from_str(text)?;
@@ -281,7 +281,7 @@ impl Document {
                 Document::Bar(Arc::new(serde_json::from_value(value)?))
             }
             Kind::BookSnapshots => Document::Book(Arc::new(serde_json::from_value(value)?)),
-            Kind::Klines => Document::Kline(serde_json::from_value(value)?),
+            Kind::Klines => Document::Kline(Arc::new(serde_json::from_value(value)?)),
             Kind::DataQuality => Document::Quality(serde_json::from_value(value)?),
             Kind::Liquidations => {
                 let stored: StoredLiquidation = serde_json::from_value(value)?;
@@ -298,7 +298,7 @@ impl Document {
             Record::Bar(bar) => vec![Document::Bar(Arc::clone(bar))],
             Record::Book(book) => vec![Document::Book(Arc::clone(book))],
             Record::Trades(trades) => trades.iter().cloned().map(Document::Trade).collect(),
-            Record::Kline(kline) => vec![Document::Kline((**kline).clone())],
+            Record::Kline(kline) => vec![Document::Kline(Arc::clone(kline))],
             Record::Liquidations(liquidations) => {
                 let mut documents: Vec<Document> = Vec::with_capacity(liquidations.len());
                 for liquidation in liquidations.iter() {

@@ -418,7 +418,7 @@ fn body_bson(document: &Document) -> Result<Bson, bson::ser::Error> {
         Document::Trade(t) => bson::to_bson(t),
         Document::Bar(b) => bson::to_bson(&**b),
         Document::Book(b) => bson::to_bson(&**b),
-        Document::Kline(k) => bson::to_bson(k),
+        Document::Kline(k) => bson::to_bson(&**k),
         Document::Quality(q) => bson::to_bson(q),
         Document::Liquidation(l, occurrence) => bson::to_bson(&StoredLiquidation {
             liquidation: l.clone(),

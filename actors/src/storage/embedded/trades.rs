@@ -10,7 +10,7 @@
 //! - **One key, one index**: a `WITHOUT ROWID` table keyed by `(venue, symbol, id)` (the
 //!   trade's identity: a trade repeated by a retry, a replay or a repair is ignored, never
 //!   written twice) and one `(venue, symbol, time)` index for range reads and the sweep.
-//! - **Insert-only**: `INSERT ... ON CONFLICT DO NOTHING`, many rows per statement, prepared
+//! - **Insert-only**: `INSERT OR IGNORE`, many rows per statement, prepared
 //!   once per connection.
 //!
 //! Ids: a numeric id up to `i64::MAX` is an integer, a UUID its 16 bytes (a blob, which sorts
@@ -45,7 +45,7 @@ pub(super) const ROWS_PER_INSERT: usize = 64;
 /// The insert of `rows` trades.
 pub(super) fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO trades (venue, symbol, id, time, price, qty, side, flags, event_time, \
+        "INSERT OR IGNORE INTO trades (venue, symbol, id, time, price, qty, side, flags, event_time, \
          received_at, sequence, fill_first, fill_last) VALUES ",
     );
     for row in 0..rows {
@@ -54,7 +54,6 @@ pub(super) fn insert_sql(rows: usize) -> String {
         }
         sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?)");
     }
-    sql.push_str(" ON CONFLICT DO NOTHING");
     sql
 }
 

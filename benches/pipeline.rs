@@ -21,7 +21,7 @@
 //!    `--latency-seconds`; p50 and p99 of `wadm_pipeline_latency_seconds` over that window.
 //!
 //! The daemon is started with its built-in defaults plus the bench's settings above; any
-//! `WADM__*` variable in the bench's environment is passed on after them.
+//! `WADM__*` (and glibc `MALLOC_*`) variable in the bench's environment is passed on after them.
 //!
 //! The daemon's throughput, latency histogram and drops come from its `/metrics`, its peak
 //! RSS from `/proc/<pid>/status` (`VmHWM`). The simulator runs in this process and shares the
@@ -141,7 +141,9 @@ fn env_for(
     }
     // Settings of the bench's own environment (`WADM__PERSISTENCE__BATCH_SIZE=...`) reach
     // the daemon, after the ones above: a setting can be measured without a rebuild.
-    env.extend(std::env::vars().filter(|(k, _)| k.starts_with("WADM__")));
+    env.extend(
+        std::env::vars().filter(|(k, _)| k.starts_with("WADM__") || k.starts_with("MALLOC_")),
+    );
     env
 }
 

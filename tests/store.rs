@@ -719,6 +719,81 @@ async fn an_embedded_file_of_schema_1_is_converted_and_keeps_every_trade() {
     assert_eq!(store.read(all_of(Kind::Trades)).await.unwrap().len(), 150);
 }
 
+/// A file of schema 2 (the trade table keyed by id, with a time index) is converted to the
+/// table keyed by time and id when opened: every trade reads back the same, the old index is
+/// gone, and a trade written again is still ignored.
+#[tokio::test]
+async fn an_embedded_file_of_schema_2_is_converted_and_keeps_every_trade() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = recent_minute();
+    let documents: Vec<Document> = (0..120u64)
+        .map(|i| {
+            let (venue, id) = if i % 2 == 0 {
+                (Venue::BinanceSpot, TradeId::Number(5_000 + i))
+            } else {
+                (
+                    Venue::BybitLinear,
+                    TradeId::from_text(&format!("3a6e4a57-6c8b-5b7e-9d3a-0c1e2f3a{i:04x}")),
+                )
+            };
+            // Pairs of trades share a millisecond.
+            Document::Trade(trade(
+                venue,
+                id,
+                t + (i / 2) as i64,
+                "60000.25",
+                "0.5",
+                Side::Buy,
+            ))
+        })
+        .collect();
+    let path = dir.path().join(wadm_actors::storage::embedded::FILE_NAME);
+    {
+        let store =
+            EmbeddedStore::open(dir.path(), Retention::default(), EmbeddedOptions::default())
+                .unwrap();
+        store.write(documents.clone().into()).await.unwrap();
+    }
+    // The same rows in schema 2's layout.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "BEGIN; ALTER TABLE trades RENAME TO trades_new;
+             CREATE TABLE trades (
+                 venue TEXT NOT NULL, symbol TEXT NOT NULL, id NOT NULL, time INTEGER NOT NULL,
+                 price NOT NULL, qty NOT NULL, side INTEGER NOT NULL, flags INTEGER NOT NULL,
+                 event_time INTEGER NOT NULL, received_at INTEGER NOT NULL,
+                 sequence INTEGER, fill_first INTEGER, fill_last INTEGER,
+                 PRIMARY KEY (venue, symbol, id)) WITHOUT ROWID;
+             CREATE INDEX trades_range ON trades (venue, symbol, time);
+             INSERT INTO trades SELECT * FROM trades_new; DROP TABLE trades_new;
+             PRAGMA user_version = 2; COMMIT;",
+        )
+        .unwrap();
+    let store =
+        EmbeddedStore::open(dir.path(), Retention::default(), EmbeddedOptions::default()).unwrap();
+    let mut expected: Vec<Document> = documents.clone();
+    expected.sort_by_key(|d| match d {
+        Document::Trade(t) => (t.trade_time, t.venue),
+        _ => unreachable!(),
+    });
+    // In time order; within a millisecond, numeric ids before UUIDs (SQLite's type order).
+    assert_eq!(store.read(all_of(Kind::Trades)).await.unwrap(), expected);
+    store.write(documents.into()).await.unwrap();
+    assert_eq!(store.read(all_of(Kind::Trades)).await.unwrap().len(), 120);
+    let file = rusqlite::Connection::open(&path).unwrap();
+    let (version, indexes): (i64, i64) = (
+        file.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap(),
+        file.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'trades' AND sql IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap(),
+    );
+    assert_eq!((version, indexes), (3, 0));
+}
+
 #[tokio::test]
 async fn mongodb_ttl_indexes_carry_the_configured_seconds_and_follow_changes() {
     let server = TestMongo::start();

@@ -31,8 +31,9 @@ use crate::util::lock;
 /// The database file's name inside the data directory.
 pub const FILE_NAME: &str = "wadm.sqlite3";
 /// The schema this build writes (`PRAGMA user_version`): 1 had a JSON body for trades too;
-/// 2 has the typed trade table (a version-1 file is converted when opened).
-const SCHEMA_VERSION: i64 = 2;
+/// 2 the typed trade table keyed by id with a time index; 3 keys it by time and id, with no
+/// index (older files are converted when opened).
+const SCHEMA_VERSION: i64 = 3;
 /// Rows deleted per sweep transaction.
 const SWEEP_CHUNK: usize = 5_000;
 
@@ -65,7 +66,7 @@ struct Inner {
     reader: Mutex<Connection>,
     retention: Retention,
     /// The (venue, symbol) pairs with trades stored: the trade sweep goes pair by pair on
-    /// the range index.
+    /// the table's key.
     trade_pairs: Mutex<BTreeSet<(String, String)>>,
 }
 
@@ -166,7 +167,14 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
         let moved = trades::migrate_from_json(&tx).map_err(StoreError::Unavailable)?;
         tracing::info!(
             trades = moved,
-            "embedded store: raw trades moved to the typed table (schema 1 to 2)"
+            "embedded store: raw trades moved to the typed table (schema 1 to 3)"
+        );
+    }
+    if version == 2 {
+        let moved = trades::migrate_from_v2(&tx).map_err(|e| sql_error(&e))?;
+        tracing::info!(
+            trades = moved,
+            "embedded store: raw trades moved to the table keyed by time (schema 2 to 3)"
         );
     }
     let mut sql = String::new();
@@ -387,7 +395,7 @@ impl Inner {
         }
     }
 
-    /// Deletes trades older than `cutoff`, pair by pair on the range index, a chunk per
+    /// Deletes trades older than `cutoff`, pair by pair on the table's key, a chunk per
     /// transaction.
     fn sweep_trades(&self, cutoff: i64) -> Result<u64, StoreError> {
         let pairs: Vec<(String, String)> = lock(&self.trade_pairs).iter().cloned().collect();

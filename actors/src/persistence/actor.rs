@@ -130,49 +130,54 @@ impl PersistenceInputs {
             .or_default() += count;
     }
 
-    /// Moves everything waiting in the channels into the buffer. Returns the documents
-    /// taken in.
+    /// Moves everything waiting in the channels into the buffer, each document straight in
+    /// (no intermediate list: a batch of raw trades is most of what arrives). Returns the
+    /// documents taken in.
     fn drain(&self, status: &ActorEntry) -> usize {
-        let mut documents = Vec::new();
-        {
-            let mut quality = lock(&self.quality);
-            while let Ok(event) = quality.try_recv() {
-                documents.push(Document::Quality(event));
-            }
-        }
-        {
-            let mut records = lock(&self.records);
-            while let Ok(record) = records.try_recv() {
-                if !self.raw_trades && matches!(record, Record::Trades(_)) {
-                    continue;
-                }
-                documents.extend(Document::from_record(&record));
-            }
-        }
-        if let Some(retention) = *lock(&self.retention) {
-            let now = unix_millis();
-            let mut expired: BTreeMap<Kind, u64> = BTreeMap::new();
-            documents.retain(|document| match document.kind() {
-                Some(kind) if document.time() < now.saturating_sub(retention.millis(kind)) => {
-                    *expired.entry(kind).or_default() += 1;
-                    false
-                }
-                _ => true,
-            });
-            for (kind, count) in expired {
-                metrics::counter!(PERSISTENCE_EXPIRED_DOCUMENTS_TOTAL, "kind" => kind.as_str())
-                    .increment(count);
-            }
-        }
-        let taken = documents.len();
+        let retention = *lock(&self.retention);
+        let now = unix_millis();
+        let mut expired: BTreeMap<Kind, u64> = BTreeMap::new();
         let mut dropped: BTreeMap<Kind, u64> = BTreeMap::new();
+        let mut taken = 0;
         {
             let mut buffer = lock(&self.buffer);
-            for document in documents {
+            let mut take = |document: Document| {
+                if let (Some(retention), Some(kind)) = (retention, document.kind())
+                    && document.time() < now.saturating_sub(retention.millis(kind))
+                {
+                    *expired.entry(kind).or_default() += 1;
+                    return;
+                }
+                taken += 1;
                 if let Some(kind) = buffer.push(document) {
                     *dropped.entry(kind).or_default() += 1;
                 }
+            };
+            {
+                let mut quality = lock(&self.quality);
+                while let Ok(event) = quality.try_recv() {
+                    take(Document::Quality(event));
+                }
             }
+            let mut records = lock(&self.records);
+            while let Ok(record) = records.try_recv() {
+                match &record {
+                    Record::Trades(trades) => {
+                        if self.raw_trades {
+                            for trade in trades.iter() {
+                                take(Document::Trade(trade.clone()));
+                            }
+                        }
+                    }
+                    _ => Document::from_record(&record)
+                        .into_iter()
+                        .for_each(&mut take),
+                }
+            }
+        }
+        for (kind, count) in expired {
+            metrics::counter!(PERSISTENCE_EXPIRED_DOCUMENTS_TOTAL, "kind" => kind.as_str())
+                .increment(count);
         }
         for (kind, count) in dropped {
             warn!(%kind, count, "persistence buffer full: documents dropped");

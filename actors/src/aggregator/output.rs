@@ -406,11 +406,11 @@ impl RecordSink {
                 metrics::counter!(AGGREGATOR_RECORDS_DROPPED_TOTAL, "venue" => venue.as_str(), "kind" => kind).increment(1);
                 let mut lost: std::collections::BTreeMap<Kind, u64> =
                     std::collections::BTreeMap::new();
-                for document in Document::from_record(&e.into_inner()) {
+                Document::each_of_record(&e.into_inner(), |document| {
                     if let Some(kind) = document.kind() {
                         *lost.entry(kind).or_default() += 1;
                     }
-                }
+                });
                 status.record_drops(lost.values().sum::<u64>().max(1));
                 for (kind, count) in lost {
                     metrics::counter!(PERSISTENCE_DOCUMENTS_DROPPED_TOTAL, "kind" => kind.as_str(), "reason" => "queue_full").increment(count);

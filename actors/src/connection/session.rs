@@ -672,27 +672,25 @@ impl Reader<'_> {
 
     /// Routes the trades held for a symbol, in the order they came.
     fn flush_symbol(&mut self, symbol: Symbol) {
-        let Some((_, held)) = self.held.iter_mut().find(|(s, _)| *s == symbol) else {
-            return;
-        };
-        if held.is_empty() {
-            return;
+        if let Some(index) = self.held.iter().position(|(s, _)| *s == symbol) {
+            self.flush_at(index);
         }
-        let trades = std::mem::take(held);
-        self.send(symbol, AggregatorMsg::Trades(trades));
     }
 
     /// Routes every trade held (the end of a burst).
     fn flush_trades(&mut self) {
-        for (symbol, held) in &mut self.held {
-            if !held.is_empty() {
-                let trades = std::mem::take(held);
-                if let Some(slot) = self.args.routes.get(symbol) {
-                    // A refused message is counted by the slot; the reader does not wait.
-                    let _ = slot.send(AggregatorMsg::Trades(trades));
-                }
-            }
+        for index in 0..self.held.len() {
+            self.flush_at(index);
         }
+    }
+
+    fn flush_at(&mut self, index: usize) {
+        let (symbol, held) = &mut self.held[index];
+        if held.is_empty() {
+            return;
+        }
+        let (symbol, trades) = (*symbol, std::mem::take(held));
+        self.send(symbol, AggregatorMsg::Trades(trades));
     }
 
     fn unexpected_symbol(&self, symbol: Symbol) {

@@ -161,18 +161,10 @@ impl PersistenceInputs {
             }
             let mut records = lock(&self.records);
             while let Ok(record) = records.try_recv() {
-                match &record {
-                    Record::Trades(trades) => {
-                        if self.raw_trades {
-                            for trade in trades.iter() {
-                                take(Document::Trade(trade.clone()));
-                            }
-                        }
-                    }
-                    _ => Document::from_record(&record)
-                        .into_iter()
-                        .for_each(&mut take),
+                if !self.raw_trades && matches!(record, Record::Trades(_)) {
+                    continue;
                 }
+                Document::each_of_record(&record, &mut take);
             }
         }
         for (kind, count) in expired {

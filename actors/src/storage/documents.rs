@@ -292,29 +292,30 @@ impl Document {
         })
     }
 
-    /// The documents of an aggregator record.
-    pub fn from_record(record: &Record) -> Vec<Document> {
+    /// Hands each document of an aggregator record to `take`, in order (no list is built:
+    /// a record of raw trades holds many).
+    pub fn each_of_record(record: &Record, mut take: impl FnMut(Document)) {
         match record {
-            Record::Bar(bar) => vec![Document::Bar(Arc::clone(bar))],
-            Record::Book(book) => vec![Document::Book(Arc::clone(book))],
-            Record::Trades(trades) => trades.iter().cloned().map(Document::Trade).collect(),
-            Record::Kline(kline) => vec![Document::Kline(Arc::clone(kline))],
+            Record::Bar(bar) => take(Document::Bar(Arc::clone(bar))),
+            Record::Book(book) => take(Document::Book(Arc::clone(book))),
+            Record::Trades(trades) => trades
+                .iter()
+                .for_each(|trade| take(Document::Trade(trade.clone()))),
+            Record::Kline(kline) => take(Document::Kline(Arc::clone(kline))),
             Record::Liquidations(liquidations) => {
-                let mut documents: Vec<Document> = Vec::with_capacity(liquidations.len());
-                for liquidation in liquidations.iter() {
-                    let occurrence = documents
+                for (index, liquidation) in liquidations.iter().enumerate() {
+                    let occurrence = liquidations[..index]
                         .iter()
-                        .filter(|d| matches!(d, Document::Liquidation(l, _) if l == liquidation))
+                        .filter(|l| *l == liquidation)
                         .count();
-                    documents.push(Document::Liquidation(
+                    take(Document::Liquidation(
                         liquidation.clone(),
                         u32::try_from(occurrence).unwrap_or(u32::MAX),
                     ));
                 }
-                documents
             }
-            Record::Funding(funding) => vec![Document::Funding(Arc::clone(funding))],
-            Record::Alert(alert) => vec![Document::Alert(Arc::clone(alert))],
+            Record::Funding(funding) => take(Document::Funding(Arc::clone(funding))),
+            Record::Alert(alert) => take(Document::Alert(Arc::clone(alert))),
         }
     }
 }

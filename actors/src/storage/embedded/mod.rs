@@ -136,8 +136,8 @@ fn open_connection(
             .map_err(|e| sql_error(&e))?;
         // The writer checkpoints every 10,000 WAL pages (40 MiB) rather than SQLite's 1,000,
         // and caches 16 MiB of pages rather than 2: a batch touches the end of every pair's
-        // range in the trade table and its index, and those pages, rewritten by batch after
-        // batch, are then copied to the file once per checkpoint (storage README).
+        // range in the trade table, and those pages, rewritten by batch after batch, are then
+        // copied to the file once per checkpoint (storage README).
         connection
             .pragma_update(None, "wal_autocheckpoint", 10_000)
             .map_err(|e| sql_error(&e))?;

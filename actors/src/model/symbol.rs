@@ -76,9 +76,12 @@ impl Symbol {
     }
 }
 
+// Equality and order compare the bytes (every byte past `len` is zero), which is what
+// comparing the texts does for ASCII, without validating them as UTF-8 on every routing
+// lookup. Hashing stays on the text, as `Borrow<str>` requires.
 impl PartialEq for Symbol {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        self.len == other.len && self.bytes == other.bytes
     }
 }
 
@@ -98,7 +101,7 @@ impl PartialOrd for Symbol {
 
 impl Ord for Symbol {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.as_str().cmp(other.as_str())
+        self.bytes[..usize::from(self.len)].cmp(&other.bytes[..usize::from(other.len)])
     }
 }
 
@@ -157,6 +160,32 @@ mod tests {
         assert_eq!(set.len(), 1);
         assert!(Symbol::new("ETHUSDT").unwrap() < Symbol::new("SOLUSDT").unwrap());
         assert!(Symbol::new("BTC").unwrap() < Symbol::new("BTCUSDT").unwrap());
+    }
+
+    #[test]
+    fn equality_and_order_are_those_of_the_texts() {
+        let texts = [
+            "BTC",
+            "BTCUSDT",
+            "BTC-USDT",
+            "BTC_USDT",
+            "BTC-30DEC22-18000-C",
+            "ETHUSDT",
+            "A",
+            "Z9",
+            "0",
+            "_",
+            "-",
+            "BTCUSD",
+            "BTCUSDC",
+        ];
+        for a in texts {
+            for b in texts {
+                let (x, y) = (Symbol::new(a).unwrap(), Symbol::new(b).unwrap());
+                assert_eq!(x == y, a == b, "{a} == {b}");
+                assert_eq!(x.cmp(&y), a.cmp(b), "{a} cmp {b}");
+            }
+        }
     }
 
     #[test]

@@ -358,7 +358,7 @@ async fn the_python_mcp_client_reads_every_tool_and_gets_the_rest_answers_and_er
     };
     daemon
         .store
-        .write(Arc::from([Document::Kline(Arc::new(kline))]))
+        .write(vec![Document::Kline(Arc::new(kline))].into())
         .await
         .unwrap();
 

@@ -285,8 +285,8 @@ async fn every_kind_round_trips_exactly(h: &Harness) {
 async fn the_same_batch_twice_leaves_one_copy_and_a_newer_version_replaces(h: &Harness) {
     let t = recent_minute();
     let batch: Arc<[Document]> = one_of_each(t).into();
-    h.store.write(Arc::clone(&batch)).await.unwrap();
-    h.store.write(Arc::clone(&batch)).await.unwrap();
+    h.store.write(Arc::clone(&batch).into()).await.unwrap();
+    h.store.write(Arc::clone(&batch).into()).await.unwrap();
     for kind in Kind::ALL {
         let expected = batch.iter().filter(|d| d.kind() == Some(kind)).count();
         assert_eq!(read(&h.store, all_of(kind)).await.len(), expected, "{kind}");

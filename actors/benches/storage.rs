@@ -23,7 +23,7 @@ use wadm_actors::model::{
 };
 use wadm_actors::storage::embedded::{EmbeddedOptions, EmbeddedStore};
 use wadm_actors::storage::mongo;
-use wadm_actors::storage::{Document, Retention, Store};
+use wadm_actors::storage::{Batch, Document, Retention, Store};
 
 /// 2023-11-14T00:00:00Z.
 const DAY0: i64 = 1_699_920_000_000;
@@ -140,7 +140,7 @@ fn embedded(c: &mut Criterion) {
         group.throughput(Throughput::Elements(size as u64));
         group.bench_function(format!("{name}/{size}"), |b| {
             b.iter_batched(
-                || Arc::<[Document]>::from(make(size)),
+                || Batch::from(make(size)),
                 |batch| runtime.block_on(store.write(batch)).unwrap(),
                 BatchSize::PerIteration,
             );
@@ -148,17 +148,17 @@ fn embedded(c: &mut Criterion) {
     }
     // The same batch again (a retried batch, a replay): trades already stored are ignored,
     // bars replace themselves (amended bars).
-    let again: Arc<[Document]> = trades(1_000).into();
-    runtime.block_on(store.write(Arc::clone(&again))).unwrap();
+    let again = Batch::from(trades(1_000));
+    runtime.block_on(store.write(again.clone())).unwrap();
     group.throughput(Throughput::Elements(1_000));
     group.bench_function("trades_repeat/1000", |b| {
-        b.iter(|| runtime.block_on(store.write(Arc::clone(&again))).unwrap());
+        b.iter(|| runtime.block_on(store.write(again.clone())).unwrap());
     });
-    let again: Arc<[Document]> = bars(100).into();
-    runtime.block_on(store.write(Arc::clone(&again))).unwrap();
+    let again = Batch::from(bars(100));
+    runtime.block_on(store.write(again.clone())).unwrap();
     group.throughput(Throughput::Elements(100));
     group.bench_function("bars_1m_upsert/100", |b| {
-        b.iter(|| runtime.block_on(store.write(Arc::clone(&again))).unwrap());
+        b.iter(|| runtime.block_on(store.write(again.clone())).unwrap());
     });
     group.finish();
 }

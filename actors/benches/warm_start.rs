@@ -110,7 +110,7 @@ async fn fill(store: &EmbeddedStore, index: usize, now: i64, per_minute: u64) ->
         }
         if batch.len() >= 5_000 {
             store
-                .write(Arc::from(std::mem::take(&mut batch)))
+                .write(std::mem::take(&mut batch).into())
                 .await
                 .unwrap();
         }
@@ -125,7 +125,7 @@ async fn fill(store: &EmbeddedStore, index: usize, now: i64, per_minute: u64) ->
             batch.push(Document::Bar(bar));
         }
     }
-    store.write(Arc::from(batch)).await.unwrap();
+    store.write(batch.into()).await.unwrap();
     (bars, trades)
 }
 

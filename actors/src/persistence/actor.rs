@@ -19,8 +19,8 @@ use crate::metrics::{
     PERSISTENCE_ROLLUPS_TOTAL, PERSISTENCE_STORE_AVAILABLE, PERSISTENCE_SWEPT_DOCUMENTS_TOTAL,
     PERSISTENCE_WRITE_FAILURES_TOTAL,
 };
-use crate::model::{DataQualityEvent, Symbol, Venue};
-use crate::storage::{Document, Kind, Query, SharedStore, StoreError};
+use crate::model::{DataQualityEvent, Symbol, Trade, Venue};
+use crate::storage::{Batch, Document, Kind, Query, SharedStore, StoreError, TradeRun};
 use crate::util::lock;
 
 /// What persistence has done, for status and tests.
@@ -131,19 +131,21 @@ impl PersistenceInputs {
     }
 
     /// Moves everything waiting in the channels into the buffer, each document straight in
-    /// (no intermediate list: a batch of raw trades is most of what arrives). Returns the
-    /// documents taken in.
+    /// and raw trades as the aggregators' shared runs (not copied). Returns the documents
+    /// taken in.
     fn drain(&self, status: &ActorEntry) -> usize {
         let retention = *lock(&self.retention);
         let now = unix_millis();
+        let cutoff = |kind: Kind| retention.map(|r| now.saturating_sub(r.millis(kind)));
+        let trade_cutoff = cutoff(Kind::Trades);
         let mut expired: BTreeMap<Kind, u64> = BTreeMap::new();
         let mut dropped: BTreeMap<Kind, u64> = BTreeMap::new();
         let mut taken = 0;
         {
             let mut buffer = lock(&self.buffer);
             let mut take = |document: Document| {
-                if let (Some(retention), Some(kind)) = (retention, document.kind())
-                    && document.time() < now.saturating_sub(retention.millis(kind))
+                if let Some(kind) = document.kind()
+                    && cutoff(kind).is_some_and(|cutoff| document.time() < cutoff)
                 {
                     *expired.entry(kind).or_default() += 1;
                     return;
@@ -159,12 +161,38 @@ impl PersistenceInputs {
                     take(Document::Quality(event));
                 }
             }
+            let mut runs = Vec::new();
             let mut records = lock(&self.records);
             while let Ok(record) = records.try_recv() {
-                if !self.raw_trades && matches!(record, Record::Trades(_)) {
-                    continue;
+                match record {
+                    Record::Trades(trades) => {
+                        if self.raw_trades {
+                            runs.push(trades);
+                        }
+                    }
+                    other => Document::each_of_record(&other, &mut take),
                 }
-                Document::each_of_record(&record, &mut take);
+            }
+            drop(records);
+            for trades in runs {
+                let run = match trade_cutoff {
+                    Some(cutoff) if trades.iter().any(|t| t.trade_time.as_millis() < cutoff) => {
+                        let kept: Vec<Trade> = trades
+                            .iter()
+                            .filter(|t| t.trade_time.as_millis() >= cutoff)
+                            .cloned()
+                            .collect();
+                        *expired.entry(Kind::Trades).or_default() +=
+                            (trades.len() - kept.len()) as u64;
+                        TradeRun::new(kept.into())
+                    }
+                    _ => TradeRun::new(trades),
+                };
+                taken += run.len();
+                let lost = buffer.push_trades(run);
+                if lost > 0 {
+                    *dropped.entry(Kind::Trades).or_default() += lost as u64;
+                }
             }
         }
         for (kind, count) in expired {
@@ -310,15 +338,14 @@ impl PersistenceState {
     }
 
     /// Writes one batch; on a transient failure puts it back and returns when to retry.
-    async fn write(&mut self, batch: Vec<Document>) -> Result<(), Instant> {
+    async fn write(&mut self, batch: Batch) -> Result<(), Instant> {
         let inputs = Arc::clone(&self.args.inputs);
         let status = Arc::clone(&self.args.status);
         let size = batch.len();
-        let shared: Arc<[Document]> = batch.into();
         let started = Instant::now();
         let result = tokio::time::timeout(
             self.settings().write_timeout,
-            self.args.store.write(Arc::clone(&shared)),
+            self.args.store.write(batch.clone()),
         )
         .await
         .unwrap_or_else(|_| {
@@ -333,16 +360,17 @@ impl PersistenceState {
                 lock(&inputs.buffer).complete(size);
                 let mut rejected_kinds: BTreeMap<Kind, u64> = BTreeMap::new();
                 for (index, reason) in &summary.rejected {
-                    let kind = shared
-                        .get(*index)
-                        .and_then(Document::kind)
-                        .unwrap_or(Kind::Bars1m);
+                    let kind = batch.kind_at(*index).unwrap_or(Kind::Bars1m);
                     error!(%kind, reason, "the store rejected a document: dropped");
                     *rejected_kinds.entry(kind).or_default() += 1;
                 }
                 let mut written: BTreeMap<Kind, u64> = BTreeMap::new();
                 let now = unix_millis();
-                for document in shared.iter() {
+                let run_trades = batch.run_trades() as u64;
+                if run_trades > 0 {
+                    *written.entry(Kind::Trades).or_default() += run_trades;
+                }
+                for document in batch.documents() {
                     if let Some(kind) = document.kind() {
                         *written.entry(kind).or_default() += 1;
                     }
@@ -391,7 +419,7 @@ impl PersistenceState {
                 Ok(())
             }
             Err(err) if err.is_transient() => {
-                lock(&inputs.buffer).restore(shared.to_vec());
+                lock(&inputs.buffer).restore(batch);
                 let delay = self.settings().retry.random(self.attempt);
                 self.attempt = self.attempt.saturating_add(1);
                 metrics::counter!(PERSISTENCE_WRITE_FAILURES_TOTAL, "reason" => err.reason())
@@ -421,7 +449,11 @@ impl PersistenceState {
                 metrics::counter!(PERSISTENCE_WRITE_FAILURES_TOTAL, "reason" => err.reason())
                     .increment(1);
                 let mut kinds: BTreeMap<Kind, u64> = BTreeMap::new();
-                for document in shared.iter() {
+                let run_trades = batch.run_trades() as u64;
+                if run_trades > 0 {
+                    *kinds.entry(Kind::Trades).or_default() += run_trades;
+                }
+                for document in batch.documents() {
                     *kinds
                         .entry(document.kind().unwrap_or(Kind::Bars1m))
                         .or_default() += 1;

@@ -1,13 +1,15 @@
 //! Persistence: the [`PersistenceActor`] takes records from every aggregator and events from
 //! the data-quality log through bounded channels, buffers them as documents ([`Buffer`],
-//! bounded, with a documented drop rule) and writes them to the [`Store`] in batches, by
-//! size and by time. While the store is unavailable it keeps the buffer and retries with
+//! bounded, with a documented drop rule; raw trades stay in the aggregators' shared batches,
+//! as [`TradeRun`]s, each trade counted as one document) and writes them to the [`Store`] in
+//! batches, by size and by time. While the store is unavailable it keeps the buffer and retries with
 //! backoff; on shutdown it writes everything it holds, within a deadline.
 //!
 //! The channels and the buffer live in [`PersistenceInputs`], created once by the
 //! composition root, so a restarted incarnation carries on with what the previous one held.
 //!
 //! [`Store`]: crate::storage::Store
+//! [`TradeRun`]: crate::storage::TradeRun
 
 mod actor;
 pub mod buffer;

@@ -8,6 +8,7 @@
 //! range reads by (venue, symbol, time range, limit), oldest or newest first; retention is a
 //! sweep (embedded) or TTL indexes (MongoDB).
 
+pub mod batch;
 pub mod documents;
 pub mod embedded;
 pub mod mongo;
@@ -17,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use batch::{Batch, TradeRun};
 pub use documents::{DocKey, Document, Kind, StoredLiquidation};
 
 use crate::model::{Symbol, Venue};
@@ -217,10 +219,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// `embedded` or `mongodb`.
     fn backend(&self) -> &'static str;
 
-    /// Upserts a batch on each document's unique key. Either the batch lands (less the
-    /// documents listed as rejected) or the call fails and nothing of it is guaranteed;
-    /// writing the same batch again is harmless.
-    fn write(&self, batch: Arc<[Document]>) -> StoreFuture<'_, WriteSummary>;
+    /// Upserts a batch's documents on each one's unique key and inserts its raw trades (a
+    /// trade already stored stays as it is). Either the batch lands (less what is listed as
+    /// rejected) or the call fails and nothing of it is guaranteed; writing the same batch
+    /// again is harmless.
+    fn write(&self, batch: Batch) -> StoreFuture<'_, WriteSummary>;
 
     /// Reads a range.
     fn read(&self, query: Query) -> StoreFuture<'_, Vec<Document>>;

@@ -24,7 +24,7 @@ use mongodb::{Client, Database, IndexModel};
 use crate::model::TimestampMs;
 
 use super::{
-    DocKey, Document, Kind, Order, Query, Retention, Store, StoreError, StoreFuture,
+    Batch, DocKey, Document, Kind, Order, Query, Retention, Store, StoreError, StoreFuture,
     StoredLiquidation, SweepSummary, WriteSummary,
 };
 
@@ -235,9 +235,12 @@ impl MongoStore {
         self.client.shutdown().await;
     }
 
-    async fn write_batch(&self, batch: &[Document]) -> Result<WriteSummary, StoreError> {
+    async fn write_batch(&self, batch: &Batch) -> Result<WriteSummary, StoreError> {
         self.ready().await?;
-        let (commands, mut summary) = commands(batch);
+        // Every document is encoded on its own here, raw trades too: one list, in the
+        // batch's position order.
+        let documents = batch.to_documents();
+        let (commands, mut summary) = commands(&documents);
         for command in commands {
             let answer = self
                 .db
@@ -434,7 +437,7 @@ impl Store for MongoStore {
         "mongodb"
     }
 
-    fn write(&self, batch: Arc<[Document]>) -> StoreFuture<'_, WriteSummary> {
+    fn write(&self, batch: Batch) -> StoreFuture<'_, WriteSummary> {
         Box::pin(async move { self.write_batch(&batch).await })
     }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
 use super::{
-    Document, Kind, Order, Query, Retention, Store, StoreError, StoreFuture, SweepSummary,
+    Batch, Document, Kind, Order, Query, Retention, Store, StoreError, StoreFuture, SweepSummary,
     WriteSummary,
 };
 use crate::util::lock;
@@ -231,16 +231,15 @@ fn upsert_sql(kind: Kind) -> String {
 }
 
 impl Inner {
-    fn write(&self, batch: &[Document]) -> Result<WriteSummary, StoreError> {
+    fn write(&self, batch: &Batch) -> Result<WriteSummary, StoreError> {
         let mut summary = WriteSummary::default();
-        let mut raw_trades: Vec<&crate::model::Trade> = Vec::new();
+        let mut raw_trades: Vec<&crate::model::Trade> = batch.raw_trades().collect();
         let mut connection = lock(&self.writer);
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sql_error(&e))?;
-        for (index, document) in batch.iter().enumerate() {
-            if let Document::Trade(trade) = document {
-                raw_trades.push(trade);
+        for (index, document) in batch.documents().iter().enumerate() {
+            if let Document::Trade(_) = document {
                 continue;
             }
             let Some(key) = document.key() else {
@@ -428,7 +427,7 @@ impl Store for EmbeddedStore {
         "embedded"
     }
 
-    fn write(&self, batch: Arc<[Document]>) -> StoreFuture<'_, WriteSummary> {
+    fn write(&self, batch: Batch) -> StoreFuture<'_, WriteSummary> {
         self.blocking(move |inner| inner.write(&batch))
     }
 

@@ -762,7 +762,9 @@ fn main() {
     };
     let rounds = support::option("--rounds", 5).max(1);
     let symbols: Vec<&str> = SYMBOLS[..options.symbols].to_vec();
+    // Two workers for the simulator (the daemon's come from its `runtime.worker_threads`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();

@@ -107,6 +107,39 @@ pub struct Daemon {
     stop_timeout: Duration,
     upkeep: tokio::task::JoinHandle<()>,
     recorder: Option<RecorderHandle>,
+    /// The REST API's own runtime (dropped last).
+    _api_runtime: ApiRuntime,
+}
+
+/// The runtime the REST API is served on, apart from the feeds' (`runtime.api_threads`), so
+/// a costly request never holds up a socket reader or an aggregator. Shut down without
+/// waiting when dropped (the API actor has closed the server by then), which is allowed
+/// inside the daemon's own runtime, unlike a plain drop.
+#[derive(Debug)]
+struct ApiRuntime(Option<tokio::runtime::Runtime>);
+
+impl ApiRuntime {
+    fn start(threads: usize) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("wadm-api")
+            .enable_all()
+            .build()
+            .context("cannot start the API's runtime")?;
+        Ok(Self(Some(runtime)))
+    }
+
+    fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.0.as_ref().map(|runtime| runtime.handle().clone())
+    }
+}
+
+impl Drop for ApiRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// The state every actor incarnation shares, created once by [`Daemon::start`].
@@ -308,6 +341,7 @@ fn api_child(
     store: &SharedStore,
     persistence: &Arc<PersistenceInputs>,
     metrics: &PrometheusHandle,
+    runtime: Option<tokio::runtime::Handle>,
 ) -> anyhow::Result<(Arc<Api>, SocketAddr, ChildSpec)> {
     let listener = std::net::TcpListener::bind(config.api.bind)
         .with_context(|| format!("the API cannot listen on {} (api.bind)", config.api.bind))?;
@@ -336,6 +370,7 @@ fn api_child(
         api: Arc::clone(&api),
         listener: Arc::new(listener),
         status: shared.registry.entry("api", "http"),
+        runtime,
     });
     Ok((api, api_addr, spec))
 }
@@ -375,8 +410,16 @@ impl Daemon {
         for venue in config.enabled_venues() {
             children.push(venue_child(&config, &shared, venue, started_at));
         }
-        let (api, api_addr, api_spec) =
-            api_child(&config, &shared, &pairs, &store, &persistence, &metrics)?;
+        let api_runtime = ApiRuntime::start(config.runtime.api_threads)?;
+        let (api, api_addr, api_spec) = api_child(
+            &config,
+            &shared,
+            &pairs,
+            &store,
+            &persistence,
+            &metrics,
+            api_runtime.handle(),
+        )?;
         // The alert rules outlive the alerts actor's incarnations; a reload replaces them.
         let (alerts, alert_settings) = watch::channel(Arc::new(config.alerts.clone()));
         children.push(alerts_spec(AlertArgs {
@@ -430,6 +473,7 @@ impl Daemon {
             stop_timeout: config.shutdown_timeout,
             upkeep,
             recorder: shared.recorder,
+            _api_runtime: api_runtime,
         })
     }
 

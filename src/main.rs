@@ -417,7 +417,7 @@ fn backfill(
         force,
         keep_files,
     };
-    let runtime = match runtime() {
+    let runtime = match runtime(one_per_core()) {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
@@ -618,9 +618,16 @@ fn load_and_log(options: &LoadOptions) -> Result<Loaded, ExitCode> {
     Ok(loaded)
 }
 
-/// Builds the multi-threaded async runtime.
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+/// One worker thread per core (the tools that are not the daemon: `backfill`, `simulate`).
+fn one_per_core() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Builds the multi-threaded async runtime, with `worker_threads` workers
+/// (`runtime.worker_threads`).
+fn runtime(worker_threads: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads.max(1))
         .enable_all()
         .thread_name("wadm")
         .build()
@@ -643,7 +650,7 @@ fn run(options: &LoadOptions) -> ExitCode {
     // The start-up line (app.rs, "wadm started") has the essentials; the whole effective
     // configuration is here at debug level and printed by `wadm check-config`.
     debug!(files = %files.join(","), "effective configuration (secrets redacted):\n{}", loaded.effective_toml());
-    let runtime = match runtime() {
+    let runtime = match runtime(loaded.config.runtime.worker_threads) {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
@@ -665,8 +672,9 @@ fn demo(options: &LoadOptions, port: u16, seed: u64) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    let worker_threads = loaded.config.runtime.worker_threads;
     drop(loaded);
-    let runtime = match runtime() {
+    let runtime = match runtime(worker_threads) {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
@@ -710,7 +718,7 @@ fn simulate(options: &LoadOptions, port: u16, full_speed: bool, seed: u64) -> Ex
             )
         })
         .collect();
-    let runtime = match runtime() {
+    let runtime = match runtime(one_per_core()) {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };

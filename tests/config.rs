@@ -432,3 +432,28 @@ fn one_minute_bars_must_outlive_the_rolling_day_a_restart_rebuilds() {
         "the legacy variable in seconds is held to the same rule: {found:?}"
     );
 }
+
+#[test]
+fn the_runtimes_have_one_worker_each_by_default_and_a_count_out_of_range_is_a_problem() {
+    let defaults = load(None, &[]).unwrap().config.runtime;
+    assert_eq!((defaults.worker_threads, defaults.api_threads), (1, 1));
+    let set = load(
+        Some("[runtime]\nworker_threads = 2\n"),
+        &[("WADM__RUNTIME__API_THREADS", "3")],
+    )
+    .unwrap()
+    .config
+    .runtime;
+    assert_eq!((set.worker_threads, set.api_threads), (2, 3));
+    let found = problems(
+        Some("[runtime]\nworker_threads = 0\napi_threads = 65\n"),
+        &[],
+    );
+    assert_eq!(
+        found,
+        [
+            "runtime.worker_threads: must be between 1 and 64, got 0",
+            "runtime.api_threads: must be between 1 and 64, got 65",
+        ]
+    );
+}

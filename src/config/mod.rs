@@ -62,6 +62,8 @@ pub struct Config {
     pub store_start: StoreStart,
     /// The deadline of a graceful shutdown.
     pub shutdown_timeout: Duration,
+    /// Threads of the async runtimes (read at start; a reload does not change them).
+    pub runtime: RuntimeConfig,
     /// Gap repair and start-up backfill.
     pub backfill: wadm_actors::backfill::BackfillSettings,
     /// Every venue, in canonical order, enabled or not.
@@ -155,6 +157,20 @@ pub struct ApiConfig {
     pub bind: SocketAddr,
     /// Keys, rate limit, CORS, timeouts.
     pub settings: wadm_actors::api::ApiSettings,
+}
+
+/// Threads of the async runtimes. The daemon's own work (sockets, aggregators,
+/// persistence) runs on `worker_threads`; the REST API on a runtime of its own with
+/// `api_threads`, so a costly request never holds up the feeds. One worker by default: on
+/// the small VPS WADM is made for, a second worker for the feeds costs more in wake-ups and
+/// contended memory than it gives (tests/README.md, pipeline benchmark); the store's writes
+/// run on threads of their own either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Worker threads of the daemon's runtime.
+    pub worker_threads: usize,
+    /// Worker threads of the API's runtime.
+    pub api_threads: usize,
 }
 
 /// What the start does when the store does not answer within `timeout`.
@@ -508,6 +524,9 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     if let Some(value) = take("shutdown") {
         raw.shutdown = section(value, "shutdown", problems).unwrap_or(raw.shutdown);
     }
+    if let Some(value) = take("runtime") {
+        raw.runtime = section(value, "runtime", problems).unwrap_or(raw.runtime);
+    }
     if let Some(value) = take("backfill") {
         raw.backfill = section(value, "backfill", problems).unwrap_or(raw.backfill);
     }
@@ -571,7 +590,7 @@ fn deserialize_sections(mut tree: Table, problems: &mut Vec<Problem>) -> RawConf
     for key in tree.keys() {
         problems.push(Problem::new(
             key.clone(),
-            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, recording, persistence, shutdown, backfill, venues, symbols, alerts".into(),
+            "unknown key: expected one of log, api, storage, retention, supervision, profile, connection, aggregator, recording, persistence, shutdown, runtime, backfill, venues, symbols, alerts".into(),
         ));
     }
     raw

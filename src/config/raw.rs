@@ -35,6 +35,8 @@ pub struct RawConfig {
     pub persistence: RawPersistence,
     /// Graceful shutdown.
     pub shutdown: RawShutdown,
+    /// Threads of the async runtimes.
+    pub runtime: RawRuntime,
     /// Gap repair and start-up backfill.
     pub backfill: RawBackfill,
     /// The four venues, by identifier.
@@ -63,6 +65,7 @@ impl Default for RawConfig {
             recording: RawRecording::default(),
             persistence: RawPersistence::default(),
             shutdown: RawShutdown::default(),
+            runtime: RawRuntime::default(),
             backfill: RawBackfill::default(),
             venues: RawVenues::default(),
             symbols: BTreeMap::from([
@@ -171,6 +174,25 @@ impl Default for RawStorage {
             mongodb: RawMongoStorage::default(),
             on_unavailable_at_start: "degraded".into(),
             start_timeout: "10s".into(),
+        }
+    }
+}
+
+/// `[runtime]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawRuntime {
+    /// Worker threads of the runtime that runs the feeds, aggregators and persistence.
+    pub worker_threads: usize,
+    /// Worker threads of the REST API's own runtime.
+    pub api_threads: usize,
+}
+
+impl Default for RawRuntime {
+    fn default() -> Self {
+        Self {
+            worker_threads: 1,
+            api_threads: 1,
         }
     }
 }

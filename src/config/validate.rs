@@ -22,8 +22,8 @@ use wadm_supervision::{RestartParams, RestartPolicy};
 use super::raw::{RawConfig, RawVenue};
 use super::{
     AggregatorConfig, ApiConfig, Config, ConnectionConfig, LogConfig, LogFormat, PersistenceConfig,
-    Problem, ProfileConfig, RetentionConfig, Secret, StorageConfig, StoreStart, SymbolConfig,
-    VenueConfig,
+    Problem, ProfileConfig, RetentionConfig, RuntimeConfig, Secret, StorageConfig, StoreStart,
+    SymbolConfig, VenueConfig,
 };
 
 /// The shortest retention of 1-minute bars: the 24 h window and the hour of late trades the
@@ -155,6 +155,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
     let recording = recording(c, raw);
     let persistence = persistence(c, raw);
     let shutdown_timeout = shutdown_timeout(c, raw, &persistence);
+    let runtime = runtime(c, raw);
     let venues = venues(c, raw);
     let symbols = symbols(c, raw, &venues);
     let backfill = backfill(c, raw);
@@ -185,6 +186,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<Problem>> {
         persistence,
         store_start,
         shutdown_timeout,
+        runtime,
         backfill,
         venues,
         symbols,
@@ -319,6 +321,28 @@ fn supervision(check: &mut Checker, raw: &RawConfig) -> RestartPolicy {
         RestartPolicy::default()
     })
 }
+
+fn runtime(check: &mut Checker, raw: &RawConfig) -> RuntimeConfig {
+    let r = &raw.runtime;
+    for (key, value) in [
+        ("worker_threads", r.worker_threads),
+        ("api_threads", r.api_threads),
+    ] {
+        if !(1..=MAX_RUNTIME_THREADS).contains(&value) {
+            check.problem(
+                format!("runtime.{key}"),
+                format!("must be between 1 and {MAX_RUNTIME_THREADS}, got {value}"),
+            );
+        }
+    }
+    RuntimeConfig {
+        worker_threads: r.worker_threads.clamp(1, MAX_RUNTIME_THREADS),
+        api_threads: r.api_threads.clamp(1, MAX_RUNTIME_THREADS),
+    }
+}
+
+/// The most threads either runtime may have.
+const MAX_RUNTIME_THREADS: usize = 64;
 
 fn shutdown_timeout(
     check: &mut Checker,

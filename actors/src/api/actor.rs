@@ -40,6 +40,9 @@ pub struct ApiArgs {
     pub listener: Arc<TcpListener>,
     /// The status entry.
     pub status: Arc<ActorEntry>,
+    /// The runtime the server and its connections run on (the API's own, so a costly request
+    /// never holds up the feeds); `None`: the actor's.
+    pub runtime: Option<tokio::runtime::Handle>,
 }
 
 /// The API actor.
@@ -93,7 +96,11 @@ impl Actor for ApiActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         let std_listener = args.listener.try_clone()?;
         std_listener.set_nonblocking(true)?;
-        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        // Registered with the runtime that serves it.
+        let listener = {
+            let _runtime = args.runtime.as_ref().map(tokio::runtime::Handle::enter);
+            tokio::net::TcpListener::from_std(std_listener)?
+        };
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let mut limits = args.api.settings().server;
@@ -118,10 +125,14 @@ impl Actor for ApiActor {
             Arc::clone(&counters),
             stopped,
         );
-        let server = tokio::spawn(async move {
+        let task = async move {
             serving.await;
             let _ = notify.send_message(ApiMsg::ServerExited("the HTTP server ended".into()));
-        });
+        };
+        let server = match &args.runtime {
+            Some(runtime) => runtime.spawn(task),
+            None => tokio::spawn(task),
+        };
         if args.api.verifier().required() && !args.api.verifier().prefixed() {
             warn!(
                 "some api.keys have no `prefix`: every unknown key costs an argon2 run, and a client sending many distinct bad keys can delay a good key from its IP until that key is verified once; add the prefix `wadm hash-key` prints"

@@ -225,11 +225,32 @@ impl FrameMetrics {
         }
     }
 
-    fn message(&self, kind: &str) {
-        if let Some(index) = MESSAGE_KINDS.iter().position(|k| *k == kind) {
-            self.messages[index].increment(1);
+    /// Counts a burst's frames in the metrics, once per kind.
+    fn count(&self, tally: &BurstTally) {
+        self.bytes.increment(tally.bytes);
+        for (counter, &count) in self.messages.iter().zip(&tally.kinds) {
+            if count > 0 {
+                counter.increment(count);
+            }
         }
     }
+}
+
+/// Positions in [`MESSAGE_KINDS`] of the kinds that are not market events.
+const KIND_UNPARSED: usize = 7;
+const KIND_BINARY: usize = 8;
+const KIND_PING: usize = 9;
+const KIND_PONG: usize = 10;
+const KIND_FRAME: usize = 11;
+
+/// What a burst's frames add to the counters: summed while the burst is handled, counted
+/// once at its end (not one atomic operation per frame and counter).
+#[derive(Debug, Default)]
+struct BurstTally {
+    frames: u64,
+    bytes: u64,
+    /// Frames per kind, in [`MESSAGE_KINDS`] order.
+    kinds: [u64; MESSAGE_KINDS.len()],
 }
 
 /// The reader's state.
@@ -480,11 +501,14 @@ impl Reader<'_> {
         &mut self,
         burst: Vec<Result<Message, tokio_tungstenite::tungstenite::Error>>,
     ) -> Option<CloseReason> {
+        // One clock read of each kind per burst: the frames were all read at once.
         let now = monotonic_ms();
+        let received_at = UnixNanos::now();
+        let mut tally = BurstTally::default();
         let mut reason = None;
         for frame in burst {
             reason = match frame {
-                Ok(message) => self.on_message(message, now),
+                Ok(message) => self.on_message(message, now, received_at, &mut tally),
                 Err(err) => Some(CloseReason::ReadError(error_chain(&err))),
             };
             if reason.is_some() {
@@ -492,20 +516,28 @@ impl Reader<'_> {
             }
         }
         self.flush_trades();
+        if tally.frames > 0 {
+            let stats = &self.args.stats;
+            stats.last_frame.store(now, Ordering::Relaxed);
+            stats.frames.fetch_add(tally.frames, Ordering::Relaxed);
+            stats.bytes.fetch_add(tally.bytes, Ordering::Relaxed);
+            self.metrics.count(&tally);
+        }
         reason
     }
 
     /// Handles one WebSocket message; returns a reason to close the socket.
-    fn on_message(&mut self, message: Message, now: i64) -> Option<CloseReason> {
-        let stats = &self.args.stats;
-        stats.last_frame.store(now, Ordering::Relaxed);
-        stats.frames.fetch_add(1, Ordering::Relaxed);
+    fn on_message(
+        &mut self,
+        message: Message,
+        now: i64,
+        received_at: UnixNanos,
+        tally: &mut BurstTally,
+    ) -> Option<CloseReason> {
+        tally.frames += 1;
         let kind = match &message {
             Message::Text(text) => {
-                let bytes = text.len() as u64;
-                stats.bytes.fetch_add(bytes, Ordering::Relaxed);
-                self.metrics.bytes.increment(bytes);
-                let received_at = UnixNanos::now();
+                tally.bytes += text.len() as u64;
                 if let Some(recorder) = &self.args.recorder {
                     recorder.offer(self.args.venue, received_at, text.as_str());
                 }
@@ -517,15 +549,15 @@ impl Reader<'_> {
                     }
                     Err(err) => {
                         self.on_parse_error(&err, text.as_str());
-                        "unparsed"
+                        KIND_UNPARSED
                     }
                 }
             }
             // The venues send text only; anything else is counted and ignored (tungstenite
             // answers pings itself).
-            Message::Binary(_) => "binary",
-            Message::Ping(_) => "ping",
-            Message::Pong(_) => "pong",
+            Message::Binary(_) => KIND_BINARY,
+            Message::Ping(_) => KIND_PING,
+            Message::Pong(_) => KIND_PONG,
             Message::Close(frame) => {
                 let detail = frame.as_ref().map_or_else(
                     || "no close frame".to_owned(),
@@ -533,9 +565,9 @@ impl Reader<'_> {
                 );
                 return Some(CloseReason::RemoteClose(detail));
             }
-            Message::Frame(_) => "frame",
+            Message::Frame(_) => KIND_FRAME,
         };
-        self.metrics.message(kind);
+        tally.kinds[kind] += 1;
         None
     }
 
@@ -1063,15 +1095,16 @@ impl Reader<'_> {
     }
 }
 
-fn event_kind(event: &MarketEvent) -> &'static str {
+/// The position of an event's kind in [`MESSAGE_KINDS`].
+fn event_kind(event: &MarketEvent) -> usize {
     match event {
-        MarketEvent::Trades(_) => "trades",
-        MarketEvent::BookDelta(_) => FrameKind::DepthUpdate.as_str(),
-        MarketEvent::BookSnapshot(_) => "book_snapshot",
-        MarketEvent::Klines(_) => FrameKind::Kline.as_str(),
-        MarketEvent::Liquidations(_) => "liquidations",
-        MarketEvent::Derivatives(_) => "derivatives",
-        MarketEvent::Control(_) => FrameKind::Response.as_str(),
+        MarketEvent::Trades(_) => 0,
+        MarketEvent::BookDelta(_) => 1,
+        MarketEvent::BookSnapshot(_) => 2,
+        MarketEvent::Klines(_) => 3,
+        MarketEvent::Liquidations(_) => 4,
+        MarketEvent::Derivatives(_) => 5,
+        MarketEvent::Control(_) => 6,
     }
 }
 
@@ -1081,4 +1114,34 @@ fn lag_seconds(received_at: UnixNanos, event_time_ms: i64) -> f64 {
         .0
         .saturating_sub(event_time_ms.saturating_mul(1_000_000));
     (lag_nanos.max(0) as f64) / 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_positions_name_the_kinds_the_metric_is_labelled_with() {
+        let named = [
+            (KIND_UNPARSED, "unparsed"),
+            (KIND_BINARY, "binary"),
+            (KIND_PING, "ping"),
+            (KIND_PONG, "pong"),
+            (KIND_FRAME, "frame"),
+        ];
+        for (position, name) in named {
+            assert_eq!(MESSAGE_KINDS[position], name);
+        }
+        let events = [
+            (MarketEvent::Trades(Vec::new()), "trades"),
+            (MarketEvent::Klines(Vec::new()), FrameKind::Kline.as_str()),
+            (MarketEvent::Liquidations(Vec::new()), "liquidations"),
+        ];
+        for (event, name) in events {
+            assert_eq!(MESSAGE_KINDS[event_kind(&event)], name);
+        }
+        // Every position is used once: the event kinds take the first seven.
+        assert_eq!(KIND_UNPARSED, 7);
+        assert_eq!(MESSAGE_KINDS.len(), KIND_FRAME + 1);
+    }
 }

@@ -224,8 +224,13 @@ impl Actor for AggregatorActor {
                 .settings
                 .publish_interval
                 .max(std::time::Duration::from_millis(1));
+            // Each aggregator's ticks at its own phase of the period: the aggregators start
+            // together, and publishing every snapshot at the same instant would hold up the
+            // trades that arrive meanwhile (the pipeline latency's tail) once per period.
+            let phase = period.mul_f64(fastrand::f64());
             tokio::spawn(async move {
-                let mut interval = tokio::time::interval(period);
+                let mut interval =
+                    tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
                 interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     interval.tick().await;

@@ -14,6 +14,7 @@ import sys
 import time
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -28,7 +29,11 @@ def say(**fields):
 def wait(what, condition, deadline=DEADLINE):
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        value = condition()
+        try:
+            value = condition()
+        except StaleElementReferenceException:
+            # The page re-rendered the element between finding and reading it: look again.
+            value = None
         if value:
             return value
         time.sleep(0.1)

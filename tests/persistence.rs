@@ -209,6 +209,61 @@ async fn an_embedded_store_locked_by_another_process_loses_nothing_within_the_bo
     .await;
 }
 
+/// A write the store holds up (the embedded file locked, SQLite waiting out its busy timeout)
+/// does not stop persistence from taking the records in: they go into the buffer, whose bound
+/// and drop rule apply, rather than piling up in the record queue (each of whose records can
+/// hold a burst's trades) until the write ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_taken_into_the_buffer_while_a_write_waits_on_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: SharedStore = Arc::new(
+        EmbeddedStore::open(
+            dir.path(),
+            Retention::default(),
+            EmbeddedOptions {
+                busy_timeout: Duration::from_secs(4),
+            },
+        )
+        .unwrap(),
+    );
+    let locker = rusqlite::Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    let time = unix_millis() - 60_000;
+    let running = spawn(
+        Arc::clone(&store),
+        settings(10, 1_000, Duration::from_millis(10)),
+    )
+    .await;
+    running.send_trades(1..=5, time);
+    wait_until(LONG, "the first writes", || async {
+        running.inputs.stats().written_total() == 5
+    })
+    .await;
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    running.send_trades(6..=20, time);
+    wait_until(LONG, "a write in flight", || async {
+        running.inputs.stats().in_flight > 0
+    })
+    .await;
+    running.send_trades(21..=60, time);
+    // Well within the store's 4 s wait: every record is in the buffer or the write.
+    wait_until(Duration::from_secs(2), "the records taken in", || async {
+        let stats = running.inputs.stats();
+        stats.buffered + stats.in_flight == 55
+    })
+    .await;
+    let stats = running.inputs.stats();
+    assert_eq!(stats.failures, 0, "the write is still waiting");
+    assert_eq!(stats.written_total(), 5);
+    locker.execute_batch("ROLLBACK").unwrap();
+    wait_until(LONG, "everything written", || async {
+        running.inputs.stats().written_total() == 60
+    })
+    .await;
+    assert_eq!(stored_trade_ids(&store).await, (1..=60).collect::<Vec<_>>());
+    assert_eq!(running.inputs.stats().dropped_total(), 0);
+    running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mongodb_outage_loses_nothing_within_the_bound() {
     let server = Arc::new(TestMongo::start());

@@ -23,6 +23,9 @@ use crate::model::{DataQualityEvent, Symbol, Trade, Venue};
 use crate::storage::{Batch, Document, Kind, Query, SharedStore, StoreError, TradeRun};
 use crate::util::lock;
 
+/// How often the channels are drained into the buffer while a write is in flight.
+const DRAIN_WHILE_WRITING: Duration = Duration::from_millis(50);
+
 /// What persistence has done, for status and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PersistenceStats {
@@ -343,11 +346,26 @@ impl PersistenceState {
         let status = Arc::clone(&self.args.status);
         let size = batch.len();
         let started = Instant::now();
-        let result = tokio::time::timeout(
+        let write = tokio::time::timeout(
             self.settings().write_timeout,
             self.args.store.write(batch.clone()),
-        )
-        .await
+        );
+        tokio::pin!(write);
+        // The channels keep draining into the buffer while the store takes its time (a slow
+        // or locked store): the buffer, with its drop rule, is the bound on what waits, not
+        // the record queue, whose records each hold a burst's raw trades.
+        let mut drain = tokio::time::interval_at(
+            tokio::time::Instant::now() + DRAIN_WHILE_WRITING,
+            DRAIN_WHILE_WRITING,
+        );
+        let result = loop {
+            tokio::select! {
+                result = &mut write => break result,
+                _ = drain.tick() => {
+                    self.args.inputs.drain(&self.args.status);
+                }
+            }
+        }
         .unwrap_or_else(|_| {
             Err(StoreError::Unavailable(format!(
                 "no answer within {:?}",

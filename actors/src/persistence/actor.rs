@@ -382,16 +382,9 @@ impl PersistenceState {
                     error!(%kind, reason, "the store rejected a document: dropped");
                     *rejected_kinds.entry(kind).or_default() += 1;
                 }
-                let mut written: BTreeMap<Kind, u64> = BTreeMap::new();
+                let mut written = batch.count_by_kind();
                 let now = unix_millis();
-                let run_trades = batch.run_trades() as u64;
-                if run_trades > 0 {
-                    *written.entry(Kind::Trades).or_default() += run_trades;
-                }
                 for document in batch.documents() {
-                    if let Some(kind) = document.kind() {
-                        *written.entry(kind).or_default() += 1;
-                    }
                     // An hour of a finished day: the day's bar is summed again.
                     if let Document::Bar(bar) = document
                         && bar.timeframe == Timeframe::H1
@@ -466,17 +459,8 @@ impl PersistenceState {
                 error!(error = %err, documents = size, "the store rejected a whole batch: dropped");
                 metrics::counter!(PERSISTENCE_WRITE_FAILURES_TOTAL, "reason" => err.reason())
                     .increment(1);
-                let mut kinds: BTreeMap<Kind, u64> = BTreeMap::new();
-                let run_trades = batch.run_trades() as u64;
-                if run_trades > 0 {
-                    *kinds.entry(Kind::Trades).or_default() += run_trades;
-                }
-                for document in batch.documents() {
-                    *kinds
-                        .entry(document.kind().unwrap_or(Kind::Bars1m))
-                        .or_default() += 1;
-                }
-                for (kind, count) in kinds {
+                // The buffer holds stored kinds only, so every document is in the counts.
+                for (kind, count) in batch.count_by_kind() {
                     inputs.count_drop(kind, "rejected", count, &status);
                 }
                 lock(&inputs.stats).last_error = Some(err.to_string());

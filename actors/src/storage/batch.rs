@@ -114,6 +114,19 @@ impl Batch {
             .chain(self.trades.iter().flat_map(TradeRun::as_slice))
     }
 
+    /// How many documents of each stored kind the batch holds, raw trades included.
+    pub fn count_by_kind(&self) -> std::collections::BTreeMap<Kind, u64> {
+        let mut counts = std::collections::BTreeMap::new();
+        let run_trades = self.run_trades() as u64;
+        if run_trades > 0 {
+            counts.insert(Kind::Trades, run_trades);
+        }
+        for kind in self.documents.iter().filter_map(Document::kind) {
+            *counts.entry(kind).or_default() += 1;
+        }
+        counts
+    }
+
     /// The kind of what stands at `position` (see the module documentation), if anything
     /// does and it is of a stored kind.
     pub fn kind_at(&self, position: usize) -> Option<Kind> {
@@ -209,19 +222,12 @@ mod tests {
 
     #[test]
     fn positions_count_the_documents_then_the_trades_of_the_runs() {
-        let quality = Document::Quality(DataQualityEvent {
-            venue: Venue::BinanceSpot,
-            symbol: None,
-            kind: QualityKind::Reconnect,
-            from_id: None,
-            to_id: None,
-            from_time: None,
-            to_time: None,
-            time: TimestampMs(1),
-            cause: String::new(),
-            state: None,
-            recovered: None,
-        });
+        let quality = Document::Quality(DataQualityEvent::now(
+            Venue::BinanceSpot,
+            None,
+            QualityKind::Reconnect,
+            "",
+        ));
         let mut second = TradeRun::new((3..=6).map(trade).collect::<Vec<_>>().into());
         second.skip_front(1);
         let batch = Batch::new(
@@ -234,6 +240,10 @@ mod tests {
         assert_eq!(batch.kind_at(5), Some(Kind::Trades));
         assert_eq!(batch.kind_at(6), None);
         assert_eq!(ids(batch.raw_trades()), [1, 2, 4, 5, 6]);
+        assert_eq!(
+            batch.count_by_kind().into_iter().collect::<Vec<_>>(),
+            [(Kind::Trades, 5), (Kind::DataQuality, 1)]
+        );
         let flat = batch.to_documents();
         assert_eq!(flat.len(), 6);
         assert_eq!(

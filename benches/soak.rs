@@ -237,14 +237,16 @@ fn main() {
         let text = metrics.render();
         let events = daemon.quality.recent();
         println!();
-        println!("| venue | generated | taken | in id gaps | time-range gaps | dropped on routes | engine dropped | unaccounted |");
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| venue | generated | taken | in id gaps | time-range gaps | dropped on routes | engine dropped | unaccounted | restored by warm starts |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for venue in Venue::ALL {
             let generated: u64 = symbols.iter().map(|&s| sim.totals(venue, s).trades).sum();
             let label = format!("venue=\"{venue}\"");
             let taken = counter(&text, "wadm_aggregator_trades_total", &label);
             let routed_dropped = counter(&text, "wadm_router_trades_dropped_total", &label);
             let engine_dropped = counter(&text, "wadm_aggregator_trades_dropped_total", &label);
+            // Taken again from the store after a crash (counted when they came from the venue).
+            let restored = counter(&text, "wadm_aggregator_trades_restored_total", &label);
             let gaps: Vec<_> = events.iter().filter(|e| e.venue == venue && e.kind == QualityKind::TradeGap).collect();
             let in_id_gaps: u64 = gaps
                 .iter()
@@ -258,7 +260,7 @@ fn main() {
                 }
                 Venue::BybitSpot | Venue::BybitLinear => "n/a (ids not contiguous)".into(),
             };
-            println!("| {venue} | {generated} | {taken} | {in_id_gaps} | {time_gaps} | {routed_dropped} | {engine_dropped} | {unaccounted} |");
+            println!("| {venue} | {generated} | {taken} | {in_id_gaps} | {time_gaps} | {routed_dropped} | {engine_dropped} | {unaccounted} | {restored} |");
         }
         let written = counter(&text, "wadm_persistence_documents_written_total", "");
         let dropped = counter(&text, "wadm_persistence_documents_dropped_total", "");

@@ -66,8 +66,13 @@ pub const ROUTER_MESSAGES_TOTAL: &str = "wadm_router_messages_total";
 pub const ROUTER_DROPPED_TOTAL: &str = "wadm_router_dropped_total";
 /// Counter: trades inside messages not delivered to an aggregator, by `venue` and `reason`.
 pub const ROUTER_TRADES_DROPPED_TOTAL: &str = "wadm_router_trades_dropped_total";
-/// Counter: trades taken into bars, by `venue`.
+/// Counter: trades from the venue (live, or fetched by a repair) taken into bars, by
+/// `venue`; each once (a warm start's replay is counted in
+/// [`AGGREGATOR_TRADES_RESTORED_TOTAL`]).
 pub const AGGREGATOR_TRADES_TOTAL: &str = "wadm_aggregator_trades_total";
+/// Counter: stored raw trades a warm start took into bars again (an earlier incarnation or
+/// run took them from the venue and counted them in [`AGGREGATOR_TRADES_TOTAL`]), by `venue`.
+pub const AGGREGATOR_TRADES_RESTORED_TOTAL: &str = "wadm_aggregator_trades_restored_total";
 /// Counter: trades refused by an aggregator as already taken (a reconnect or an overlapping
 /// socket repeating them, a warm start or REST repair bringing them again), by `venue`.
 pub const AGGREGATOR_DUPLICATE_TRADES_TOTAL: &str = "wadm_aggregator_duplicate_trades_total";
@@ -353,7 +358,13 @@ pub const CATALOGUE: &[Metric] = &[
         name: AGGREGATOR_TRADES_TOTAL,
         kind: MetricKind::Counter,
         unit: None,
-        help: "Trades taken into bars, by venue.",
+        help: "Trades from the venue (live or repaired) taken into bars, each once, by venue.",
+    },
+    Metric {
+        name: AGGREGATOR_TRADES_RESTORED_TOTAL,
+        kind: MetricKind::Counter,
+        unit: None,
+        help: "Stored raw trades a warm start took into bars again (counted before when they came from the venue), by venue.",
     },
     Metric {
         name: AGGREGATOR_DUPLICATE_TRADES_TOTAL,

@@ -20,7 +20,7 @@ use super::aggregation::{AggregatorCore, CoreOutput};
 use super::messages::AggregatorMsg;
 use super::output::RecordSink;
 use super::params::{AggregatorSettings, RowSpec};
-use super::warm::{self, Loaded, Preloaded};
+use super::warm::{self, Loaded, MAX_REPLAY_TRADES, Preloaded, ReplayPages};
 use crate::boards::SnapshotBoard;
 use crate::metrics::{AGGREGATOR_WARM_STARTS_TOTAL, PIPELINE_LATENCY_SECONDS};
 use crate::model::{QualityKind, Symbol, UnixNanos, Venue};
@@ -137,11 +137,12 @@ async fn warm_start(args: &AggregatorArgs, core: &mut AggregatorCore) -> WarmSta
         Some(loaded) => loaded,
         None => load(args).await,
     };
-    finish_warm_start(args, core, loaded, Some(started))
+    finish_warm_start(args, core, loaded, Some(started)).await
 }
 
-/// Hands what a warm start read to the core, and reports how it went.
-fn finish_warm_start(
+/// Hands what a warm start read to the core (then the further pages of stored trades to
+/// replay, one at a time), and reports how it went.
+async fn finish_warm_start(
     args: &AggregatorArgs,
     core: &mut AggregatorCore,
     loaded: Result<Loaded, String>,
@@ -155,9 +156,11 @@ fn finish_warm_start(
         QualityKind::Downtime
     };
     let mut read_ms = 0;
+    let mut more = None;
     let mut warm = match loaded {
-        Ok(loaded) => {
+        Ok(mut loaded) => {
             read_ms = loaded.read_ms;
+            more = loaded.more.take();
             args.quality.restore(loaded.holes);
             let mut warm = core.restore(loaded.history, kind);
             warm.source = source;
@@ -173,6 +176,9 @@ fn finish_warm_start(
             WarmStart::cold(outcome, source, Some(reason))
         }
     };
+    if let (Some(pages), Some(store)) = (more, args.store.as_ref()) {
+        replay_pages(args, core, store, pages, &mut warm).await;
+    }
     // A preloaded read happened before `started`: its time is added.
     warm.took_ms = u64::try_from(started.elapsed().as_millis())
         .unwrap_or(u64::MAX)
@@ -191,6 +197,57 @@ fn finish_warm_start(
         "aggregator state restored"
     );
     warm
+}
+
+/// Takes the further pages of stored trades a warm start replays, one page in memory at a
+/// time, within the warm-start budget. What is not taken (the budget ran out, the store
+/// failed, more than [`MAX_REPLAY_TRADES`]) stays inside the interruption hole, which starts
+/// at the latest trade taken; `warm` says so.
+async fn replay_pages(
+    args: &AggregatorArgs,
+    core: &mut AggregatorCore,
+    store: &SharedStore,
+    mut pages: ReplayPages,
+    warm: &mut WarmStart,
+) {
+    let deadline = Instant::now() + args.settings.warm_start_budget;
+    let mut stopped = None;
+    while !pages.done() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, pages.next(store)).await {
+            Ok(Ok(page)) => {
+                if !core.restore_more(page) {
+                    break;
+                }
+            }
+            Ok(Err(err)) => {
+                stopped = Some(format!("the store failed: {err}"));
+                break;
+            }
+            Err(_) => {
+                stopped = Some(format!(
+                    "not within {} ms",
+                    args.settings.warm_start_budget.as_millis()
+                ));
+                break;
+            }
+        }
+    }
+    if pages.cut() && stopped.is_none() {
+        stopped = Some(format!(
+            "more stored trades after the latest stored bar than {MAX_REPLAY_TRADES}, or than a page in one millisecond"
+        ));
+    }
+    if let Some(restored) = core.warm_start() {
+        warm.trades_replayed = restored.trades_replayed;
+        warm.to = restored.to;
+    }
+    if let Some(why) = stopped {
+        warn!(venue = %args.venue, symbol = %args.symbol, why = %why, replayed = warm.trades_replayed, "the warm start's replay of stored trades stopped early: the interruption hole starts at the latest trade taken");
+        warm.reason = Some(format!(
+            "the replay of stored trades stopped early ({why}): the interruption hole starts at the latest trade taken"
+        ));
+    }
 }
 
 /// Seconds from `received` to now (0 if the wall clock stepped back).
@@ -340,7 +397,7 @@ impl Actor for AggregatorActor {
                     });
                 }
                 AggregatorMsg::WarmLoaded(loaded) => {
-                    let warm = finish_warm_start(&state.args, &mut state.core, *loaded, None);
+                    let warm = finish_warm_start(&state.args, &mut state.core, *loaded, None).await;
                     if matches!(warm.outcome, "failed" | "timeout") {
                         myself.send_after(state.args.settings.warm_retry_interval, || {
                             AggregatorMsg::WarmRetry

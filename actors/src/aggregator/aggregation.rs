@@ -30,7 +30,8 @@ use super::snapshot::AggregatorSnapshot;
 use crate::metrics::{
     AGGREGATOR_BARS_CLOSED_TOTAL, AGGREGATOR_DERIVATIVES_DROPPED_TOTAL,
     AGGREGATOR_DUPLICATE_TRADES_TOTAL, AGGREGATOR_KLINE_CHECKS_TOTAL, AGGREGATOR_LATE_TRADES_TOTAL,
-    AGGREGATOR_TRADES_DROPPED_TOTAL, AGGREGATOR_TRADES_HELD_TOTAL, AGGREGATOR_TRADES_TOTAL,
+    AGGREGATOR_TRADES_DROPPED_TOTAL, AGGREGATOR_TRADES_HELD_TOTAL,
+    AGGREGATOR_TRADES_RESTORED_TOTAL, AGGREGATOR_TRADES_TOTAL,
 };
 use crate::model::{
     BookView, DataQualityEvent, DerivativesTick, InstrumentInfo, Kline, Liquidation, Qty,
@@ -161,7 +162,9 @@ pub struct AggregatorCore {
     settings: Arc<AggregatorSettings>,
     row: RowSpec,
     engine: Option<Engine>,
+    /// Trades waiting for the row size: from the venue, and (apart) rebuilt from the store.
     pending: VecDeque<Trade>,
+    pending_restored: Vec<Trade>,
     counts: AggregatorCounts,
     core_counts: CoreCounts,
     klines: KlineChecker,
@@ -198,6 +201,18 @@ pub struct AggregatorCore {
     out: Vec<CoreOutput>,
     /// `wadm_aggregator_trades_total` of the venue, resolved once (counted per message).
     trades_total: metrics::Counter,
+    /// `wadm_aggregator_trades_restored_total` of the venue.
+    trades_restored: metrics::Counter,
+}
+
+/// Where trades taken into the engine came from: what they are counted as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intake {
+    /// From the venue (live, or fetched by a repair): `wadm_aggregator_trades_total`.
+    Venue,
+    /// Rebuilt from the store by a warm start (a previous incarnation or run took them from
+    /// the venue and counted them): `wadm_aggregator_trades_restored_total`.
+    Store,
 }
 
 /// A stop (of the daemon, or of a failed aggregator incarnation) whose span is reported as
@@ -226,6 +241,7 @@ impl AggregatorCore {
             row,
             engine: None,
             pending: VecDeque::new(),
+            pending_restored: Vec::new(),
             counts: AggregatorCounts::default(),
             core_counts: CoreCounts::default(),
             klines: KlineChecker::default(),
@@ -249,6 +265,7 @@ impl AggregatorCore {
             warm: None,
             out: Vec::new(),
             trades_total: metrics::counter!(AGGREGATOR_TRADES_TOTAL, "venue" => venue.as_str()),
+            trades_restored: metrics::counter!(AGGREGATOR_TRADES_RESTORED_TOTAL, "venue" => venue.as_str()),
         };
         if let Some(grid) = row.fixed_grid() {
             core.start_engine(grid);
@@ -263,8 +280,11 @@ impl AggregatorCore {
         params.close_grace_ms =
             i64::try_from(self.settings.close_grace.as_millis()).unwrap_or(i64::MAX);
         self.engine = Some(Engine::new(params));
+        // The restored trades first: they are older than the venue's.
+        let restored = std::mem::take(&mut self.pending_restored);
+        self.process(restored.iter(), true, Intake::Store);
         let pending = std::mem::take(&mut self.pending);
-        self.process(pending.iter(), true);
+        self.process(pending.iter(), true, Intake::Venue);
         for item in std::mem::take(&mut self.pending_derivatives) {
             self.bar_derivatives(item);
         }
@@ -445,7 +465,7 @@ impl AggregatorCore {
         } else {
             self.counts.past_trades += trades.len() as u64;
         }
-        self.take(&trades, live);
+        self.take(&trades, live, Intake::Venue);
         if self.settings.persist_trades {
             self.out
                 .push(CoreOutput::Record(Record::Trades(Arc::from(trades))));
@@ -455,16 +475,20 @@ impl AggregatorCore {
 
     /// Takes admitted trades into the engine, or into the queue while the grid is unknown.
     /// `recent`: they join the recent-trades list.
-    fn take(&mut self, trades: &[Trade], recent: bool) {
+    fn take(&mut self, trades: &[Trade], recent: bool, intake: Intake) {
         if self.engine.is_some() {
-            self.process(trades.iter(), recent);
+            self.process(trades.iter(), recent, intake);
         } else {
             let room = self
                 .settings
                 .pending_trade_limit
-                .saturating_sub(self.pending.len());
+                .saturating_sub(self.pending.len() + self.pending_restored.len());
             let dropped = trades.len().saturating_sub(room);
-            self.pending.extend(trades.iter().take(room).cloned());
+            let kept = trades.iter().take(room).cloned();
+            match intake {
+                Intake::Venue => self.pending.extend(kept),
+                Intake::Store => self.pending_restored.extend(kept),
+            }
             if dropped > 0 {
                 self.core_counts.pending_dropped += dropped as u64;
                 metrics::counter!(AGGREGATOR_TRADES_DROPPED_TOTAL, "venue" => self.venue.as_str(), "reason" => "row_size_unknown").increment(dropped as u64);
@@ -503,7 +527,12 @@ impl AggregatorCore {
         self.out.push(CoreOutput::Quality(event));
     }
 
-    fn process<'a>(&mut self, trades: impl Iterator<Item = &'a Trade>, recent: bool) {
+    fn process<'a>(
+        &mut self,
+        trades: impl Iterator<Item = &'a Trade>,
+        recent: bool,
+        intake: Intake,
+    ) {
         let Some(engine) = self.engine.as_mut() else {
             return;
         };
@@ -523,15 +552,18 @@ impl AggregatorCore {
             }
         }
         let after = engine.stats();
-        self.count_engine(before, after);
+        self.count_engine(before, after, intake);
         self.on_events(events);
     }
 
-    fn count_engine(&self, before: EngineStats, after: EngineStats) {
+    fn count_engine(&self, before: EngineStats, after: EngineStats, intake: Intake) {
         let venue = self.venue.as_str();
         let taken = after.trades - before.trades;
         if taken > 0 {
-            self.trades_total.increment(taken);
+            match intake {
+                Intake::Venue => self.trades_total.increment(taken),
+                Intake::Store => self.trades_restored.increment(taken),
+            }
         }
         let amended = after.late_amended - before.late_amended;
         if amended > 0 {
@@ -810,7 +842,7 @@ impl AggregatorCore {
                 self.recent.push_back(trade.clone());
             }
         }
-        self.take(&replay, true);
+        self.take(&replay, true, Intake::Store);
         if !history.raw_trades_stored
             && let Some(time) = restored_latest
         {
@@ -843,6 +875,43 @@ impl AggregatorCore {
         }
         self.warm = Some(warm.clone());
         warm
+    }
+
+    /// Takes a further page of the stored trades a warm start replays (newer than those
+    /// [`AggregatorCore::restore`] and the pages before took), while the stop's hole is not
+    /// reported yet: the hole then starts at the latest of them. Returns false, taking
+    /// nothing, once a live trade has reported the hole (the rest of the stored trades is in
+    /// it), or when no warm start restored anything before.
+    pub fn restore_more(&mut self, trades: Vec<Trade>) -> bool {
+        let Some(mut interruption) = self.interruption.filter(|_| self.first_live.is_none()) else {
+            return false;
+        };
+        let replay: Vec<Trade> = trades
+            .into_iter()
+            .filter(|t| t.venue == self.venue && t.symbol == self.symbol)
+            .filter(|trade| {
+                let new = !self.ledger.knows(trade);
+                self.ledger.restore_trade(trade);
+                new
+            })
+            .collect();
+        let Some(latest) = replay.iter().map(|t| t.trade_time.as_millis()).max() else {
+            return true;
+        };
+        interruption.last_time = interruption.last_time.max(latest);
+        if self.ledger.is_contiguous() {
+            interruption.last_id = interruption
+                .last_id
+                .max(replay.iter().filter_map(|t| t.id.as_number()).max());
+        }
+        self.take(&replay, true, Intake::Store);
+        self.last_trade_time = self.last_trade_time.max(Some(latest));
+        self.interruption = Some(interruption);
+        if let Some(warm) = self.warm.as_mut() {
+            warm.trades_replayed += replay.len();
+            warm.to = Some(interruption.last_time);
+        }
+        true
     }
 
     /// Records how the (latest) warm start went; a failed one over a warm one keeps the
@@ -1417,5 +1486,53 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(day.derivatives, Some(data));
+    }
+
+    #[test]
+    fn a_warm_start_replay_is_counted_apart_from_the_venues_trades() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let t0 = 1_767_225_600_000;
+        metrics::with_local_recorder(&recorder, || {
+            // Trades 1 to 3 were taken (and counted) by the incarnation before; stored, no
+            // bar holds them.
+            let mut core = core();
+            let history = History {
+                bars: Vec::new(),
+                trades: (1..=3)
+                    .map(|id| trade(id, t0 + 1_000 * id as i64, Side::Buy))
+                    .collect(),
+                raw_trades_stored: true,
+                trades_complete_from: t0,
+            };
+            let warm = core.restore(history, QualityKind::AggregatorRestart);
+            assert_eq!((warm.outcome, warm.trades_replayed), ("warm", 3));
+            core.on_trades(vec![
+                trade(4, t0 + 5_000, Side::Sell),
+                trade(5, t0 + 6_000, Side::Sell),
+            ]);
+            assert_eq!(
+                core.engine().unwrap().stats().trades,
+                5,
+                "the state holds all five"
+            );
+        });
+        let text = handle.render();
+        let value = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+                .and_then(|l| l.rsplit_once(' '))
+                .map(|(_, v)| v.to_owned())
+        };
+        assert_eq!(
+            value("wadm_aggregator_trades_total").as_deref(),
+            Some("2"),
+            "{text}"
+        );
+        assert_eq!(
+            value("wadm_aggregator_trades_restored_total").as_deref(),
+            Some("3"),
+            "{text}"
+        );
     }
 }

@@ -175,6 +175,9 @@ pub struct AggregatorCore {
     /// The flag: a late trade changed it (not only late derivatives data).
     amended: BTreeMap<(Timeframe, i64), (Arc<Bar>, Qty, bool)>,
     recent: VecDeque<Trade>,
+    /// `recent` as the last snapshot shared it, until a trade joins: a snapshot published
+    /// for a book change alone does not copy the list again.
+    recent_shared: Option<Arc<[Trade]>>,
     /// The minutes closed lately, for range answers while their bars are being stored.
     recent_minutes: RecentMinutes,
     /// Latest mark/index/funding/open interest and recent liquidations (perpetuals).
@@ -249,6 +252,7 @@ impl AggregatorCore {
             last_closed: BTreeMap::new(),
             amended: BTreeMap::new(),
             recent: VecDeque::new(),
+            recent_shared: None,
             recent_minutes: RecentMinutes::default(),
             derivatives: DerivativesState::default(),
             pending_derivatives: VecDeque::new(),
@@ -538,6 +542,9 @@ impl AggregatorCore {
         };
         let before = engine.stats();
         let mut events = Vec::new();
+        if recent {
+            self.recent_shared = None;
+        }
         for trade in trades {
             let time = trade.trade_time.as_millis();
             self.first_minute
@@ -834,6 +841,7 @@ impl AggregatorCore {
             .max()
             .filter(|_| self.ledger.is_contiguous());
         if !live {
+            self.recent_shared = None;
             let keep = self.settings.recent_trades.max(1);
             for trade in covered.iter().rev().take(keep).rev() {
                 if self.recent.len() >= keep {
@@ -1210,7 +1218,10 @@ impl AggregatorCore {
         snapshot.book = self.book_stats();
         snapshot.last_trade_time = self.last_trade_time;
         snapshot.last_closed = self.last_closed.clone();
-        snapshot.recent_trades = self.recent.iter().cloned().collect();
+        snapshot.recent_trades = Arc::clone(
+            self.recent_shared
+                .get_or_insert_with(|| self.recent.iter().cloned().collect()),
+        );
         snapshot.warm = self.warm.clone();
         snapshot.pending_hole = self.interruption.map(|i| (i.last_time, i.kind));
         (snapshot.closed_minutes_from, snapshot.closed_minutes) = self.recent_minutes.view();
@@ -1534,5 +1545,26 @@ mod tests {
             Some("3"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn snapshots_share_the_recent_trades_until_a_trade_joins() {
+        let mut core = core();
+        let t0 = 1_767_225_600_000;
+        core.on_trades(vec![trade(1, t0, Side::Buy), trade(2, t0 + 1, Side::Sell)]);
+        let first = core.snapshot(1, t0 + 10).recent_trades;
+        let second = core.snapshot(1, t0 + 20).recent_trades;
+        assert!(Arc::ptr_eq(&first, &second), "nothing new: the same list");
+        core.on_trades(vec![trade(3, t0 + 30, Side::Buy)]);
+        let third = core.snapshot(1, t0 + 40).recent_trades;
+        assert!(!Arc::ptr_eq(&second, &third));
+        let ids: Vec<_> = third.iter().filter_map(|t| t.id.as_number()).collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+        // A duplicate is refused: the list stays shared.
+        core.on_trades(vec![trade(3, t0 + 30, Side::Buy)]);
+        assert!(Arc::ptr_eq(
+            &third,
+            &core.snapshot(1, t0 + 50).recent_trades
+        ));
     }
 }

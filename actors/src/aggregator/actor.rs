@@ -200,7 +200,7 @@ async fn finish_warm_start(
 }
 
 /// Takes the further pages of stored trades a warm start replays, one page in memory at a
-/// time, within the warm-start budget. What is not taken (the budget ran out, the store
+/// time, within `aggregator.warm_start_budget` from the first of them. What is not taken (the budget ran out, the store
 /// failed, more than [`MAX_REPLAY_TRADES`]) stays inside the interruption hole, which starts
 /// at the latest trade taken; `warm` says so.
 async fn replay_pages(

@@ -248,6 +248,27 @@ impl SlidingMedian {
     }
 
     fn insert(&mut self, qty: Qty) {
+        self.put(qty);
+        self.rebalance();
+    }
+
+    #[cfg(test)]
+    fn remove(&mut self, qty: Qty) {
+        self.take(qty);
+        self.rebalance();
+    }
+
+    /// Adds `new` and removes `old` (a full window sliding by one), then rebalances once:
+    /// when both fall on the same side nothing moves between the halves.
+    fn replace(&mut self, new: Qty, old: Qty) {
+        self.put(new);
+        self.take(old);
+        self.rebalance();
+    }
+
+    /// Adds to the half `qty` belongs to (every size in `low` stays at most every size in
+    /// `high`), without rebalancing.
+    fn put(&mut self, qty: Qty) {
         if self.median().is_none_or(|median| qty <= median) {
             *self.low.entry(qty).or_default() += 1;
             self.low_len += 1;
@@ -255,16 +276,15 @@ impl SlidingMedian {
             *self.high.entry(qty).or_default() += 1;
             self.high_len += 1;
         }
-        self.rebalance();
     }
 
-    fn remove(&mut self, qty: Qty) {
+    /// Removes one `qty` from the half holding it, without rebalancing.
+    fn take(&mut self, qty: Qty) {
         if self.median().is_some_and(|median| qty <= median) && take_one(&mut self.low, qty) {
             self.low_len -= 1;
         } else if take_one(&mut self.high, qty) {
             self.high_len -= 1;
         }
-        self.rebalance();
     }
 
     fn rebalance(&mut self) {
@@ -325,11 +345,12 @@ impl LargeTradeDetector {
         };
         if self.params.median_window > 0 {
             self.recent.push_back(trade.qty);
-            self.sizes.insert(trade.qty);
             if self.recent.len() > self.params.median_window
                 && let Some(old) = self.recent.pop_front()
             {
-                self.sizes.remove(old);
+                self.sizes.replace(trade.qty, old);
+            } else {
+                self.sizes.insert(trade.qty);
             }
         }
         (by_size || by_median).then(|| LargeTrade {
@@ -588,12 +609,19 @@ mod tests {
         ) {
             let mut median = SlidingMedian::default();
             let mut recent: VecDeque<Qty> = VecDeque::new();
-            for size in sizes {
-                median.insert(q(size));
+            for (i, size) in sizes.into_iter().enumerate() {
                 recent.push_back(q(size));
                 if recent.len() > window {
                     let old = recent.pop_front().unwrap();
-                    median.remove(old);
+                    // Both ways of sliding the window: one step, or an insert then a removal.
+                    if i % 2 == 0 {
+                        median.replace(q(size), old);
+                    } else {
+                        median.insert(q(size));
+                        median.remove(old);
+                    }
+                } else {
+                    median.insert(q(size));
                 }
                 let mut sorted: Vec<Qty> = recent.iter().copied().collect();
                 sorted.sort();

@@ -819,14 +819,7 @@ impl AggregatorCore {
                 engine.prime_large_trades(covered[skip..].iter());
             }
         }
-        let replay: Vec<Trade> = replay
-            .into_iter()
-            .filter(|trade| {
-                let new = !self.ledger.knows(trade);
-                self.ledger.restore_trade(trade);
-                new
-            })
-            .collect();
+        let replay = self.unknown_to_ledger(replay);
         for trade in &covered {
             self.ledger.restore_trade(trade);
         }
@@ -890,19 +883,12 @@ impl AggregatorCore {
     /// reported yet: the hole then starts at the latest of them. Returns false, taking
     /// nothing, once a live trade has reported the hole (the rest of the stored trades is in
     /// it), or when no warm start restored anything before.
-    pub fn restore_more(&mut self, trades: Vec<Trade>) -> bool {
+    pub fn restore_more(&mut self, mut trades: Vec<Trade>) -> bool {
         let Some(mut interruption) = self.interruption.filter(|_| self.first_live.is_none()) else {
             return false;
         };
-        let replay: Vec<Trade> = trades
-            .into_iter()
-            .filter(|t| t.venue == self.venue && t.symbol == self.symbol)
-            .filter(|trade| {
-                let new = !self.ledger.knows(trade);
-                self.ledger.restore_trade(trade);
-                new
-            })
-            .collect();
+        trades.retain(|t| t.venue == self.venue && t.symbol == self.symbol);
+        let replay = self.unknown_to_ledger(trades);
         let Some(latest) = replay.iter().map(|t| t.trade_time.as_millis()).max() else {
             return true;
         };
@@ -920,6 +906,18 @@ impl AggregatorCore {
             warm.to = Some(interruption.last_time);
         }
         true
+    }
+
+    /// Of stored trades to replay, those the ledger did not know; every one is then known.
+    fn unknown_to_ledger(&mut self, trades: Vec<Trade>) -> Vec<Trade> {
+        trades
+            .into_iter()
+            .filter(|trade| {
+                let new = !self.ledger.knows(trade);
+                self.ledger.restore_trade(trade);
+                new
+            })
+            .collect()
     }
 
     /// Records how the (latest) warm start went; a failed one over a warm one keeps the

@@ -291,27 +291,15 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::{Price, Qty, Side, TimestampMs, TradeFlags, UnixNanos};
+    use crate::model::Side;
     use crate::storage::embedded::{EmbeddedOptions, EmbeddedStore};
     use crate::storage::{Batch, Retention};
 
     const T0: i64 = 1_767_225_600_000;
 
+    /// A Binance spot BTCUSDT buy of 1 at 100.
     fn trade(id: u64, time: i64) -> Trade {
-        Trade {
-            venue: Venue::BinanceSpot,
-            symbol: Symbol::new("BTCUSDT").unwrap(),
-            id: TradeId::Number(id),
-            price: Price::from_int(100),
-            qty: Qty::from_int(1),
-            side: Side::Buy,
-            trade_time: TimestampMs(time),
-            event_time: TimestampMs(time),
-            received_at: UnixNanos(0),
-            flags: TradeFlags::AGGREGATE,
-            sequence: None,
-            fills: None,
-        }
+        super::super::bar::tests::trade(time, "100", "1", Side::Buy, id)
     }
 
     async fn stored(trades: &[Trade]) -> (tempfile::TempDir, SharedStore) {

@@ -289,7 +289,9 @@ async fn range_profiles_over_three_days_equal_the_simulated_trades() {
 
     // From inside the stored minutes (not on an hour) to a minute inside the last hour.
     let now = TimestampMs::now().as_millis();
-    let from = now - 20 * HOUR + 7 * MINUTE;
+    // Seven and a half minutes past an hour, about 20 h back: never on an hour, whatever the
+    // clock (`now - 20 h + 7 min` was on one when the test ran at 53 minutes past).
+    let from = (now - 20 * HOUR) / HOUR * HOUR + 7 * MINUTE + 30_000;
     let to = now - 30 * MINUTE;
     let inner = get(
         &daemon,
